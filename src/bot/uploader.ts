@@ -1,0 +1,98 @@
+import { createReadStream } from "node:fs";
+import path from "node:path";
+import { type Api, GrammyError, HttpError, InputFile } from "grammy";
+import type { Message } from "grammy/types";
+import { AppError } from "../errors.ts";
+import type { DeliverableFile } from "../sources/source.ts";
+import { CAPTION_LIMIT, truncate } from "../text/format.ts";
+
+export type UploadKind = "video" | "audio" | "document";
+
+const VIDEO = new Set([".mp4", ".m4v"]);
+const AUDIO = new Set([".mp3", ".m4a", ".ogg", ".oga"]);
+
+/** Which Bot API method a file goes out with. Pure. */
+export function chooseUploadKind(name: string, uploadAs: "auto" | "document"): UploadKind {
+  if (uploadAs === "document") return "document";
+  const ext = path.extname(name).toLowerCase();
+  if (VIDEO.has(ext)) return "video";
+  if (AUDIO.has(ext)) return "audio";
+  return "document";
+}
+
+/**
+ * Reads the file as a stream, counting bytes as the HTTP client pulls them: that is how far the
+ * upload got. A supplier, so every upload attempt (the auto-retry plugin's included) opens a fresh
+ * stream instead of reusing a consumed one.
+ */
+function countingFile(file: string, onBytes: (n: number) => void): InputFile {
+  return new InputFile(() => {
+    const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
+    let sent = 0;
+    return (async function* () {
+      for await (const chunk of stream) {
+        sent += (chunk as Buffer).length;
+        onBytes(sent);
+        yield chunk as Uint8Array;
+      }
+    })();
+  }, path.basename(file));
+}
+
+function fileIdOf(message: Message): string | null {
+  return message.video?.file_id ?? message.audio?.file_id ?? message.document?.file_id ?? null;
+}
+
+export interface UploadOptions {
+  uploadAs: "auto" | "document";
+  signal?: AbortSignal;
+  onBytes?: (sent: number) => void;
+  replyTo?: number | null;
+}
+
+/** Sends one finished file to the chat and returns Telegram's file_id for it. */
+export async function uploadFile(api: Api, chatId: number, file: DeliverableFile, options: UploadOptions): Promise<{ fileId: string | null; kind: UploadKind }> {
+  const kind = chooseUploadKind(file.name, options.uploadAs);
+  const input = countingFile(file.path, options.onBytes ?? (() => {}));
+  const common = {
+    ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}),
+    ...(options.replyTo ? { reply_parameters: { message_id: options.replyTo, allow_sending_without_reply: true } } : {}),
+  };
+  // grammY types its signal with an AbortSignal shim; Node's is the same thing at run time.
+  const signal = options.signal as Parameters<Api["sendDocument"]>[3];
+  try {
+    let message: Message;
+    if (kind === "video") {
+      message = await api.sendVideo(chatId, input, { ...common, supports_streaming: true }, signal);
+    } else if (kind === "audio") {
+      message = await api.sendAudio(chatId, input, common, signal);
+    } else {
+      message = await api.sendDocument(chatId, input, common, signal);
+    }
+    return { fileId: fileIdOf(message), kind };
+  } catch (error) {
+    throw uploadError(error);
+  }
+}
+
+/** Telegram's 4xx answers to an upload do not heal (too big, bad file); network trouble may. */
+export function uploadError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (error instanceof GrammyError) {
+    const permanent = error.error_code === 400 || error.error_code === 413 || error.error_code === 403;
+    const tooBig = error.error_code === 413 || /too (big|large)/i.test(error.description);
+    return new AppError("UPLOAD_FAILED", `Telegram refused the upload: ${error.description}`, {
+      retryable: !permanent,
+      cause: error,
+      userMessage: tooBig
+        ? "Telegram refused the file as too large for this bot; a local Bot API server raises the limit to 2000 MB."
+        : `Telegram refused the upload (${error.description}).`,
+    });
+  }
+  const reason = error instanceof HttpError ? "the connection to Telegram failed" : "the upload failed";
+  return new AppError("UPLOAD_FAILED", `${reason}: ${error instanceof Error ? error.message : String(error)}`, {
+    retryable: true,
+    cause: error,
+    userMessage: `${reason}; it will be retried from the file on disk.`,
+  });
+}

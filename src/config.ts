@@ -1,0 +1,99 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+
+/**
+ * The configuration schema. It is the single source of truth: the `Config` type is derived from it,
+ * and every key is documented in config.example.json and the README's table.
+ */
+const ms = (what: string) =>
+  z.number({ error: `expected ${what} as a whole number of milliseconds` }).int().nonnegative();
+
+export const TorrentConfigSchema = z
+  .object({
+    dht: z.boolean({ error: "expected true or false" }).default(true),
+    lsd: z.boolean({ error: "expected true or false" }).default(true),
+    natTraversal: z.boolean({ error: "expected true or false" }).default(true),
+    metadataTimeoutMs: ms("a duration").min(1).default(180_000),
+    seed: z.boolean({ error: "expected true or false" }).default(false),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    botToken: z
+      .string({ error: "expected the bot token from @BotFather (a string like 123456:ABC-DEF...)" })
+      .regex(/^\d+:[A-Za-z0-9_-]+$/, "expected a bot token like 123456:ABC-DEF... (from @BotFather)"),
+    apiRoot: z
+      .url({ protocol: /^https?$/, error: "expected an http(s) URL of a Bot API server" })
+      .default("https://api.telegram.org")
+      .transform((u) => u.replace(/\/+$/, "")),
+    allowedChatIds: z
+      .array(z.number({ error: "expected chat ids as numbers" }).int("expected whole-number chat ids"), {
+        error: "expected a list of chat ids (numbers)",
+      })
+      .min(1, "expected at least one chat id"),
+    dataDir: z.string({ error: "expected a directory path" }).min(1, "expected a directory path").default("./data"),
+    maxFileSizeBytes: z
+      .number({ error: "expected a number of bytes" })
+      .int()
+      .positive("expected a positive number of bytes")
+      .default(52_428_800),
+    progressIntervalMs: ms("the edit interval").min(100, "expected at least 100 ms").default(5000),
+    retryDelaysMs: z
+      .array(ms("a retry delay"), { error: "expected a list of delays in milliseconds" })
+      .default([0, 120_000, 480_000]),
+    allowPrivateNetworks: z.boolean({ error: "expected true or false" }).default(false),
+    uploadAs: z.enum(["auto", "document"], { error: 'expected "auto" or "document"' }).default("auto"),
+    stallTimeoutMs: ms("the stall timeout").min(100).default(60_000),
+    logLevel: z
+      .enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"], {
+        error: "expected one of trace, debug, info, warn, error, fatal, silent",
+      })
+      .default("info"),
+    torrent: TorrentConfigSchema.default(TorrentConfigSchema.parse({})),
+  })
+  .strict();
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Validates a parsed config object; throws a ConfigError naming the first bad key. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = "config"): Config {
+  const withEnv =
+    env.BOT_TOKEN && raw && typeof raw === "object" ? { ...(raw as object), botToken: env.BOT_TOKEN } : raw;
+  const result = ConfigSchema.safeParse(withEnv);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const key = issue.path.length ? issue.path.join(".") : "(top level)";
+  const message =
+    issue.code === "unrecognized_keys"
+      ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")} (check the spelling against config.example.json)`
+      : issue.message;
+  throw new ConfigError("CONFIG_INVALID", `Invalid ${source}: "${key}": ${message}`);
+}
+
+/** Reads `CONFIG_FILE` or ./config.json, then validates it. */
+export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<Config> {
+  const file = path.resolve(cwd, env.CONFIG_FILE ?? "config.json");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new ConfigError(
+        "CONFIG_MISSING",
+        `No config file at ${file}: copy config.example.json to config.json and fill in botToken and allowedChatIds (or set CONFIG_FILE to its path).`,
+      );
+    }
+    throw new ConfigError("CONFIG_MISSING", `Cannot read the config file ${file}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError("CONFIG_INVALID", `Invalid config file ${file}: not valid JSON (${(error as Error).message}).`);
+  }
+  return parseConfig(raw, env, `config file ${file}`);
+}

@@ -1,0 +1,43 @@
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import SqliteDatabase from "better-sqlite3";
+import { FileMigrationProvider, Kysely, Migrator, SqliteDialect } from "kysely";
+import { AppError } from "../errors.ts";
+import type { Database } from "./schema.ts";
+
+export type Db = Kysely<Database>;
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations", import.meta.url));
+
+/**
+ * Opens the SQLite file in WAL mode (readers never block the single writer) with a busy timeout,
+ * so a second process or a slow disk waits instead of failing at once.
+ */
+export function openDatabase(file: string): Db {
+  const sqlite = new SqliteDatabase(file);
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma("foreign_keys = ON");
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+/** Applies every pending migration; a failure stops the start (Kysely returns errors, we throw). */
+export async function migrateToLatest(db: Kysely<any>, folder = MIGRATIONS_DIR): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: new FileMigrationProvider({ fs, path, migrationFolder: folder }),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === "Error");
+  if (error || failed) {
+    const reason = error instanceof Error ? error.message : String(error ?? "unknown error");
+    throw new AppError(
+      "MIGRATION_FAILED",
+      `Database migration ${failed?.migrationName ?? ""} failed: ${reason}`.replace("  ", " "),
+      { cause: error },
+    );
+  }
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}

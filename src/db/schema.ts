@@ -1,0 +1,61 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+
+export type ItemStatus = "queued" | "downloading" | "uploading" | "paused" | "completed" | "failed" | "cancelled";
+export type SourceKind = "direct" | "torrent" | "crawler";
+
+/** Statuses in which an item still occupies its URL (see the items_active_url index). */
+export const OPEN_STATUSES: readonly ItemStatus[] = ["queued", "downloading", "uploading", "paused"];
+
+export interface ItemsTable {
+  id: Generated<number>;
+  chat_id: number;
+  user_id: number | null;
+  request_message_id: number | null;
+  url: string;
+  source_kind: SourceKind;
+  title: string;
+  size_bytes: number | null;
+  status: ItemStatus;
+  priority: ColumnType<number, number | undefined, number>;
+  attempts: ColumnType<number, number | undefined, number>;
+  /** Epoch milliseconds. */
+  next_attempt_at: number;
+  bytes_done: ColumnType<number, number | undefined, number>;
+  /** 1 once the whole download is on disk and only the upload is left. */
+  downloaded: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+  error_code: string | null;
+  local_path: string | null;
+  etag: string | null;
+  last_modified: string | null;
+  file_id: string | null;
+  upload_kind: string | null;
+  progress_message_id: number | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface ItemFilesTable {
+  id: Generated<number>;
+  item_id: number;
+  position: number;
+  path: string;
+  name: string;
+  size_bytes: number;
+  caption: string | null;
+  file_id: string | null;
+  upload_kind: string | null;
+  uploaded_at: number | null;
+}
+
+export interface Database {
+  items: ItemsTable;
+  item_files: ItemFilesTable;
+}
+
+export type ItemRow = Selectable<ItemsTable>;
+export type NewItemRow = Insertable<ItemsTable>;
+export type ItemRowUpdate = Updateable<ItemsTable>;
+export type ItemFileRow = Selectable<ItemFilesTable>;

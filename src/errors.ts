@@ -1,0 +1,89 @@
+/**
+ * One error hierarchy for the whole bot. Every error that can reach a user or decide a retry is an
+ * `AppError` with a stable `code`, a one-line `userMessage` (what happened and what to do, never a
+ * stack trace) and `retryable`, which is the only thing the queue looks at to decide "retry" or
+ * "give up".
+ */
+export type ErrorCode =
+  | "CONFIG_INVALID"
+  | "CONFIG_MISSING"
+  | "MIGRATION_FAILED"
+  | "INVALID_URL"
+  | "PRIVATE_NETWORK"
+  | "TOO_LARGE"
+  | "HTTP_PERMANENT"
+  | "HTTP_TRANSIENT"
+  | "NETWORK"
+  | "STALLED"
+  | "DISK_FULL"
+  | "UPLOAD_FAILED"
+  | "NO_MEDIA"
+  | "DEAD_TORRENT"
+  | "TORRENT_FAILED"
+  | "CANCELLED"
+  | "PAUSED"
+  | "INTERNAL";
+
+export interface AppErrorOptions {
+  retryable?: boolean;
+  cause?: unknown;
+  /** Shown to the user; defaults to the message. */
+  userMessage?: string;
+}
+
+export class AppError extends Error {
+  override readonly name: string = "AppError";
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly userMessage: string;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.userMessage = options.userMessage ?? message;
+  }
+}
+
+/** The configuration cannot be used; main prints `message` and exits with code 2. */
+export class ConfigError extends AppError {
+  override readonly name = "ConfigError";
+  constructor(code: "CONFIG_INVALID" | "CONFIG_MISSING", message: string) {
+    super(code, message);
+  }
+}
+
+/** A URL or argument a person sent that we will not accept. Never retried. */
+export class InputError extends AppError {
+  override readonly name = "InputError";
+}
+
+/** A transfer failed; `retryable` tells whether waiting can help. */
+export class DownloadError extends AppError {
+  override readonly name = "DownloadError";
+}
+
+/** The transfer was stopped on purpose (cancel, pause, shutdown); not a failure. */
+export class StopError extends AppError {
+  override readonly name = "StopError";
+  constructor(readonly reason: "cancel" | "pause" | "shutdown") {
+    super(reason === "cancel" ? "CANCELLED" : "PAUSED", `stopped: ${reason}`);
+  }
+}
+
+export function isAppError(error: unknown): error is AppError {
+  return error instanceof AppError;
+}
+
+/**
+ * Wraps anything thrown into an AppError so callers only deal with one shape. Unknown errors are
+ * retryable (a bug or a passing fault) and show a generic line: their text may carry internals.
+ */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  return new AppError("INTERNAL", error instanceof Error ? error.message : String(error), {
+    retryable: true,
+    cause: error,
+    userMessage: "an unexpected error happened; it will be retried (details are in the bot's log)",
+  });
+}

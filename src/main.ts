@@ -1,0 +1,59 @@
+import { createApp } from "./app.ts";
+import { loadConfig } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+import { createLogger } from "./logger.ts";
+
+/**
+ * Entry point: reads the config, wires the app and owns the process (signals, exit codes).
+ * Exit codes: 0 after a clean stop, 1 on a fatal error at run time, 2 for an unusable config.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = await loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+
+  const secret = config.botToken.split(":")[1] ?? "";
+  const logger = createLogger({ level: config.logLevel, secrets: [config.botToken, secret] });
+
+  let app;
+  try {
+    app = await createApp(config, { logger });
+    await app.start();
+  } catch (error) {
+    logger.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    // Never hang on the way out: a stop that takes too long is cut short.
+    setTimeout(() => process.exit(1), 8000).unref();
+    app.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  void app.stopped.then(() => {
+    if (!stopping) {
+      logger.fatal("polling ended unexpectedly; exiting");
+      app.stop().finally(() => process.exit(1));
+    }
+  });
+}
+
+void main();

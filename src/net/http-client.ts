@@ -1,0 +1,132 @@
+import got, { type Got, HTTPError, RequestError } from "got";
+import { AppError, DownloadError, InputError } from "../errors.ts";
+import { assertPublicHost, createGuardedLookup, type LookupFunction } from "./address-guard.ts";
+
+export interface HttpClientOptions {
+  allowPrivateNetworks: boolean;
+  /** Replaces DNS for the private-network check (tests). */
+  lookup?: LookupFunction;
+}
+
+const USER_AGENT = "telegram-download-bot/0.1 (+https://core.telegram.org/bots)";
+
+function assertHttpUrl(url: URL, allowPrivate: boolean): void {
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InputError("INVALID_URL", `refused a redirect to ${url.protocol} URL`, {
+      userMessage: `the link redirected to a ${url.protocol.replace(":", "")} URL; only http and https links can be downloaded.`,
+    });
+  }
+  assertPublicHost(url.hostname, allowPrivate);
+}
+
+/**
+ * The one HTTP client for fetching things people ask for. Every connection, redirects included,
+ * goes through the private-network guard. got's own retries are off: the queue owns retries, so
+ * one failure is retried by exactly one layer.
+ */
+export function createHttpClient(options: HttpClientOptions): Got {
+  const allow = options.allowPrivateNetworks;
+  return got.extend({
+    dnsLookup: options.lookup ?? createGuardedLookup(allow),
+    retry: { limit: 0 },
+    followRedirect: true,
+    maxRedirects: 10,
+    decompress: false,
+    timeout: { lookup: 15_000, connect: 15_000, secureConnect: 15_000, response: 30_000 },
+    headers: { "user-agent": USER_AGENT },
+    hooks: {
+      beforeRequest: [(opts) => assertHttpUrl(opts.url as URL, allow)],
+      beforeRedirect: [(opts) => assertHttpUrl(opts.url as URL, allow)],
+    },
+  });
+}
+
+/** Finds our own error inside got's wrappers (hooks and the DNS lookup throw through got). */
+function findAppError(error: unknown): AppError | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 6; depth++) {
+    if (current instanceof AppError) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+const PERMANENT_STATUS = new Set([400, 401, 403, 404, 405, 410, 414, 451]);
+
+export function httpStatusError(status: number, url: string): DownloadError {
+  const permanent = PERMANENT_STATUS.has(status);
+  const host = safeHost(url);
+  const what =
+    status === 404 || status === 410
+      ? "the file is not there (HTTP " + status + ")"
+      : status === 401 || status === 403
+        ? "the server refused access (HTTP " + status + ")"
+        : `the server answered HTTP ${status}`;
+  return new DownloadError(permanent ? "HTTP_PERMANENT" : "HTTP_TRANSIENT", `${host}: ${what}`, {
+    retryable: !permanent,
+    userMessage: permanent ? `${host}: ${what}; check the link and send it again.` : `${host}: ${what}.`,
+  });
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return "the server";
+  }
+}
+
+/** Turns whatever got threw into an AppError that says whether retrying can help. */
+export function classifyHttpError(error: unknown, url: string): AppError {
+  const own = findAppError(error);
+  if (own) return own;
+  if (error instanceof HTTPError) return httpStatusError(error.response.statusCode, url);
+  if (error instanceof RequestError) {
+    const host = safeHost(url);
+    if (error.code === "ENOTFOUND" || error.code === "EAI_AGAIN") {
+      return new DownloadError("NETWORK", `${host}: name not found (${error.code})`, {
+        retryable: error.code === "EAI_AGAIN",
+        cause: error,
+        userMessage: `${host} could not be found; check the link.`,
+      });
+    }
+    if (error.code === "ERR_TOO_MANY_REDIRECTS") {
+      return new DownloadError("HTTP_PERMANENT", `${host}: too many redirects`, {
+        cause: error,
+        userMessage: `${host} redirects in a loop; the link cannot be downloaded.`,
+      });
+    }
+    if (error.name === "TimeoutError") {
+      return new DownloadError("NETWORK", `${host}: timed out (${error.code})`, {
+        retryable: true,
+        cause: error,
+        userMessage: `${host} did not answer in time.`,
+      });
+    }
+    return new DownloadError("NETWORK", `${host}: connection failed (${error.code})`, {
+      retryable: true,
+      cause: error,
+      userMessage: `the connection to ${host} failed (${error.code}).`,
+    });
+  }
+  if (error instanceof Error && "code" in error && typeof (error as NodeJS.ErrnoException).code === "string") {
+    const code = (error as NodeJS.ErrnoException).code!;
+    if (code === "ENOSPC") {
+      return new DownloadError("DISK_FULL", "disk full", {
+        retryable: true,
+        cause: error,
+        userMessage: "the bot's disk is full; the download will be retried once space is free.",
+      });
+    }
+    return new DownloadError("NETWORK", `${safeHost(url)}: ${code}`, {
+      retryable: true,
+      cause: error,
+      userMessage: `the transfer from ${safeHost(url)} failed (${code}).`,
+    });
+  }
+  return new DownloadError("NETWORK", error instanceof Error ? error.message : String(error), {
+    retryable: true,
+    cause: error,
+    userMessage: `the transfer from ${safeHost(url)} failed.`,
+  });
+}

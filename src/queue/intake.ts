@@ -1,0 +1,90 @@
+import type { Got } from "got";
+import { type Item, insertItem, queuePosition } from "../db/item-repository.ts";
+import type { Db } from "../db/database.ts";
+import type { SourceKind } from "../db/schema.ts";
+import { type AppError, toAppError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { tooLargeError } from "../sources/direct-source.ts";
+import { probeUrl } from "../sources/http-probe.ts";
+import { safeFileName } from "../storage/paths.ts";
+
+export interface IntakeDeps {
+  db: Db;
+  http: Got;
+  logger: Logger;
+  maxFileSizeBytes: number;
+  now?: () => number;
+  /** Called after an item is stored, to wake the worker. */
+  onQueued: () => void;
+}
+
+export interface IntakeRequest {
+  chatId: number;
+  userId: number | null;
+  requestMessageId?: number | null;
+  url: string;
+  sourceKind?: SourceKind;
+  /** A name to use instead of the one the server suggests (e.g. a page's title). */
+  title?: string;
+  /** Skip the HTTP size pre-check (torrents have no HEAD). */
+  skipProbe?: boolean;
+  /** The size when already known. */
+  sizeBytes?: number | null;
+}
+
+export type IntakeOutcome =
+  | { status: "queued"; item: Item; position: number }
+  | { status: "duplicate"; item: Item; position: number | null }
+  | { status: "refused"; error: AppError };
+
+/**
+ * Everything a URL goes through before it may enter the queue: the private-network guard and the
+ * size pre-check (both in the probe), the size limit, and the duplicate rule of the database.
+ */
+export async function enqueueUrl(deps: IntakeDeps, request: IntakeRequest): Promise<IntakeOutcome> {
+  const now = deps.now ?? Date.now;
+  let title = request.title;
+  let size: number | null = request.sizeBytes ?? null;
+  if (!request.skipProbe) {
+    try {
+      const probe = await probeUrl(deps.http, request.url);
+      size = probe.size;
+      title ??= probe.title;
+    } catch (thrown) {
+      const error = toAppError(thrown);
+      // A passing fault (a 503, a timeout) is the queue's to retry; anything else is refused now.
+      if (!error.retryable) return { status: "refused", error };
+      deps.logger.info({ url: request.url, code: error.code }, "size pre-check failed; queueing anyway");
+    }
+  }
+  if (size !== null && size > deps.maxFileSizeBytes) {
+    return { status: "refused", error: tooLargeError(size, deps.maxFileSizeBytes) };
+  }
+  const result = await insertItem(
+    deps.db,
+    {
+      chatId: request.chatId,
+      userId: request.userId,
+      requestMessageId: request.requestMessageId ?? null,
+      url: request.url,
+      sourceKind: request.sourceKind ?? "direct",
+      title: safeTitle(title ?? request.url),
+      sizeBytes: size,
+    },
+    now(),
+  );
+  if (!result.inserted) {
+    const existing = result.existing;
+    return {
+      status: "duplicate",
+      item: existing,
+      position: existing.status === "queued" ? await queuePosition(deps.db, existing) : null,
+    };
+  }
+  deps.onQueued();
+  return { status: "queued", item: result.item, position: await queuePosition(deps.db, result.item) };
+}
+
+function safeTitle(title: string): string {
+  return safeFileName(title.trim().slice(0, 300), "download");
+}

@@ -1,0 +1,103 @@
+import { escapeHtml, formatBytes, formatDuration, truncate } from "../text/format.ts";
+
+export type Phase = "starting" | "downloading" | "uploading";
+
+export interface ProgressState {
+  title: string;
+  phase: Phase;
+  bytesDone: number;
+  totalBytes: number | null;
+  /** Bytes per second, or null while unknown. */
+  speed: number | null;
+  waiting: number;
+  note?: string;
+  details?: string[];
+  /** For "attempt 2 of 4". */
+  attempt?: number;
+  attempts?: number;
+  paused?: boolean;
+}
+
+const BAR_WIDTH = 16;
+
+export function progressBar(fraction: number): string {
+  const f = Math.min(1, Math.max(0, fraction));
+  const full = Math.round(f * BAR_WIDTH);
+  return "█".repeat(full) + "░".repeat(BAR_WIDTH - full);
+}
+
+const PHASE_LABEL: Record<Phase, string> = {
+  starting: "⏳ Starting",
+  downloading: "⬇️ Downloading",
+  uploading: "⬆️ Uploading",
+};
+
+/** The live progress message, as HTML. Pure: same state, same text (so unchanged edits are skipped). */
+export function renderProgress(s: ProgressState): string {
+  const lines: string[] = [`<b>${escapeHtml(truncate(s.title, 200))}</b>`];
+  const label = s.paused ? "⏸ Paused" : PHASE_LABEL[s.phase];
+  const attempt = s.attempt && s.attempt > 1 && s.attempts ? ` (attempt ${s.attempt} of ${s.attempts})` : "";
+  lines.push(`${label}${attempt}`);
+  if (s.note) {
+    lines.push(escapeHtml(s.note));
+  } else if (s.totalBytes && s.totalBytes > 0) {
+    const fraction = s.bytesDone / s.totalBytes;
+    lines.push(`${progressBar(fraction)} ${Math.floor(Math.min(1, fraction) * 100)}%`);
+    const eta = s.speed && s.speed > 0 ? formatDuration(((s.totalBytes - s.bytesDone) / s.speed) * 1000) : "?";
+    lines.push(`${formatBytes(s.bytesDone)} / ${formatBytes(s.totalBytes)} · ${speedText(s.speed)} · ETA ${eta}`);
+  } else {
+    lines.push(`${formatBytes(s.bytesDone)} of unknown size · ${speedText(s.speed)}`);
+  }
+  for (const d of s.details ?? []) lines.push(escapeHtml(d));
+  lines.push(s.waiting > 0 ? `${s.waiting} waiting in the queue` : "nothing else waiting");
+  return lines.join("\n");
+}
+
+function speedText(speed: number | null): string {
+  return speed === null ? "– /s" : `${formatBytes(speed)}/s`;
+}
+
+export function renderDelivered(title: string, bytes: number, files = 1): string {
+  const what = files > 1 ? `${files} files, ${formatBytes(bytes)}` : formatBytes(bytes);
+  return `✅ <b>${escapeHtml(truncate(title, 200))}</b>: delivered (${what})`;
+}
+
+export function renderFailed(title: string, reason: string): string {
+  return `❌ <b>${escapeHtml(truncate(title, 200))}</b>: failed: ${escapeHtml(truncate(reason, 600))}`;
+}
+
+export function renderRetrying(title: string, reason: string, attempt: number, attempts: number, inMs: number): string {
+  return (
+    `🔁 <b>${escapeHtml(truncate(title, 200))}</b>: attempt ${attempt} of ${attempts} failed: ${escapeHtml(truncate(reason, 500))}\n` +
+    `Next try in ${formatDuration(inMs)}.`
+  );
+}
+
+/**
+ * Speed over a sliding window, so one burst or pause does not swing the number. Pure: the caller
+ * passes the clock.
+ */
+export class SpeedMeter {
+  private samples: Array<{ at: number; bytes: number }> = [];
+  constructor(private readonly windowMs = 10_000) {}
+
+  add(at: number, bytesTotal: number): void {
+    const last = this.samples[this.samples.length - 1];
+    // Called for every chunk: keep at most one sample per 100 ms.
+    if (last && at - last.at < 100 && this.samples.length > 1) {
+      last.bytes = bytesTotal;
+      last.at = at;
+      return;
+    }
+    this.samples.push({ at, bytes: bytesTotal });
+    while (this.samples.length > 2 && this.samples[0]!.at < at - this.windowMs) this.samples.shift();
+  }
+
+  /** Bytes per second, or null with fewer than two samples a quarter second apart. */
+  speed(): number | null {
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
+    if (!first || !last || last.at - first.at < 250) return null;
+    return Math.max(0, ((last.bytes - first.bytes) * 1000) / (last.at - first.at));
+  }
+}

@@ -1,0 +1,488 @@
+import { promises as fs } from "node:fs";
+import type { Api } from "grammy";
+import type { InlineKeyboardMarkup } from "grammy/types";
+import type { MessageEditor } from "../bot/message-editor.ts";
+import { uploadFile } from "../bot/uploader.ts";
+import type { Config } from "../config.ts";
+import {
+  type Item,
+  claimNextItem,
+  countQueued,
+  findItem,
+  listItemFiles,
+  markCompleted,
+  markDownloaded,
+  markFailed,
+  markFileUploaded,
+  nextReadyAt,
+  requeueInterrupted,
+  resetDownloaded,
+  scheduleRetry,
+  setStatus,
+  updateItem,
+} from "../db/item-repository.ts";
+import type { Db } from "../db/database.ts";
+import type { SourceKind } from "../db/schema.ts";
+import { AppError, DownloadError, StopError, toAppError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import type { DeliverableFile, Source, SourceResult } from "../sources/source.ts";
+import { itemDir } from "../storage/paths.ts";
+import { escapeHtml, formatBytes, truncate } from "../text/format.ts";
+import { decideRetry } from "./retry-policy.ts";
+import {
+  type ProgressState,
+  SpeedMeter,
+  renderDelivered,
+  renderFailed,
+  renderProgress,
+  renderRetrying,
+} from "./progress-view.ts";
+
+export type WorkerConfig = Pick<
+  Config,
+  "dataDir" | "maxFileSizeBytes" | "progressIntervalMs" | "retryDelaysMs" | "uploadAs"
+>;
+
+export interface WorkerDeps {
+  db: Db;
+  api: Api;
+  editor: MessageEditor;
+  logger: Logger;
+  config: WorkerConfig;
+  sources: Partial<Record<SourceKind, Source>>;
+  now?: () => number;
+  /** Free bytes on the data directory's disk (injectable for tests). */
+  freeBytes?: (dir: string) => Promise<number>;
+  /** Inline buttons for the progress message of an item (queue control plugs in here). */
+  keyboard?: (item: Item, state: { paused: boolean }) => InlineKeyboardMarkup | undefined;
+  /** Whether the whole queue is paused (nothing starts until resumed). */
+  isQueuePaused?: () => boolean;
+}
+
+/** Disk space kept free beyond what a download needs, so the database can still grow. */
+const DISK_RESERVE_BYTES = 16 * 1024 * 1024;
+
+export async function statfsFreeBytes(dir: string): Promise<number> {
+  const s = await fs.statfs(dir);
+  return s.bavail * s.bsize;
+}
+
+interface Active {
+  item: Item;
+  controller: AbortController;
+}
+
+/**
+ * The queue's single worker: takes the next ready item, runs it to the end (download, upload,
+ * progress message) and decides what a failure means. One item at a time, oldest first. It sleeps
+ * on a promise while idle (no polling), woken by `notify()` or by the next scheduled retry.
+ */
+export class QueueWorker {
+  private readonly now: () => number;
+  private readonly freeBytes: (dir: string) => Promise<number>;
+  private readonly stopping = new AbortController();
+  private loop?: Promise<void>;
+  private active?: Active;
+  private dirty = false;
+  private wake?: () => void;
+  private readonly finals = new Set<Promise<void>>();
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.now = deps.now ?? Date.now;
+    this.freeBytes = deps.freeBytes ?? statfsFreeBytes;
+  }
+
+  /** Puts items a crashed process left active back in line, then starts the loop. */
+  async start(): Promise<void> {
+    const requeued = await requeueInterrupted(this.deps.db, this.now());
+    if (requeued > 0) this.deps.logger.info({ requeued }, "resuming items interrupted by a restart");
+    this.loop = this.run();
+  }
+
+  /** Something changed (an item was added, resumed, reprioritised): look again at once. */
+  notify(): void {
+    this.dirty = true;
+    this.wake?.();
+  }
+
+  get activeItemId(): number | undefined {
+    return this.active?.item.id;
+  }
+
+  /**
+   * Stops the running transfer of `itemId` (within a second: every handler honours the signal).
+   * Returns false when that item is not the one running.
+   */
+  stopActive(itemId: number, reason: "cancel" | "pause"): boolean {
+    if (this.active?.item.id !== itemId) return false;
+    this.active.controller.abort(new StopError(reason));
+    return true;
+  }
+
+  /** Stops taking items, checkpoints the running one (its bytes stay on disk) and waits for it. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    this.stopping.abort();
+    this.active?.controller.abort(new StopError("shutdown"));
+    this.wake?.();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([this.loop, ...this.finals]),
+      new Promise((r) => (timer = setTimeout(r, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  private async run(): Promise<void> {
+    const { logger } = this.deps;
+    while (!this.stopping.signal.aborted) {
+      this.dirty = false;
+      let item: Item | undefined;
+      try {
+        item = this.deps.isQueuePaused?.() ? undefined : await claimNextItem(this.deps.db, this.now());
+      } catch (error) {
+        logger.error({ err: error }, "could not read the queue");
+        await this.sleep(1000);
+        continue;
+      }
+      if (!item) {
+        await this.waitForWork();
+        continue;
+      }
+      const controller = new AbortController();
+      this.active = { item, controller };
+      const log = logger.child({ itemId: item.id });
+      try {
+        await this.process(item, controller.signal, log);
+      } catch (error) {
+        // process() handles its own failures; reaching here is a bug or a dead database.
+        log.error({ err: error }, "item processing crashed");
+        await this.sleep(1000);
+      } finally {
+        this.active = undefined;
+      }
+    }
+  }
+
+  private async waitForWork(): Promise<void> {
+    if (this.dirty || this.stopping.signal.aborted) return;
+    const next = this.deps.isQueuePaused?.() ? undefined : await nextReadyAt(this.deps.db);
+    const delay = next === undefined ? undefined : Math.max(0, next - this.now());
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = done;
+      if (this.dirty || this.stopping.signal.aborted) return done();
+      if (delay !== undefined) timer = setTimeout(done, Math.min(delay, 2 ** 31 - 1));
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.stopping.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private keyboard(item: Item, paused = false): InlineKeyboardMarkup | undefined {
+    return this.deps.keyboard?.(item, { paused });
+  }
+
+  private async process(item: Item, signal: AbortSignal, log: Logger): Promise<void> {
+    const { db, config } = this.deps;
+    const attempts = config.retryDelaysMs.length + 1;
+    const view: ProgressState = {
+      title: item.title,
+      phase: item.downloaded ? "uploading" : "starting",
+      bytesDone: item.downloaded ? 0 : item.bytesDone,
+      totalBytes: item.sizeBytes,
+      speed: null,
+      waiting: await countQueued(db),
+      attempt: item.attempts + 1,
+      attempts,
+    };
+    let meter = new SpeedMeter();
+    const messageId = await this.ensureProgressMessage(item, view, log);
+    const show = () => {
+      if (messageId === undefined || this.deps.editor.hasPending(item.chatId, messageId)) return;
+      void this.deps.editor.edit(item.chatId, messageId, () => ({
+        text: renderProgress({ ...view, speed: meter.speed() }),
+        markup: this.keyboard(item),
+      }));
+    };
+    const ticker = setInterval(() => {
+      // Keeps bytes_done current for /queue and for a paused item's view; the file is the truth.
+      if (view.phase === "downloading") void updateItem(db, item.id, { bytesDone: view.bytesDone }, this.now()).catch(() => {});
+      countQueued(db).then(
+        (n) => {
+          view.waiting = n;
+          show();
+        },
+        () => show(),
+      );
+    }, config.progressIntervalMs);
+
+    log.info({ url: item.url, kind: item.sourceKind, attempt: item.attempts + 1 }, "item started");
+    try {
+      if (!item.downloaded) {
+        const files = await this.download(item, view, signal, log, () => {
+          meter.add(this.now(), view.bytesDone);
+          show();
+        });
+        if (files.kind === "done") {
+          await markCompleted(db, item.id, null, null, this.now());
+          await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
+          this.finish(item, messageId, `✅ <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(files.message)}`);
+          log.info("item done without upload");
+          return;
+        }
+        await markDownloaded(db, item.id, files.files, this.now());
+        log.info({ files: files.files.length }, "download complete");
+      }
+
+      view.phase = "uploading";
+      view.note = undefined;
+      view.details = undefined;
+      meter = new SpeedMeter();
+      const total = await this.upload(item, view, signal, () => {
+        meter.add(this.now(), view.bytesDone);
+        show();
+      });
+      const files = await listItemFiles(db, item.id);
+      const first = files[0];
+      await markCompleted(db, item.id, files.length === 1 ? (first?.fileId ?? null) : null, first?.uploadKind ?? null, this.now());
+      await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
+      const fresh = (await findItem(db, item.id)) ?? item;
+      this.finish(item, messageId, renderDelivered(fresh.title, total, files.length));
+      log.info({ bytes: total, files: files.length }, "item delivered");
+    } catch (thrown) {
+      const error = toAppError(thrown);
+      if (error instanceof StopError) {
+        await this.onStopped(item, error, messageId, log);
+      } else {
+        await this.onFailed(item, error, messageId, log);
+      }
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+
+  /** Runs the item's handler, following hand-offs (a link that turned out to be a page or a torrent). */
+  private async download(
+    item: Item,
+    view: ProgressState,
+    signal: AbortSignal,
+    log: Logger,
+    changed: () => void,
+  ): Promise<{ kind: "files"; files: DeliverableFile[] } | { kind: "done"; message: string }> {
+    const { db, config } = this.deps;
+    const dir = itemDir(config.dataDir, item.id);
+    await fs.mkdir(dir, { recursive: true });
+    let current = item;
+    for (let hop = 0; hop < 4; hop++) {
+      const source = this.deps.sources[current.sourceKind];
+      if (!source) {
+        throw new DownloadError("INTERNAL", `no handler for ${current.sourceKind} items`, {
+          userMessage: `${current.sourceKind === "crawler" ? "web pages" : current.sourceKind + " links"} are not supported by this bot yet.`,
+        });
+      }
+      await this.assertDiskRoom(current);
+      const result: SourceResult = await source.download({
+        item: current,
+        dir,
+        signal,
+        maxBytes: config.maxFileSizeBytes,
+        logger: log,
+        progress: (p) => {
+          view.phase = "downloading";
+          view.bytesDone = p.bytesDone;
+          view.totalBytes = p.totalBytes;
+          view.note = p.note;
+          view.details = p.details;
+          changed();
+        },
+        checkpoint: async (patch) => {
+          await updateItem(db, current.id, patch, this.now());
+          if (patch.title) view.title = patch.title;
+          current = { ...current, ...patch } as Item;
+          if (patch.title) item.title = patch.title;
+        },
+      });
+      if (result.kind !== "reroute") return result;
+      log.info({ from: current.sourceKind, to: result.sourceKind }, "handing the item to another handler");
+      await updateItem(db, current.id, { sourceKind: result.sourceKind, ...(result.url ? { url: result.url } : {}) }, this.now());
+      current = { ...current, sourceKind: result.sourceKind, url: result.url ?? current.url, localPath: null };
+    }
+    throw new DownloadError("INTERNAL", "too many hand-offs between handlers", { userMessage: "the link could not be handled." });
+  }
+
+  private async assertDiskRoom(item: Item): Promise<void> {
+    if (item.sizeBytes === null) return;
+    const needed = Math.max(0, item.sizeBytes - item.bytesDone) + DISK_RESERVE_BYTES;
+    const free = await this.freeBytes(this.deps.config.dataDir);
+    if (free < needed) {
+      throw new DownloadError("DISK_FULL", `need ${needed} bytes, ${free} free`, {
+        retryable: true,
+        userMessage: `not enough free disk space: the file needs ${formatBytes(needed)} and ${formatBytes(free)} is free.`,
+      });
+    }
+  }
+
+  private async upload(item: Item, view: ProgressState, signal: AbortSignal, changed: () => void): Promise<number> {
+    const { db, api, config } = this.deps;
+    const files = await listItemFiles(db, item.id);
+    const total = files.reduce((sum, f) => sum + f.sizeBytes, 0);
+    let base = files.filter((f) => f.uploadedAt !== null).reduce((sum, f) => sum + f.sizeBytes, 0);
+    view.totalBytes = total;
+    view.bytesDone = base;
+    changed();
+    for (const file of files) {
+      if (file.uploadedAt !== null) continue;
+      try {
+        await fs.access(file.path);
+      } catch {
+        await resetDownloaded(db, item.id, this.now());
+        throw new DownloadError("NETWORK", `the downloaded file ${file.name} is missing from disk`, {
+          retryable: true,
+          userMessage: "the downloaded file disappeared from the bot's disk; it will be downloaded again.",
+        });
+      }
+      const { fileId, kind } = await uploadFile(
+        api,
+        item.chatId,
+        { path: file.path, name: file.name, size: file.sizeBytes, ...(file.caption ? { caption: file.caption } : {}) },
+        {
+          uploadAs: config.uploadAs,
+          signal,
+          replyTo: item.requestMessageId,
+          onBytes: (sent) => {
+            view.bytesDone = base + Math.min(sent, file.sizeBytes);
+            changed();
+          },
+        },
+      );
+      await markFileUploaded(db, file.id, fileId, kind, this.now());
+      base += file.sizeBytes;
+    }
+    return total;
+  }
+
+  private async ensureProgressMessage(item: Item, view: ProgressState, log: Logger): Promise<number | undefined> {
+    const { api, db, editor } = this.deps;
+    const text = renderProgress(view);
+    const markup = this.keyboard(item);
+    if (item.progressMessageId !== null) {
+      void editor.edit(item.chatId, item.progressMessageId, { text, markup });
+      return item.progressMessageId;
+    }
+    try {
+      const message = await api.sendMessage(item.chatId, text, {
+        parse_mode: "HTML",
+        reply_markup: markup,
+        link_preview_options: { is_disabled: true },
+        ...(item.requestMessageId
+          ? { reply_parameters: { message_id: item.requestMessageId, allow_sending_without_reply: true } }
+          : {}),
+      });
+      editor.track(item.chatId, message.message_id, text, markup);
+      await updateItem(db, item.id, { progressMessageId: message.message_id }, this.now());
+      item.progressMessageId = message.message_id;
+      return message.message_id;
+    } catch (error) {
+      log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not send the progress message");
+      return undefined;
+    }
+  }
+
+  /** The progress message's last edit; not awaited by the loop (its interval must not delay the next item). */
+  private finish(item: Item, messageId: number | undefined, text: string): void {
+    if (messageId === undefined) {
+      const sent = this.deps.api
+        .sendMessage(item.chatId, text, { parse_mode: "HTML", link_preview_options: { is_disabled: true } })
+        .then(() => undefined, (error) => this.deps.logger.warn({ err: String(error) }, "could not send the final status"));
+      this.track(sent);
+      return;
+    }
+    const edited = this.deps.editor
+      .edit(item.chatId, messageId, { text })
+      .then(() => this.deps.editor.forget(item.chatId, messageId));
+    this.track(edited);
+  }
+
+  private track(promise: Promise<void>): void {
+    this.finals.add(promise);
+    void promise.finally(() => this.finals.delete(promise));
+  }
+
+  private async onFailed(item: Item, error: AppError, messageId: number | undefined, log: Logger): Promise<void> {
+    const { db, config, api } = this.deps;
+    const failed = item.attempts + 1;
+    const decision = decideRetry(error, failed, config.retryDelaysMs);
+    const now = this.now();
+    const current = (await findItem(db, item.id)) ?? item;
+    if (decision.retry) {
+      await scheduleRetry(db, item.id, { attempts: failed, nextAttemptAt: now + decision.delayMs, code: error.code, message: error.userMessage }, now);
+      log.warn({ code: error.code, err: error.message, attempt: failed, retryInMs: decision.delayMs }, "attempt failed; retry scheduled");
+      if (messageId !== undefined) {
+        const text = renderRetrying(current.title, error.userMessage, failed, config.retryDelaysMs.length + 1, decision.delayMs);
+        void this.deps.editor.edit(item.chatId, messageId, { text, markup: this.keyboard(current) });
+      }
+      return;
+    }
+    await markFailed(db, item.id, { attempts: failed, code: error.code, message: error.userMessage }, now);
+    await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
+    log.warn({ code: error.code, err: error.message, attempts: failed }, "item failed");
+    const text = renderFailed(current.title, error.userMessage);
+    this.finish(item, messageId, text);
+    if (messageId !== undefined) {
+      // An edit does not notify anyone; a failure deserves a message of its own.
+      const sent = api
+        .sendMessage(item.chatId, text, {
+          parse_mode: "HTML",
+          link_preview_options: { is_disabled: true },
+          ...(item.requestMessageId ? { reply_parameters: { message_id: item.requestMessageId, allow_sending_without_reply: true } } : {}),
+        })
+        .then(() => undefined, (e) => log.warn({ err: String(e) }, "could not send the failure message"));
+      this.track(sent);
+    }
+  }
+
+  private async onStopped(item: Item, stop: StopError, messageId: number | undefined, log: Logger): Promise<void> {
+    const { db, config } = this.deps;
+    const now = this.now();
+    const current = (await findItem(db, item.id)) ?? item;
+    if (stop.reason === "cancel") {
+      await setStatus(db, item.id, "cancelled", now, { finished: true });
+      await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
+      log.info("item cancelled");
+      this.finish(item, messageId, `✖️ <b>${escapeHtml(truncate(current.title, 200))}</b>: cancelled`);
+      return;
+    }
+    if (stop.reason === "pause") {
+      await setStatus(db, item.id, "paused", now);
+      log.info("item paused");
+      if (messageId !== undefined) {
+        const text = renderProgress({
+          title: current.title,
+          phase: current.downloaded ? "uploading" : "downloading",
+          bytesDone: current.bytesDone,
+          totalBytes: current.sizeBytes,
+          speed: null,
+          waiting: await countQueued(db),
+          paused: true,
+        });
+        void this.deps.editor.edit(item.chatId, messageId, { text, markup: this.keyboard(current, true) });
+      }
+      return;
+    }
+    // Shutdown: back in line, bytes kept; the next start continues where this one stopped.
+    await setStatus(db, item.id, "queued", now, { nextAttemptAt: now });
+    log.info("item interrupted by shutdown; it will resume at the next start");
+  }
+}

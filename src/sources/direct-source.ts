@@ -1,0 +1,171 @@
+import { createWriteStream, promises as fs } from "node:fs";
+import path from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Got, Response } from "got";
+import { DownloadError, StopError } from "../errors.ts";
+import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
+import { safeFileName } from "../storage/paths.ts";
+import { formatBytes } from "../text/format.ts";
+import { filenameFromDisposition, totalFromContentRange } from "./http-probe.ts";
+import type { Source, SourceContext, SourceResult } from "./source.ts";
+
+export interface DirectSourceOptions {
+  http: Got;
+  /** No bytes for this long fails the attempt (a stalled transfer). */
+  stallTimeoutMs: number;
+}
+
+export function tooLargeError(size: number, limit: number): DownloadError {
+  return new DownloadError("TOO_LARGE", `file is ${formatBytes(size)}, over the ${formatBytes(limit)} limit`, {
+    userMessage: `the file is ${formatBytes(size)}, over this bot's limit of ${formatBytes(limit)}.`,
+  });
+}
+
+function header(response: Response, name: string): string | null {
+  const v = response.headers[name];
+  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+}
+
+function stopReason(signal: AbortSignal): StopError {
+  return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
+}
+
+/**
+ * Downloads one HTTP(S) file to the item's directory, streaming to disk. A retry continues from
+ * the bytes already there with `Range`, guarded by `If-Range` so a file that changed on the server
+ * starts over instead of being stitched from two versions.
+ */
+export function createDirectSource(options: DirectSourceOptions): Source {
+  return {
+    kind: "direct",
+    async download(ctx: SourceContext): Promise<SourceResult> {
+      const { item, signal } = ctx;
+      const file = item.localPath ?? path.join(ctx.dir, safeFileName(item.title));
+      let existing = 0;
+      try {
+        existing = (await fs.stat(file)).size;
+      } catch {
+        existing = 0;
+      }
+      const validator = item.etag && !item.etag.startsWith("W/") ? item.etag : item.lastModified;
+      const resume = existing > 0 && validator !== null;
+      const headers: Record<string, string> = { "accept-encoding": "identity" };
+      if (resume) {
+        headers.range = `bytes=${existing}-`;
+        headers["if-range"] = validator;
+      }
+      await ctx.checkpoint({ localPath: file });
+
+      const controller = new AbortController();
+      const onAbort = () => controller.abort(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      if (signal.aborted) throw stopReason(signal);
+
+      const stream = options.http.stream(item.url, { headers, signal: controller.signal });
+      // Errors are handled through the promises below; this keeps a late one from crashing the process.
+      stream.on("error", () => {});
+      let stalled = false;
+      let watchdog: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => {
+          stalled = true;
+          controller.abort();
+        }, options.stallTimeoutMs);
+      };
+
+      try {
+        arm();
+        const response = await new Promise<Response>((resolve, reject) => {
+          stream.once("response", resolve);
+          stream.once("error", reject);
+        });
+        const status = response.statusCode;
+        let offset = 0;
+        if (status === 206 && resume) {
+          const range = header(response, "content-range")?.match(/^bytes (\d+)-/);
+          if (!range || Number(range[1]) !== existing) {
+            throw new DownloadError("HTTP_TRANSIENT", "the server answered a different range than asked", { retryable: true });
+          }
+          offset = existing;
+        } else if (status !== 200 && status !== 206) {
+          throw httpStatusError(status, item.url);
+        }
+        const total =
+          status === 206
+            ? totalFromContentRange(header(response, "content-range") ?? undefined)
+            : header(response, "content-length") !== null
+              ? Number(header(response, "content-length"))
+              : null;
+        if (total !== null && total > ctx.maxBytes) throw tooLargeError(total, ctx.maxBytes);
+
+        const contentType = header(response, "content-type") ?? "";
+        if (offset === 0 && isHtml(contentType)) {
+          stream.destroy();
+          return { kind: "reroute", sourceKind: "crawler" };
+        }
+        if (offset === 0 && isTorrentFile(contentType, item.url)) {
+          stream.destroy();
+          return { kind: "reroute", sourceKind: "torrent" };
+        }
+
+        const named = offset === 0 ? filenameFromDisposition(header(response, "content-disposition") ?? undefined) : undefined;
+        await ctx.checkpoint({
+          etag: header(response, "etag"),
+          lastModified: header(response, "last-modified"),
+          sizeBytes: total,
+          ...(named && named !== item.title ? { title: named } : {}),
+        });
+
+        let done = offset;
+        ctx.progress({ bytesDone: done, totalBytes: total });
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, callback) {
+            arm();
+            done += chunk.length;
+            if (done > ctx.maxBytes) return callback(tooLargeError(done, ctx.maxBytes));
+            ctx.progress({ bytesDone: done, totalBytes: total });
+            callback(null, chunk);
+          },
+        });
+        await pipeline(stream, counter, createWriteStream(file, { flags: offset > 0 ? "a" : "w" }));
+        if (total !== null && done !== total) {
+          throw new DownloadError("NETWORK", `the transfer ended at ${done} of ${total} bytes`, { retryable: true });
+        }
+        return { kind: "files", files: [{ path: file, name: path.basename(file), size: done }] };
+      } catch (error) {
+        if (signal.aborted) throw stopReason(signal);
+        if (stalled) {
+          throw new DownloadError("STALLED", `no data for ${Math.round(options.stallTimeoutMs / 1000)} s`, {
+            retryable: true,
+            userMessage: `the server sent no data for ${Math.round(options.stallTimeoutMs / 1000)} s.`,
+          });
+        }
+        if (error instanceof DownloadError) throw error;
+        if ((error as { response?: Response }).response?.statusCode === 416) {
+          // Our partial file no longer fits the server's; start over on the next attempt.
+          await fs.rm(file, { force: true });
+        }
+        throw classifyHttpError(error, item.url);
+      } finally {
+        clearTimeout(watchdog);
+        signal.removeEventListener("abort", onAbort);
+        stream.destroy();
+      }
+    },
+  };
+}
+
+export function isHtml(contentType: string): boolean {
+  return /^\s*(text\/html|application\/xhtml\+xml)\b/i.test(contentType);
+}
+
+export function isTorrentFile(contentType: string, url: string): boolean {
+  if (/^\s*application\/x-bittorrent\b/i.test(contentType)) return true;
+  try {
+    return new URL(url).pathname.toLowerCase().endsWith(".torrent") && !/^\s*text\//i.test(contentType);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,52 @@
+/** Small pure helpers for what the bot writes: sizes, durations, escaping and cutting. */
+
+const UNITS = ["B", "KB", "MB", "GB", "TB"];
+
+/** 1536 → "1.5 KB". Binary multiples, as file managers show them. */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return "?";
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+}
+
+/** 3725 s → "1h 2m". */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "?";
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+/** Escapes text for Telegram's HTML parse mode. */
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+/**
+ * Cuts a string to at most `max` characters (code points, never half a surrogate pair), ending
+ * with "…" when cut.
+ */
+export function truncate(text: string, max: number): string {
+  const chars = Array.from(text);
+  if (chars.length <= max) return text;
+  return chars.slice(0, Math.max(0, max - 1)).join("") + "…";
+}
+
+/** A short, escaped excerpt of something a person sent, safe to echo back. */
+export function excerpt(text: string, max = 80): string {
+  return escapeHtml(truncate(text.replace(/\s+/g, " ").trim(), max));
+}
+
+/** Telegram's limits on what a bot may write. */
+export const MESSAGE_LIMIT = 4096;
+export const CAPTION_LIMIT = 1024;
