@@ -59,10 +59,21 @@ export const ConfigSchema = z
 export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
+/** JSON has no comments, so keys starting with "//" document the next key and are ignored. */
+function stripComments(value: unknown): unknown {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>)
+      .filter(([k]) => !k.startsWith("//"))
+      .map(([k, v]) => [k, stripComments(v)]),
+  );
+}
+
 /** Validates a parsed config object; throws a ConfigError naming the first bad key. */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = "config"): Config {
+  const clean = stripComments(raw);
   const withEnv =
-    env.BOT_TOKEN && raw && typeof raw === "object" ? { ...(raw as object), botToken: env.BOT_TOKEN } : raw;
+    env.BOT_TOKEN && clean && typeof clean === "object" ? { ...(clean as object), botToken: env.BOT_TOKEN } : clean;
   const result = ConfigSchema.safeParse(withEnv);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
@@ -74,8 +85,20 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
   throw new ConfigError("CONFIG_INVALID", `Invalid ${source}: "${key}": ${message}`);
 }
 
-/** Reads `CONFIG_FILE` or ./config.json, then validates it. */
+/**
+ * Reads the config from the environment variable `CONFIG_JSON` (the whole config as JSON, handy in
+ * containers), else from the file `CONFIG_FILE` or ./config.json, then validates it.
+ */
 export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<Config> {
+  if (env.CONFIG_JSON) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(env.CONFIG_JSON);
+    } catch (error) {
+      throw new ConfigError("CONFIG_INVALID", `Invalid CONFIG_JSON: not valid JSON (${(error as Error).message}).`);
+    }
+    return parseConfig(raw, env, "CONFIG_JSON");
+  }
   const file = path.resolve(cwd, env.CONFIG_FILE ?? "config.json");
   let text: string;
   try {

@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t download-bot .
+# Run:   docker run -d --name download-bot -v "$PWD/config.json:/config/config.json:ro" -v download-bot-data:/data download-bot
+# (set "dataDir": "/data" in config.json; or pass the whole config as -e CONFIG_JSON='{...}', and the token as -e BOT_TOKEN=...)
+
+# Stage 1: production dependencies. better-sqlite3 and webtorrent's native parts download prebuilt
+# binaries when they exist for this platform and fall back to compiling, hence the toolchain here.
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# Stage 2: the runtime image: no compiler, no npm cache, a non-root user.
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production \
+    CONFIG_FILE=/config/config.json
+WORKDIR /app
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /data /config \
+ && chown node:node /data
+COPY --from=deps --chown=root:root /app/node_modules ./node_modules
+COPY --chown=root:root package.json tsconfig.json ./
+COPY --chown=root:root src ./src
+COPY --chown=root:root migrations ./migrations
+USER node
+VOLUME ["/data"]
+# tini forwards SIGTERM so `docker stop` gives the bot its clean shutdown (partial downloads kept).
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "--import", "tsx", "src/main.ts"]
