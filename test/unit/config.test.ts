@@ -1,0 +1,58 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadConfig, parseConfig } from "../../src/config.ts";
+import { ConfigError } from "../../src/errors.ts";
+
+const minimal = { botToken: "123:abc-DEF_1", allowedChatIds: [42] };
+
+describe("config", () => {
+  it("fills in the documented defaults", () => {
+    const c = parseConfig(minimal);
+    expect(c).toMatchObject({
+      apiRoot: "https://api.telegram.org",
+      dataDir: "./data",
+      maxFileSizeBytes: 52_428_800,
+      progressIntervalMs: 5000,
+      retryDelaysMs: [0, 120_000, 480_000],
+      allowPrivateNetworks: false,
+      uploadAs: "auto",
+      torrent: { dht: true, lsd: true, natTraversal: true, metadataTimeoutMs: 180_000, seed: false },
+    });
+  });
+
+  it("names the key and what was expected", () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ allowedChatIds: [1] }, /"botToken": expected the bot token/],
+      [{ ...minimal, allowedChatIds: [] }, /"allowedChatIds": expected at least one chat id/],
+      [{ ...minimal, uploadAs: "video" }, /"uploadAs": expected "auto" or "document"/],
+      [{ ...minimal, torrent: { dht: "yes" } }, /"torrent.dht": expected true or false/],
+      [{ ...minimal, maxFileSize: 1 }, /unknown key "maxFileSize"/],
+      [{ ...minimal, apiRoot: "ftp://x" }, /"apiRoot"/],
+    ];
+    for (const [raw, message] of cases) {
+      expect(() => parseConfig(raw)).toThrow(message);
+    }
+  });
+
+  it("lets BOT_TOKEN override the file and ignores // comment keys", () => {
+    const c = parseConfig({ ...minimal, "// botToken": "doc" }, { BOT_TOKEN: "999:zzz" });
+    expect(c.botToken).toBe("999:zzz");
+  });
+
+  it("says how to create a missing config file", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "cfg-"));
+    const error = await loadConfig({}, dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toMatch(/copy config\.example\.json to config\.json/);
+  });
+
+  it("reads CONFIG_FILE and accepts the shipped example", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "cfg-"));
+    await writeFile(path.join(dir, "c.json"), JSON.stringify(minimal));
+    expect((await loadConfig({ CONFIG_FILE: "c.json" }, dir)).allowedChatIds).toEqual([42]);
+    const example = await loadConfig({ CONFIG_FILE: path.resolve("config.example.json") });
+    expect(example.maxFileSizeBytes).toBe(52_428_800);
+  });
+});

@@ -1,0 +1,172 @@
+import { describe, expect, it } from "vitest";
+import { chooseUploadKind } from "../../src/bot/uploader.ts";
+import { describeOutcome, joinReply } from "../../src/bot/features/download.ts";
+import { MAX_URL_LENGTH, parseUrlList } from "../../src/bot/url-input.ts";
+import { DownloadError, InputError } from "../../src/errors.ts";
+import { assertPublicHost, createGuardedLookup, isPublicAddress } from "../../src/net/address-guard.ts";
+import { decideRetry } from "../../src/queue/retry-policy.ts";
+import { SpeedMeter, progressBar, renderProgress } from "../../src/queue/progress-view.ts";
+import { filenameFromDisposition, filenameFromUrl, totalFromContentRange } from "../../src/sources/http-probe.ts";
+import { isHtml, isTorrentFile } from "../../src/sources/direct-source.ts";
+import { safeFileName, safeJoin } from "../../src/storage/paths.ts";
+import { escapeHtml, formatBytes, formatDuration, truncate } from "../../src/text/format.ts";
+
+describe("parseUrlList", () => {
+  it("accepts http(s) URLs separated by spaces and new lines, without duplicates", () => {
+    const r = parseUrlList("https://a.example/x.zip\nhttp://b.example/y  https://a.example/x.zip#frag");
+    expect(r.urls).toEqual(["https://a.example/x.zip", "http://b.example/y"]);
+    expect(r.problems).toEqual([]);
+  });
+
+  it("says what is wrong with other schemes, junk and over-long URLs, escaping what it echoes", () => {
+    const long = "https://x.example/" + "a".repeat(MAX_URL_LENGTH);
+    const r = parseUrlList(`ftp://x.example/f <b>junk</b> ${long}`);
+    expect(r.urls).toEqual([]);
+    expect(r.problems[0]).toContain("only http and https");
+    expect(r.problems[1]).toContain("&lt;b&gt;junk&lt;/b&gt;");
+    expect(r.problems[1]).toContain("not a valid URL");
+    expect(r.problems[2]).toContain("too long");
+    expect(r.problems[2]!.length).toBeLessThan(200);
+  });
+
+  it("takes magnet links only when asked to", () => {
+    expect(parseUrlList("magnet:?xt=urn:btih:abc").urls).toEqual([]);
+    expect(parseUrlList("magnet:?xt=urn:btih:abc", { allowMagnet: true }).urls).toEqual(["magnet:?xt=urn:btih:abc"]);
+  });
+});
+
+describe("address guard", () => {
+  it("classifies addresses by range", () => {
+    for (const a of ["127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "0.0.0.0", "224.0.0.1", "::1", "fe80::1", "fc00::1", "::ffff:10.0.0.1", "100.64.0.1"]) {
+      expect(isPublicAddress(a), a).toBe(false);
+    }
+    for (const a of ["8.8.8.8", "93.184.216.34", "2001:4860:4860::8888"]) expect(isPublicAddress(a), a).toBe(true);
+  });
+
+  it("refuses private IP literals unless allowed", () => {
+    expect(() => assertPublicHost("127.0.0.1", false)).toThrow(InputError);
+    expect(() => assertPublicHost("[::1]", false)).toThrow(/private or local/);
+    expect(() => assertPublicHost("127.0.0.1", true)).not.toThrow();
+    expect(() => assertPublicHost("example.com", false)).not.toThrow();
+  });
+
+  it("fails a lookup when a name resolves to a private address", async () => {
+    const lookup = createGuardedLookup(false, async () => [{ address: "10.1.2.3", family: 4 }]);
+    const error = await new Promise<unknown>((resolve) => lookup("evil.example", {}, (err) => resolve(err)));
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).code).toBe("PRIVATE_NETWORK");
+    const ok = await new Promise<unknown>((resolve) =>
+      createGuardedLookup(false, async () => [{ address: "93.184.216.34", family: 4 }])("good.example", {}, (err, address) => resolve(err ?? address)),
+    );
+    expect(ok).toBe("93.184.216.34");
+  });
+});
+
+describe("decideRetry", () => {
+  const transient = new DownloadError("NETWORK", "reset", { retryable: true });
+  const permanent = new DownloadError("HTTP_PERMANENT", "404");
+  it("waits the configured delays, then gives up", () => {
+    const delays = [0, 120_000, 480_000];
+    expect(decideRetry(transient, 1, delays)).toEqual({ retry: true, delayMs: 0 });
+    expect(decideRetry(transient, 2, delays)).toEqual({ retry: true, delayMs: 120_000 });
+    expect(decideRetry(transient, 3, delays)).toEqual({ retry: true, delayMs: 480_000 });
+    expect(decideRetry(transient, 4, delays)).toEqual({ retry: false });
+  });
+  it("never retries what cannot heal", () => {
+    expect(decideRetry(permanent, 1, [0, 1000])).toEqual({ retry: false });
+  });
+});
+
+describe("progress view", () => {
+  it("renders name, bar, percent, bytes, speed, ETA, phase and queue", () => {
+    const text = renderProgress({
+      title: "a <b> file.zip",
+      phase: "downloading",
+      bytesDone: 512 * 1024,
+      totalBytes: 1024 * 1024,
+      speed: 256 * 1024,
+      waiting: 2,
+    });
+    expect(text).toContain("a &lt;b&gt; file.zip");
+    expect(text).toContain("Downloading");
+    expect(text).toContain("50%");
+    expect(text).toContain("512 KB / 1.0 MB");
+    expect(text).toContain("256 KB/s");
+    expect(text).toContain("ETA 2s");
+    expect(text).toContain("2 waiting");
+    expect(text).toContain(progressBar(0.5));
+  });
+
+  it("is the same text for the same state (so unchanged edits can be skipped)", () => {
+    const s = { title: "x", phase: "uploading" as const, bytesDone: 1, totalBytes: 2, speed: null, waiting: 0 };
+    expect(renderProgress(s)).toBe(renderProgress({ ...s }));
+  });
+
+  it("measures speed over a window", () => {
+    const m = new SpeedMeter(10_000);
+    expect(m.speed()).toBeNull();
+    m.add(0, 0);
+    m.add(1000, 1000);
+    m.add(2000, 3000);
+    expect(m.speed()).toBe(1500);
+  });
+});
+
+describe("text helpers", () => {
+  it("formats and cuts", () => {
+    expect(formatBytes(0)).toBe("0 B");
+    expect(formatBytes(1536)).toBe("1.5 KB");
+    expect(formatBytes(52_428_800)).toBe("50.0 MB");
+    expect(formatDuration(3_725_000)).toBe("1h 2m");
+    expect(escapeHtml(`<a href="x">&</a>`)).toBe("&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+    expect(truncate("😀😀😀😀", 3)).toBe("😀😀…");
+  });
+  it("keeps replies within Telegram's 4096 characters", () => {
+    const lines = Array.from({ length: 200 }, (_, i) => `line ${i} ` + "x".repeat(50));
+    const text = joinReply(lines);
+    expect(text.length).toBeLessThanOrEqual(4096);
+    expect(text).toMatch(/… and \d+ more\.$/);
+  });
+  it("describes outcomes in one line", () => {
+    const refused = describeOutcome({ status: "refused", error: new DownloadError("TOO_LARGE", "big", { userMessage: "too big." }) }, "https://x.example/a");
+    expect(refused).toBe("✗ https://x.example/a: too big.");
+  });
+});
+
+describe("names from outside", () => {
+  it("never escape the directory", () => {
+    expect(safeFileName("../../etc/passwd")).toBe("_.._etc_passwd");
+    expect(safeFileName("..")).toBe("download");
+    expect(safeFileName("CON.txt")).toBe("_CON.txt");
+    expect(safeFileName("a\u0000b\nc.mp4")).toBe("abc.mp4");
+    expect(Buffer.byteLength(safeFileName("é".repeat(300) + ".mkv"))).toBeLessThanOrEqual(200);
+    expect(safeFileName("é".repeat(300) + ".mkv").endsWith(".mkv")).toBe(true);
+    expect(safeJoin("/data/x", ["..", "..", "etc", "passwd"])).toBe("/data/x/etc/passwd");
+    expect(safeJoin("/data/x", ["/abs", "f"])).toBe("/data/x/_abs/f");
+  });
+});
+
+describe("HTTP helpers", () => {
+  it("reads names and sizes from headers", () => {
+    expect(filenameFromDisposition(`attachment; filename="a b.zip"`)).toBe("a b.zip");
+    expect(filenameFromDisposition(`attachment; filename="x.bin"; filename*=UTF-8''%C3%A9t%C3%A9.mp4`)).toBe("été.mp4");
+    expect(filenameFromDisposition("garbage;;")).toBeUndefined();
+    expect(filenameFromUrl("https://x.example/dir/My%20File.mp4?x=1")).toBe("My File.mp4");
+    expect(filenameFromUrl("https://x.example/")).toBe("x.example");
+    expect(totalFromContentRange("bytes 0-0/12345")).toBe(12345);
+    expect(totalFromContentRange("bytes 0-0/*")).toBeNull();
+  });
+  it("recognises pages and torrents", () => {
+    expect(isHtml("text/html; charset=utf-8")).toBe(true);
+    expect(isHtml("video/mp4")).toBe(false);
+    expect(isTorrentFile("application/x-bittorrent", "https://x.example/a")).toBe(true);
+    expect(isTorrentFile("application/octet-stream", "https://x.example/a.torrent")).toBe(true);
+  });
+  it("chooses how a file is uploaded", () => {
+    expect(chooseUploadKind("a.mp4", "auto")).toBe("video");
+    expect(chooseUploadKind("a.MP3", "auto")).toBe("audio");
+    expect(chooseUploadKind("a.ogg", "auto")).toBe("audio");
+    expect(chooseUploadKind("a.zip", "auto")).toBe("document");
+    expect(chooseUploadKind("a.mp4", "document")).toBe("document");
+  });
+});
