@@ -11,7 +11,7 @@ import { TaskRunner } from "./bot/task-runner.ts";
 import type { Config } from "./config.ts";
 import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
 import type { Logger } from "./logger.ts";
-import type { LookupFunction } from "./net/address-guard.ts";
+import type { Resolver } from "./net/address-guard.ts";
 import { createHttpClient } from "./net/http-client.ts";
 import type { IntakeDeps } from "./queue/intake.ts";
 import { QueueWorker } from "./queue/worker.ts";
@@ -19,8 +19,10 @@ import { createDirectSource } from "./sources/direct-source.ts";
 
 export interface AppOptions {
   logger: Logger;
-  /** Replaces DNS for the private-network guard (tests). */
-  lookup?: LookupFunction;
+  /** Replaces DNS for fetched URLs (tests). */
+  resolve?: Resolver;
+  /** Addresses the private-network guard lets through (tests' loopback fixtures). */
+  trustedAddresses?: readonly string[];
   /** Free bytes on the data disk (tests). */
   freeBytes?: (dir: string) => Promise<number>;
 }
@@ -59,7 +61,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   }
 
   const bot = createBot({ token: config.botToken, apiRoot: config.apiRoot, logger });
-  const http = createHttpClient({ allowPrivateNetworks: config.allowPrivateNetworks, lookup: options.lookup });
+  const http = createHttpClient({
+    allowPrivateNetworks: config.allowPrivateNetworks,
+    resolve: options.resolve,
+    trustedAddresses: options.trustedAddresses,
+  });
   const editor = new MessageEditor(bot.api, config.progressIntervalMs, logger.child({ part: "editor" }));
   const tasks = new TaskRunner(logger);
   const worker = new QueueWorker({

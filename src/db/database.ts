@@ -1,8 +1,8 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import SqliteDatabase from "better-sqlite3";
-import { FileMigrationProvider, Kysely, Migrator, SqliteDialect } from "kysely";
+import { type Migration, type MigrationProvider, Kysely, Migrator, SqliteDialect } from "kysely";
 import { AppError } from "../errors.ts";
 import type { Database } from "./schema.ts";
 
@@ -23,11 +23,30 @@ export function openDatabase(file: string): Db {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
 
+/**
+ * Kysely's FileMigrationProvider, but importing from our own module: the import then goes through
+ * whatever loads our TypeScript (tsx at run time, Vite in tests) instead of Node's bare loader.
+ */
+export class TypeScriptMigrationProvider implements MigrationProvider {
+  constructor(private readonly folder: string) {}
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const migrations: Record<string, Migration> = {};
+    const names = (await fs.readdir(this.folder)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith(".d.ts")).sort();
+    for (const file of names) {
+      const module = (await import(pathToFileURL(path.join(this.folder, file)).href)) as Partial<Migration>;
+      if (typeof module.up !== "function") throw new Error(`migration ${file} exports no up()`);
+      migrations[file.replace(/\.(ts|js|mjs)$/, "")] = module as Migration;
+    }
+    return migrations;
+  }
+}
+
 /** Applies every pending migration; a failure stops the start (Kysely returns errors, we throw). */
 export async function migrateToLatest(db: Kysely<any>, folder = MIGRATIONS_DIR): Promise<string[]> {
   const migrator = new Migrator({
     db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: folder }),
+    provider: new TypeScriptMigrationProvider(folder),
   });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === "Error");

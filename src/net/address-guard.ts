@@ -25,11 +25,23 @@ export function privateNetworkError(host: string, address?: string): InputError 
   });
 }
 
+/**
+ * Which addresses may be connected to. `trusted` lists addresses treated as public anyway: tests
+ * use it to let the guard stay on while their fixtures live on loopback.
+ */
+export interface AddressPolicy {
+  allowPrivate: boolean;
+  trusted?: readonly string[];
+}
+
+export function isAllowedAddress(address: string, policy: AddressPolicy): boolean {
+  return policy.allowPrivate || isPublicAddress(address) || (policy.trusted?.includes(address) ?? false);
+}
+
 /** Checks a hostname that is an IP literal; names are checked at lookup time. */
-export function assertPublicHost(hostname: string, allowPrivate: boolean): void {
-  if (allowPrivate) return;
+export function assertPublicHost(hostname: string, policy: AddressPolicy): void {
   const host = hostname.replace(/^\[|\]$/g, "");
-  if (net.isIP(host) && !isPublicAddress(host)) throw privateNetworkError(host);
+  if (net.isIP(host) && !isAllowedAddress(host, policy)) throw privateNetworkError(host);
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
@@ -39,9 +51,11 @@ export type LookupFunction = (hostname: string, options: dns.LookupOptions, call
  * A `dns.lookup` replacement that fails when any resolved address is not public. `resolve` can be
  * injected so tests can make a name resolve to a private address without touching real DNS.
  */
+export type Resolver = (hostname: string) => Promise<dns.LookupAddress[]>;
+
 export function createGuardedLookup(
-  allowPrivate: boolean,
-  resolve: (hostname: string) => Promise<dns.LookupAddress[]> = (h) => dns.promises.lookup(h, { all: true }),
+  policy: AddressPolicy,
+  resolve: Resolver = (h) => dns.promises.lookup(h, { all: true }),
 ): LookupFunction {
   return (hostname, options, callback) => {
     resolve(hostname).then(
@@ -51,10 +65,8 @@ export function createGuardedLookup(
           err.code = "ENOTFOUND";
           return callback(err, "", 0);
         }
-        if (!allowPrivate) {
-          const bad = addresses.find((a) => !isPublicAddress(a.address));
-          if (bad) return callback(privateNetworkError(hostname, bad.address) as NodeJS.ErrnoException, "", 0);
-        }
+        const bad = addresses.find((a) => !isAllowedAddress(a.address, policy));
+        if (bad) return callback(privateNetworkError(hostname, bad.address) as NodeJS.ErrnoException, "", 0);
         const wanted = options.family === 6 || options.family === 4 ? addresses.filter((a) => a.family === options.family) : addresses;
         const list = wanted.length ? wanted : addresses;
         if (options.all) return callback(null, list);

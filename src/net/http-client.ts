@@ -1,22 +1,24 @@
 import got, { type Got, HTTPError, RequestError } from "got";
 import { AppError, DownloadError, InputError } from "../errors.ts";
-import { assertPublicHost, createGuardedLookup, type LookupFunction } from "./address-guard.ts";
+import { type AddressPolicy, assertPublicHost, createGuardedLookup, type Resolver } from "./address-guard.ts";
 
 export interface HttpClientOptions {
   allowPrivateNetworks: boolean;
-  /** Replaces DNS for the private-network check (tests). */
-  lookup?: LookupFunction;
+  /** Replaces DNS (tests resolve made-up names to fixture addresses). */
+  resolve?: Resolver;
+  /** Addresses allowed even though they are not public (tests' loopback fixtures). */
+  trustedAddresses?: readonly string[];
 }
 
 const USER_AGENT = "telegram-download-bot/0.1 (+https://core.telegram.org/bots)";
 
-function assertHttpUrl(url: URL, allowPrivate: boolean): void {
+function assertHttpUrl(url: URL, policy: AddressPolicy): void {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new InputError("INVALID_URL", `refused a redirect to ${url.protocol} URL`, {
       userMessage: `the link redirected to a ${url.protocol.replace(":", "")} URL; only http and https links can be downloaded.`,
     });
   }
-  assertPublicHost(url.hostname, allowPrivate);
+  assertPublicHost(url.hostname, policy);
 }
 
 /**
@@ -25,9 +27,9 @@ function assertHttpUrl(url: URL, allowPrivate: boolean): void {
  * one failure is retried by exactly one layer.
  */
 export function createHttpClient(options: HttpClientOptions): Got {
-  const allow = options.allowPrivateNetworks;
+  const policy: AddressPolicy = { allowPrivate: options.allowPrivateNetworks, trusted: options.trustedAddresses };
   return got.extend({
-    dnsLookup: options.lookup ?? createGuardedLookup(allow),
+    dnsLookup: createGuardedLookup(policy, options.resolve),
     retry: { limit: 0 },
     followRedirect: true,
     maxRedirects: 10,
@@ -35,8 +37,8 @@ export function createHttpClient(options: HttpClientOptions): Got {
     timeout: { lookup: 15_000, connect: 15_000, secureConnect: 15_000, response: 30_000 },
     headers: { "user-agent": USER_AGENT },
     hooks: {
-      beforeRequest: [(opts) => assertHttpUrl(opts.url as URL, allow)],
-      beforeRedirect: [(opts) => assertHttpUrl(opts.url as URL, allow)],
+      beforeRequest: [(opts) => assertHttpUrl(opts.url as URL, policy)],
+      beforeRedirect: [(opts) => assertHttpUrl(opts.url as URL, policy)],
     },
   });
 }

@@ -44,19 +44,20 @@ describe("address guard", () => {
   });
 
   it("refuses private IP literals unless allowed", () => {
-    expect(() => assertPublicHost("127.0.0.1", false)).toThrow(InputError);
-    expect(() => assertPublicHost("[::1]", false)).toThrow(/private or local/);
-    expect(() => assertPublicHost("127.0.0.1", true)).not.toThrow();
-    expect(() => assertPublicHost("example.com", false)).not.toThrow();
+    expect(() => assertPublicHost("127.0.0.1", { allowPrivate: false })).toThrow(InputError);
+    expect(() => assertPublicHost("[::1]", { allowPrivate: false })).toThrow(/private or local/);
+    expect(() => assertPublicHost("127.0.0.1", { allowPrivate: true })).not.toThrow();
+    expect(() => assertPublicHost("127.0.0.1", { allowPrivate: false, trusted: ["127.0.0.1"] })).not.toThrow();
+    expect(() => assertPublicHost("example.com", { allowPrivate: false })).not.toThrow();
   });
 
   it("fails a lookup when a name resolves to a private address", async () => {
-    const lookup = createGuardedLookup(false, async () => [{ address: "10.1.2.3", family: 4 }]);
+    const lookup = createGuardedLookup({ allowPrivate: false }, async () => [{ address: "10.1.2.3", family: 4 }]);
     const error = await new Promise<unknown>((resolve) => lookup("evil.example", {}, (err) => resolve(err)));
     expect(error).toBeInstanceOf(InputError);
     expect((error as InputError).code).toBe("PRIVATE_NETWORK");
     const ok = await new Promise<unknown>((resolve) =>
-      createGuardedLookup(false, async () => [{ address: "93.184.216.34", family: 4 }])("good.example", {}, (err, address) => resolve(err ?? address)),
+      createGuardedLookup({ allowPrivate: false }, async () => [{ address: "93.184.216.34", family: 4 }])("good.example", {}, (err, address) => resolve(err ?? address)),
     );
     expect(ok).toBe("93.184.216.34");
   });

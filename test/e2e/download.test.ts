@@ -1,0 +1,331 @@
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { listItems } from "../../src/db/item-repository.ts";
+import { FileServer } from "../support/file-server.ts";
+import { tooManyRequests } from "../support/bot-api-double.ts";
+import { CHAT, Harness, PROGRESS_TEXT, STRANGER_CHAT, messageIdOf } from "../support/harness.ts";
+
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+
+describe("/download of a direct link", () => {
+  it("downloads, uploads the same bytes, keeps one progress message and ends it as the final line", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/files/report.bin", FileServer.randomBytes(300_000, 7));
+    await h.start();
+    const since = h.api.nextSeq;
+    const request = h.send(`/download ${file.url}`);
+
+    const queued = await h.reply(since, CHAT, /Queued/);
+    expect(String(queued.params.text)).toMatch(/Queued #1 <b>report\.bin<\/b> \(293 KB\): position 1 in the queue\./);
+
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendDocument");
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    expect(upload.files[0]!.filename).toBe("report.bin");
+    expect((upload.params.reply_parameters as { message_id: number }).message_id).toBe(request);
+
+    const progress = await h.progressMessageId(since);
+    const final = await h.waitForText(progress, /delivered/, since);
+    expect(final).toBe("✅ report.bin: delivered (293 KB)");
+    expect(h.api.chat(CHAT).find((m) => m.message_id === progress)?.reply_markup).toBeUndefined();
+
+    // Exactly one progress message for the item; edits spaced by the interval; none pointless.
+    const progressSends = h.api.callsOf("sendMessage").filter((c) => PROGRESS_TEXT.test(String(c.params.text)));
+    expect(progressSends).toHaveLength(1);
+    for (const gap of h.editGaps(progress)) expect(gap).toBeGreaterThanOrEqual(290);
+    expect(h.api.callsOf("editMessageText").filter((c) => c.response?.ok === false)).toEqual([]);
+
+    const [item] = await listItems(h.app!.db);
+    expect(item).toMatchObject({ status: "completed", attempts: 0, title: "report.bin", sizeBytes: 300_000 });
+    expect(item!.fileId).toBe((upload.response as { result: { document: { file_id: string } } }).result.document.file_id);
+    expect(await readdir(path.join(h.dataDir, "downloads"))).toEqual([]);
+    // Pre-check with HEAD, then one GET.
+    expect(h.files.requests.map((r) => r.method)).toEqual(["HEAD", "GET"]);
+  });
+
+  it("uploads mp4 as streamable video and mp3 as audio, and uses Content-Disposition for the name", async () => {
+    h = await Harness.create();
+    const video = h.files.addFile("/v/clip", FileServer.randomBytes(50_000, 1), {
+      contentType: "video/mp4",
+      contentDisposition: `attachment; filename="holiday clip.mp4"`,
+    });
+    const audio = h.files.addFile("/a/song.mp3", FileServer.randomBytes(40_000, 2), { contentType: "audio/mpeg" });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${video.url}\n${audio.url}`);
+    const first = await h.upload(since);
+    const second = await h.upload(first.seq + 1);
+    expect(first.method).toBe("sendVideo");
+    expect(first.params.supports_streaming).toBe(true);
+    expect(first.files[0]!.filename).toBe("holiday clip.mp4");
+    expect(first.files[0]!.sha256).toBe(video.sha256);
+    expect(second.method).toBe("sendAudio");
+    expect(second.files[0]!.sha256).toBe(audio.sha256);
+  });
+
+  it("refuses a chat that is not allowed, storing and fetching nothing", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/f.bin", FileServer.randomBytes(1000));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.api.sendText(STRANGER_CHAT, `/download ${file.url}`, { fromId: 9 });
+    const reply = await h.reply(since, STRANGER_CHAT);
+    expect(String(reply.params.text)).toMatch(/only works in the chats it was set up for.*666/);
+    expect(await listItems(h.app!.db)).toEqual([]);
+    expect(h.files.requests).toEqual([]);
+  });
+
+  it("answers bad input with what was wrong and queues nothing", async () => {
+    h = await Harness.create();
+    await h.start();
+    let since = h.api.nextSeq;
+    h.send("/download");
+    expect(String((await h.reply(since)).params.text)).toMatch(/No link given/);
+    since = h.api.nextSeq;
+    h.send("/download ftp://example.com/x <script>");
+    const text = String((await h.reply(since)).params.text);
+    expect(text).toMatch(/only http and https/);
+    expect(text).toMatch(/&lt;script&gt;: not a valid URL/);
+    since = h.api.nextSeq;
+    h.send(`/download https://example.com/${"a".repeat(3000)}`);
+    const long = String((await h.reply(since)).params.text);
+    expect(long).toMatch(/too long/);
+    expect(long.length).toBeLessThan(400);
+    expect(await listItems(h.app!.db)).toEqual([]);
+  });
+
+  it("refuses a file over the limit before queueing, naming its size and the limit", async () => {
+    h = await Harness.create({ maxFileSizeBytes: 100_000 });
+    const file = h.files.addFile("/big.iso", FileServer.randomBytes(250_000));
+    const noHead = h.files.addFile("/big-nohead.iso", FileServer.randomBytes(250_000), { allowHead: false });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url} ${noHead.url}`);
+    const text = String((await h.reply(since)).params.text);
+    expect(text).toContain("the file is 244 KB, over this bot's limit of 97.7 KB.");
+    expect(text.split("\n")).toHaveLength(2);
+    expect(await listItems(h.app!.db)).toEqual([]);
+    // HEAD for the first; HEAD refused then a one-byte ranged GET for the second.
+    expect(h.files.requests.map((r) => `${r.method} ${r.path} ${r.range ?? ""}`.trim())).toEqual([
+      "HEAD /big.iso",
+      "HEAD /big-nohead.iso",
+      "GET /big-nohead.iso bytes=0-0",
+    ]);
+  });
+
+  it("enforces the limit while streaming when the size is unknown", async () => {
+    h = await Harness.create({ maxFileSizeBytes: 100_000 });
+    const file = h.files.addFile("/stream.bin", FileServer.randomBytes(250_000), { sendLength: false, acceptRanges: false });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const failure = await h.reply(since, CHAT, /failed/);
+    expect(String(failure.params.text)).toMatch(/over this bot's limit/);
+    const [item] = await listItems(h.app!.db);
+    expect(item).toMatchObject({ status: "failed", errorCode: "TOO_LARGE", attempts: 1 });
+    expect(h.uploads()).toEqual([]);
+  });
+
+  it("refuses URLs on private networks when the guard is on", async () => {
+    h = await Harness.create({ allowPrivateNetworks: false });
+    const file = h.files.addFile("/x.bin", FileServer.randomBytes(1000));
+    await h.start();
+    const since = h.api.nextSeq;
+    const viaName = file.url.replace("127.0.0.1", "localhost");
+    h.send(`/download ${file.url} ${viaName}`);
+    const text = String((await h.reply(since)).params.text);
+    expect(text).toMatch(/127\.0\.0\.1.*private or local network/);
+    expect(text).toMatch(/localhost \((127\.0\.0\.1|::1)\) is on a private or local network/);
+    expect(await listItems(h.app!.db)).toEqual([]);
+    expect(h.files.requests).toEqual([]);
+  });
+
+  it("checks every redirect on its resolved address", async () => {
+    h = await Harness.create({ allowPrivateNetworks: false });
+    const port = new URL(h.files.baseUrl).port;
+    const file = h.files.addFile("/ok.bin", FileServer.randomBytes(20_000, 12));
+    h.files.addRedirect("/to-literal", `http://127.0.0.2:${port}/ok.bin`);
+    h.files.addRedirect("/to-name", `http://intranet.test:${port}/ok.bin`);
+    h.files.addRedirect("/to-fine", `http://files.test:${port}/ok.bin`);
+    // The fixtures live on 127.0.0.1: trust exactly that address, and resolve made-up names.
+    await h.start({
+      trustedAddresses: ["127.0.0.1"],
+      resolve: async (name) =>
+        name === "files.test" ? [{ address: "127.0.0.1", family: 4 }] : name === "intranet.test" ? [{ address: "10.0.0.7", family: 4 }] : [],
+    });
+    const since = h.api.nextSeq;
+    h.send(`/download http://files.test:${port}/to-literal http://files.test:${port}/to-name http://files.test:${port}/to-fine`);
+    const text = String((await h.reply(since)).params.text);
+    const lines = text.split("\n");
+    expect(lines[0]).toMatch(/127\.0\.0\.2 is on a private or local network/);
+    expect(lines[1]).toMatch(/intranet\.test \(10\.0\.0\.7\) is on a private or local network/);
+    expect(lines[2]).toMatch(/Queued #1 <b>ok\.bin<\/b>/);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    // Each refused redirect was seen once (the pre-check's HEAD) and never fetched again.
+    expect(h.files.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "HEAD /to-literal",
+      "HEAD /to-name",
+      "HEAD /to-fine",
+      "HEAD /ok.bin",
+      "GET /to-fine",
+      "GET /ok.bin",
+    ]);
+  });
+});
+
+describe("the queue", () => {
+  it("processes three items in order, never two transfers at once", async () => {
+    h = await Harness.create();
+    const files = [1, 2, 3].map((n) => h.files.addFile(`/seq/${n}.bin`, FileServer.randomBytes(200_000, n)));
+    for (const f of files) h.files.throttle(new URL(f.url).pathname, 2_000_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${files.map((f) => f.url).join(" ")}`);
+    const reply = String((await h.reply(since, CHAT, /Queued/)).params.text);
+    expect(reply).toMatch(/#1 .*position 1.*\n.*#2 .*position 2.*\n.*#3 .*position 3/);
+    const uploads = [];
+    let from = since;
+    for (let i = 0; i < 3; i++) {
+      const u = await h.upload(from);
+      uploads.push(u);
+      from = u.seq + 1;
+    }
+    expect(uploads.map((u) => u.files[0]!.sha256)).toEqual(files.map((f) => f.sha256));
+    await h.waitForText(await h.progressMessageId(uploads[1]!.seq), /delivered/);
+    expect(h.files.maxConcurrentTransfers).toBe(1);
+    const gets = h.files.requests.filter((r) => r.method === "GET").map((r) => r.path);
+    expect(gets).toEqual(["/seq/1.bin", "/seq/2.bin", "/seq/3.bin"]);
+    // Each transfer ended before the next began (and before its upload).
+    expect((await listItems(h.app!.db)).map((i) => i.status)).toEqual(["completed", "completed", "completed"]);
+  });
+});
+
+describe("failures and retries", () => {
+  it("retries a transient failure on the configured schedule and then succeeds", async () => {
+    h = await Harness.create({ retryDelaysMs: [0, 400, 800] });
+    const file = h.files.addFile("/flaky.bin", FileServer.randomBytes(100_000, 3));
+    h.files.fault("/flaky.bin", { kind: "status", status: 503, times: 2 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const gets = h.files.requests.filter((r) => r.method === "GET");
+    expect(gets.map((r) => r.status)).toEqual([503, 503, 200]);
+    // 0 s before the first retry, 400 ms before the second.
+    expect(gets[2]!.at - gets[1]!.at).toBeGreaterThanOrEqual(390);
+    await h.waitForText(await h.progressMessageId(since), /delivered/);
+    const [item] = await listItems(h.app!.db);
+    expect(item).toMatchObject({ status: "completed", attempts: 2 });
+  });
+
+  it("gives up after the last retry and tells the chat why", async () => {
+    h = await Harness.create({ retryDelaysMs: [0, 100, 200] });
+    const file = h.files.addFile("/down.bin", FileServer.randomBytes(10_000, 4));
+    h.files.fault("/down.bin", { kind: "status", status: 500 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const failure = await h.reply(since, CHAT, /failed/);
+    expect(String(failure.params.text)).toBe(`❌ <b>down.bin</b>: failed: 127.0.0.1:${new URL(file.url).port}: the server answered HTTP 500.`);
+    expect(h.files.requests.filter((r) => r.method === "GET")).toHaveLength(4);
+    const [item] = await listItems(h.app!.db);
+    expect(item).toMatchObject({ status: "failed", attempts: 4, errorCode: "HTTP_TRANSIENT" });
+    expect(h.uploads()).toEqual([]);
+  });
+
+  it("does not retry a 404", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/gone.bin", FileServer.randomBytes(10_000, 5));
+    h.files.fault("/gone.bin", { kind: "status", status: 404 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const failure = await h.reply(since, CHAT, /failed/);
+    expect(String(failure.params.text)).toMatch(/the file is not there \(HTTP 404\); check the link/);
+    expect(h.files.requests.filter((r) => r.method === "GET")).toHaveLength(1);
+    expect((await listItems(h.app!.db))[0]).toMatchObject({ status: "failed", attempts: 1 });
+  });
+
+  it("resumes a dropped connection with a Range request", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/drop.bin", FileServer.randomBytes(400_000, 6));
+    h.files.fault("/drop.bin", { kind: "drop", afterBytes: 150_000, times: 1 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const gets = h.files.requests.filter((r) => r.method === "GET");
+    expect(gets).toHaveLength(2);
+    expect(gets[0]!.range).toBeUndefined();
+    expect(gets[1]!.range).toMatch(/^bytes=\d+-$/);
+    expect(Number(gets[1]!.range!.slice(6, -1))).toBeGreaterThan(0);
+    expect(gets[1]!.ifRange).toBeTruthy();
+    expect(gets[1]!.status).toBe(206);
+    expect(gets[1]!.bytesSent).toBe(400_000 - Number(gets[1]!.range!.slice(6, -1)));
+  });
+
+  it("starts over when the file changed on the server (If-Range mismatch)", async () => {
+    h = await Harness.create();
+    const path1 = "/changing.bin";
+    h.files.addFile(path1, FileServer.randomBytes(300_000, 8), { etag: `"v1"` });
+    h.files.fault(path1, { kind: "drop", afterBytes: 100_000, times: 1 });
+    await h.start();
+    const since = h.api.nextSeq;
+    const url = `${h.files.baseUrl}${path1}`;
+    // Replace the file as soon as the first transfer broke off.
+    void h.files.waitForRequest((r) => r.method === "GET").then(async () => {
+      await h.files.waitForBytes(path1, 100_000);
+    });
+    h.send(`/download ${url}`);
+    await h.files.waitForRequest((r) => r.method === "GET" && r.path === path1);
+    const v2 = h.files.addFile(path1, FileServer.randomBytes(300_000, 9), { etag: `"v2"` });
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(v2.sha256);
+  });
+
+  it("keeps downloading when Telegram answers 429 to a progress edit", async () => {
+    h = await Harness.create({ progressIntervalMs: 200 });
+    const file = h.files.addFile("/slow.bin", FileServer.randomBytes(600_000, 10));
+    h.files.throttle("/slow.bin", 300_000);
+    await h.start();
+    h.api.failNext("editMessageText", tooManyRequests(1), 1);
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const edits = h.api.callsOf("editMessageText");
+    const limited = edits.find((c) => c.response?.ok === false);
+    expect(limited?.response).toMatchObject({ error_code: 429 });
+    // The file kept flowing while the edit waited out retry_after: bytes arrived during that second.
+    const next = edits.find((c) => c.seq > limited!.seq)!;
+    expect(next.startedAt - limited!.startedAt).toBeGreaterThanOrEqual(1000);
+    const get = h.files.requests.find((r) => r.method === "GET")!;
+    expect(get.status).toBe(200);
+    const progress = Number(limited!.params.message_id);
+    await h.waitForText(progress, /delivered/, since);
+    for (const gap of h.editGaps(progress)) expect(gap).toBeGreaterThanOrEqual(190);
+  });
+});
+
+describe("storage", () => {
+  it("keeps nothing of a delivered item on disk", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/tidy.bin", FileServer.randomBytes(10_000, 11));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.upload(since);
+    await h.api.waitForCall((c) => c.method === "editMessageText" && /delivered/.test(String(c.params.text)), { since });
+    expect(existsSync(path.join(h.dataDir, "downloads", "1"))).toBe(false);
+    expect(existsSync(path.join(h.dataDir, "bot.sqlite"))).toBe(true);
+  });
+});

@@ -1,0 +1,142 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type App, createApp, type AppOptions } from "../../src/app.ts";
+import { type Config, type ConfigInput, parseConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/logger.ts";
+import { BotApiDouble, type RecordedCall } from "./bot-api-double.ts";
+import { FileServer } from "./file-server.ts";
+
+export const CHAT = 1001;
+export const USER = 501;
+export const STRANGER_CHAT = 666;
+
+/**
+ * One end-to-end world: the Bot API test double, a file server, a data directory, and the real
+ * app (grammY polling the double over HTTP), with short intervals so tests stay fast.
+ */
+export class Harness {
+  app?: App;
+  private constructor(
+    readonly api: BotApiDouble,
+    readonly files: FileServer,
+    readonly dataDir: string,
+    readonly configInput: ConfigInput,
+  ) {}
+
+  static async create(overrides: Partial<ConfigInput> = {}): Promise<Harness> {
+    const api = await BotApiDouble.start();
+    const files = await FileServer.start();
+    const dataDir = await mkdtemp(path.join(tmpdir(), "dlbot-"));
+    const configInput: ConfigInput = {
+      botToken: api.token,
+      apiRoot: api.apiRoot,
+      allowedChatIds: [CHAT],
+      dataDir,
+      progressIntervalMs: 300,
+      retryDelaysMs: [0, 300, 600],
+      allowPrivateNetworks: true,
+      stallTimeoutMs: 3000,
+      logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput["logLevel"]) ?? "silent",
+      torrent: { dht: false, lsd: false, natTraversal: false },
+      ...overrides,
+    };
+    return new Harness(api, files, dataDir, configInput);
+  }
+
+  get config(): Config {
+    return parseConfig(this.configInput);
+  }
+
+  async start(options: Partial<AppOptions> = {}): Promise<App> {
+    const config = this.config;
+    const logger = createLogger({ level: config.logLevel, secrets: [config.botToken] });
+    this.app = await createApp(config, { logger, ...options });
+    await this.app.start();
+    return this.app;
+  }
+
+  async stopApp(): Promise<void> {
+    await this.app?.stop();
+    this.app = undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.stopApp();
+    await this.api.stop();
+    await this.files.stop();
+    await rm(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** A user in the allowed chat sends a command. */
+  send(text: string, chatId = CHAT): number {
+    const update = this.api.sendText(chatId, text, { fromId: USER });
+    return update.message!.message_id;
+  }
+
+  /** The bot's next text reply in a chat (sendMessage), after `since`. */
+  reply(since: number, chatId = CHAT, match?: RegExp): Promise<RecordedCall> {
+    return this.api.waitForCall(
+      (c) =>
+        c.method === "sendMessage" &&
+        c.params.chat_id === chatId &&
+        c.response?.ok === true &&
+        (!match || match.test(String(c.params.text))),
+      { since },
+    );
+  }
+
+  /** The next successful file upload. */
+  upload(since: number): Promise<RecordedCall> {
+    return this.api.waitForCall((c) => isUpload(c) && c.response?.ok === true, { since });
+  }
+
+  uploads(): RecordedCall[] {
+    return this.api.calls.filter((c) => isUpload(c) && c.response?.ok === true);
+  }
+
+  /** The last text of a bot message (edits applied). */
+  textOf(messageId: number, chatId = CHAT): string {
+    return this.api.chat(chatId).find((m) => m.message_id === messageId)?.text ?? "";
+  }
+
+  /** Resolves once the message's text matches (a final status line, say). */
+  async waitForText(messageId: number, match: RegExp, since = 0, chatId = CHAT): Promise<string> {
+    if (match.test(this.textOf(messageId, chatId))) return this.textOf(messageId, chatId);
+    await this.api.waitForCall(
+      (c) => c.method === "editMessageText" && c.params.message_id === messageId && c.response?.ok === true && match.test(String(c.params.text)),
+      { since },
+    );
+    return this.textOf(messageId, chatId);
+  }
+
+  /** The id of the first progress message sent after `since`. */
+  async progressMessageId(since: number, chatId = CHAT): Promise<number> {
+    const call = await this.api.waitForCall(
+      (c) => c.method === "sendMessage" && c.params.chat_id === chatId && c.response?.ok === true && PROGRESS_TEXT.test(String(c.params.text)),
+      { since },
+    );
+    return messageIdOf(call);
+  }
+
+  /** Gaps between consecutive edit requests of one message, in ms. */
+  editGaps(messageId: number): number[] {
+    const times = this.api
+      .callsOf("editMessageText")
+      .filter((c) => c.params.message_id === messageId)
+      .map((c) => c.startedAt);
+    return times.slice(1).map((t, i) => t - times[i]!);
+  }
+}
+
+export function isUpload(c: RecordedCall): boolean {
+  return c.method === "sendDocument" || c.method === "sendVideo" || c.method === "sendAudio";
+}
+
+/** The result message id of a recorded send call. */
+export function messageIdOf(call: RecordedCall): number {
+  return (call.response as { ok: true; result: { message_id: number } }).result.message_id;
+}
+
+/** True for the live progress message's texts (they always end with the queue line). */
+export const PROGRESS_TEXT = /(waiting in the queue|nothing else waiting)$/;
