@@ -15,6 +15,7 @@ import type { Resolver } from "./net/address-guard.ts";
 import { createHttpClient } from "./net/http-client.ts";
 import type { IntakeDeps } from "./queue/intake.ts";
 import { QueueWorker } from "./queue/worker.ts";
+import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
 
 export interface AppOptions {
@@ -68,6 +69,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   });
   const editor = new MessageEditor(bot.api, config.progressIntervalMs, logger.child({ part: "editor" }));
   const tasks = new TaskRunner(logger);
+  const intake: IntakeDeps = {
+    db,
+    http,
+    logger,
+    maxFileSizeBytes: config.maxFileSizeBytes,
+    // Called only after start-up, once `worker` below exists.
+    onQueued: () => worker.notify(),
+  };
   const worker = new QueueWorker({
     db,
     api: bot.api,
@@ -76,17 +85,22 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     config,
     sources: {
       direct: createDirectSource({ http, stallTimeoutMs: config.stallTimeoutMs }),
+      crawler: createCrawlerSource({
+        http,
+        intake,
+        maxItems: config.crawlMaxItems,
+        stallTimeoutMs: config.stallTimeoutMs,
+        notify: async (chatId, html, replyTo) => {
+          await bot.api.sendMessage(chatId, html, {
+            parse_mode: "HTML",
+            link_preview_options: { is_disabled: true },
+            ...(replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {}),
+          });
+        },
+      }),
     },
     freeBytes: options.freeBytes,
   });
-  const intake: IntakeDeps = {
-    db,
-    http,
-    logger,
-    maxFileSizeBytes: config.maxFileSizeBytes,
-    onQueued: () => worker.notify(),
-  };
-
   bot.use(accessFeature(config.allowedChatIds, logger));
   bot.use(helpFeature());
   bot.use(downloadFeature({ intake, tasks }));

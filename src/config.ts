@@ -47,6 +47,11 @@ export const ConfigSchema = z
     allowPrivateNetworks: z.boolean({ error: "expected true or false" }).default(false),
     uploadAs: z.enum(["auto", "document"], { error: 'expected "auto" or "document"' }).default("auto"),
     stallTimeoutMs: ms("the stall timeout").min(100).default(60_000),
+    crawlMaxItems: z
+      .number({ error: "expected a number of files" })
+      .int("expected a whole number of files")
+      .positive("expected at least 1 file")
+      .default(50),
     logLevel: z
       .enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"], {
         error: "expected one of trace, debug, info, warn, error, fatal, silent",

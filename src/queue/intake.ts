@@ -2,9 +2,9 @@ import type { Got } from "got";
 import { type Item, insertItem, queuePosition } from "../db/item-repository.ts";
 import type { Db } from "../db/database.ts";
 import type { SourceKind } from "../db/schema.ts";
-import { type AppError, toAppError } from "../errors.ts";
+import { type AppError, InputError, toAppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { tooLargeError } from "../sources/direct-source.ts";
+import { isHtml, tooLargeError } from "../sources/direct-source.ts";
 import { probeUrl } from "../sources/http-probe.ts";
 import { safeFileName } from "../storage/paths.ts";
 
@@ -30,6 +30,11 @@ export interface IntakeRequest {
   skipProbe?: boolean;
   /** The size when already known. */
   sizeBytes?: number | null;
+  /**
+   * Refuse the URL when the pre-check shows a web page: links found on a page must be files
+   * (a page of pages is not crawled further).
+   */
+  expectFile?: boolean;
 }
 
 export type IntakeOutcome =
@@ -48,6 +53,9 @@ export async function enqueueUrl(deps: IntakeDeps, request: IntakeRequest): Prom
   if (!request.skipProbe) {
     try {
       const probe = await probeUrl(deps.http, request.url);
+      if (request.expectFile && probe.contentType && isHtml(probe.contentType)) {
+        return { status: "refused", error: notAFileError(request.url) };
+      }
       size = probe.size;
       title ??= probe.title;
     } catch (thrown) {
@@ -83,6 +91,12 @@ export async function enqueueUrl(deps: IntakeDeps, request: IntakeRequest): Prom
   }
   deps.onQueued();
   return { status: "queued", item: result.item, position: await queuePosition(deps.db, result.item) };
+}
+
+function notAFileError(url: string): AppError {
+  return new InputError("NO_MEDIA", `${url} is a web page, not a file`, {
+    userMessage: "it is a web page, not a file.",
+  });
 }
 
 function safeTitle(title: string): string {

@@ -18,6 +18,7 @@ describe("config", () => {
       retryDelaysMs: [0, 120_000, 480_000],
       allowPrivateNetworks: false,
       uploadAs: "auto",
+      crawlMaxItems: 50,
       torrent: { dht: true, lsd: true, natTraversal: true, metadataTimeoutMs: 180_000, seed: false },
     });
   });
@@ -30,6 +31,7 @@ describe("config", () => {
       [{ ...minimal, torrent: { dht: "yes" } }, /"torrent.dht": expected true or false/],
       [{ ...minimal, maxFileSize: 1 }, /unknown key "maxFileSize"/],
       [{ ...minimal, apiRoot: "ftp://x" }, /"apiRoot"/],
+      [{ ...minimal, crawlMaxItems: 0 }, /"crawlMaxItems": expected at least 1 file/],
     ];
     for (const [raw, message] of cases) {
       expect(() => parseConfig(raw)).toThrow(message);

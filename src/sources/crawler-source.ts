@@ -1,0 +1,242 @@
+import type { Got, Response } from "got";
+import path from "node:path";
+import { findOpenByUrl, queuePosition } from "../db/item-repository.ts";
+import { AppError, DownloadError, StopError } from "../errors.ts";
+import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
+import { type IntakeDeps, enqueueUrl } from "../queue/intake.ts";
+import { safeFileName } from "../storage/paths.ts";
+import { escapeHtml, formatBytes, truncate } from "../text/format.ts";
+import { isHtml, tooLargeError } from "./direct-source.ts";
+import { probeUrl } from "./http-probe.ts";
+import { type MediaCandidate, extensionOfUrl, findPageMedia } from "./page-media.ts";
+import type { Source, SourceContext, SourceResult } from "./source.ts";
+
+/** Pages larger than this are not parsed: a page worth crawling is far smaller. */
+export const PAGE_MAX_BYTES = 5 * 1024 * 1024;
+
+export interface CrawlerSourceOptions {
+  http: Got;
+  /** The checks a pasted URL goes through; every file found on a page goes through them too. */
+  intake: IntakeDeps;
+  /** At most this many files of one page are queued (`crawlMaxItems`). */
+  maxItems: number;
+  /** No bytes of the page for this long fails the attempt. */
+  stallTimeoutMs: number;
+  /** Sends an HTML message to the chat, as a reply to `replyTo` when given. */
+  notify: (chatId: number, html: string, replyTo: number | null) => Promise<void>;
+  /** Default {@link PAGE_MAX_BYTES}. */
+  pageMaxBytes?: number;
+}
+
+/** What became of the files found on a page, for the one-line summary. */
+export interface CrawlTally {
+  found: number;
+  added: number;
+  overCap: number;
+  cap: number;
+  tooLarge: number;
+  alreadyQueued: number;
+  refused: number;
+  /** Why the first refused file was refused (a user message). */
+  firstRefusal?: string;
+}
+
+export function noMediaError(): DownloadError {
+  return new DownloadError("NO_MEDIA", "no media found on the page", {
+    userMessage: "no downloadable media was found on the page (no video, audio or file links).",
+  });
+}
+
+function pageTooLargeError(limit: number): DownloadError {
+  return new DownloadError("NO_MEDIA", `the page is over ${limit} bytes`, {
+    userMessage: `the page is larger than ${formatBytes(limit)}, too large to be searched for media.`,
+  });
+}
+
+function stopReason(signal: AbortSignal): StopError {
+  return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * One line about a crawl. Pure.
+ *
+ * @example
+ * summarizeCrawl({ found: 80, added: 50, overCap: 30, cap: 50, tooLarge: 0, alreadyQueued: 0, refused: 0 })
+ * // → "found 80 files: added 50 to the queue; skipped 30: over the limit of 50 files per page."
+ */
+export function summarizeCrawl(t: CrawlTally): string {
+  const head = `found ${plural(t.found, "file")}: added ${t.added} to the queue`;
+  const reasons: string[] = [];
+  if (t.overCap) reasons.push(`${t.overCap} over the limit of ${plural(t.cap, "file")} per page`);
+  if (t.tooLarge) reasons.push(`${t.tooLarge} too large`);
+  if (t.alreadyQueued) reasons.push(`${t.alreadyQueued} already queued`);
+  if (t.refused) reasons.push(`${t.refused} refused${t.firstRefusal ? ` (${t.firstRefusal.replace(/\.$/, "")})` : ""}`);
+  const skipped = t.overCap + t.tooLarge + t.alreadyQueued + t.refused;
+  if (skipped === 0) return `${head}.`;
+  return `${head}; skipped ${skipped}: ${reasons.join(", ")}.`;
+}
+
+/**
+ * The item's name when it continues as the page's main media: the page title with the media's
+ * extension (so the upload is sent as a video or audio), else the file's own name.
+ */
+export function mediaName(pageTitle: string | null, fileName: string, url: string): string {
+  if (!pageTitle) return fileName;
+  const ext = path.extname(fileName).toLowerCase() || extensionOfUrl(url);
+  const stem = truncate(pageTitle, 180);
+  return safeFileName(ext && !stem.toLowerCase().endsWith(ext) ? `${stem}${ext}` : stem, fileName);
+}
+
+interface Page {
+  body: Buffer;
+  finalUrl: string;
+  charset?: string;
+}
+
+function header(response: Response, name: string): string | null {
+  const v = response.headers[name];
+  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+}
+
+/**
+ * Handles items whose URL turned out to be an HTML page: reads the page (at most a few MB),
+ * finds its media, and either continues the item as a direct download of the one main media, or
+ * queues each file the page lists as its own item, through the same checks as a pasted link.
+ */
+export function createCrawlerSource(options: CrawlerSourceOptions): Source {
+  const pageMaxBytes = options.pageMaxBytes ?? PAGE_MAX_BYTES;
+
+  /** The page's bytes, or null when it is not HTML (any more). */
+  async function fetchPage(url: string, signal: AbortSignal): Promise<Page | null> {
+    const stream = options.http.stream(url, {
+      signal,
+      throwHttpErrors: false,
+      decompress: true,
+      headers: {
+        accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+        "accept-encoding": "gzip, deflate, br",
+      },
+      timeout: { socket: options.stallTimeoutMs },
+    });
+    // Errors reach us through the iteration below; this keeps a late one from crashing the process.
+    stream.on("error", () => {});
+    try {
+      const response = await new Promise<Response>((resolve, reject) => {
+        stream.once("response", resolve);
+        stream.once("error", reject);
+      });
+      if (response.statusCode < 200 || response.statusCode >= 300) throw httpStatusError(response.statusCode, url);
+      const contentType = header(response, "content-type") ?? "";
+      if (!isHtml(contentType)) return null;
+      const length = Number(header(response, "content-length") ?? NaN);
+      if (length > pageMaxBytes) throw pageTooLargeError(pageMaxBytes);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        // Stop reading at once: the rest of a huge page never crosses the wire to us.
+        if (size > pageMaxBytes) throw pageTooLargeError(pageMaxBytes);
+        chunks.push(chunk);
+      }
+      const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
+      return { body: Buffer.concat(chunks), finalUrl: response.url || url, ...(charset ? { charset } : {}) };
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  /**
+   * Tries to continue the item as a download of the page's main media. Returns null when that
+   * "media" is itself a page (an embedded player, say), so the caller falls back to the links.
+   */
+  async function continueWithMain(ctx: SourceContext, main: MediaCandidate, title: string | null): Promise<SourceResult | null> {
+    const { item } = ctx;
+    const existing = await findOpenByUrl(options.intake.db, item.chatId, main.url);
+    if (existing && existing.id !== item.id) {
+      const where = existing.status === "queued" ? `position ${await queuePosition(options.intake.db, existing)} in the queue` : existing.status;
+      return await finish(ctx, title, `its ${main.kind.replace("og:", "")} is already in the queue as #${existing.id} (${where}).`);
+    }
+    const probe = await probeUrl(options.http, main.url, ctx.signal);
+    if (probe.contentType && isHtml(probe.contentType)) return null;
+    if (probe.size !== null && probe.size > ctx.maxBytes) throw tooLargeError(probe.size, ctx.maxBytes);
+    await ctx.checkpoint({ title: mediaName(title, probe.title, main.url), sizeBytes: probe.size });
+    ctx.logger.info({ page: item.url, media: main.url, from: main.kind }, "page has one main media");
+    return { kind: "reroute", sourceKind: "direct", url: main.url };
+  }
+
+  async function queueFiles(ctx: SourceContext, files: string[], title: string | null): Promise<SourceResult> {
+    const { item, signal } = ctx;
+    const considered = files.slice(0, options.maxItems);
+    const tally: CrawlTally = {
+      found: files.length,
+      added: 0,
+      overCap: files.length - considered.length,
+      cap: options.maxItems,
+      tooLarge: 0,
+      alreadyQueued: 0,
+      refused: 0,
+    };
+    for (const [index, url] of considered.entries()) {
+      if (signal.aborted) throw stopReason(signal);
+      ctx.progress({ bytesDone: 0, totalBytes: null, note: `queueing the files found on the page: ${index + 1} of ${considered.length}` });
+      const outcome = await enqueueUrl(options.intake, {
+        chatId: item.chatId,
+        userId: item.userId,
+        requestMessageId: item.requestMessageId,
+        url,
+        expectFile: true,
+      });
+      if (outcome.status === "queued") tally.added++;
+      else if (outcome.status === "duplicate") tally.alreadyQueued++;
+      else if (outcome.error.code === "TOO_LARGE") tally.tooLarge++;
+      else {
+        tally.refused++;
+        tally.firstRefusal ??= outcome.error.userMessage;
+      }
+    }
+    ctx.logger.info({ page: item.url, ...tally }, "queued the files of a page");
+    return await finish(ctx, title, summarizeCrawl(tally));
+  }
+
+  /** Ends the page item without an upload; the chat gets the outcome as a reply (an edit notifies nobody). */
+  async function finish(ctx: SourceContext, title: string | null, message: string): Promise<SourceResult> {
+    const { item } = ctx;
+    const name = escapeHtml(truncate(title ?? item.title, 200));
+    await options
+      .notify(item.chatId, `📄 <b>${name}</b>: ${escapeHtml(message)}`, item.requestMessageId)
+      .catch((error: unknown) => ctx.logger.warn({ err: String(error) }, "could not send the page summary"));
+    return { kind: "done", message };
+  }
+
+  return {
+    kind: "crawler",
+    async download(ctx: SourceContext): Promise<SourceResult> {
+      const { item, signal } = ctx;
+      try {
+        ctx.progress({ bytesDone: 0, totalBytes: null, note: "reading the page" });
+        const page = await fetchPage(item.url, signal);
+        // The server no longer sends a page: let the direct handler take it as a file.
+        if (!page) return { kind: "reroute", sourceKind: "direct" };
+        const media = findPageMedia(page.body, page.finalUrl, page.charset ? { charset: page.charset } : {});
+        if (media.title) await ctx.checkpoint({ title: safeFileName(truncate(media.title, 200), item.title) });
+
+        const isSelf = (url: string) => url === item.url || url === page.finalUrl;
+        let rejected: string | undefined;
+        if (media.main && !isSelf(media.main.url)) {
+          const result = await continueWithMain(ctx, media.main, media.title);
+          if (result) return result;
+          rejected = media.main.url;
+        }
+        const files = media.files.filter((url) => url !== rejected && !isSelf(url));
+        if (files.length === 0) throw noMediaError();
+        return await queueFiles(ctx, files, media.title);
+      } catch (error) {
+        if (signal.aborted) throw stopReason(signal);
+        if (error instanceof AppError) throw error;
+        throw classifyHttpError(error, item.url);
+      }
+    },
+  };
+}

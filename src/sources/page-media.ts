@@ -1,0 +1,230 @@
+import { load, loadBuffer, type CheerioAPI } from "cheerio";
+import path from "node:path";
+
+/**
+ * Finding the media on a web page: pure functions from an HTML document and its URL to the files
+ * worth downloading. The page is parsed by a real HTML parser (cheerio over parse5); no script
+ * runs and no regular expression ever looks at the markup.
+ */
+
+/** Where on the page a candidate was found. */
+export type CandidateKind = "video" | "audio" | "og:video" | "og:audio" | "enclosure" | "link";
+
+export interface MediaCandidate {
+  /** Absolute http(s) URL, without its #fragment. */
+  url: string;
+  kind: CandidateKind;
+}
+
+export interface PageMedia {
+  /** og:title, else <title>, whitespace collapsed; null when the page has neither. */
+  title: string | null;
+  /** Every candidate, in page order, each URL once (its first appearance wins). */
+  candidates: MediaCandidate[];
+  /**
+   * The page's one clear main media: the single <video>/<audio> element, else og:video, else
+   * og:audio. Null when there is none, or when several media elements compete and the page does
+   * not name one with og:video.
+   */
+  main: MediaCandidate | null;
+  /**
+   * What to queue file by file when there is no main media (or it turns out not to be a file):
+   * media elements, enclosures and links to media or archive files, in page order.
+   */
+  files: string[];
+}
+
+/** Extensions that make an `<a href>` a file worth queueing: video, audio, archives, disc images. */
+export const FILE_EXTENSIONS: ReadonlySet<string> = new Set([
+  // video
+  ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp", ".ogv",
+  // audio
+  ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wav", ".wma",
+  // archives and images of discs
+  ".zip", ".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".iso",
+]);
+
+/** What Telegram plays inline; preferred among a media element's alternatives. */
+const PLAYABLE = new Set([".mp4", ".m4v", ".mp3", ".m4a"]);
+const PLAYABLE_TYPES = /^(video\/mp4|audio\/mpeg|audio\/mp4)\b/i;
+
+/** og:video types that name a player page or a plugin, not a file. */
+const NOT_A_FILE_TYPE = /^(text\/html|application\/x-shockwave-flash)\b/i;
+
+const MAX_URL_LENGTH = 2048;
+
+/**
+ * Reads a page and lists its media. `html` may be the raw bytes: their encoding is then sniffed
+ * (BOM, the transport's `charset`, `<meta charset>`), defaulting to UTF-8.
+ *
+ * @example
+ * findPageMedia('<video src="clip.mp4"></video>', "https://example.com/watch/1").main
+ * // → { url: "https://example.com/watch/clip.mp4", kind: "video" }
+ */
+export function findPageMedia(html: string | Buffer, pageUrl: string, options: { charset?: string } = {}): PageMedia {
+  const $ =
+    typeof html === "string"
+      ? load(html)
+      : loadBuffer(html, {
+          encoding: { defaultEncoding: "utf-8", ...(options.charset ? { transportLayerEncodingLabel: options.charset } : {}) },
+        });
+  const base = baseUrl($, pageUrl);
+  const resolve = (href: string | undefined) => resolveUrl(href, base);
+
+  const candidates: MediaCandidate[] = [];
+  const seen = new Set<string>();
+  const add = (url: string | null, kind: CandidateKind) => {
+    if (url === null || seen.has(url)) return;
+    seen.add(url);
+    candidates.push({ url, kind });
+  };
+
+  // Each media element with its alternatives (its own src, then its <source> children).
+  const elements: Array<{ kind: "video" | "audio"; alternatives: Array<{ url: string; type: string }> }> = [];
+  const og: Record<"og:video" | "og:audio", { urls: string[]; types: string[] }> = {
+    "og:video": { urls: [], types: [] },
+    "og:audio": { urls: [], types: [] },
+  };
+  const ogOrder: Array<"og:video" | "og:audio"> = [];
+
+  // One pass in document order over everything that can name a file.
+  $("video, audio, meta[property], meta[name], link[rel][href], a[href]").each((_, el) => {
+    const tag = el.tagName.toLowerCase();
+    if (tag === "video" || tag === "audio") {
+      const alternatives: Array<{ url: string; type: string }> = [];
+      const own = resolve($(el).attr("src"));
+      if (own) alternatives.push({ url: own, type: $(el).attr("type") ?? "" });
+      $(el)
+        .find("source[src]")
+        .each((_, source) => {
+          const url = resolve($(source).attr("src"));
+          if (url && !alternatives.some((a) => a.url === url)) alternatives.push({ url, type: $(source).attr("type") ?? "" });
+        });
+      if (alternatives.length === 0) return;
+      elements.push({ kind: tag, alternatives });
+      for (const a of alternatives) add(a.url, tag);
+      return;
+    }
+    if (tag === "meta") {
+      const property = ($(el).attr("property") ?? $(el).attr("name") ?? "").trim().toLowerCase();
+      const match = /^(og:video|og:audio)(?::(url|secure_url|type))?$/.exec(property);
+      if (!match) return;
+      const key = match[1] as "og:video" | "og:audio";
+      const content = $(el).attr("content");
+      if (match[2] === "type") {
+        og[key].types.push((content ?? "").trim());
+        return;
+      }
+      const url = resolve(content);
+      if (!url) return;
+      // The secure URL (https) first: it is the same file, fetched safely.
+      if (match[2] === "secure_url") og[key].urls.unshift(url);
+      else og[key].urls.push(url);
+      if (!ogOrder.includes(key)) ogOrder.push(key);
+      return;
+    }
+    if (tag === "link") {
+      const rel = ($(el).attr("rel") ?? "").toLowerCase().split(/\s+/);
+      if (rel.includes("enclosure")) add(resolve($(el).attr("href")), "enclosure");
+      return;
+    }
+    // <a href>
+    const url = resolve($(el).attr("href"));
+    if (url && FILE_EXTENSIONS.has(extensionOfUrl(url))) add(url, "link");
+  });
+
+  // og: tags are metadata, not page content; they join the list after what the page shows.
+  const ogMain: Partial<Record<"og:video" | "og:audio", string>> = {};
+  for (const key of ogOrder) {
+    const { urls, types } = og[key];
+    const unique = [...new Set(urls)].filter((u) => extensionOfUrl(u) !== ".swf");
+    const playerOnly = types.length > 0 && types.every((t) => NOT_A_FILE_TYPE.test(t));
+    if (unique.length === 0 || playerOnly) continue;
+    ogMain[key] = unique[0];
+    add(unique[0]!, key);
+  }
+
+  let main: MediaCandidate | null = null;
+  if (elements.length === 1) {
+    const el = elements[0]!;
+    main = { url: preferPlayable(el.alternatives), kind: el.kind };
+  } else if (ogMain["og:video"]) {
+    main = { url: ogMain["og:video"], kind: "og:video" };
+  } else if (elements.length === 0 && ogMain["og:audio"]) {
+    main = { url: ogMain["og:audio"], kind: "og:audio" };
+  }
+
+  // Several media elements are several files; alternatives of one element are one file.
+  const files: string[] = [];
+  const elementUrls = new Set(elements.flatMap((e) => e.alternatives.map((a) => a.url)));
+  const chosen = new Set(elements.map((e) => preferPlayable(e.alternatives)));
+  for (const c of candidates) {
+    if (c.kind === "og:video" || c.kind === "og:audio") continue;
+    if (elementUrls.has(c.url) && !chosen.has(c.url)) continue;
+    if (!files.includes(c.url)) files.push(c.url);
+  }
+
+  return { title: pageTitle($), candidates, main, files };
+}
+
+function preferPlayable(alternatives: Array<{ url: string; type: string }>): string {
+  const playable = alternatives.find((a) => PLAYABLE_TYPES.test(a.type) || PLAYABLE.has(extensionOfUrl(a.url)));
+  return (playable ?? alternatives[0]!).url;
+}
+
+/** The document's base URL: the first `<base href>` (itself relative to the page), else the page. */
+function baseUrl($: CheerioAPI, pageUrl: string): string {
+  const href = $("base[href]").first().attr("href");
+  const resolved = resolveUrl(href, pageUrl);
+  return resolved ?? pageUrl;
+}
+
+/**
+ * An attribute value as an absolute http(s) URL without fragment; null for empty values, data:,
+ * javascript:, mailto: and anything else that is not a web address.
+ */
+export function resolveUrl(href: string | undefined, base: string): string | null {
+  const value = href?.trim();
+  if (!value) return null;
+  let url: URL;
+  try {
+    url = new URL(value, base);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+  if (!url.hostname) return null;
+  url.hash = "";
+  const text = url.toString();
+  return text.length > MAX_URL_LENGTH ? null : text;
+}
+
+/** ".mp4" for "https://x/a/clip.MP4?t=1"; "" when the path has no extension. */
+export function extensionOfUrl(url: string): string {
+  try {
+    const last = new URL(url).pathname.split("/").pop() ?? "";
+    return path.extname(safeDecode(last)).toLowerCase();
+  } catch {
+    return "";
+  }
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+function pageTitle($: CheerioAPI): string | null {
+  const candidates = [
+    $('meta[property="og:title"]').first().attr("content"),
+    $("head title").first().text() || $("title").first().text(),
+  ];
+  for (const c of candidates) {
+    const clean = c?.replace(/\s+/g, " ").trim();
+    if (clean) return clean;
+  }
+  return null;
+}
