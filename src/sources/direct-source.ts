@@ -1,7 +1,5 @@
-import { createWriteStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Got, Response } from "got";
 import { DownloadError, StopError } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
@@ -120,16 +118,21 @@ export function createDirectSource(options: DirectSourceOptions): Source {
 
         let done = offset;
         ctx.progress({ bytesDone: done, totalBytes: total });
-        const counter = new Transform({
-          transform(chunk: Buffer, _enc, callback) {
+        // Plain awaited writes instead of pipeline(): when the connection drops, pipeline would
+        // destroy the file stream and lose what it still buffered; here every byte received
+        // before the failure is on disk for the next attempt's Range request.
+        const out = await fs.open(file, offset > 0 ? "a" : "w");
+        try {
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
             arm();
+            if (done + chunk.length > ctx.maxBytes) throw tooLargeError(done + chunk.length, ctx.maxBytes);
+            await out.write(chunk);
             done += chunk.length;
-            if (done > ctx.maxBytes) return callback(tooLargeError(done, ctx.maxBytes));
             ctx.progress({ bytesDone: done, totalBytes: total });
-            callback(null, chunk);
-          },
-        });
-        await pipeline(stream, counter, createWriteStream(file, { flags: offset > 0 ? "a" : "w" }));
+          }
+        } finally {
+          await out.close();
+        }
         if (total !== null && done !== total) {
           throw new DownloadError("NETWORK", `the transfer ended at ${done} of ${total} bytes`, { retryable: true });
         }

@@ -1,0 +1,162 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { listItems } from "../../src/db/item-repository.ts";
+import { openDatabase } from "../../src/db/database.ts";
+import { FileServer } from "../support/file-server.ts";
+import { CHAT, Harness } from "../support/harness.ts";
+
+/**
+ * The bot as `npm start` runs it: a separate Node process reading a config file, so restarts,
+ * `kill -9`, signals and exit codes are real.
+ */
+const ROOT = path.resolve(import.meta.dirname, "../..");
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startProcess(env: Record<string, string>): Running {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output: () => out, exited };
+}
+
+let h: Harness | undefined;
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await h?.close();
+  h = undefined;
+});
+
+async function writeConfig(harness: Harness, overrides: Record<string, unknown> = {}): Promise<string> {
+  const file = path.join(harness.dataDir, "config.json");
+  await writeFile(file, JSON.stringify({ ...harness.configInput, logLevel: "debug", ...overrides }));
+  return file;
+}
+
+async function startBot(harness: Harness, configFile: string): Promise<Running> {
+  const since = harness.api.nextSeq;
+  const running = startProcess({ CONFIG_FILE: configFile });
+  children.push(running.child);
+  await Promise.race([
+    harness.api.waitForCall((c) => c.method === "getUpdates", { since, timeoutMs: 20_000 }),
+    running.exited.then(() => {
+      throw new Error(`the bot exited at start:\n${running.output()}`);
+    }),
+  ]).catch((error: Error) => {
+    throw new Error(`${error.message}\n--- bot output ---\n${running.output()}`);
+  });
+  return running;
+}
+
+describe("the bot process", () => {
+  it("stops with exit code 2 and one clear line when the config is invalid or missing", async () => {
+    h = await Harness.create();
+    const bad = path.join(h.dataDir, "bad.json");
+    await writeFile(bad, JSON.stringify({ botToken: "123:abc", allowedChatIds: [] }));
+    const invalid = startProcess({ CONFIG_FILE: bad });
+    const missing = startProcess({ CONFIG_FILE: path.join(h.dataDir, "nope.json") });
+    children.push(invalid.child, missing.child);
+    expect((await invalid.exited).code).toBe(2);
+    expect(invalid.output().trim()).toBe(`Invalid config file ${bad}: "allowedChatIds": expected at least one chat id`);
+    expect((await missing.exited).code).toBe(2);
+    expect(missing.output().trim().split("\n")).toHaveLength(1);
+    expect(missing.output()).toMatch(/copy config\.example\.json to config\.json/);
+  });
+
+  it("survives kill -9 mid-download: resumes with Range and uploads once", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/movie.bin", FileServer.randomBytes(1_500_000, 21));
+    h.files.throttle("/movie.bin", 400_000);
+    const config = await writeConfig(h);
+    const first = await startBot(h, config);
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.files.waitForBytes("/movie.bin", 500_000);
+    first.child.kill("SIGKILL");
+    await first.exited;
+
+    const partial = path.join(h.dataDir, "downloads", "1", "movie.bin");
+    expect(statSync(partial).size).toBeGreaterThanOrEqual(300_000);
+    h.files.throttle("/movie.bin", null);
+    await startBot(h, config);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+
+    const gets = h.files.requests.filter((r) => r.method === "GET");
+    expect(gets).toHaveLength(2);
+    expect(gets[1]!.range).toMatch(/^bytes=\d+-$/);
+    expect(gets[1]!.status).toBe(206);
+    expect(h.uploads()).toHaveLength(1);
+    // The progress message of the first run is the one the second run finished.
+    expect(h.api.callsOf("sendMessage").filter((c) => /waiting in the queue|nothing else waiting/.test(String(c.params.text)))).toHaveLength(1);
+  });
+
+  it("does not upload twice when the upload was recorded before a crash", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/once.bin", FileServer.randomBytes(50_000, 22));
+    const config = await writeConfig(h);
+    const first = await startBot(h, config);
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.upload(since);
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    first.child.kill("SIGKILL");
+    await first.exited;
+    const second = await startBot(h, config);
+    // A later item is a barrier: the queue is oldest-first, so had the first item been picked up
+    // again, it would have gone out before this one.
+    const later = h.files.addFile("/later.bin", FileServer.randomBytes(10_000, 24));
+    const since2 = h.api.nextSeq;
+    h.send(`/download ${later.url}`);
+    const laterUpload = await h.upload(since2);
+    expect(laterUpload.files[0]!.sha256).toBe(later.sha256);
+    expect(h.uploads().map((u) => u.files[0]!.sha256)).toEqual([file.sha256, later.sha256]);
+    second.child.kill("SIGTERM");
+    expect((await second.exited).code).toBe(0);
+  });
+
+  it("stops within a few seconds on SIGTERM, keeping the partial download for the next start", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(2_000_000, 23));
+    h.files.throttle("/big.bin", 300_000);
+    const config = await writeConfig(h);
+    const running = await startBot(h, config);
+    h.send(`/download ${file.url}`);
+    await h.files.waitForBytes("/big.bin", 300_000);
+    const stoppedAt = Date.now();
+    running.child.kill("SIGTERM");
+    const exit = await running.exited;
+    expect(exit.code).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    expect(existsSync(path.join(h.dataDir, "downloads", "1", "big.bin"))).toBe(true);
+    const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
+    try {
+      const [item] = await listItems(db);
+      expect(item).toMatchObject({ status: "queued", attempts: 0, chatId: CHAT });
+    } finally {
+      await db.destroy();
+    }
+    // The token never reached the log, which is one JSON object per line.
+    const log = running.output();
+    expect(log).not.toContain(h.api.token);
+    expect(log).not.toContain(h.api.token.split(":")[1]);
+    for (const line of log.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
+  });
+});
