@@ -2,6 +2,8 @@ import { autoRetry } from "@grammyjs/auto-retry";
 import { Bot, type Context } from "grammy";
 import type { Logger } from "../logger.ts";
 
+const UPLOAD_METHODS = new Set(["sendDocument", "sendVideo", "sendAudio"]);
+
 export interface CreateBotOptions {
   token: string;
   apiRoot: string;
@@ -22,9 +24,19 @@ export function createBot(options: CreateBotOptions): Bot<Context> {
     },
   });
   const retry = autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 600 });
-  bot.api.config.use((prev, method, payload, signal) =>
-    method === "editMessageText" ? prev(method, payload, signal) : retry(prev, method, payload, signal),
-  );
+  // Uploads only wait out 429s here; a broken connection or a 5xx fails the attempt, and the
+  // queue's schedule retries it from the file on disk (one retry layer per failure).
+  const retryUpload = autoRetry({
+    maxRetryAttempts: 5,
+    maxDelaySeconds: 600,
+    rethrowHttpErrors: true,
+    rethrowInternalServerErrors: true,
+  });
+  bot.api.config.use((prev, method, payload, signal) => {
+    if (method === "editMessageText") return prev(method, payload, signal);
+    if (UPLOAD_METHODS.has(method)) return retryUpload(prev, method, payload, signal);
+    return retry(prev, method, payload, signal);
+  });
   bot.catch((error) => {
     options.logger.error(
       { err: error.error instanceof Error ? error.error.message : String(error.error), updateId: error.ctx.update.update_id },

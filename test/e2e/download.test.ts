@@ -292,6 +292,38 @@ describe("failures and retries", () => {
     expect(upload.files[0]!.sha256).toBe(v2.sha256);
   });
 
+  it("fails a stalled transfer and resumes it on the retry", async () => {
+    h = await Harness.create({ stallTimeoutMs: 500 });
+    const file = h.files.addFile("/stall.bin", FileServer.randomBytes(200_000, 13));
+    h.files.fault("/stall.bin", { kind: "stall", afterBytes: 80_000, times: 1 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const gets = h.files.requests.filter((r) => r.method === "GET");
+    expect(gets).toHaveLength(2);
+    expect(gets[1]!.range).toBe("bytes=80000-");
+    expect(gets[1]!.at - gets[0]!.at).toBeGreaterThanOrEqual(500);
+    await h.waitForText(await h.progressMessageId(since), /delivered/);
+    expect((await listItems(h.app!.db))[0]).toMatchObject({ attempts: 1, status: "completed" });
+  });
+
+  it("retries a failed upload from the file on disk without downloading again", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/up.bin", FileServer.randomBytes(120_000, 14));
+    await h.start();
+    h.api.failNext("sendDocument", { error_code: 500, description: "Internal Server Error" }, 1);
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    expect(h.api.callsOf("sendDocument")).toHaveLength(2);
+    expect(h.files.requests.filter((r) => r.method === "GET")).toHaveLength(1);
+    await h.waitForText(await h.progressMessageId(since), /delivered/);
+    expect((await listItems(h.app!.db))[0]).toMatchObject({ attempts: 1, status: "completed" });
+  });
+
   it("keeps downloading when Telegram answers 429 to a progress edit", async () => {
     h = await Harness.create({ progressIntervalMs: 200 });
     const file = h.files.addFile("/slow.bin", FileServer.randomBytes(600_000, 10));
@@ -317,6 +349,22 @@ describe("failures and retries", () => {
 });
 
 describe("storage", () => {
+  it("checks free disk space before downloading and retries once there is room", async () => {
+    h = await Harness.create({ retryDelaysMs: [300] });
+    const file = h.files.addFile("/room.bin", FileServer.randomBytes(100_000, 15));
+    let free = 1024;
+    await h.start({ freeBytes: async () => free });
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    const retrying = await h.waitForText(progress, /attempt 1 of 2 failed/, since);
+    expect(retrying).toMatch(/not enough free disk space: the file needs 16\.1 MB and 1\.0 KB is free/);
+    expect(h.files.requests.filter((r) => r.method === "GET")).toHaveLength(0);
+    free = 10 * 1024 ** 3;
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+  });
+
   it("keeps nothing of a delivered item on disk", async () => {
     h = await Harness.create();
     const file = h.files.addFile("/tidy.bin", FileServer.randomBytes(10_000, 11));
