@@ -81,6 +81,18 @@ describe("/download of a direct link", () => {
     expect(h.files.requests).toEqual([]);
   });
 
+  it("explains the commands on /start and /help", async () => {
+    h = await Harness.create();
+    await h.start();
+    for (const command of ["/start", "/help"]) {
+      const since = h.api.nextSeq;
+      h.send(command);
+      const text = String((await h.reply(since)).params.text);
+      expect(text).toContain("/download &lt;url&gt;");
+      expect(text).toContain("/torrent");
+    }
+  });
+
   it("answers bad input with what was wrong and queues nothing", async () => {
     h = await Harness.create();
     await h.start();
@@ -344,6 +356,9 @@ describe("failures and retries", () => {
     expect(get.status).toBe(200);
     const progress = Number(limited!.params.message_id);
     await h.waitForText(progress, /delivered/, since);
+    // A mid-transfer edit shows everything the issue lists.
+    const mid = edits.map((c) => String(c.params.text)).find((t) => /Downloading/.test(t) && /ETA \d/.test(t))!;
+    expect(mid).toMatch(/^<b>slow\.bin<\/b>\n⬇️ Downloading\n[█░]{16} \d+%\n[\d.]+ KB \/ 586 KB · [\d.]+ KB\/s · ETA \d+s\nnothing else waiting$/);
     for (const gap of h.editGaps(progress)) expect(gap).toBeGreaterThanOrEqual(190);
   });
 });
