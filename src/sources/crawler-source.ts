@@ -220,7 +220,8 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
         // The server no longer sends a page: let the direct handler take it as a file.
         if (!page) return { kind: "reroute", sourceKind: "direct" };
         const media = findPageMedia(page.body, page.finalUrl, page.charset ? { charset: page.charset } : {});
-        if (media.title) await ctx.checkpoint({ title: safeFileName(truncate(media.title, 200), item.title) });
+        // The page item's name is only shown (a main media gets a safe file name of its own).
+        if (media.title) await ctx.checkpoint({ title: truncate(media.title, 200) });
 
         const isSelf = (url: string) => url === item.url || url === page.finalUrl;
         let rejected: string | undefined;

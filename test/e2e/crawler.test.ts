@@ -1,0 +1,296 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { listItems } from "../../src/db/item-repository.ts";
+import { FileServer } from "../support/file-server.ts";
+import type { RecordedCall } from "../support/bot-api-double.ts";
+import { CHAT, Harness } from "../support/harness.ts";
+
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+/** An nginx-style autoindex page listing `names` (relative links, as nginx writes them). */
+function autoindex(dir: string, names: string[]): string {
+  const rows = names.map((n) => `<a href="${encodeURIComponent(n)}">${n}</a>                 22-Nov-2026 10:00    1024`);
+  return `<html>\r\n<head><title>Index of ${dir}</title></head>\r\n<body>\r\n<h1>Index of ${dir}</h1><hr><pre><a href="../">../</a>\r\n${rows.join("\r\n")}\r\n</pre><hr></body>\r\n</html>\r\n`;
+}
+
+/** Waits for `n` successful uploads after `since`, in order. */
+async function uploads(n: number, since: number): Promise<RecordedCall[]> {
+  const out: RecordedCall[] = [];
+  let from = since;
+  for (let i = 0; i < n; i++) {
+    const u = await h.upload(from);
+    out.push(u);
+    from = u.seq + 1;
+  }
+  return out;
+}
+
+describe("/download of a web page with one main media", () => {
+  it("downloads the page's <video>, named after the page, and nothing the decoy links point to", async () => {
+    h = await Harness.create();
+    const video = h.files.addFile("/media/sunset.mp4", FileServer.randomBytes(120_000, 21), { contentType: "video/mp4" });
+    h.files.addFile("/media/related.mp4", FileServer.randomBytes(10_000, 22), { contentType: "video/mp4" });
+    h.files.addFile("/media/bonus.zip", FileServer.randomBytes(10_000, 23));
+    const page = h.files.addHtml(
+      "/watch/sunset.html",
+      `<!doctype html><html><head><title>Sunset over the bay</title></head><body>
+        <nav><a href="/">Home</a> <a href="/watch/other.html">Other videos</a></nav>
+        <video controls poster="/media/poster.jpg" src="/media/sunset.mp4"></video>
+        <aside><a href="/media/related.mp4">Related: sunrise</a> <a href="/media/bonus.zip">Bonus pack</a>
+        <a href="javascript:download('/media/bonus.zip')">download</a></aside></body></html>`,
+    );
+    await h.start();
+    const since = h.api.nextSeq;
+    const request = h.send(`/download ${page}`);
+    expect(String((await h.reply(since, CHAT, /Queued/)).params.text)).toMatch(/Queued #1 <b>sunset\.html<\/b>/);
+
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendVideo");
+    expect(upload.files[0]!.sha256).toBe(video.sha256);
+    expect(upload.files[0]!.filename).toBe("Sunset over the bay.mp4");
+    expect((upload.params.reply_parameters as { message_id: number }).message_id).toBe(request);
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+
+    const items = await listItems(h.app!.db);
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ status: "completed", sourceKind: "direct", url: video.url, title: "Sunset over the bay.mp4", attempts: 0 });
+    // The page was read (by the direct handler, which handed it over, then by the crawler), the
+    // video pre-checked and fetched; no decoy was ever requested.
+    expect(h.files.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "HEAD /watch/sunset.html",
+      "GET /watch/sunset.html",
+      "GET /watch/sunset.html",
+      "HEAD /media/sunset.mp4",
+      "GET /media/sunset.mp4",
+    ]);
+  });
+
+  it("downloads the og:video of a page that shows no player", async () => {
+    h = await Harness.create();
+    const clip = h.files.addFile("/cdn/v/clip-720.mp4", FileServer.randomBytes(80_000, 24), { contentType: "video/mp4" });
+    const page = h.files.addHtml(
+      "/p/42",
+      `<html><head><title>Example | a clip</title>
+        <meta property="og:title" content="A clip">
+        <meta property="og:video" content="${clip.url}">
+        <meta property="og:video:type" content="video/mp4">
+        <script src="/player.js"></script></head><body><div id="player"></div></body></html>`,
+    );
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(clip.sha256);
+    expect(upload.files[0]!.filename).toBe("A clip.mp4");
+    expect(h.files.requests.some((r) => r.path === "/player.js")).toBe(false);
+  });
+
+  it("resolves a relative <source> against <base href>", async () => {
+    h = await Harness.create();
+    const talk = h.files.addFile("/cdn/v1/talk.mp3", FileServer.randomBytes(60_000, 25), { contentType: "audio/mpeg" });
+    // Where the file would be if <base> were ignored: different bytes.
+    h.files.addFile("/shows/a/talk.mp3", FileServer.randomBytes(60_000, 26), { contentType: "audio/mpeg" });
+    const page = h.files.addHtml(
+      "/shows/a/episode.html",
+      `<html><head><base href="/cdn/v1/"><title>Episode 1: the talk</title></head>
+       <body><audio controls><source src="talk.ogg" type="audio/ogg"><source src="talk.mp3" type="audio/mpeg"></audio></body></html>`,
+    );
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendAudio");
+    expect(upload.files[0]!.sha256).toBe(talk.sha256);
+    expect(upload.files[0]!.filename).toBe("Episode 1_ the talk.mp3");
+    expect(h.files.requests.filter((r) => r.path.startsWith("/shows/a/talk"))).toEqual([]);
+  });
+});
+
+describe("/download of a page that lists files", () => {
+  it("queues every file of an autoindex listing in page order and uploads each", async () => {
+    h = await Harness.create();
+    const names = ["01 intro.mkv", "02 basics.mkv", "03 more.mkv", "04 advanced.mkv", "05 outro.mkv"];
+    const files = names.map((n, i) => h.files.addFile(`/course/${n}`, FileServer.randomBytes(30_000 + i * 1000, 30 + i)));
+    h.files.addFile("/course/readme.txt", Buffer.from("not media"));
+    const page = h.files.addHtml("/course/", autoindex("/course/", [...names.slice(0, 2), "readme.txt", ...names.slice(2)]));
+    await h.start();
+    const since = h.api.nextSeq;
+    const request = h.send(`/download ${page}`);
+
+    const summary = await h.reply(since, CHAT, /found/);
+    expect(String(summary.params.text)).toBe("📄 <b>Index of /course/</b>: found 5 files: added 5 to the queue.");
+    expect((summary.params.reply_parameters as { message_id: number }).message_id).toBe(request);
+
+    const sent = await uploads(5, since);
+    expect(sent.map((u) => u.files[0]!.sha256)).toEqual(files.map((f) => f.sha256));
+    expect(sent.map((u) => u.files[0]!.filename)).toEqual(names);
+    await h.api.waitForCall((c) => c.method === "editMessageText" && /05 outro\.mkv<\/b>: delivered/.test(String(c.params.text)), { since });
+
+    const items = await listItems(h.app!.db);
+    expect(items.map((i) => [i.url, i.status])).toEqual([
+      [page, "completed"],
+      ...files.map((f) => [f.url, "completed"]),
+    ]);
+    // The page item ends with the same line in its progress message.
+    const pageProgress = items[0]!.progressMessageId!;
+    expect(await h.waitForText(pageProgress, /found 5 files/, since)).toBe("✅ Index of /course/: found 5 files: added 5 to the queue.");
+    expect(h.files.requests.some((r) => r.path === "/course/readme.txt")).toBe(false);
+  });
+
+  it("queues at most crawlMaxItems files of a page and says how many it skipped", async () => {
+    h = await Harness.create();
+    const names = Array.from({ length: 80 }, (_, i) => `part${String(i + 1).padStart(2, "0")}.zip`);
+    const files = names.map((n, i) => h.files.addFile(`/big/${n}`, FileServer.randomBytes(512, 100 + i)));
+    const page = h.files.addHtml("/big/", autoindex("/big/", names));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+
+    const summary = String((await h.reply(since, CHAT, /found/)).params.text);
+    expect(summary).toBe(
+      "📄 <b>Index of /big/</b>: found 80 files: added 50 to the queue; skipped 30: 30 over the limit of 50 files per page.",
+    );
+    const items = await listItems(h.app!.db);
+    expect(items.slice(1).map((i) => i.url)).toEqual(files.slice(0, 50).map((f) => f.url));
+    // Files over the cap were not even pre-checked.
+    const probed = h.files.requests.filter((r) => r.method === "HEAD" && r.path.startsWith("/big/part")).map((r) => r.path);
+    expect(probed).toEqual(names.slice(0, 50).map((n) => `/big/${n}`));
+  });
+
+  it("skips a listed link on a private address while the guard is on, and never fetches it", async () => {
+    h = await Harness.create({ allowPrivateNetworks: false });
+    const port = new URL(h.files.baseUrl).port;
+    const ok = h.files.addFile("/list/ok.zip", FileServer.randomBytes(20_000, 41));
+    h.files.addFile("/list/secret.zip", FileServer.randomBytes(20_000, 42));
+    h.files.addFile("/v/secret.mp4", FileServer.randomBytes(20_000, 43), { contentType: "video/mp4" });
+    h.files.addHtml(
+      "/list/",
+      `<html><body><a href="http://intranet.test:${port}/list/secret.zip">secret</a>
+       <a href="http://127.0.0.2:${port}/list/secret.zip">loopback</a> <a href="ok.zip">ok</a></body></html>`,
+    );
+    h.files.addHtml("/watch/private.html", `<title>Private</title><video src="http://intranet.test:${port}/v/secret.mp4"></video>`);
+    const resolved: string[] = [];
+    await h.start({
+      trustedAddresses: ["127.0.0.1"],
+      resolve: async (name) => {
+        resolved.push(name);
+        return name === "files.test" ? [{ address: "127.0.0.1", family: 4 }] : name === "intranet.test" ? [{ address: "10.0.0.7", family: 4 }] : [];
+      },
+    });
+    let since = h.api.nextSeq;
+    h.send(`/download http://files.test:${port}/list/`);
+    const summary = String((await h.reply(since, CHAT, /found/)).params.text);
+    expect(summary).toBe(
+      "📄 <b>list</b>: found 3 files: added 1 to the queue; skipped 2: 2 refused (intranet.test (10.0.0.7) is on a private or local network, which this bot does not fetch from; send a public URL).",
+    );
+    expect((await h.upload(since)).files[0]!.sha256).toBe(ok.sha256);
+    expect(resolved).toContain("intranet.test");
+
+    since = h.api.nextSeq;
+    h.send(`/download http://files.test:${port}/watch/private.html`);
+    const failure = String((await h.reply(since, CHAT, /failed/)).params.text);
+    expect(failure).toBe(
+      "❌ <b>Private</b>: failed: intranet.test (10.0.0.7) is on a private or local network, which this bot does not fetch from; send a public URL.",
+    );
+    const items = await listItems(h.app!.db);
+    expect(items.map((i) => [i.url.replace(port, "PORT"), i.status, i.errorCode])).toEqual([
+      ["http://files.test:PORT/list/", "completed", null],
+      ["http://files.test:PORT/list/ok.zip", "completed", null],
+      ["http://files.test:PORT/watch/private.html", "failed", "PRIVATE_NETWORK"],
+    ]);
+    expect(h.files.requests.filter((r) => r.path.includes("secret"))).toEqual([]);
+  });
+});
+
+describe("pages without media", () => {
+  it("fails at once, without retries, saying no media was found", async () => {
+    h = await Harness.create();
+    const page = h.files.addHtml(
+      "/blog/post",
+      `<html><head><title>My blog post</title><script>const v = "/media/x.mp4";</script></head>
+       <body><p>I once saw a file called movie.mp4.</p><a href="/blog/next">next post</a><img src="/i/cat.jpg"></body></html>`,
+    );
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const failure = String((await h.reply(since, CHAT, /failed/)).params.text);
+    expect(failure).toBe("❌ <b>My blog post</b>: failed: no downloadable media was found on the page (no video, audio or file links).");
+    const [item] = await listItems(h.app!.db);
+    expect(item).toMatchObject({ status: "failed", attempts: 1, errorCode: "NO_MEDIA", sourceKind: "crawler" });
+    expect(h.files.requests.filter((r) => r.method === "GET").map((r) => r.path)).toEqual(["/blog/post", "/blog/post"]);
+    expect(h.uploads()).toEqual([]);
+  });
+
+  it("does not parse a page over 5 MB, even one that does not say its length", async () => {
+    h = await Harness.create();
+    const filler = "<p>" + "lorem ipsum ".repeat(40) + "</p>\n";
+    const html = `<html><head><title>Huge</title></head><body>${filler.repeat(Math.ceil((5.5 * 1024 * 1024) / filler.length))}<video src="/v.mp4"></video></body></html>`;
+    h.files.addFile("/v.mp4", FileServer.randomBytes(1000, 44), { contentType: "video/mp4" });
+    const page = h.files.addFile("/huge.html", Buffer.from(html), { contentType: "text/html", sendLength: false }).url;
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const failure = String((await h.reply(since, CHAT, /failed/)).params.text);
+    expect(failure).toMatch(/the page is larger than 5\.0 MB, too large to be searched for media/);
+    expect((await listItems(h.app!.db))[0]).toMatchObject({ status: "failed", attempts: 1 });
+    expect(h.files.requests.some((r) => r.path === "/v.mp4")).toBe(false);
+  });
+});
+
+describe("duplicates", () => {
+  it("never queues the same URL twice in a chat while an earlier copy is open", async () => {
+    h = await Harness.create();
+    const blocker = h.files.addFile("/blocker.bin", FileServer.randomBytes(200_000, 50));
+    h.files.fault("/blocker.bin", { kind: "stall", afterBytes: 50_000, times: 1 });
+    const eps = ["e1.mp3", "e2.mp3", "e3.mp3"].map((n, i) =>
+      h.files.addFile(`/eps/${n}`, FileServer.randomBytes(15_000, 51 + i), { contentType: "audio/mpeg" }),
+    );
+    const trailer = h.files.addFile("/eps/trailer.mp4", FileServer.randomBytes(25_000, 55), { contentType: "video/mp4" });
+    const listing = h.files.addHtml("/eps/", autoindex("/eps/", ["e1.mp3", "e2.mp3", "e3.mp3"]));
+    const sorted = `${listing}?C=M;O=A`; // the same listing under another URL (Apache's sort links)
+    const watch = h.files.addHtml("/watch/trailer.html", `<title>Trailer</title><video src="/eps/trailer.mp4"></video>`);
+    await h.start();
+
+    // Keep the worker busy so everything below waits in the queue.
+    let since = h.api.nextSeq;
+    h.send(`/download ${blocker.url}`);
+    await h.files.waitForBytes("/blocker.bin", 50_000);
+
+    since = h.api.nextSeq;
+    h.send(`/download ${listing}`);
+    expect(String((await h.reply(since, CHAT, /#2/)).params.text)).toMatch(/^✓ Queued #2 <b>eps<\/b>.*: position 2 in the queue\.$/);
+    since = h.api.nextSeq;
+    h.send(`/download ${listing}`);
+    expect(String((await h.reply(since, CHAT, /#2/)).params.text)).toBe("↺ <b>eps</b> is already in the queue as #2 (position 2 in the queue).");
+
+    since = h.api.nextSeq;
+    h.send(`/download ${sorted}\n${watch}\n${trailer.url}`);
+    const queued = String((await h.reply(since, CHAT, /#5/)).params.text);
+    expect(queued).toMatch(/Queued #3 .*\n.*Queued #4 .*\n.*Queued #5 <b>trailer\.mp4<\/b>/);
+
+    since = h.api.nextSeq;
+    h.files.releaseStalls("/blocker.bin");
+    const first = String((await h.reply(since, CHAT, /added 3 to the queue/)).params.text);
+    expect(first).toBe("📄 <b>Index of /eps/</b>: found 3 files: added 3 to the queue.");
+    const second = await h.reply(since, CHAT, /already queued/);
+    expect(String(second.params.text)).toBe("📄 <b>Index of /eps/</b>: found 3 files: added 0 to the queue; skipped 3: 3 already queued.");
+    const third = String((await h.reply(since, CHAT, /📄 <b>Trailer/)).params.text);
+    expect(third).toMatch(/^📄 <b>Trailer<\/b>: its video is already in the queue as #5 \(position \d+ in the queue\)\.$/);
+
+    // Blocker, trailer, then the three episodes: each delivered exactly once.
+    await uploads(4, since);
+    await h.api.waitForCall((c) => c.method === "editMessageText" && /e3\.mp3<\/b>: delivered/.test(String(c.params.text)), { since });
+    expect(h.uploads().map((u) => u.files[0]!.sha256)).toEqual([blocker.sha256, trailer.sha256, ...eps.map((e) => e.sha256)]);
+    const items = await listItems(h.app!.db);
+    expect(items.map((i) => [i.id, i.url, i.status])).toEqual([
+      [1, blocker.url, "completed"],
+      [2, listing, "completed"],
+      [3, sorted, "completed"],
+      [4, watch, "completed"],
+      [5, trailer.url, "completed"],
+      ...eps.map((e, n) => [6 + n, e.url, "completed"]),
+    ]);
+  });
+});

@@ -1,0 +1,158 @@
+import { describe, expect, it } from "vitest";
+import { mediaName, summarizeCrawl } from "../../src/sources/crawler-source.ts";
+import { extensionOfUrl, findPageMedia, resolveUrl } from "../../src/sources/page-media.ts";
+
+const PAGE = "https://example.com/shows/week/index.html";
+
+describe("findPageMedia", () => {
+  it("takes a single <video> as the main media and ignores decoy links", () => {
+    const media = findPageMedia(
+      `<!doctype html><html><head><title>  Sunset
+        over the bay </title></head><body>
+        <a href="/about">About</a> <a href="other.html">Another page</a>
+        <img src="poster.jpg"><a href="javascript:play('x.mp4')">play</a>
+        <video controls poster="poster.jpg" src="clips/sunset.mp4"></video>
+        <a href="related/next.mp4">Next video</a>
+      </body></html>`,
+      PAGE,
+    );
+    expect(media.title).toBe("Sunset over the bay");
+    expect(media.main).toEqual({ url: "https://example.com/shows/week/clips/sunset.mp4", kind: "video" });
+    expect(media.candidates.map((c) => c.kind)).toEqual(["video", "link"]);
+  });
+
+  it("prefers the mp4 among a media element's <source> alternatives", () => {
+    const media = findPageMedia(
+      `<video><source src="a.webm" type="video/webm"><source src="a.stream" type="video/mp4"></video>`,
+      PAGE,
+    );
+    expect(media.main?.url).toBe("https://example.com/shows/week/a.stream");
+    expect(media.files).toEqual(["https://example.com/shows/week/a.stream"]);
+  });
+
+  it("uses og:video when the page shows no player, secure_url first, og:title as the name", () => {
+    const media = findPageMedia(
+      `<html><head><title>Site | Clip</title>
+        <meta property="og:title" content="The Clip">
+        <meta property="og:video" content="http://cdn.example.net/v/clip.mp4">
+        <meta property="og:video:secure_url" content="https://cdn.example.net/v/clip.mp4">
+        <meta property="og:video:type" content="video/mp4"></head><body><p>text</p></body></html>`,
+      PAGE,
+    );
+    expect(media.title).toBe("The Clip");
+    expect(media.main).toEqual({ url: "https://cdn.example.net/v/clip.mp4", kind: "og:video" });
+  });
+
+  it("ignores an og:video that is a player page or flash", () => {
+    const media = findPageMedia(
+      `<meta property="og:video" content="https://player.example.com/embed/1">
+       <meta property="og:video:type" content="text/html">
+       <meta property="og:video" content="https://player.example.com/p.swf">`,
+      PAGE,
+    );
+    expect(media.main).toBeNull();
+    expect(media.files).toEqual([]);
+  });
+
+  it("resolves relative URLs against <base href> (itself relative to the page)", () => {
+    const media = findPageMedia(
+      `<html><head><base href="../media/"></head><body>
+        <audio><source src="talk.mp3"></audio></body></html>`,
+      PAGE,
+    );
+    expect(media.main).toEqual({ url: "https://example.com/shows/media/talk.mp3", kind: "audio" });
+  });
+
+  it("lists file links of a directory listing in page order, once each, dropping data:, javascript: and non-files", () => {
+    const media = findPageMedia(
+      `<html><body><h1>Index of /files/</h1><pre>
+        <a href="../">../</a>
+        <a href="?C=N;O=D">Name</a>
+        <a href="ep%2001.mkv">ep 01.mkv</a>
+        <a href="ep02.MKV?dl=1#top">ep02.MKV</a>
+        <a href="notes.txt">notes.txt</a>
+        <a href="data:video/mp4;base64,AAAA">inline.mp4</a>
+        <a href="javascript:void('x.mp4')">x.mp4</a>
+        <a href="ep%2001.mkv#again">again</a>
+        <a href="ftp://example.com/ep03.mkv">ftp</a>
+        <a href="https://mirror.example.org/all.tar.gz">all.tar.gz</a>
+        <link rel="alternate enclosure" href="/feed/ep00.mp3">
+      </pre></body></html>`,
+      "https://files.example.com/files/",
+    );
+    expect(media.main).toBeNull();
+    expect(media.files).toEqual([
+      "https://files.example.com/files/ep%2001.mkv",
+      "https://files.example.com/files/ep02.MKV?dl=1",
+      "https://mirror.example.org/all.tar.gz",
+      "https://files.example.com/feed/ep00.mp3",
+    ]);
+    expect(media.candidates.map((c) => c.kind)).toEqual(["link", "link", "link", "enclosure"]);
+  });
+
+  it("treats several media elements without og:video as several files, og:video as the main one", () => {
+    const two = `<video src="one.mp4"></video><p>and</p><video src="two.mp4"></video>`;
+    expect(findPageMedia(two, PAGE).main).toBeNull();
+    expect(findPageMedia(two, PAGE).files).toEqual([
+      "https://example.com/shows/week/one.mp4",
+      "https://example.com/shows/week/two.mp4",
+    ]);
+    const named = `<head><meta property="og:video" content="two.mp4"></head><body>${two}</body>`;
+    expect(findPageMedia(named, PAGE).main).toEqual({ url: "https://example.com/shows/week/two.mp4", kind: "og:video" });
+  });
+
+  it("finds nothing on a page without media, and never reads script text", () => {
+    const media = findPageMedia(
+      `<html><head><title>Blog</title><script>var src = "https://example.com/secret.mp4";</script></head>
+       <body><p>video.mp4 is mentioned in text</p><a href="/post/2">next</a><!-- <video src="c.mp4"> --></body></html>`,
+      PAGE,
+    );
+    expect(media).toEqual({ title: "Blog", candidates: [], main: null, files: [] });
+  });
+
+  it("decodes raw bytes in the charset the server or the page declares", () => {
+    const latin1 = Buffer.from(`<title>Caf\xe9 clips</title><video src="caf\xe9.mp4"></video>`, "latin1");
+    expect(findPageMedia(latin1, PAGE, { charset: "iso-8859-1" }).title).toBe("Café clips");
+    const meta = Buffer.concat([Buffer.from(`<meta charset="windows-1252"><title>`), Buffer.from([0x93, 0x51, 0x94]), Buffer.from(`</title>`)]);
+    expect(findPageMedia(meta, PAGE).title).toBe("“Q”");
+    expect(findPageMedia(Buffer.from("<title>Ünïcode</title>"), PAGE).title).toBe("Ünïcode");
+  });
+});
+
+describe("URL helpers", () => {
+  it("resolves only http(s) URLs and drops fragments", () => {
+    expect(resolveUrl(" a b.mp4#t=10 ", PAGE)).toBe("https://example.com/shows/week/a%20b.mp4");
+    expect(resolveUrl("//cdn.example.net/x.mp4", PAGE)).toBe("https://cdn.example.net/x.mp4");
+    for (const bad of ["", "   ", "data:video/mp4;base64,AA", "javascript:alert(1)", "mailto:a@b.c", "blob:https://x/y", "http://"]) {
+      expect(resolveUrl(bad, PAGE)).toBeNull();
+    }
+    expect(resolveUrl(undefined, PAGE)).toBeNull();
+  });
+
+  it("reads the extension from the decoded path only", () => {
+    expect(extensionOfUrl("https://x/a/Clip.MP4?name=z.zip")).toBe(".mp4");
+    expect(extensionOfUrl("https://x/a/b%2Etar.gz")).toBe(".gz");
+    expect(extensionOfUrl("https://x/dir/")).toBe("");
+  });
+});
+
+describe("crawl texts", () => {
+  it("says how many were added and why the others were skipped", () => {
+    const base = { found: 0, added: 0, overCap: 0, cap: 50, tooLarge: 0, alreadyQueued: 0, refused: 0 };
+    expect(summarizeCrawl({ ...base, found: 5, added: 5 })).toBe("found 5 files: added 5 to the queue.");
+    expect(summarizeCrawl({ ...base, found: 80, added: 50, overCap: 30 })).toBe(
+      "found 80 files: added 50 to the queue; skipped 30: 30 over the limit of 50 files per page.",
+    );
+    expect(
+      summarizeCrawl({ ...base, found: 7, added: 3, tooLarge: 1, alreadyQueued: 2, refused: 1, firstRefusal: "x is on a private network." }),
+    ).toBe("found 7 files: added 3 to the queue; skipped 4: 1 too large, 2 already queued, 1 refused (x is on a private network).");
+    expect(summarizeCrawl({ ...base, found: 1, alreadyQueued: 1, cap: 1 })).toBe("found 1 file: added 0 to the queue; skipped 1: 1 already queued.");
+  });
+
+  it("names the main media after the page, keeping the file's extension", () => {
+    expect(mediaName("Sunset over the bay", "sunset.mp4", "https://x/clips/sunset.mp4")).toBe("Sunset over the bay.mp4");
+    expect(mediaName("Talk.MP3", "talk.mp3", "https://x/talk.mp3")).toBe("Talk.MP3");
+    expect(mediaName("A/B: part 1?", "stream", "https://x/v/stream")).toBe("A_B_ part 1_");
+    expect(mediaName(null, "clip.mp4", "https://x/clip.mp4")).toBe("clip.mp4");
+  });
+});
