@@ -57,6 +57,20 @@ function stopReason(signal: AbortSignal): StopError {
   return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
 }
 
+/**
+ * Resolves with `work`, or rejects with the stop reason as soon as `signal` aborts (a pre-check
+ * can wait on a slow server for many seconds; pause and cancel must not). A pre-check overtaken
+ * this way still finishes: the file it queues is simply "already queued" when the page is read again.
+ */
+function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(stopReason(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(stopReason(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /**
@@ -181,13 +195,16 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     for (const [index, url] of considered.entries()) {
       if (signal.aborted) throw stopReason(signal);
       ctx.progress({ bytesDone: 0, totalBytes: null, note: `queueing the files found on the page: ${index + 1} of ${considered.length}` });
-      const outcome = await enqueueUrl(options.intake, {
-        chatId: item.chatId,
-        userId: item.userId,
-        requestMessageId: item.requestMessageId,
-        url,
-        expectFile: true,
-      });
+      const outcome = await untilAborted(
+        signal,
+        enqueueUrl(options.intake, {
+          chatId: item.chatId,
+          userId: item.userId,
+          requestMessageId: item.requestMessageId,
+          url,
+          expectFile: true,
+        }),
+      );
       if (outcome.status === "queued") tally.added++;
       else if (outcome.status === "duplicate") tally.alreadyQueued++;
       else if (outcome.error.code === "TOO_LARGE") tally.tooLarge++;

@@ -87,6 +87,23 @@ describe("/download of a web page with one main media", () => {
     expect(h.files.requests.some((r) => r.path === "/player.js")).toBe(false);
   });
 
+  it("falls back to the page's file links when its og:video turns out to be a player page", async () => {
+    h = await Harness.create();
+    h.files.addHtml("/embed/7", `<html><body><div id="player"></div></body></html>`);
+    const file = h.files.addFile("/dl/show-7.mkv", FileServer.randomBytes(20_000, 27));
+    const page = h.files.addHtml(
+      "/show/7",
+      `<head><title>Show 7</title><meta property="og:video" content="/embed/7"></head><body><a href="/dl/show-7.mkv">download</a></body>`,
+    );
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    expect(String((await h.reply(since, CHAT, /found/)).params.text)).toBe("📄 <b>Show 7</b>: found 1 file: added 1 to the queue.");
+    expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+    // The player page was only pre-checked, never read or queued.
+    expect(h.files.requests.filter((r) => r.path === "/embed/7").map((r) => r.method)).toEqual(["HEAD"]);
+  });
+
   it("resolves a relative <source> against <base href>", async () => {
     h = await Harness.create();
     const talk = h.files.addFile("/cdn/v1/talk.mp3", FileServer.randomBytes(60_000, 25), { contentType: "audio/mpeg" });
@@ -168,8 +185,11 @@ describe("/download of a page that lists files", () => {
     h.files.addHtml(
       "/list/",
       `<html><body><a href="http://intranet.test:${port}/list/secret.zip">secret</a>
-       <a href="http://127.0.0.2:${port}/list/secret.zip">loopback</a> <a href="ok.zip">ok</a></body></html>`,
+       <a href="http://127.0.0.2:${port}/list/secret.zip">loopback</a> <a href="ok.zip">ok</a>
+       <a href="player.mp4">a page named like a video</a></body></html>`,
     );
+    // A link found on a page must be a file: a page behind it is not crawled in turn.
+    h.files.addHtml("/list/player.mp4", `<video src="/list/secret.zip"></video>`);
     h.files.addHtml("/watch/private.html", `<title>Private</title><video src="http://intranet.test:${port}/v/secret.mp4"></video>`);
     const resolved: string[] = [];
     await h.start({
@@ -183,7 +203,7 @@ describe("/download of a page that lists files", () => {
     h.send(`/download http://files.test:${port}/list/`);
     const summary = String((await h.reply(since, CHAT, /found/)).params.text);
     expect(summary).toBe(
-      "📄 <b>list</b>: found 3 files: added 1 to the queue; skipped 2: 2 refused (intranet.test (10.0.0.7) is on a private or local network, which this bot does not fetch from; send a public URL).",
+      "📄 <b>list</b>: found 4 files: added 1 to the queue; skipped 3: 3 refused (intranet.test (10.0.0.7) is on a private or local network, which this bot does not fetch from; send a public URL).",
     );
     expect((await h.upload(since)).files[0]!.sha256).toBe(ok.sha256);
     expect(resolved).toContain("intranet.test");
@@ -201,6 +221,7 @@ describe("/download of a page that lists files", () => {
       ["http://files.test:PORT/watch/private.html", "failed", "PRIVATE_NETWORK"],
     ]);
     expect(h.files.requests.filter((r) => r.path.includes("secret"))).toEqual([]);
+    expect(h.files.requests.filter((r) => r.path === "/list/player.mp4").map((r) => r.method)).toEqual(["HEAD"]);
   });
 });
 
