@@ -4,8 +4,11 @@ import type { Bot, Context } from "grammy";
 import type { BotCommand } from "grammy/types";
 import { createBot } from "./bot/create-bot.ts";
 import { accessFeature } from "./bot/features/access.ts";
-import { downloadFeature } from "./bot/features/download.ts";
+import { type DownloadFeatureDeps, downloadFeature } from "./bot/features/download.ts";
 import { helpFeature } from "./bot/features/help.ts";
+import { queueControlFeature, unhandledButtonsFeature } from "./bot/features/queue-control.ts";
+import { progressKeyboard } from "./bot/keyboards.ts";
+import { createRedeliverer } from "./bot/redelivery.ts";
 import { MessageEditor } from "./bot/message-editor.ts";
 import { TaskRunner } from "./bot/task-runner.ts";
 import type { Config } from "./config.ts";
@@ -14,7 +17,9 @@ import type { Logger } from "./logger.ts";
 import type { Resolver } from "./net/address-guard.ts";
 import { createHttpClient } from "./net/http-client.ts";
 import type { IntakeDeps } from "./queue/intake.ts";
-import { QueueWorker } from "./queue/worker.ts";
+import { TransientNotices } from "./queue/notices.ts";
+import { QueueControl } from "./queue/queue-control.ts";
+import { QueueWorker, statfsFreeBytes } from "./queue/worker.ts";
 import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
 
@@ -41,6 +46,14 @@ export interface App {
 export const COMMANDS: BotCommand[] = [
   { command: "download", description: "Download a link and send the file here" },
   { command: "torrent", description: "Download a magnet link or .torrent" },
+  { command: "queue", description: "What is downloading and waiting" },
+  { command: "status", description: "Counts, pause state, active download, free disk" },
+  { command: "cancel", description: "Cancel a download: /cancel 12, or reply to its message" },
+  { command: "retry", description: "Queue a failed or cancelled download again" },
+  { command: "pause", description: "Pause the whole queue (or one item: /pause 12)" },
+  { command: "resume", description: "Resume the queue (or one item: /resume 12)" },
+  { command: "priority", description: "Reorder: /priority 12 high|normal|low" },
+  { command: "history", description: "The last finished downloads" },
   { command: "help", description: "What this bot does" },
 ];
 
@@ -69,6 +82,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   });
   const editor = new MessageEditor(bot.api, config.progressIntervalMs, logger.child({ part: "editor" }));
   const tasks = new TaskRunner(logger);
+  const notices = new TransientNotices(bot.api, config.noticeTtlMs, logger.child({ part: "notices" }));
   const intake: IntakeDeps = {
     db,
     http,
@@ -100,10 +114,38 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       }),
     },
     freeBytes: options.freeBytes,
+    keyboard: (item, state) => progressKeyboard(item.id, state),
+    // `control` (below) exists before the worker starts, which is when these are first called.
+    isQueuePaused: (): boolean => control.queuePaused,
+    onFinal: (item, outcome, messageId, kind) => {
+      if (kind === "notice") {
+        void control.recordMessage(item.chatId, messageId, [item.id]).catch((error) => logger.warn({ err: String(error) }, "could not record a message"));
+      } else if (outcome !== "failed") {
+        // The file (or the page summary) stays in the chat; the line about it goes after a while.
+        notices.schedule(item.chatId, messageId);
+      }
+    },
   });
+  const control: QueueControl = new QueueControl({
+    db,
+    worker,
+    editor,
+    notices,
+    dataDir: config.dataDir,
+    logger: logger.child({ part: "control" }),
+    freeBytes: options.freeBytes ?? statfsFreeBytes,
+    keyboard: (item, state) => progressKeyboard(item.id, state),
+  });
+  /** Acknowledgements of /download and "Download again": remembered per item, deleted later. */
+  const onReply: NonNullable<DownloadFeatureDeps["onReply"]> = (reply, outcomes, transient) => {
+    const ids = outcomes.flatMap((o) => (o.status === "refused" ? [] : [o.item.id]));
+    void control.recordMessage(reply.chat.id, reply.message_id, ids).catch((error) => logger.warn({ err: String(error) }, "could not record a message"));
+    if (transient) notices.schedule(reply.chat.id, reply.message_id);
+  };
   bot.use(accessFeature(config.allowedChatIds, logger));
   bot.use(helpFeature());
-  bot.use(downloadFeature({ intake, tasks }));
+  bot.use(downloadFeature({ intake, tasks, redeliver: createRedeliverer({ db, api: bot.api, logger }), onReply }));
+  bot.use(queueControlFeature({ control, intake, tasks, notices, logger, onReply }));
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -117,6 +159,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     async start() {
       await bot.init();
       await bot.api.setMyCommands(COMMANDS).catch((error) => logger.warn({ err: String(error) }, "setMyCommands failed"));
+      await control.load();
+      // Registered here so it is last whatever the features above: a press nobody handled is answered.
+      bot.use(unhandledButtonsFeature());
       await worker.start();
       polling = new Promise<void>((resolve, reject) => {
         bot
@@ -136,6 +181,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     async stop() {
       await Promise.allSettled([bot.isRunning() ? bot.stop() : Promise.resolve(), worker.stop(4000)]);
       await tasks.drain(2000);
+      notices.stop();
       await editor.flush(1500);
       editor.close();
       await db.destroy();

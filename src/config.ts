@@ -47,6 +47,7 @@ export const ConfigSchema = z
     allowPrivateNetworks: z.boolean({ error: "expected true or false" }).default(false),
     uploadAs: z.enum(["auto", "document"], { error: 'expected "auto" or "document"' }).default("auto"),
     stallTimeoutMs: ms("the stall timeout").min(100).default(60_000),
+    noticeTtlMs: ms("how long notices stay").default(60_000),
     crawlMaxItems: z
       .number({ error: "expected a number of files" })
       .int("expected a whole number of files")

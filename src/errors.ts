@@ -63,10 +63,13 @@ export class DownloadError extends AppError {
   override readonly name = "DownloadError";
 }
 
-/** The transfer was stopped on purpose (cancel, pause, shutdown); not a failure. */
+/**
+ * The transfer was stopped on purpose; not a failure. "pause" sets the item aside, "hold" puts it
+ * back in line because the whole queue was paused, "shutdown" because the process is stopping.
+ */
 export class StopError extends AppError {
   override readonly name = "StopError";
-  constructor(readonly reason: "cancel" | "pause" | "shutdown") {
+  constructor(readonly reason: "cancel" | "pause" | "hold" | "shutdown") {
     super(reason === "cancel" ? "CANCELLED" : "PAUSED", `stopped: ${reason}`);
   }
 }

@@ -50,9 +50,26 @@ export interface ItemFilesTable {
   uploaded_at: number | null;
 }
 
+/** Switches that survive a restart (e.g. the whole queue paused); see migration 004. */
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_at: number;
+}
+
+/** Bot messages about an item other than its progress message, so replies can name the item. */
+export interface ItemMessagesTable {
+  chat_id: number;
+  message_id: number;
+  item_id: number;
+  created_at: number;
+}
+
 export interface Database {
   items: ItemsTable;
   item_files: ItemFilesTable;
+  settings: SettingsTable;
+  item_messages: ItemMessagesTable;
 }
 
 export type ItemRow = Selectable<ItemsTable>;

@@ -57,7 +57,15 @@ export interface WorkerDeps {
   keyboard?: (item: Item, state: { paused: boolean }) => InlineKeyboardMarkup | undefined;
   /** Whether the whole queue is paused (nothing starts until resumed). */
   isQueuePaused?: () => boolean;
+  /**
+   * An item ended and `messageId` shows its final line: the progress message edited into it
+   * ("progress"), or a message of its own (the failure "notice"). Queue control deletes transient
+   * lines later and remembers which message is about which item.
+   */
+  onFinal?: (item: Item, outcome: FinalOutcome, messageId: number, kind: "progress" | "notice") => void;
 }
+
+export type FinalOutcome = "delivered" | "done" | "failed" | "cancelled";
 
 /** Disk space kept free beyond what a download needs, so the database can still grow. */
 const DISK_RESERVE_BYTES = 16 * 1024 * 1024;
@@ -113,7 +121,7 @@ export class QueueWorker {
    * Stops the running transfer of `itemId` (within a second: every handler honours the signal).
    * Returns false when that item is not the one running.
    */
-  stopActive(itemId: number, reason: "cancel" | "pause"): boolean {
+  stopActive(itemId: number, reason: "cancel" | "pause" | "hold"): boolean {
     if (this.active?.item.id !== itemId) return false;
     this.active.controller.abort(new StopError(reason));
     return true;
@@ -146,6 +154,11 @@ export class QueueWorker {
       }
       if (!item) {
         await this.waitForWork();
+        continue;
+      }
+      if (this.deps.isQueuePaused?.()) {
+        // The queue was paused while this item was being claimed: back in line, untouched.
+        await setStatus(this.deps.db, item.id, "queued", this.now()).catch((error) => logger.error({ err: error }, "could not requeue"));
         continue;
       }
       const controller = new AbortController();
@@ -238,7 +251,7 @@ export class QueueWorker {
         if (files.kind === "done") {
           await markCompleted(db, item.id, null, null, this.now());
           await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
-          this.finish(item, messageId, `✅ <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(files.message)}`);
+          this.finish(item, messageId, `✅ <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(files.message)}`, "done");
           log.info("item done without upload");
           return;
         }
@@ -259,11 +272,13 @@ export class QueueWorker {
       await markCompleted(db, item.id, files.length === 1 ? (first?.fileId ?? null) : null, first?.uploadKind ?? null, this.now());
       await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
       const fresh = (await findItem(db, item.id)) ?? item;
-      this.finish(item, messageId, renderDelivered(fresh.title, total, files.length));
+      this.finish(item, messageId, renderDelivered(fresh.title, total, files.length), "delivered");
       log.info({ bytes: total, files: files.length }, "item delivered");
     } catch (thrown) {
       const error = toAppError(thrown);
       if (error instanceof StopError) {
+        // The paused view and /queue show how far it got, not the last periodic checkpoint.
+        if (view.phase === "downloading") await updateItem(db, item.id, { bytesDone: view.bytesDone }, this.now()).catch(() => {});
         await this.onStopped(item, error, messageId, log);
       } else {
         await this.onFailed(item, error, messageId, log);
@@ -401,17 +416,21 @@ export class QueueWorker {
   }
 
   /** The progress message's last edit; not awaited by the loop (its interval must not delay the next item). */
-  private finish(item: Item, messageId: number | undefined, text: string): void {
+  private finish(item: Item, messageId: number | undefined, text: string, outcome: FinalOutcome): void {
     if (messageId === undefined) {
       const sent = this.deps.api
         .sendMessage(item.chatId, text, { parse_mode: "HTML", link_preview_options: { is_disabled: true } })
-        .then(() => undefined, (error) => this.deps.logger.warn({ err: String(error) }, "could not send the final status"));
+        .then(
+          (message) => this.deps.onFinal?.(item, outcome, message.message_id, "progress"),
+          (error) => this.deps.logger.warn({ err: String(error) }, "could not send the final status"),
+        );
       this.track(sent);
       return;
     }
-    const edited = this.deps.editor
-      .edit(item.chatId, messageId, { text })
-      .then(() => this.deps.editor.forget(item.chatId, messageId));
+    const edited = this.deps.editor.edit(item.chatId, messageId, { text }).then(() => {
+      this.deps.editor.forget(item.chatId, messageId);
+      this.deps.onFinal?.(item, outcome, messageId, "progress");
+    });
     this.track(edited);
   }
 
@@ -439,7 +458,7 @@ export class QueueWorker {
     await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
     log.warn({ code: error.code, err: error.message, attempts: failed }, "item failed");
     const text = renderFailed(current.title, error.userMessage);
-    this.finish(item, messageId, text);
+    this.finish(item, messageId, text, "failed");
     if (messageId !== undefined) {
       // An edit does not notify anyone; a failure deserves a message of its own.
       const sent = api
@@ -448,7 +467,10 @@ export class QueueWorker {
           link_preview_options: { is_disabled: true },
           ...(item.requestMessageId ? { reply_parameters: { message_id: item.requestMessageId, allow_sending_without_reply: true } } : {}),
         })
-        .then(() => undefined, (e) => log.warn({ err: String(e) }, "could not send the failure message"));
+        .then(
+          (message) => this.deps.onFinal?.(item, "failed", message.message_id, "notice"),
+          (e) => log.warn({ err: String(e) }, "could not send the failure message"),
+        );
       this.track(sent);
     }
   }
@@ -461,7 +483,7 @@ export class QueueWorker {
       await setStatus(db, item.id, "cancelled", now, { finished: true });
       await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
       log.info("item cancelled");
-      this.finish(item, messageId, `✖️ <b>${escapeHtml(truncate(current.title, 200))}</b>: cancelled`);
+      this.finish(item, messageId, `✖️ <b>${escapeHtml(truncate(current.title, 200))}</b>: cancelled`, "cancelled");
       return;
     }
     if (stop.reason === "pause") {
@@ -481,8 +503,26 @@ export class QueueWorker {
       }
       return;
     }
-    // Shutdown: back in line, bytes kept; the next start continues where this one stopped.
+    // Hold (the whole queue paused) or shutdown: back in line, bytes kept, so the item continues
+    // from them as soon as the queue runs again.
     await setStatus(db, item.id, "queued", now, { nextAttemptAt: now });
+    if (stop.reason === "hold") {
+      log.info("item held: the queue is paused");
+      if (messageId !== undefined) {
+        const text = renderProgress({
+          title: current.title,
+          phase: current.downloaded ? "uploading" : "downloading",
+          bytesDone: current.bytesDone,
+          totalBytes: current.sizeBytes,
+          speed: null,
+          waiting: await countQueued(db),
+          paused: true,
+          details: ["The whole queue is paused: /resume continues."],
+        });
+        void this.deps.editor.edit(item.chatId, messageId, { text, markup: this.keyboard(current) });
+      }
+      return;
+    }
     log.info("item interrupted by shutdown; it will resume at the next start");
   }
 }

@@ -18,6 +18,7 @@ describe("config", () => {
       retryDelaysMs: [0, 120_000, 480_000],
       allowPrivateNetworks: false,
       uploadAs: "auto",
+      noticeTtlMs: 60_000,
       crawlMaxItems: 50,
       torrent: { dht: true, lsd: true, natTraversal: true, metadataTimeoutMs: 180_000, seed: false },
     });

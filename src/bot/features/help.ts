@@ -5,9 +5,15 @@ export const HELP_TEXT = [
   "",
   "/download &lt;url&gt; — download a file (or the media on a web page) and send it here. Several links, separated by spaces or new lines, are queued in order.",
   "/torrent &lt;magnet or .torrent URL&gt; — download a torrent; you can also send a .torrent file.",
+  "/download! &lt;url&gt; — download again a link that was delivered before (otherwise the bot re-sends the file it already has).",
+  "",
+  "/queue — what is downloading and waiting · /status — counts, free disk · /history — the last finished downloads",
+  "/cancel 12 · /retry 12 — cancel a download, or queue a failed or cancelled one again (or reply /cancel, /retry to a message about it)",
+  "/pause · /resume — stop and continue the whole queue (/pause 12 for one download; the buttons under the progress message do the same)",
+  "/priority 12 high|normal|low — higher priority downloads start first",
   "/help — this text.",
   "",
-  "Items are downloaded one at a time, oldest first. A live message shows the progress; failed downloads are retried after 0 s, 2 min and 8 min.",
+  "Items are downloaded one at a time, highest priority first, then oldest first. A live message shows the progress with Pause and Cancel buttons; failed downloads are retried after 0 s, 2 min and 8 min.",
 ].join("\n");
 
 export function helpFeature(helpText: () => string = () => HELP_TEXT): Composer<Context> {

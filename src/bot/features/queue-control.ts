@@ -1,0 +1,283 @@
+import { Composer, type Context, GrammyError } from "grammy";
+import type { Message } from "grammy/types";
+import type { Item } from "../../db/item-repository.ts";
+import type { Logger } from "../../logger.ts";
+import { type IntakeDeps, enqueueUrl } from "../../queue/intake.ts";
+import type { TransientNotices } from "../../queue/notices.ts";
+import type { ControlOutcome, QueueControl } from "../../queue/queue-control.ts";
+import { parseItemId, parsePriority } from "../../queue/queue-view.ts";
+import { escapeHtml, truncate } from "../../text/format.ts";
+import { type CallbackAction, CALLBACK_PREFIX, decodeCallback, pagerKeyboard } from "../keyboards.ts";
+import type { TaskRunner } from "../task-runner.ts";
+import { type ReplyOutcome, describeOutcome } from "./download.ts";
+
+export interface QueueControlFeatureDeps {
+  control: QueueControl;
+  /** For "Download again": the URL goes through intake like a `/download!`. */
+  intake: IntakeDeps;
+  tasks: TaskRunner;
+  notices: TransientNotices;
+  logger: Logger;
+  /** The reply to a "Download again" press went out (the same hook the download feature calls). */
+  onReply?: (reply: Message, outcomes: ReplyOutcome[], transient: boolean) => void;
+}
+
+/** The short answers a button press gets (shown by Telegram as a toast). */
+export const ANSWERS = {
+  paused: "Paused",
+  resumed: "Resumed",
+  cancelled: "Cancelled",
+  finished: "Already finished",
+  notAllowed: "Not allowed",
+  alreadyPaused: "Already paused",
+  notPaused: "Not paused",
+  busy: "Busy, try again",
+  again: "Downloading again",
+  stale: "This button no longer works",
+  failed: "Something went wrong",
+} as const;
+
+type ItemCommand = "cancel" | "retry" | "pause" | "resume" | "priority";
+
+const name = (item: Item) => `#${item.id} <b>${escapeHtml(truncate(item.title, 120))}</b>`;
+
+/**
+ * The progress message's buttons and the queue commands: /queue /status /history, /cancel /retry
+ * /pause /resume /priority. Item ids are the short numbers shown everywhere (#12); replying to a
+ * bot message about an item with /cancel or /retry needs no id at all.
+ */
+export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Context> {
+  const { control, logger } = deps;
+  const composer = new Composer<Context>();
+  const html = { parse_mode: "HTML", link_preview_options: { is_disabled: true } } as const;
+
+  /** An acknowledgement: a reply that is deleted after a while and names the items it is about. */
+  async function notice(ctx: Context, text: string, items: readonly Item[] = []): Promise<void> {
+    const message = await ctx.reply(text, {
+      ...html,
+      ...(ctx.msg ? { reply_parameters: { message_id: ctx.msg.message_id, allow_sending_without_reply: true } } : {}),
+    });
+    deps.notices.schedule(message.chat.id, message.message_id);
+    if (items.length) await control.recordMessage(message.chat.id, message.message_id, items.map((i) => i.id));
+  }
+
+  // --- listings -------------------------------------------------------------------------------
+
+  composer.command("queue", async (ctx) => {
+    const page = Math.max(1, Number.parseInt(ctx.match.trim(), 10) || 1) - 1;
+    const view = await control.queuePage(ctx.chat.id, page);
+    await ctx.reply(view.text, { ...html, reply_markup: pagerKeyboard("queuePage", view.page, view.pages) });
+  });
+
+  composer.command("history", async (ctx) => {
+    const page = Math.max(1, Number.parseInt(ctx.match.trim(), 10) || 1) - 1;
+    const view = await control.historyPage(ctx.chat.id, page);
+    await ctx.reply(view.text, { ...html, reply_markup: pagerKeyboard("historyPage", view.page, view.pages) });
+  });
+
+  composer.command("status", async (ctx) => {
+    await ctx.reply(await control.status(ctx.chat.id), html);
+  });
+
+  // --- the whole queue, or one item -----------------------------------------------------------
+
+  composer.command("pause", async (ctx) => {
+    if (ctx.match.trim()) return itemCommand(ctx, "pause", ctx.match);
+    const { changed, heldItemId } = await control.pauseQueue();
+    await notice(
+      ctx,
+      !changed
+        ? "⏸ The queue is already paused. /resume continues."
+        : heldItemId !== undefined
+          ? `⏸ The queue is paused: #${heldItemId} stopped and keeps what it downloaded. Nothing starts until /resume.`
+          : "⏸ The queue is paused: nothing starts until /resume.",
+    );
+  });
+
+  composer.command("resume", async (ctx) => {
+    if (ctx.match.trim()) return itemCommand(ctx, "resume", ctx.match);
+    const { changed } = await control.resumeQueue();
+    await notice(ctx, changed ? "▶️ The queue runs again." : "▶️ The queue is not paused.");
+  });
+
+  composer.command("cancel", (ctx) => itemCommand(ctx, "cancel", ctx.match));
+  composer.command("retry", (ctx) => itemCommand(ctx, "retry", ctx.match));
+  composer.command("priority", (ctx) => itemCommand(ctx, "priority", ctx.match));
+
+  async function itemCommand(ctx: Context & { chat: NonNullable<Context["chat"]> }, command: ItemCommand, args: string): Promise<void> {
+    const tokens = args.trim().split(/\s+/).filter(Boolean);
+    const explicit = tokens[0] !== undefined ? parseItemId(tokens[0]) : null;
+    if (explicit !== null) tokens.shift();
+    let level = null;
+    if (command === "priority") {
+      level = tokens[0] !== undefined ? parsePriority(tokens[0]) : null;
+      if (!level) return notice(ctx, "Usage: <code>/priority 12 high</code> (or <code>normal</code>, <code>low</code>); higher priority items start first.");
+    } else if (tokens.length > 0) {
+      return notice(ctx, `Usage: <code>/${command} 12</code>, or reply <code>/${command}</code> to a message about the download.`);
+    }
+    const target = explicit ?? (await fromReply(ctx, command));
+    if (typeof target === "string") return notice(ctx, target);
+
+    const outcome =
+      command === "cancel"
+        ? await control.cancel(target, ctx.chat.id)
+        : command === "retry"
+          ? await control.retry(target, ctx.chat.id)
+          : command === "pause"
+            ? await control.pause(target, ctx.chat.id)
+            : command === "resume"
+              ? await control.resume(target, ctx.chat.id)
+              : await control.prioritise(target, ctx.chat.id, level!);
+    await notice(ctx, await describeControl(outcome, target), outcome.item ? [outcome.item] : []);
+  }
+
+  /** The item a command replying to a bot message is about, or what to tell the person. */
+  async function fromReply(ctx: Context & { chat: NonNullable<Context["chat"]> }, command: ItemCommand): Promise<number | string> {
+    const usage = `Which download? Send <code>/${command} 12</code> with its number (see /queue), or reply <code>/${command}</code> to a message about it.`;
+    const replied = ctx.msg?.reply_to_message;
+    if (!replied) return usage;
+    const items = await control.itemsForMessage(ctx.chat.id, replied.message_id);
+    if (items.length === 0) return `That message is not about a download. ${usage}`;
+    if (items.length === 1) return items[0]!.id;
+    // A reply about several items: take the one the command can act on, if only one fits.
+    const fits = items.filter((i) =>
+      command === "retry" ? i.status === "failed" || i.status === "cancelled" : !["completed", "failed", "cancelled"].includes(i.status),
+    );
+    if (fits.length === 1) return fits[0]!.id;
+    const ids = (fits.length ? fits : items).map((i) => `#${i.id}`).join(", ");
+    return `That message is about several downloads (${ids}): say which, e.g. <code>/${command} ${(fits[0] ?? items[0])!.id}</code>.`;
+  }
+
+  async function describeControl(outcome: ControlOutcome, id: number): Promise<string> {
+    if (!outcome.ok) {
+      const item = outcome.item;
+      switch (outcome.why) {
+        case "not-found":
+          return `There is no #${id} in this chat.`;
+        case "finished":
+          return `${name(item!)} already finished (${item!.status === "completed" ? "delivered" : item!.status}).`;
+        case "already-paused":
+          return `${name(item!)} is already paused.`;
+        case "not-paused":
+          return `${name(item!)} is not paused.`;
+        case "in-queue":
+          return outcome.open && outcome.open.id !== item!.id
+            ? `The same link is already in the queue as ${name(outcome.open)}.`
+            : `${name(item!)} is already in the queue.`;
+        case "delivered":
+          return `${name(item!)} was delivered. To download it again, send <code>/download! ${escapeHtml(truncate(item!.url, 300))}</code>.`;
+        case "busy":
+          return `#${id} is changing state right now; try again in a moment.`;
+      }
+    }
+    const item = outcome.item;
+    switch (outcome.did) {
+      case "paused":
+        return `⏸ Paused ${name(item)}: it keeps what it downloaded.`;
+      case "resumed":
+        return `▶️ Resumed ${name(item)}: position ${await control.position(item)} in the queue.`;
+      case "cancelled":
+        return `✖️ Cancelled ${name(item)}.`;
+      case "requeued":
+      case "retry-now":
+        return `🔁 ${name(item)} is back in the queue: position ${await control.position(item)}.`;
+      case "priority": {
+        const where = item.status === "queued" ? `: position ${await control.position(item)} in the queue` : "";
+        const level = item.priority > 0 ? "high" : item.priority < 0 ? "low" : "normal";
+        return `${name(item)} now has ${level} priority${where}.`;
+      }
+    }
+  }
+
+  // --- buttons ----------------------------------------------------------------------------------
+
+  composer.callbackQuery(new RegExp(`^${CALLBACK_PREFIX}`), async (ctx) => {
+    let answer: string | undefined;
+    try {
+      answer = await press(ctx, decodeCallback(ctx.callbackQuery.data));
+    } catch (error) {
+      logger.error({ err: error instanceof Error ? error.message : String(error), data: ctx.callbackQuery.data }, "button press failed");
+      answer = ANSWERS.failed;
+    } finally {
+      // Every press gets an answer, or the button keeps spinning in the person's app.
+      await ctx.answerCallbackQuery(answer ? { text: answer } : undefined).catch((error: unknown) =>
+        logger.warn({ err: error instanceof Error ? error.message : String(error) }, "could not answer a button press"),
+      );
+    }
+  });
+
+  async function press(ctx: Context, action: CallbackAction | null): Promise<string | undefined> {
+    const chatId = ctx.chat?.id;
+    if (!action || chatId === undefined) return ANSWERS.stale;
+    switch (action.action) {
+      case "pause":
+        return answerFor(await control.pause(action.itemId, chatId), ANSWERS.paused);
+      case "resume":
+        return answerFor(await control.resume(action.itemId, chatId), ANSWERS.resumed);
+      case "cancel":
+        return answerFor(await control.cancel(action.itemId, chatId), ANSWERS.cancelled);
+      case "again":
+        return downloadAgain(ctx, chatId, action.itemId);
+      case "queuePage":
+      case "historyPage": {
+        const view =
+          action.action === "queuePage" ? await control.queuePage(chatId, action.page) : await control.historyPage(chatId, action.page);
+        await ctx
+          .editMessageText(view.text, { ...html, reply_markup: pagerKeyboard(action.action, view.page, view.pages) })
+          .catch((error: unknown) => {
+            if (!(error instanceof GrammyError && /not modified/i.test(error.description))) throw error;
+          });
+        return undefined;
+      }
+    }
+  }
+
+  function answerFor(outcome: ControlOutcome, done: string): string {
+    if (outcome.ok) return done;
+    switch (outcome.why) {
+      case "finished":
+        return ANSWERS.finished;
+      case "already-paused":
+        return ANSWERS.alreadyPaused;
+      case "not-paused":
+        return ANSWERS.notPaused;
+      case "not-found":
+        return ANSWERS.notAllowed;
+      default:
+        return ANSWERS.busy;
+    }
+  }
+
+  /** "Download again" on a re-sent item: the URL goes through intake as with `/download!`. */
+  async function downloadAgain(ctx: Context, chatId: number, itemId: number): Promise<string> {
+    const item = await control.find(itemId, chatId);
+    if (!item) return ANSWERS.notAllowed;
+    const replyTo = ctx.callbackQuery?.message?.message_id;
+    deps.tasks.run("download again", async () => {
+      const outcome = await enqueueUrl(deps.intake, {
+        chatId,
+        userId: ctx.from?.id ?? null,
+        requestMessageId: item.requestMessageId,
+        url: item.url,
+      });
+      const reply = await ctx.api.sendMessage(chatId, describeOutcome(outcome, item.url), {
+        ...html,
+        ...(replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {}),
+      });
+      deps.onReply?.(reply, [outcome], outcome.status !== "refused");
+    });
+    return ANSWERS.again;
+  }
+
+  return composer;
+}
+
+/**
+ * Registered last: a press on a button nobody handles (from an older version of the bot, say)
+ * still gets an answer, so the person's app stops waiting.
+ */
+export function unhandledButtonsFeature(): Composer<Context> {
+  const composer = new Composer<Context>();
+  composer.on("callback_query", (ctx) => ctx.answerCallbackQuery({ text: ANSWERS.stale }));
+  return composer;
+}

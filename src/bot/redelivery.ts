@@ -1,0 +1,46 @@
+import type { Api } from "grammy";
+import type { Db } from "../db/database.ts";
+import { type Item, findOpenByUrl } from "../db/item-repository.ts";
+import { findDelivered } from "../db/queue-control-repository.ts";
+import type { Logger } from "../logger.ts";
+import type { IntakeRequest } from "../queue/intake.ts";
+import { CAPTION_LIMIT, truncate } from "../text/format.ts";
+
+export interface RedeliveryDeps {
+  db: Db;
+  api: Api;
+  logger: Logger;
+}
+
+/**
+ * Intake's `redeliver` hook: a URL already delivered in the chat is sent again from Telegram's own
+ * copies (by file_id, which has no size limit and costs no download). Resolves with the earlier
+ * item, or undefined when it must be downloaded after all: never delivered, still open (the
+ * duplicate rule answers that), or Telegram no longer accepts the stored file_id.
+ */
+export function createRedeliverer(deps: RedeliveryDeps): (request: IntakeRequest) => Promise<Item | undefined> {
+  return async (request) => {
+    if (await findOpenByUrl(deps.db, request.chatId, request.url)) return undefined;
+    const delivery = await findDelivered(deps.db, request.chatId, request.url);
+    if (!delivery) return undefined;
+    const reply = request.requestMessageId
+      ? { reply_parameters: { message_id: request.requestMessageId, allow_sending_without_reply: true } }
+      : {};
+    try {
+      for (const file of delivery.files) {
+        const options = { ...reply, ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}) };
+        if (file.kind === "video") await deps.api.sendVideo(request.chatId, file.fileId, { ...options, supports_streaming: true });
+        else if (file.kind === "audio") await deps.api.sendAudio(request.chatId, file.fileId, options);
+        else await deps.api.sendDocument(request.chatId, file.fileId, options);
+      }
+      deps.logger.info({ itemId: delivery.item.id, files: delivery.files.length }, "re-sent an earlier delivery by file_id");
+      return delivery.item;
+    } catch (error) {
+      deps.logger.warn(
+        { itemId: delivery.item.id, err: error instanceof Error ? error.message : String(error) },
+        "could not re-send by file_id; downloading again",
+      );
+      return undefined;
+    }
+  };
+}

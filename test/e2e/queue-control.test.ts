@@ -1,0 +1,433 @@
+import { existsSync } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { COMMANDS } from "../../src/app.ts";
+import { findItem, listItems } from "../../src/db/item-repository.ts";
+import { FileServer, type ServedRequest } from "../support/file-server.ts";
+import { CHAT, Harness, STRANGER_CHAT, USER, isUpload, messageIdOf } from "../support/harness.ts";
+
+let h: Harness;
+afterEach(async () => {
+  if (h) {
+    // Every button press got its answer (the person's app stops spinning).
+    expect(h.api.unansweredCallbackQueries()).toEqual([]);
+    await h.close();
+  }
+});
+
+/** Presses a button and resolves with the answer's text once the bot answered. */
+async function press(messageId: number, data: string, opts: { chatId?: number; force?: boolean } = {}): Promise<string | undefined> {
+  const update = h.api.pressButton(opts.chatId ?? CHAT, messageId, data, { fromId: USER, ...(opts.force ? { force: true } : {}) });
+  const id = update.callback_query!.id;
+  const call = await h.api.waitForCall((c) => c.method === "answerCallbackQuery" && c.params.callback_query_id === id);
+  return call.params.text as string | undefined;
+}
+
+/** The user replies to `messageId` with `text`. */
+function replyTo(messageId: number, text: string): number {
+  return h.api.sendText(CHAT, text, { fromId: USER, replyToMessageId: messageId }).message!.message_id;
+}
+
+function buttonsOf(messageId: number): string[] {
+  const markup = h.api.chat(CHAT).find((m) => m.message_id === messageId)?.reply_markup;
+  return (markup?.inline_keyboard.flat() ?? []).map((b) => ("callback_data" in b ? b.callback_data! : b.text));
+}
+
+function gets(p?: string): ServedRequest[] {
+  return h.files.requests.filter((r) => r.method === "GET" && (p === undefined || r.path === p));
+}
+
+async function item(id: number) {
+  return (await findItem(h.app!.db, id))!;
+}
+
+/** Nothing can be awaited to show that nothing happens: watch for a while. */
+const quietly = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("the progress message's buttons", () => {
+  it("pauses a slowed download (no bytes flow), resumes it with Range, and delivers the right bytes", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/slow/big.bin", FileServer.randomBytes(400_000, 21));
+    h.files.throttle("/slow/big.bin", 500_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    expect(buttonsOf(progress)).toEqual(["q:p:1", "q:c:1"]);
+    await h.files.waitForBytes("/slow/big.bin", 60_000);
+    // Every edit keeps the buttons.
+    await h.api.waitForCall((c) => c.method === "editMessageText" && c.params.message_id === progress && /Downloading/.test(String(c.params.text)));
+    expect(buttonsOf(progress)).toEqual(["q:p:1", "q:c:1"]);
+
+    const pressedAt = Date.now();
+    expect(await press(progress, "q:p:1")).toBe("Paused");
+    const first = gets()[0]!;
+    await h.files.waitForRequest((r) => r.seq === first.seq && r.state === "aborted");
+    expect(Date.now() - pressedAt).toBeLessThan(1000);
+    await h.waitForText(progress, /⏸ Paused/, since);
+    expect(buttonsOf(progress)).toEqual(["q:r:1", "q:c:1"]);
+    const paused = await item(1);
+    expect(paused.status).toBe("paused");
+    const partial = (await stat(path.join(h.dataDir, "downloads", "1", "big.bin"))).size;
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThan(400_000);
+
+    // Paused means paused: no request, no bytes.
+    const sent = first.bytesSent;
+    await quietly(400);
+    expect(gets()).toHaveLength(1);
+    expect(first.bytesSent).toBe(sent);
+    expect(h.files.activeTransfers()).toBe(0);
+
+    expect(await press(progress, "q:r:1")).toBe("Resumed");
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const [, resumed] = gets();
+    expect(resumed!.range).toBe(`bytes=${partial}-`);
+    expect(resumed!.status).toBe(206);
+    expect(resumed!.bytesSent).toBe(400_000 - partial);
+    const final = await h.waitForText(progress, /delivered/, since);
+    expect(final).toBe("✅ big.bin: delivered (391 KB)");
+    expect(buttonsOf(progress)).toEqual([]);
+  });
+
+  it("cancels the running item: its partial file goes, the chat is told, the next item starts", async () => {
+    h = await Harness.create();
+    const slow = h.files.addFile("/c/slow.bin", FileServer.randomBytes(400_000, 22));
+    const next = h.files.addFile("/c/next.bin", FileServer.randomBytes(50_000, 23));
+    h.files.throttle("/c/slow.bin", 200_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${slow.url} ${next.url}`);
+    const progress = await h.progressMessageId(since);
+    await h.files.waitForBytes("/c/slow.bin", 40_000);
+    expect(existsSync(path.join(h.dataDir, "downloads", "1"))).toBe(true);
+
+    const pressedAt = Date.now();
+    expect(await press(progress, "q:c:1")).toBe("Cancelled");
+    const get = gets("/c/slow.bin")[0]!;
+    await h.files.waitForRequest((r) => r.seq === get.seq && r.state === "aborted");
+    expect(Date.now() - pressedAt).toBeLessThan(1000);
+    expect(await h.waitForText(progress, /cancelled/, since)).toBe("✖️ slow.bin: cancelled");
+    expect(buttonsOf(progress)).toEqual([]);
+
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(next.sha256);
+    expect(await item(1)).toMatchObject({ status: "cancelled" });
+    expect(existsSync(path.join(h.dataDir, "downloads", "1"))).toBe(false);
+    expect(gets().map((r) => r.path)).toEqual(["/c/slow.bin", "/c/next.bin"]);
+    expect(h.uploads()).toHaveLength(1);
+  });
+
+  it("answers a press from a chat that is not allowed, and one on a finished item, changing nothing", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/done.bin", FileServer.randomBytes(20_000, 24));
+    await h.start();
+    let since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    await h.waitForText(progress, /delivered/, since);
+    const editsBefore = h.api.callsOf("editMessageText").length;
+
+    expect(await press(progress, "q:p:1", { force: true })).toBe("Already finished");
+    expect(await press(progress, "q:c:1", { force: true })).toBe("Already finished");
+    expect(await press(progress, "q:r:1", { force: true })).toBe("Already finished");
+
+    // Someone elsewhere forges a press naming our item on a message of the bot in their chat.
+    since = h.api.nextSeq;
+    h.api.sendText(STRANGER_CHAT, "/queue", { fromId: 9 });
+    const refusal = messageIdOf(await h.reply(since, STRANGER_CHAT));
+    expect(await press(refusal, "q:c:1", { chatId: STRANGER_CHAT, force: true })).toBe("Not allowed");
+    // A button of a version of the bot that no longer exists.
+    expect(await press(progress, "old:button", { force: true })).toBe("This button no longer works");
+
+    expect(await item(1)).toMatchObject({ status: "completed" });
+    expect(h.api.callsOf("editMessageText")).toHaveLength(editsBefore);
+  });
+});
+
+describe("commands", () => {
+  it("registers every command with setMyCommands", async () => {
+    h = await Harness.create();
+    await h.start();
+    const names = h.api.commands.map((c) => c.command);
+    expect(names).toEqual(COMMANDS.map((c) => c.command));
+    for (const c of ["download", "torrent", "queue", "status", "cancel", "retry", "pause", "resume", "priority", "history", "help"]) {
+      expect(names).toContain(c);
+    }
+  });
+
+  it("cancels queued items by id and by replying to their acknowledgement; they are never fetched", async () => {
+    h = await Harness.create();
+    const running = h.files.addFile("/q/running.bin", FileServer.randomBytes(200_000, 25));
+    const second = h.files.addFile("/q/second.bin", FileServer.randomBytes(10_000, 26));
+    const third = h.files.addFile("/q/third.bin", FileServer.randomBytes(10_000, 27));
+    h.files.throttle("/q/running.bin", 100_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${running.url}`);
+    const progress = await h.progressMessageId(since);
+    let from = h.api.nextSeq;
+    h.send(`/download ${second.url}`);
+    await h.reply(from, CHAT, /Queued #2/);
+    from = h.api.nextSeq;
+    h.send(`/download ${third.url}`);
+    const ack3 = messageIdOf(await h.reply(from, CHAT, /Queued #3/));
+
+    from = h.api.nextSeq;
+    h.send("/cancel 2");
+    expect(String((await h.reply(from, CHAT, /Cancelled/)).params.text)).toBe("✖️ Cancelled #2 <b>second.bin</b>.");
+    from = h.api.nextSeq;
+    replyTo(ack3, "/cancel");
+    expect(String((await h.reply(from, CHAT, /Cancelled/)).params.text)).toBe("✖️ Cancelled #3 <b>third.bin</b>.");
+    from = h.api.nextSeq;
+    h.send("/cancel 3");
+    expect(String((await h.reply(from)).params.text)).toBe("#3 <b>third.bin</b> already finished (cancelled).");
+    from = h.api.nextSeq;
+    h.send("/cancel");
+    expect(String((await h.reply(from)).params.text)).toMatch(/Which download\?/);
+
+    h.files.throttle("/q/running.bin", null);
+    await h.waitForText(progress, /delivered/, since);
+    expect((await listItems(h.app!.db)).map((i) => i.status)).toEqual(["completed", "cancelled", "cancelled"]);
+    expect(gets().map((r) => r.path)).toEqual(["/q/running.bin"]);
+  });
+
+  it("/queue lists items with positions and pages with « »", async () => {
+    h = await Harness.create();
+    const files = Array.from({ length: 13 }, (_, i) => h.files.addFile(`/p/file-${i + 1}.bin`, FileServer.randomBytes(1000 + i, 30 + i)));
+    await h.start();
+    let from = h.api.nextSeq;
+    h.send("/pause");
+    await h.reply(from, CHAT, /queue is paused/);
+    from = h.api.nextSeq;
+    h.send(`/download ${files.map((f) => f.url).join(" ")}`);
+    await h.reply(from, CHAT, /Queued #13/);
+
+    from = h.api.nextSeq;
+    h.send("/queue");
+    const list = await h.reply(from);
+    const id = messageIdOf(list);
+    let text = h.textOf(id);
+    expect(text).toMatch(/^Queue: 13 waiting\n⏸ The queue is paused/);
+    expect(text).toContain("1. #1 file-1.bin · 1000 B · queued");
+    expect(text).toContain("10. #10 file-10.bin");
+    expect(text).not.toContain("#11");
+    expect(text).toContain("Page 1 of 2");
+    expect(buttonsOf(id)).toEqual(["q:qp:1"]);
+
+    expect(await press(id, "q:qp:1")).toBeUndefined();
+    text = await h.waitForText(id, /Page 2 of 2/);
+    expect(text).toContain("11. #11 file-11.bin");
+    expect(text).toContain("13. #13 file-13.bin");
+    expect(text).not.toContain("#10 ");
+    expect(buttonsOf(id)).toEqual(["q:qp:0"]);
+    expect(await press(id, "q:qp:0")).toBeUndefined();
+    await h.waitForText(id, /Page 1 of 2/);
+    expect(h.files.requests.filter((r) => r.method === "GET")).toEqual([]);
+  });
+
+  it("/priority reorders the queue: higher first, oldest first within a priority", async () => {
+    h = await Harness.create();
+    const [a, b, c, d] = ["a", "b", "c", "d"].map((n, i) => h.files.addFile(`/prio/${n}.bin`, FileServer.randomBytes(5000, 40 + i)));
+    await h.start();
+    let from = h.api.nextSeq;
+    h.send("/pause");
+    await h.reply(from, CHAT, /queue is paused/);
+    from = h.api.nextSeq;
+    h.send(`/download ${a!.url} ${b!.url} ${c!.url} ${d!.url}`);
+    await h.reply(from, CHAT, /Queued #4/);
+    from = h.api.nextSeq;
+    h.send("/priority 3 high");
+    expect(String((await h.reply(from)).params.text)).toBe("#3 <b>c.bin</b> now has high priority: position 1 in the queue.");
+    from = h.api.nextSeq;
+    h.send("/priority #1 low");
+    expect(String((await h.reply(from)).params.text)).toBe("#1 <b>a.bin</b> now has low priority: position 4 in the queue.");
+    from = h.api.nextSeq;
+    h.send("/priority 2 urgent");
+    expect(String((await h.reply(from)).params.text)).toMatch(/^Usage: /);
+
+    from = h.api.nextSeq;
+    h.send("/queue");
+    const text = h.textOf(messageIdOf(await h.reply(from)));
+    expect(text.split("\n").filter((l) => /^\d+\. /.test(l)).map((l) => l.split(" ")[1])).toEqual(["#3", "#2", "#4", "#1"]);
+
+    const since = h.api.nextSeq;
+    h.send("/resume");
+    let seq = since;
+    for (let i = 0; i < 4; i++) seq = (await h.upload(seq)).seq + 1;
+    expect(gets().map((r) => r.path)).toEqual(["/prio/c.bin", "/prio/b.bin", "/prio/d.bin", "/prio/a.bin"]);
+  });
+
+  it("/pause stops the running transfer keeping its bytes, survives a restart, and /resume continues it first", async () => {
+    h = await Harness.create();
+    const big = h.files.addFile("/g/big.bin", FileServer.randomBytes(300_000, 50));
+    const small = h.files.addFile("/g/small.bin", FileServer.randomBytes(8000, 51));
+    h.files.throttle("/g/big.bin", 300_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${big.url}`);
+    const progress = await h.progressMessageId(since);
+    await h.files.waitForBytes("/g/big.bin", 50_000);
+
+    let from = h.api.nextSeq;
+    h.send("/pause");
+    const ack = await h.reply(from);
+    expect(String(ack.params.text)).toBe("⏸ The queue is paused: #1 stopped and keeps what it downloaded. Nothing starts until /resume.");
+    const first = gets()[0]!;
+    await h.files.waitForRequest((r) => r.seq === first.seq && r.state === "aborted");
+    expect(await h.waitForText(progress, /whole queue is paused/, since)).toMatch(/⏸ Paused/);
+    expect(await item(1)).toMatchObject({ status: "queued" });
+
+    from = h.api.nextSeq;
+    h.send(`/download ${small.url}`);
+    expect(String((await h.reply(from, CHAT, /Queued/)).params.text)).toMatch(/Queued #2 .*position 2/);
+    from = h.api.nextSeq;
+    h.send("/pause");
+    expect(String((await h.reply(from)).params.text)).toMatch(/already paused/);
+
+    // A restart keeps the queue paused.
+    await h.stopApp();
+    await h.start();
+    from = h.api.nextSeq;
+    h.send("/status");
+    const status = String((await h.reply(from)).params.text);
+    expect(status).toMatch(/Queue: ⏸ paused/);
+    expect(status).toMatch(/Items: 0 running · 2 queued/);
+    expect(status).toMatch(/Free disk space: .+ in <code>/);
+    await quietly(300);
+    expect(gets()).toHaveLength(1);
+
+    from = h.api.nextSeq;
+    h.send("/resume");
+    expect(String((await h.reply(from)).params.text)).toBe("▶️ The queue runs again.");
+    const one = await h.upload(from);
+    const two = await h.upload(one.seq + 1);
+    expect(one.files[0]!.sha256).toBe(big.sha256);
+    expect(two.files[0]!.sha256).toBe(small.sha256);
+    const [, again, second] = gets();
+    expect(again!.path).toBe("/g/big.bin");
+    expect(again!.status).toBe(206);
+    expect(Number(again!.range!.slice(6, -1))).toBeGreaterThan(0);
+    expect(second!.path).toBe("/g/small.bin");
+  });
+
+  it("/retry puts a failed item back, by replying to the failure message", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/r/gone.bin", FileServer.randomBytes(30_000, 52));
+    h.files.fault("/r/gone.bin", { kind: "status", status: 404, times: 1 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const failure = await h.api.waitForCall(
+      (c) => c.method === "sendMessage" && /failed/.test(String(c.params.text)) && c.response?.ok === true && !("reply_markup" in c.params),
+      { since },
+    );
+    expect(await item(1)).toMatchObject({ status: "failed" });
+    let from = h.api.nextSeq;
+    replyTo(messageIdOf(failure), "/retry");
+    expect(String((await h.reply(from)).params.text)).toBe("🔁 #1 <b>gone.bin</b> is back in the queue: position 1.");
+    const upload = await h.upload(from);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    // A fresh progress message; the failure line stays as it was.
+    const progress = await h.progressMessageId(from);
+    await h.waitForText(progress, /delivered/, from);
+    expect(await item(1)).toMatchObject({ status: "completed", attempts: 0, progressMessageId: progress });
+
+    from = h.api.nextSeq;
+    h.send("/history");
+    const history = String((await h.reply(from)).params.text);
+    expect(history).toMatch(/^<b>History<\/b>: 1 finished\n\n✅ #1 <b>gone\.bin<\/b> · 29\.3 KB · delivered · \d+s ago$/);
+    from = h.api.nextSeq;
+    h.send("/retry 1");
+    expect(String((await h.reply(from)).params.text)).toMatch(/was delivered\. To download it again, send <code>\/download! /);
+  });
+});
+
+describe("a tidy chat", () => {
+  it("answers a duplicate URL on the existing item's progress message", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/d/dup.bin", FileServer.randomBytes(200_000, 60));
+    h.files.throttle("/d/dup.bin", 200_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    const from = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const reply = await h.reply(from, CHAT, /already/);
+    expect(String(reply.params.text)).toBe("↺ <b>dup.bin</b> is already in the queue as #1 (downloading).");
+    expect((reply.params.reply_parameters as { message_id: number }).message_id).toBe(progress);
+    expect(await listItems(h.app!.db)).toHaveLength(1);
+    h.files.throttle("/d/dup.bin", null);
+    await h.waitForText(progress, /delivered/, since);
+  });
+
+  it("re-sends a delivered URL from its file_id without downloading, unless asked for a fresh copy", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/again/clip.mp4", FileServer.randomBytes(40_000, 61), { contentType: "video/mp4" });
+    await h.start();
+    let since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const first = await h.upload(since);
+    expect(first.method).toBe("sendVideo");
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    const fileId = (await item(1)).fileId!;
+    const requestsBefore = h.files.requests.length;
+
+    since = h.api.nextSeq;
+    const request = h.send(`/download ${file.url}`);
+    const resent = await h.api.waitForCall((c) => isUpload(c) && c.response?.ok === true, { since });
+    expect(resent.method).toBe("sendVideo");
+    expect(resent.params.video).toBe(fileId);
+    expect(resent.files).toEqual([]);
+    expect((resent.params.reply_parameters as { message_id: number }).message_id).toBe(request);
+    const note = await h.reply(since, CHAT, /delivered here before/);
+    expect(String(note.params.text)).toBe("↺ <b>clip.mp4</b> was delivered here before (#1): sent again from Telegram's copy.");
+    expect(h.files.requests).toHaveLength(requestsBefore);
+    expect(await listItems(h.app!.db)).toHaveLength(1);
+
+    // "Download again" on that reply fetches it anew.
+    since = h.api.nextSeq;
+    expect(await press(messageIdOf(note), "q:a:1")).toBe("Downloading again");
+    const fresh = await h.upload(since);
+    expect(fresh.files[0]!.sha256).toBe(file.sha256);
+    expect(await item(2)).toMatchObject({ url: file.url });
+
+    // And so does /download!.
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    since = h.api.nextSeq;
+    h.send(`/download! ${file.url}`);
+    expect(String((await h.reply(since, CHAT, /Queued/)).params.text)).toMatch(/^✓ Queued #3 /);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+    expect(gets("/again/clip.mp4")).toHaveLength(3);
+  });
+
+  it("deletes acknowledgements and the delivered line after noticeTtlMs, keeping the file and failures", async () => {
+    h = await Harness.create({ noticeTtlMs: 300 });
+    const file = h.files.addFile("/t/keep.bin", FileServer.randomBytes(10_000, 62));
+    const missing = `${h.files.baseUrl}/t/missing.bin`;
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const ack = messageIdOf(await h.reply(since, CHAT, /Queued/));
+    const progress = await h.progressMessageId(since);
+    const upload = await h.upload(since);
+    const deleted = (id: number) => h.api.waitForCall((c) => c.method === "deleteMessage" && c.params.message_id === id && c.response?.ok === true, { since });
+    await deleted(ack);
+    await deleted(progress);
+    const visible = h.api.visibleMessages(CHAT).map((m) => m.message_id);
+    expect(visible).toContain(messageIdOf(upload));
+    expect(visible).not.toContain(ack);
+    expect(visible).not.toContain(progress);
+
+    // A refusal is not an acknowledgement: it stays.
+    const from = h.api.nextSeq;
+    h.send(`/download ${missing}`);
+    const refusal = messageIdOf(await h.reply(from, CHAT, /not there/));
+    await quietly(500);
+    expect(h.api.visibleMessages(CHAT).map((m) => m.message_id)).toContain(refusal);
+    expect(h.api.callsOf("deleteMessage").map((c) => c.params.message_id)).toEqual([ack, progress]);
+  });
+});
