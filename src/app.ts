@@ -22,6 +22,9 @@ import { QueueControl } from "./queue/queue-control.ts";
 import { QueueWorker, statfsFreeBytes } from "./queue/worker.ts";
 import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
+import { telegramFileFetcher, torrentFeature, torrentRouter } from "./bot/features/torrent.ts";
+import { TorrentClientHolder } from "./sources/torrent-client.ts";
+import { createTorrentSource } from "./sources/torrent-source.ts";
 
 export interface AppOptions {
   logger: Logger;
@@ -91,6 +94,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     // Called only after start-up, once `worker` below exists.
     onQueued: () => worker.notify(),
   };
+  const policy = { allowPrivate: config.allowPrivateNetworks, trusted: options.trustedAddresses };
+  // One WebTorrent client for all torrents, opened on first use and destroyed in stop().
+  const torrents = new TorrentClientHolder({ torrent: config.torrent, policy, logger: logger.child({ part: "torrent" }) });
   const worker = new QueueWorker({
     db,
     api: bot.api,
@@ -99,6 +105,23 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     config,
     sources: {
       direct: createDirectSource({ http, stallTimeoutMs: config.stallTimeoutMs }),
+      torrent: createTorrentSource({
+        db,
+        clients: torrents,
+        http,
+        policy,
+        resolve: options.resolve,
+        metadataTimeoutMs: config.torrent.metadataTimeoutMs,
+        // Swarms come and go: a torrent counts as stalled only after the longer of the two waits.
+        stallTimeoutMs: Math.max(config.stallTimeoutMs, config.torrent.metadataTimeoutMs),
+        notify: async (item, html) => {
+          await bot.api.sendMessage(item.chatId, html, {
+            parse_mode: "HTML",
+            link_preview_options: { is_disabled: true },
+            ...(item.requestMessageId ? { reply_parameters: { message_id: item.requestMessageId, allow_sending_without_reply: true } } : {}),
+          });
+        },
+      }),
       crawler: createCrawlerSource({
         http,
         intake,
@@ -144,7 +167,15 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   };
   bot.use(accessFeature(config.allowedChatIds, logger));
   bot.use(helpFeature());
-  bot.use(downloadFeature({ intake, tasks, redeliver: createRedeliverer({ db, api: bot.api, logger }), onReply }));
+  bot.use(downloadFeature({ intake, tasks, routeSpecial: torrentRouter(intake), redeliver: createRedeliverer({ db, api: bot.api, logger }), onReply }));
+  bot.use(
+    torrentFeature({
+      intake,
+      tasks,
+      logger,
+      fetchFile: telegramFileFetcher(bot.api, { apiRoot: config.apiRoot, token: config.botToken }),
+    }),
+  );
   bot.use(queueControlFeature({ control, intake, tasks, notices, logger, onReply }));
 
   let resolveStopped!: () => void;
@@ -180,6 +211,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     },
     async stop() {
       await Promise.allSettled([bot.isRunning() ? bot.stop() : Promise.resolve(), worker.stop(4000)]);
+      await torrents.destroy();
       await tasks.drain(2000);
       notices.stop();
       await editor.flush(1500);

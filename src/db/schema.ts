@@ -66,6 +66,8 @@ export interface ItemMessagesTable {
 }
 
 export interface Database {
+  torrent_metainfo: TorrentMetainfoTable;
+  torrent_notices: TorrentNoticesTable;
   items: ItemsTable;
   item_files: ItemFilesTable;
   settings: SettingsTable;
@@ -76,3 +78,17 @@ export type ItemRow = Selectable<ItemsTable>;
 export type NewItemRow = Insertable<ItemsTable>;
 export type ItemRowUpdate = Updateable<ItemsTable>;
 export type ItemFileRow = Selectable<ItemFilesTable>;
+
+/** .torrent bytes by info hash, so a retry or restart re-adds a torrent without waiting for peers. */
+export interface TorrentMetainfoTable {
+  info_hash: string;
+  metainfo: Uint8Array;
+  created_at: number;
+}
+
+/** Chat notices about a torrent item sent once (e.g. files skipped as too large). */
+export interface TorrentNoticesTable {
+  item_id: number;
+  kind: string;
+  created_at: number;
+}

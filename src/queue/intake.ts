@@ -30,6 +30,8 @@ export interface IntakeRequest {
   skipProbe?: boolean;
   /** The size when already known. */
   sizeBytes?: number | null;
+  /** `sizeBytes` adds up several files (a torrent's): the per-file limit does not apply to it. */
+  sizeIsTotal?: boolean;
   /**
    * Refuse the URL when the pre-check shows a web page: links found on a page must be files
    * (a page of pages is not crawled further).
@@ -65,7 +67,7 @@ export async function enqueueUrl(deps: IntakeDeps, request: IntakeRequest): Prom
       deps.logger.info({ url: request.url, code: error.code }, "size pre-check failed; queueing anyway");
     }
   }
-  if (size !== null && size > deps.maxFileSizeBytes) {
+  if (size !== null && !request.sizeIsTotal && size > deps.maxFileSizeBytes) {
     return { status: "refused", error: tooLargeError(size, deps.maxFileSizeBytes) };
   }
   const result = await insertItem(

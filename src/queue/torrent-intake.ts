@@ -1,0 +1,80 @@
+import { saveMetainfo } from "../db/torrent-repository.ts";
+import { toAppError } from "../errors.ts";
+import { filenameFromUrl } from "../sources/http-probe.ts";
+import { buildMagnet, magnetTitle, selectFiles, allTooLargeError } from "../sources/torrent-files.ts";
+import { fetchTorrentFile, parseMagnet, parseTorrentFile } from "../sources/torrent-meta.ts";
+import { type IntakeDeps, type IntakeOutcome, enqueueUrl } from "./intake.ts";
+
+/** What a person gave us as a torrent. */
+export type TorrentInput =
+  | { kind: "magnet"; uri: string }
+  | { kind: "url"; url: string }
+  | { kind: "file"; bytes: Uint8Array };
+
+export interface TorrentRequest {
+  chatId: number;
+  userId: number | null;
+  requestMessageId?: number | null;
+}
+
+/**
+ * Queues a torrent. Every torrent item's URL is its canonical magnet (the hex info hash inside),
+ * so the same torrent queued twice in a chat is one item. A .torrent (sent, or fetched from a
+ * URL now) is stored by info hash before the item exists, so the handler never waits for
+ * metadata it was given; its sizes are checked at once (all files over the limit: refused).
+ * A .torrent URL that cannot be fetched right now for a passing reason is queued as the URL and
+ * fetched by the handler, with the queue's retries.
+ */
+export async function enqueueTorrent(deps: IntakeDeps, request: TorrentRequest, input: TorrentInput): Promise<IntakeOutcome> {
+  const now = deps.now ?? Date.now;
+  try {
+    if (input.kind === "magnet") {
+      const magnet = await parseMagnet(input.uri);
+      return await enqueueUrl(deps, {
+        ...request,
+        url: buildMagnet(magnet),
+        sourceKind: "torrent",
+        skipProbe: true,
+        title: magnetTitle(magnet),
+      });
+    }
+    let bytes: Uint8Array;
+    if (input.kind === "url") {
+      try {
+        bytes = await fetchTorrentFile(deps.http, input.url);
+      } catch (thrown) {
+        const error = toAppError(thrown);
+        if (!error.retryable) return { status: "refused", error };
+        deps.logger.info({ url: input.url, code: error.code }, ".torrent fetch failed; queueing the URL anyway");
+        return await enqueueUrl(deps, {
+          ...request,
+          url: input.url,
+          sourceKind: "torrent",
+          skipProbe: true,
+          title: filenameFromUrl(input.url),
+        });
+      }
+    } else {
+      bytes = input.bytes;
+    }
+    const info = await parseTorrentFile(bytes);
+    const selection = selectFiles(info.entries, deps.maxFileSizeBytes);
+    if (selection.wanted.length === 0 && selection.tooLarge.length > 0) {
+      return { status: "refused", error: allTooLargeError(selection, deps.maxFileSizeBytes) };
+    }
+    await saveMetainfo(deps.db, info.infoHash, bytes, now());
+    return await enqueueUrl(deps, {
+      ...request,
+      url: buildMagnet({ infoHash: info.infoHash, name: info.name, trackers: info.parsed.announce ?? [], webSeeds: [], peers: [] }),
+      sourceKind: "torrent",
+      skipProbe: true,
+      title: info.name,
+      sizeBytes: selection.wantedBytes,
+      sizeIsTotal: true,
+    });
+  } catch (thrown) {
+    const error = toAppError(thrown);
+    if (error.code === "INTERNAL") throw thrown;
+    return { status: "refused", error };
+  }
+}

@@ -1,0 +1,111 @@
+import type { Got } from "got";
+import parseTorrent, { type ParsedTorrent } from "parse-torrent";
+import { DownloadError } from "../errors.ts";
+import { classifyHttpError } from "../net/http-client.ts";
+import { formatBytes } from "../text/format.ts";
+import {
+  INFO_HASH,
+  type MagnetParts,
+  type TorrentEntry,
+  invalidMagnetError,
+  invalidTorrentFileError,
+  isPaddingAttr,
+} from "./torrent-files.ts";
+
+/**
+ * Reading torrents people send: magnet links, .torrent bytes, and .torrent files behind a URL.
+ * parse-torrent does the decoding; this module turns its failures into our errors.
+ */
+
+/** A .torrent is metadata: a few KB to a few MB. Anything bigger is not one. */
+export const MAX_TORRENT_FILE_BYTES = 10 * 1024 * 1024;
+
+export async function parseMagnet(text: string): Promise<MagnetParts> {
+  const uri = text.trim();
+  if (!/^magnet:\?/i.test(uri)) throw invalidMagnetError("it does not start with magnet:?");
+  let parsed: ParsedTorrent;
+  try {
+    // parse-torrent only recognises the lower-case scheme.
+    parsed = await parseTorrent(`magnet:?${uri.slice("magnet:?".length)}`);
+  } catch (error) {
+    if (/btmh:/i.test(uri)) throw invalidMagnetError("BitTorrent v2-only magnets (urn:btmh) are not supported");
+    throw invalidMagnetError(error instanceof URIError ? "bad %-encoding" : "no BitTorrent info hash");
+  }
+  const infoHash = String(parsed.infoHash ?? "").toLowerCase();
+  if (!INFO_HASH.test(infoHash)) throw invalidMagnetError("no BitTorrent info hash");
+  return {
+    infoHash,
+    ...(typeof parsed.name === "string" && parsed.name.trim() ? { name: parsed.name.trim() } : {}),
+    trackers: parsed.announce ?? [],
+    webSeeds: parsed.urlList ?? [],
+    peers: parsed.peerAddresses ?? [],
+  };
+}
+
+export interface TorrentFileInfo {
+  parsed: ParsedTorrent;
+  infoHash: string;
+  name: string;
+  entries: TorrentEntry[];
+}
+
+/** The files a parsed torrent lists (with metadata), padding files marked. */
+export function entriesOf(parsed: { files?: Array<{ path: string; length: number }>; info?: ParsedTorrent["info"] }): TorrentEntry[] {
+  const raw = parsed.info?.files;
+  return (parsed.files ?? []).map((file, index) => ({
+    index,
+    path: file.path,
+    length: file.length,
+    ...(isPaddingAttr(raw?.[index]?.attr) ? { padding: true } : {}),
+  }));
+}
+
+/** Decodes .torrent bytes; anything that is not one is an InputError ("not a valid .torrent file"). */
+export async function parseTorrentFile(bytes: Uint8Array): Promise<TorrentFileInfo> {
+  let parsed: ParsedTorrent;
+  try {
+    parsed = await parseTorrent(bytes);
+  } catch (error) {
+    throw invalidTorrentFileError(error instanceof Error ? error.message : String(error));
+  }
+  if (!parsed.info || !parsed.files || !INFO_HASH.test(parsed.infoHash)) throw invalidTorrentFileError("no info dictionary");
+  return { parsed, infoHash: parsed.infoHash, name: String(parsed.name ?? parsed.infoHash), entries: entriesOf(parsed) };
+}
+
+/**
+ * Fetches a .torrent over HTTP through the guarded client (private networks refused like any URL),
+ * refusing bodies over MAX_TORRENT_FILE_BYTES and web pages.
+ */
+export async function fetchTorrentFile(http: Got, url: string, signal?: AbortSignal): Promise<Buffer> {
+  const stream = http.stream(url, { signal, headers: { accept: "application/x-bittorrent, */*;q=0.5" } });
+  stream.on("error", () => {});
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    const response = await new Promise<{ headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
+      stream.once("response", resolve);
+      stream.once("error", reject);
+    });
+    const type = String(response.headers["content-type"] ?? "");
+    if (/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(type)) {
+      throw new DownloadError("TORRENT_FAILED", `${url} is a web page, not a .torrent`, {
+        userMessage: "the link leads to a web page, not a .torrent file.",
+      });
+    }
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_TORRENT_FILE_BYTES) {
+        throw new DownloadError("TOO_LARGE", `.torrent over ${MAX_TORRENT_FILE_BYTES} bytes`, {
+          userMessage: `the link serves over ${formatBytes(MAX_TORRENT_FILE_BYTES)}, too much for a .torrent file.`,
+        });
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  } catch (error) {
+    if (error instanceof DownloadError) throw error;
+    throw classifyHttpError(error, url);
+  } finally {
+    stream.destroy();
+  }
+}

@@ -1,0 +1,337 @@
+import path from "node:path";
+import FSChunkStore, { type FsChunkStoreOptions } from "fs-chunk-store";
+import type { Got } from "got";
+import parseTorrent, { type ParsedTorrent } from "parse-torrent";
+import type { Torrent } from "webtorrent";
+import type { Db } from "../db/database.ts";
+import { type Item, findOpenByUrl } from "../db/item-repository.ts";
+import { claimNotice, findMetainfo, pruneMetainfo, saveMetainfo } from "../db/torrent-repository.ts";
+import { AppError, DownloadError, StopError } from "../errors.ts";
+import type { AddressPolicy, Resolver } from "../net/address-guard.ts";
+import { safeFileName } from "../storage/paths.ts";
+import { formatBytes, formatDuration } from "../text/format.ts";
+import type { DeliverableFile, Source, SourceContext, SourceResult } from "./source.ts";
+import { type TorrentClientHolder, filterReachableUrls } from "./torrent-client.ts";
+import {
+  type FileSelection,
+  allTooLargeError,
+  buildMagnet,
+  selectFiles,
+  skippedNotice,
+  torrentCaption,
+  torrentDiskPaths,
+} from "./torrent-files.ts";
+import { entriesOf, fetchTorrentFile, parseMagnet, parseTorrentFile } from "./torrent-meta.ts";
+
+export interface TorrentSourceDeps {
+  db: Db;
+  clients: TorrentClientHolder;
+  /** The guarded HTTP client, for .torrent files behind a URL. */
+  http: Got;
+  /** Which addresses trackers and web seeds may have (the private-network guard's policy). */
+  policy: AddressPolicy;
+  resolve?: Resolver;
+  /** No metadata within this time: a dead torrent (retryable). */
+  metadataTimeoutMs: number;
+  /** No new verified bytes for this long once downloading: a stalled torrent (retryable). */
+  stallTimeoutMs: number;
+  /** Sends a message about the item to its chat (HTML); failures are the caller's to log. */
+  notify?: (item: Item, html: string) => Promise<void>;
+  now?: () => number;
+  /** How often progress is reported (ms). */
+  progressEveryMs?: number;
+}
+
+function stopReason(signal: AbortSignal): StopError {
+  return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
+}
+
+function safeTitle(name: string): string {
+  return safeFileName(name.trim().slice(0, 300), "torrent");
+}
+
+/**
+ * An fs-chunk-store whose files live at `torrentDiskPaths(root, …)`: names from the metadata are
+ * cleaned segment by segment before anything touches the disk, and the store checks that the
+ * paths it opens are exactly those.
+ */
+function safeStore(root: string): typeof FSChunkStore {
+  return class SafeFsChunkStore extends FSChunkStore {
+    constructor(chunkLength: number, opts: FsChunkStoreOptions = {}) {
+      const files = opts.files ?? [];
+      const disk = torrentDiskPaths(root, files.map((f) => f.path));
+      super(chunkLength, {
+        ...opts,
+        path: root,
+        addUID: false,
+        files: files.map((f, i) => ({ path: path.relative(root, disk[i]!), length: f.length, offset: f.offset })),
+      });
+      this.files.forEach((f, i) => {
+        if (f.path !== disk[i]) throw new Error(`torrent store path mismatch: ${f.path}`);
+      });
+    }
+  };
+}
+
+/** Destroys a torrent, keeping its files, and resolves when its files are closed (or after 2 s). */
+function destroyTorrent(torrent: Torrent): Promise<void> {
+  if (torrent.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000);
+    torrent.destroy({ destroyStore: false }, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function torrentError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === "ENOSPC") {
+    return new DownloadError("DISK_FULL", "disk full", {
+      retryable: true,
+      cause: error,
+      userMessage: "the bot's disk is full; the download will be retried once space is free.",
+    });
+  }
+  return new DownloadError("TORRENT_FAILED", `torrent: ${message}`, {
+    retryable: true,
+    cause: error,
+    userMessage: `the torrent client failed (${message}).`,
+  });
+}
+
+/**
+ * Downloads a torrent with the shared WebTorrent client into the item's directory. Magnets wait
+ * for metadata (a dead torrent fails after `metadataTimeoutMs`); the metadata is stored, so a retry
+ * or a restart re-adds the torrent at once, and webtorrent verifies the pieces already on disk
+ * instead of fetching them again. Files over the size limit are never selected. The torrent
+ * leaves the client before this returns, whatever happened: nothing keeps seeding.
+ *
+ * An item whose URL is http(s) is a .torrent behind a link: it is fetched, stored, and the item
+ * handed back to this handler as the torrent's magnet.
+ */
+export function createTorrentSource(deps: TorrentSourceDeps): Source {
+  const now = deps.now ?? Date.now;
+  return {
+    kind: "torrent",
+    async download(ctx: SourceContext): Promise<SourceResult> {
+      const { item, signal, logger } = ctx;
+      if (signal.aborted) throw stopReason(signal);
+      await pruneMetainfo(deps.db, now()).catch((error) => logger.warn({ err: String(error) }, "could not prune torrent metadata"));
+
+      if (/^https?:/i.test(item.url)) return fromTorrentUrl(ctx);
+
+      const magnet = await parseMagnet(item.url);
+      let torrentId: ParsedTorrent | undefined;
+      const stored = await findMetainfo(deps.db, magnet.infoHash);
+      if (stored) {
+        try {
+          torrentId = (await parseTorrentFile(stored)).parsed;
+          torrentId.announce = [...new Set([...torrentId.announce, ...magnet.trackers])];
+        } catch (error) {
+          logger.warn({ err: String(error) }, "stored torrent metadata unreadable; waiting for peers instead");
+        }
+      }
+      // A parsed object, never the string: webtorrent fetches non-magnet strings as URLs or paths.
+      torrentId ??= await parseTorrent(buildMagnet(magnet));
+      const trackers = await filterReachableUrls(torrentId.announce ?? [], deps.policy, deps.resolve);
+      const seeds = await filterReachableUrls(torrentId.urlList ?? [], deps.policy, deps.resolve);
+      if (trackers.dropped.length || seeds.dropped.length) {
+        logger.info({ trackers: trackers.dropped, webSeeds: seeds.dropped }, "dropped torrent URLs on private networks");
+      }
+      torrentId.announce = trackers.kept;
+      torrentId.urlList = seeds.kept;
+      // Exact sources (`xs`) are fetched by webtorrent itself, outside the guard.
+      if (!deps.policy.allowPrivate) delete torrentId.xs;
+      if (signal.aborted) throw stopReason(signal);
+      return run(ctx, magnet.infoHash, torrentId, stored !== undefined);
+    },
+  };
+
+  async function fromTorrentUrl(ctx: SourceContext): Promise<SourceResult> {
+    const { item, signal } = ctx;
+    let bytes: Buffer;
+    try {
+      bytes = await fetchTorrentFile(deps.http, item.url, signal);
+    } catch (error) {
+      if (signal.aborted) throw stopReason(signal);
+      throw error;
+    }
+    const info = await parseTorrentFile(bytes);
+    await saveMetainfo(deps.db, info.infoHash, bytes, now());
+    const magnet = buildMagnet({
+      infoHash: info.infoHash,
+      name: info.name,
+      trackers: info.parsed.announce ?? [],
+      webSeeds: [],
+      peers: [],
+    });
+    const existing = await findOpenByUrl(deps.db, item.chatId, magnet);
+    if (existing && existing.id !== item.id) {
+      return { kind: "done", message: `this torrent is already in the queue as #${existing.id}.` };
+    }
+    await ctx.checkpoint({ title: safeTitle(info.name) });
+    return { kind: "reroute", sourceKind: "torrent", url: magnet };
+  }
+
+  async function run(ctx: SourceContext, infoHash: string, torrentId: ParsedTorrent, hadMetadata: boolean): Promise<SourceResult> {
+    const { item, signal, logger } = ctx;
+    const client = deps.clients.get();
+    const leftover = await client.get(infoHash);
+    if (leftover) await destroyTorrent(leftover);
+
+    const torrent = client.add(torrentId, { path: ctx.dir, store: safeStore(ctx.dir), deselect: true });
+    let phase: "metadata" | "checking" | "downloading" = "metadata";
+    let selection: FileSelection | undefined;
+    let diskPaths: string[] = [];
+    let multiFile = false;
+    let lastBytes = -1;
+    let lastChange = now();
+
+    let settle!: { resolve: (files: DeliverableFile[]) => void; reject: (error: unknown) => void };
+    const finished = new Promise<DeliverableFile[]>((resolve, reject) => (settle = { resolve, reject }));
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      settle.reject(error);
+    };
+
+    const wantedBytes = (): number => {
+      if (!selection || torrent.destroyed) return 0;
+      return selection.wanted.reduce((sum, e) => sum + Math.min(torrent.files[e.index]?.downloaded ?? 0, e.length), 0);
+    };
+    const report = () => {
+      if (torrent.destroyed || settled) return;
+      const peers = `peers: ${torrent.numPeers}`;
+      if (phase === "metadata") {
+        ctx.progress({ bytesDone: 0, totalBytes: null, note: "waiting for metadata", details: [peers] });
+        return;
+      }
+      const done = wantedBytes();
+      const total = selection?.wantedBytes ?? null;
+      const speeds = `↓ ${formatBytes(torrent.downloadSpeed)}/s ↑ ${formatBytes(torrent.uploadSpeed)}/s`;
+      if (phase === "checking") {
+        ctx.progress({ bytesDone: done, totalBytes: total, note: "checking the pieces already on disk", details: [peers] });
+        return;
+      }
+      ctx.progress({ bytesDone: done, totalBytes: total, details: [peers, speeds] });
+      if (done !== lastBytes) {
+        lastBytes = done;
+        lastChange = now();
+      } else if (now() - lastChange > deps.stallTimeoutMs) {
+        const quiet = formatDuration(deps.stallTimeoutMs);
+        fail(
+          new DownloadError("STALLED", `torrent: no data for ${quiet} (${torrent.numPeers} peers)`, {
+            retryable: true,
+            userMessage: `no torrent data arrived for ${quiet} (${torrent.numPeers === 1 ? "1 peer" : `${torrent.numPeers} peers`} connected).`,
+          }),
+        );
+      }
+    };
+    const check = () => {
+      if (settled || phase !== "downloading" || !selection || torrent.destroyed) return;
+      if (!selection.wanted.every((e) => torrent.files[e.index]?.done)) return;
+      settled = true;
+      settle.resolve(
+        selection.wanted.map((e) => {
+          const file = diskPaths[e.index]!;
+          return {
+            path: file,
+            name: path.basename(file),
+            size: e.length,
+            ...(multiFile ? { caption: torrentCaption(e.path) } : {}),
+          };
+        }),
+      );
+    };
+
+    const onMetadata = () => {
+      clearTimeout(metadataTimer);
+      const entries = entriesOf(torrent);
+      selection = selectFiles(entries, ctx.maxBytes);
+      multiFile = entries.filter((e) => !e.padding).length > 1;
+      diskPaths = torrentDiskPaths(ctx.dir, torrent.files.map((f) => f.path));
+      if (selection.wanted.length === 0) {
+        fail(
+          selection.tooLarge.length > 0
+            ? allTooLargeError(selection, ctx.maxBytes)
+            : new DownloadError("TORRENT_FAILED", "torrent has only empty files", { userMessage: "the torrent has only empty files; nothing to send." }),
+        );
+        return;
+      }
+      // Selected synchronously, before webtorrent checks the disk and asks peers for pieces.
+      for (const e of selection.wanted) {
+        const file = torrent.files[e.index]!;
+        file.select();
+        file.once("done", check);
+      }
+      phase = "checking";
+      logger.info({ infoHash, files: entries.length, wanted: selection.wanted.length, bytes: selection.wantedBytes }, "torrent metadata");
+      void afterMetadata(ctx, infoHash, torrent, selection, hadMetadata).catch((error) =>
+        logger.warn({ err: String(error) }, "could not record torrent metadata"),
+      );
+      report();
+    };
+
+    const onAbort = () => fail(stopReason(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    const metadataTimer = setTimeout(() => {
+      const peers = torrent.destroyed ? 0 : torrent.numPeers;
+      const wait = formatDuration(deps.metadataTimeoutMs);
+      fail(
+        new DownloadError("DEAD_TORRENT", `no metadata within ${deps.metadataTimeoutMs} ms (${peers} peers)`, {
+          retryable: true,
+          userMessage:
+            peers === 0
+              ? `dead torrent: no peers found in ${wait}, so its metadata never arrived.`
+              : `dead torrent: ${peers === 1 ? "1 peer" : `${peers} peers`} found, but none sent the metadata in ${wait}.`,
+        }),
+      );
+    }, deps.metadataTimeoutMs);
+    const ticker = setInterval(report, deps.progressEveryMs ?? 500);
+
+    torrent.on("error", (error: unknown) => fail(torrentError(error)));
+    torrent.on("warning", (warning: unknown) => logger.debug({ warning: String(warning) }, "torrent warning"));
+    torrent.once("metadata", onMetadata);
+    torrent.once("ready", () => {
+      phase = "downloading";
+      lastChange = now();
+      report();
+      check();
+    });
+    report();
+
+    try {
+      const files = await finished;
+      logger.info({ infoHash, files: files.length }, "torrent downloaded");
+      return { kind: "files", files };
+    } finally {
+      clearTimeout(metadataTimer);
+      clearInterval(ticker);
+      signal.removeEventListener("abort", onAbort);
+      // Out of the client before the worker uploads (or deletes) the files: no seeding.
+      await destroyTorrent(torrent);
+    }
+  }
+
+  /** Stores magnet metadata for the next attempt, records the size, names skipped files once. */
+  async function afterMetadata(
+    ctx: SourceContext,
+    infoHash: string,
+    torrent: Torrent,
+    selection: FileSelection,
+    hadMetadata: boolean,
+  ): Promise<void> {
+    const { item } = ctx;
+    if (!hadMetadata && torrent.torrentFile) await saveMetainfo(deps.db, infoHash, torrent.torrentFile, now());
+    await ctx.checkpoint({ title: safeTitle(torrent.name || item.title), sizeBytes: selection.wantedBytes });
+    const notice = skippedNotice(torrent.name || item.title, selection, ctx.maxBytes);
+    if (notice && deps.notify && (await claimNotice(deps.db, item.id, "skipped", now()))) {
+      await deps.notify(item, notice);
+    }
+  }
+}

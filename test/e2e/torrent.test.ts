@@ -1,0 +1,285 @@
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import parseTorrent from "parse-torrent";
+import type { Torrent } from "webtorrent";
+import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase } from "../../src/db/database.ts";
+import { listItems } from "../../src/db/item-repository.ts";
+import type { ConfigInput } from "../../src/config.ts";
+import { FileServer } from "../support/file-server.ts";
+import { CHAT, Harness, USER } from "../support/harness.ts";
+import { TorrentSwarm } from "../support/torrent-swarm.ts";
+
+let h: Harness | undefined;
+let swarm: TorrentSwarm | undefined;
+afterEach(async () => {
+  await h?.close();
+  await swarm?.stop();
+  h = undefined;
+  swarm = undefined;
+});
+
+const LOOPBACK = { dht: false, lsd: false, natTraversal: false };
+
+async function setUp(overrides: Partial<ConfigInput> = {}): Promise<{ h: Harness; swarm: TorrentSwarm }> {
+  swarm = await TorrentSwarm.start();
+  h = await Harness.create(overrides);
+  return { h, swarm };
+}
+
+/** Resolves once the seeder has sent at least `bytes` of this torrent. */
+function uploadedAtLeast(torrent: Torrent, bytes: number): Promise<void> {
+  if (torrent.uploaded >= bytes) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onUpload = () => {
+      if (torrent.uploaded < bytes) return;
+      torrent.off("upload", onUpload);
+      resolve();
+    };
+    torrent.on("upload", onUpload);
+  });
+}
+
+/** Resolves once the seeder has no connection left for this torrent (the bot let go of it). */
+async function noPeersLeft(torrent: Torrent, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  // webtorrent has no event for "last wire closed"; its wire count is cheap to look at.
+  while (torrent.numPeers > 0) {
+    if (Date.now() > until) throw new Error(`the seeder still has ${torrent.numPeers} peers`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("/torrent", () => {
+  it("downloads a single-file magnet, uploads the same bytes, and lets go of the torrent", async () => {
+    const { h, swarm } = await setUp();
+    const seeded = await swarm.seed("movie.bin", [{ path: "movie.bin", bytes: FileServer.randomBytes(3_000_000, 21) }]);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/torrent ${seeded.magnetURI}`);
+
+    const queued = await h.reply(since, CHAT, /Queued/);
+    expect(String(queued.params.text)).toMatch(/^✓ Queued #1 <b>movie\.bin<\/b>: position 1 in the queue\.$/);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(seeded.files[0]!.sha256);
+    expect(upload.files[0]!.filename).toBe("movie.bin");
+    expect(upload.params.caption).toBeUndefined();
+
+    const progress = await h.progressMessageId(since);
+    expect(await h.waitForText(progress, /delivered/, since)).toBe("✅ movie.bin: delivered (2.9 MB)");
+    const [item] = await listItems(h.app!.db);
+    expect(item).toMatchObject({ status: "completed", sourceKind: "torrent", sizeBytes: 3_000_000, attempts: 0 });
+    expect(item!.url).toMatch(new RegExp(`^magnet:\\?xt=urn:btih:${seeded.infoHash}&`));
+    expect(await readdir(path.join(h.dataDir, "downloads"))).toEqual([]);
+    // Out of the client once delivered: the connection to the seeder closes, nothing seeds on.
+    await noPeersLeft(seeded.torrent);
+  });
+
+  it("delivers every file of a multi-file torrent in order, captioned with its path, skipping those over the limit", async () => {
+    const { h, swarm } = await setUp({ maxFileSizeBytes: 1_000_000 });
+    const seeded = await swarm.seed("album", [
+      { path: "cd1/01 intro.bin", bytes: FileServer.randomBytes(300_000, 31) },
+      { path: "cd1/02 song.bin", bytes: FileServer.randomBytes(500_000, 32) },
+      { path: "extras/big.iso", bytes: FileServer.randomBytes(1_500_000, 33) },
+      { path: "notes.txt", bytes: Buffer.from("liner notes\n") },
+    ]);
+    const order = (await parseTorrent(seeded.torrentFile)).files!.map((f) => f.path);
+    await h.start();
+    const since = h.api.nextSeq;
+    const request = h.send(`/torrent ${seeded.magnetURI}`);
+
+    const skipped = await h.reply(since, CHAT, /Skipping/);
+    expect(String(skipped.params.text)).toBe(
+      "<b>album</b>\nSkipping 1 file over the 977 KB limit: album/extras/big.iso (1.4 MB).",
+    );
+    expect((skipped.params.reply_parameters as { message_id: number }).message_id).toBe(request);
+
+    const uploads = [];
+    let from = since;
+    for (let i = 0; i < 3; i++) {
+      const u = await h.upload(from);
+      uploads.push(u);
+      from = u.seq + 1;
+    }
+    const expected = order
+      .filter((p) => !p.endsWith("big.iso"))
+      .map((p) => seeded.files.find((f) => `album/${f.path}` === p)!);
+    expect(uploads.map((u) => u.params.caption)).toEqual(expected.map((f) => `album/${f.path}`));
+    expect(uploads.map((u) => u.files[0]!.sha256)).toEqual(expected.map((f) => f.sha256));
+    expect(uploads.map((u) => u.files[0]!.filename)).toEqual(expected.map((f) => path.basename(f.path)));
+    await h.waitForText(await h.progressMessageId(since), /delivered \(3 files, 781 KB\)/, since);
+    // The big file was never asked for: the seeder sent little more than the three others.
+    expect(seeded.torrent.uploaded).toBeLessThan(800_012 + 2 * 64 * 1024);
+    expect(h.api.callsOf("sendMessage").filter((c) => /Skipping/.test(String(c.params.text)))).toHaveLength(1);
+  });
+
+  it("refuses a torrent whose files are all over the limit, listing the sizes", async () => {
+    const { h, swarm } = await setUp({ maxFileSizeBytes: 100_000 });
+    const seeded = await swarm.seed("big.bin", [{ path: "big.bin", bytes: FileServer.randomBytes(300_000, 41) }]);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/torrent ${seeded.magnetURI}`);
+    const failure = await h.reply(since, CHAT, /failed/);
+    expect(String(failure.params.text)).toBe(
+      "❌ <b>big.bin</b>: failed: its file is over this bot's limit of 97.7 KB: big.bin (293 KB).",
+    );
+    const [item] = await listItems(h.app!.db);
+    expect(item).toMatchObject({ status: "failed", errorCode: "TOO_LARGE", attempts: 1 });
+    expect(h.uploads()).toEqual([]);
+  });
+
+  it("queues a .torrent URL, and /download hands a link serving a .torrent to the torrent handler", async () => {
+    const { h, swarm } = await setUp();
+    const first = await swarm.seed("first.bin", [{ path: "first.bin", bytes: FileServer.randomBytes(400_000, 51) }]);
+    const second = await swarm.seed("second.bin", [{ path: "second.bin", bytes: FileServer.randomBytes(400_000, 52) }]);
+    const byName = h.files.addFile("/t/first.torrent", first.torrentFile, { contentType: "application/x-bittorrent" });
+    const byType = h.files.addFile("/get/2", second.torrentFile, { contentType: "application/x-bittorrent" });
+    await h.start();
+
+    let since = h.api.nextSeq;
+    h.send(`/torrent ${byName.url}`);
+    expect(String((await h.reply(since, CHAT, /Queued/)).params.text)).toMatch(/Queued #1 <b>first\.bin<\/b> \(391 KB\)/);
+    const one = await h.upload(since);
+    expect(one.files[0]!.sha256).toBe(first.files[0]!.sha256);
+
+    since = h.api.nextSeq;
+    h.send(`/download ${byType.url}`);
+    const two = await h.upload(since);
+    expect(two.files[0]!.sha256).toBe(second.files[0]!.sha256);
+    expect(two.files[0]!.filename).toBe("second.bin");
+    expect(await h.waitForText(await h.progressMessageId(since), /delivered/, since)).toBe("✅ second.bin: delivered (391 KB)");
+    const items = await listItems(h.app!.db);
+    expect(items.map((i) => [i.sourceKind, i.status, i.title])).toEqual([
+      ["torrent", "completed", "first.bin"],
+      ["torrent", "completed", "second.bin"],
+    ]);
+    expect(items[1]!.url).toMatch(new RegExp(`^magnet:\\?xt=urn:btih:${second.infoHash}&`));
+  });
+
+  it("queues a .torrent file sent to the chat, with or without the /torrent caption", async () => {
+    const { h, swarm } = await setUp();
+    const plain = await swarm.seed("plain.bin", [{ path: "plain.bin", bytes: FileServer.randomBytes(200_000, 61) }]);
+    const captioned = await swarm.seed("captioned.bin", [{ path: "captioned.bin", bytes: FileServer.randomBytes(200_000, 62) }]);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.api.sendDocument(CHAT, { bytes: plain.torrentFile, fileName: "plain.torrent" }, { fromId: USER });
+    h.api.sendDocument(CHAT, { bytes: captioned.torrentFile, fileName: "captioned.torrent" }, { fromId: USER, caption: "/torrent" });
+    h.api.sendDocument(CHAT, { bytes: Buffer.from("hello"), fileName: "notes.txt" }, { fromId: USER, caption: "/torrent" });
+
+    expect(String((await h.reply(since, CHAT, /not a \.torrent/)).params.text)).toMatch(/^notes\.txt is not a \.torrent file\./);
+    const first = await h.upload(since);
+    const second = await h.upload(first.seq + 1);
+    expect([first, second].map((u) => u.files[0]!.sha256).sort()).toEqual([plain.files[0]!.sha256, captioned.files[0]!.sha256].sort());
+    expect(h.api.fileDownloads).toHaveLength(2);
+    const delivered = await h.api.waitForCall((c) => c.method === "editMessageText" && /delivered/.test(String(c.params.text)), { since });
+    await h.api.waitForCall((c) => c.method === "editMessageText" && /delivered/.test(String(c.params.text)), { since: delivered.seq + 1 });
+    expect((await listItems(h.app!.db)).map((i) => [i.sourceKind, i.status])).toEqual([
+      ["torrent", "completed"],
+      ["torrent", "completed"],
+    ]);
+  });
+
+  it("fails a torrent nobody seeds after the metadata timeout, with the retry schedule and a clear message", async () => {
+    const { h, swarm } = await setUp({ torrent: { ...LOOPBACK, metadataTimeoutMs: 1500 }, retryDelaysMs: [100] });
+    await h.start();
+    const since = h.api.nextSeq;
+    const started = Date.now();
+    h.send(`/torrent ${swarm.deadMagnet("lost.iso")}`);
+    const progress = await h.progressMessageId(since);
+    await h.waitForText(progress, /waiting for metadata\npeers: 0/, since);
+    await h.waitForText(progress, /attempt 1 of 2 failed: dead torrent: no peers found in 2s/, since);
+    const failure = await h.reply(since, CHAT, /failed/);
+    expect(String(failure.params.text)).toBe("❌ <b>lost.iso</b>: failed: dead torrent: no peers found in 2s, so its metadata never arrived.");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+    const [item] = await listItems(h.app!.db);
+    expect(item).toMatchObject({ status: "failed", errorCode: "DEAD_TORRENT", attempts: 2 });
+  });
+
+  it("after a restart mid-download, finishes from the pieces on disk", async () => {
+    const { h, swarm } = await setUp();
+    const size = 4_000_000;
+    const seeded = await swarm.seed("resume.bin", [{ path: "resume.bin", bytes: FileServer.randomBytes(size, 71) }]);
+    swarm.throttle(1_500_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/torrent ${seeded.magnetURI}`);
+    const progress = await h.progressMessageId(since);
+    await h.waitForText(progress, /peers: 1\n↓ .*\/s ↑ .*\/s/, since);
+    await uploadedAtLeast(seeded.torrent, 2_000_000);
+    await h.stopApp();
+    const before = seeded.torrent.uploaded;
+    expect(before).toBeLessThan(size);
+    const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
+    expect((await listItems(db))[0]).toMatchObject({ status: "queued", sizeBytes: size });
+    await db.destroy();
+
+    swarm.throttle(-1);
+    const again = h.api.nextSeq;
+    await h.start();
+    const upload = await h.upload(again);
+    expect(upload.files[0]!.sha256).toBe(seeded.files[0]!.sha256);
+    // The second run fetched only what the first did not leave verified on disk.
+    const second = seeded.torrent.uploaded - before;
+    expect(second).toBeLessThan(size - 1_500_000);
+    expect(seeded.torrent.uploaded).toBeLessThan(1.5 * size);
+  });
+
+  it("keeps hostile and odd names inside the item's directory and makes them safe for the upload", async () => {
+    const { h, swarm } = await setUp();
+    const hostile = await swarm.seedNamed("../../x", FileServer.randomBytes(150_000, 81));
+    const odd = await swarm.seed("odd", [
+      { path: "CON", bytes: FileServer.randomBytes(10_000, 82) },
+      { path: "a:b?.txt", bytes: FileServer.randomBytes(10_000, 83) },
+    ]);
+    await h.start();
+    h.api.pauseUploads();
+    const since = h.api.nextSeq;
+    h.send(`/torrent ${hostile.magnetURI}`);
+    await h.api.waitForUploadBytes(1);
+    // While its upload is held, the file sits in the item's directory, nowhere above it.
+    expect(await readdir(path.join(h.dataDir, "downloads", "1"))).toEqual(["x"]);
+    expect(existsSync(path.join(h.dataDir, "x"))).toBe(false);
+    expect(existsSync(path.resolve(h.dataDir, "..", "x"))).toBe(false);
+    h.api.resumeUploads();
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.filename).toBe("x");
+    expect(upload.files[0]!.sha256).toBe(hostile.files[0]!.sha256);
+
+    const next = h.api.nextSeq;
+    h.send(`/torrent ${odd.magnetURI}`);
+    const first = await h.upload(next);
+    const second = await h.upload(first.seq + 1);
+    const byCaption = new Map([first, second].map((u) => [String(u.params.caption), u.files[0]!]));
+    expect(byCaption.get("odd/CON")).toMatchObject({ filename: "_CON", sha256: odd.files[0]!.sha256 });
+    expect(byCaption.get("odd/a:b?.txt")).toMatchObject({ filename: "a_b_.txt", sha256: odd.files[1]!.sha256 });
+  });
+
+  it("answers a bad argument with what a valid one is", async () => {
+    const { h } = await setUp();
+    await h.start();
+    let since = h.api.nextSeq;
+    h.send("/torrent");
+    expect(String((await h.reply(since)).params.text)).toMatch(/^No magnet link or \.torrent URL given\.\nSend <code>\/torrent magnet:/);
+    since = h.api.nextSeq;
+    h.send("/torrent magnet:?xt=urn:btih:nothex");
+    expect(String((await h.reply(since)).params.text)).toMatch(/that magnet link is not valid \(no BitTorrent info hash\)/);
+    expect(await listItems(h.app!.db)).toEqual([]);
+  });
+});
+
+describe("torrents and private networks", () => {
+  it("with allowPrivateNetworks off, contacts neither a loopback tracker nor a loopback peer", async () => {
+    const { h, swarm } = await setUp({ allowPrivateNetworks: false, torrent: { ...LOOPBACK, metadataTimeoutMs: 1000 }, retryDelaysMs: [] });
+    const seeded = await swarm.seed("near.bin", [{ path: "near.bin", bytes: FileServer.randomBytes(50_000, 91) }]);
+    const port = swarm.seeder.address()!.port;
+    let wires = 0;
+    seeded.torrent.on("wire", () => wires++);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/torrent ${seeded.magnetURI}&x.pe=127.0.0.1:${port}`);
+    const failure = await h.reply(since, CHAT, /failed/);
+    expect(String(failure.params.text)).toMatch(/dead torrent: no peers found/);
+    expect(wires).toBe(0);
+  });
+});

@@ -1,0 +1,190 @@
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { isTorrentDocument } from "../../src/bot/features/torrent.ts";
+import { filterReachableUrls, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent-client.ts";
+import {
+  allTooLargeError,
+  buildMagnet,
+  infoHashOfMagnet,
+  isPaddingAttr,
+  selectFiles,
+  skippedNotice,
+  torrentCaption,
+  torrentDiskPaths,
+  type TorrentEntry,
+} from "../../src/sources/torrent-files.ts";
+import { parseMagnet } from "../../src/sources/torrent-meta.ts";
+
+const ROOT = path.resolve("/data/downloads/7");
+const HASH = "0123456789abcdef0123456789abcdef01234567";
+
+describe("torrentDiskPaths", () => {
+  const inside = (p: string) => p.startsWith(ROOT + path.sep);
+
+  it("keeps every path below the item's directory, whatever the metadata says", () => {
+    const paths = torrentDiskPaths(ROOT, ["../../x", "/etc/passwd", "a/../../b", "..", "", "./.", "~/.ssh/id"]);
+    expect(paths).toEqual([
+      path.join(ROOT, "x"),
+      path.join(ROOT, "etc", "passwd"),
+      path.join(ROOT, "a", "b"),
+      path.join(ROOT, "file-3"),
+      path.join(ROOT, "file-4"),
+      path.join(ROOT, "file-5"),
+      path.join(ROOT, "~", "ssh", "id"),
+    ]);
+    for (const p of paths) expect(inside(p)).toBe(true);
+  });
+
+  it("makes odd names safe: separators, device names, control characters, leading dots", () => {
+    const paths = torrentDiskPaths(ROOT, ["album/CON", "album/a:b?.txt", "album/tab\there\u0000.bin", "album/..hidden", "nul.txt"]);
+    expect(paths.map((p) => path.relative(ROOT, p))).toEqual([
+      path.join("album", "_CON"),
+      path.join("album", "a_b_.txt"),
+      path.join("album", "tabhere.bin"),
+      path.join("album", "hidden"),
+      "_nul.txt",
+    ]);
+  });
+
+  it("never lets two files share a path, nor a file stand where another needs a folder", () => {
+    const paths = torrentDiskPaths(ROOT, ["t/a:b.txt", "t/a_b.txt", "t/x", "t/x/y", "t/d/e", "t/d"]);
+    expect(paths.map((p) => path.relative(ROOT, p))).toEqual([
+      path.join("t", "a_b.txt"),
+      path.join("t", "a_b~1.txt"),
+      path.join("t", "x"),
+      "t_x_y~3",
+      path.join("t", "d", "e"),
+      path.join("t", "d~5"),
+    ]);
+    expect(new Set(paths).size).toBe(paths.length);
+  });
+});
+
+describe("selectFiles and what the chat is told", () => {
+  const entries: TorrentEntry[] = [
+    { index: 0, path: "album/01.flac", length: 40 },
+    { index: 1, path: "album/.pad/0", length: 24, padding: true },
+    { index: 2, path: "album/<b>big</b>.iso", length: 500 },
+    { index: 3, path: "album/empty.txt", length: 0 },
+    { index: 4, path: "album/02.flac", length: 60 },
+  ];
+
+  it("keeps files up to the limit in torrent order and sets the others aside", () => {
+    const s = selectFiles(entries, 100);
+    expect(s.wanted.map((e) => e.index)).toEqual([0, 4]);
+    expect(s.tooLarge.map((e) => e.index)).toEqual([2]);
+    expect(s.empty.map((e) => e.index)).toEqual([3]);
+    expect(s.wantedBytes).toBe(100);
+    // Exactly at the limit is allowed.
+    expect(selectFiles([{ index: 0, path: "a", length: 100 }], 100).wanted).toHaveLength(1);
+  });
+
+  it("names skipped files with their sizes, escaped for HTML", () => {
+    expect(skippedNotice("album <1>", selectFiles(entries, 100), 100)).toBe(
+      "<b>album &lt;1&gt;</b>\n" +
+        "Skipping 1 file over the 100 B limit: album/&lt;b&gt;big&lt;/b&gt;.iso (500 B).\n" +
+        "Skipping 1 empty file: album/empty.txt (0 B).",
+    );
+    expect(skippedNotice("x", selectFiles(entries.slice(0, 1), 100), 100)).toBeNull();
+  });
+
+  it("refuses a torrent whose files are all too large, listing them (not retryable)", () => {
+    const many = Array.from({ length: 12 }, (_, i) => ({ index: i, path: `big/${i}.iso`, length: 2048 }));
+    const error = allTooLargeError(selectFiles(many, 1024), 1024);
+    expect(error.code).toBe("TOO_LARGE");
+    expect(error.retryable).toBe(false);
+    expect(error.userMessage).toBe(
+      "all 12 files are over this bot's limit of 1.0 KB: " +
+        Array.from({ length: 10 }, (_, i) => `big/${i}.iso (2.0 KB)`).join(", ") +
+        ", and 2 more.",
+    );
+    const one = allTooLargeError(selectFiles([{ index: 0, path: "x.iso", length: 5000 }], 1024), 1024);
+    expect(one.userMessage).toBe("its file is over this bot's limit of 1.0 KB: x.iso (4.9 KB).");
+  });
+
+  it("recognises BEP 47 padding files and cuts captions to Telegram's limit", () => {
+    expect(isPaddingAttr(Buffer.from("p"))).toBe(true);
+    expect(isPaddingAttr("xp")).toBe(true);
+    expect(isPaddingAttr(Buffer.from("x"))).toBe(false);
+    expect(isPaddingAttr(undefined)).toBe(false);
+    expect(Array.from(torrentCaption("d/".repeat(600))).length).toBe(1024);
+    expect(torrentCaption("album/01.flac")).toBe("album/01.flac");
+  });
+});
+
+describe("magnets", () => {
+  it("writes a canonical magnet whose info hash can be read back", () => {
+    const magnet = buildMagnet({
+      infoHash: HASH,
+      name: "a b&c",
+      trackers: ["http://t.example/announce?x=1"],
+      webSeeds: ["https://ws.example/f"],
+      peers: ["1.2.3.4:6881"],
+    });
+    expect(magnet).toBe(
+      `magnet:?xt=urn:btih:${HASH}&dn=a%20b%26c&tr=http%3A%2F%2Ft.example%2Fannounce%3Fx%3D1&ws=https%3A%2F%2Fws.example%2Ff&x.pe=1.2.3.4%3A6881`,
+    );
+    expect(infoHashOfMagnet(magnet)).toBe(HASH);
+    expect(infoHashOfMagnet("https://example.com/x.torrent")).toBeNull();
+  });
+
+  it("parses hex and base32 info hashes, names and trackers; refuses the rest with what is wrong", async () => {
+    const parsed = await parseMagnet(`  MAGNET:?xt=urn:btih:${HASH.toUpperCase()}&dn=Some+Name&tr=udp%3A%2F%2Ft.example%3A80  `);
+    expect(parsed).toEqual({ infoHash: HASH, name: "Some Name", trackers: ["udp://t.example:80"], webSeeds: [], peers: [] });
+    // The same hash in base32.
+    expect((await parseMagnet("magnet:?xt=urn:btih:AERUKZ4JVPG66AJDIVTYTK6N54ASGRLH")).infoHash).toBe(HASH);
+    await expect(parseMagnet("magnet:?dn=nothing")).rejects.toMatchObject({ code: "INVALID_URL", retryable: false });
+    await expect(parseMagnet(`magnet:?xt=urn:btmh:1220${"ab".repeat(32)}`)).rejects.toMatchObject({
+      userMessage: expect.stringMatching(/v2-only magnets/),
+    });
+    await expect(parseMagnet("https://example.com")).rejects.toMatchObject({ code: "INVALID_URL" });
+  });
+});
+
+describe("the torrent client's network policy", () => {
+  it("maps the config to webtorrent's options", () => {
+    expect(webTorrentOptions({ dht: false, lsd: false, natTraversal: false, metadataTimeoutMs: 1, seed: false })).toEqual({
+      dht: false,
+      lsd: false,
+      natUpnp: false,
+      natPmp: false,
+      utp: false,
+    });
+    expect(webTorrentOptions({ dht: true, lsd: true, natTraversal: true, metadataTimeoutMs: 1, seed: false })).toMatchObject({
+      dht: true,
+      lsd: true,
+      natUpnp: true,
+      natPmp: true,
+    });
+  });
+
+  it("blocks peers on private networks, IPv6 and IPv4-mapped included, unless trusted", () => {
+    const blocked = peerBlocklist({ allowPrivate: false, trusted: ["127.0.0.2"] });
+    for (const a of ["127.0.0.1", "10.1.2.3", "192.168.0.9", "169.254.1.1", "100.64.0.1", "::1", "fe80::1", "fc00::5", "::ffff:10.0.0.1", "0.0.0.0", "not-an-ip"]) {
+      expect([a, blocked.contains(a)]).toEqual([a, true]);
+    }
+    for (const a of ["8.8.8.8", "2001:4860:4860::8888", "127.0.0.2", "[2001:4860:4860::8888]"]) {
+      expect([a, blocked.contains(a)]).toEqual([a, false]);
+    }
+  });
+
+  it("drops trackers and web seeds whose host resolves to a private address (or does not resolve)", async () => {
+    const resolve = async (name: string) =>
+      name === "public.example" ? [{ address: "93.184.216.34", family: 4 }] : name === "sneaky.example" ? [{ address: "93.184.216.34", family: 4 }, { address: "10.0.0.1", family: 4 }] : [];
+    const urls = ["http://public.example/announce", "udp://sneaky.example:80", "http://127.0.0.1:1/announce", "http://[::1]/a", "udp://gone.example:1", "not a url"];
+    expect(await filterReachableUrls(urls, { allowPrivate: false }, resolve)).toEqual({
+      kept: ["http://public.example/announce"],
+      dropped: urls.slice(1),
+    });
+    expect((await filterReachableUrls(urls, { allowPrivate: true }, resolve)).kept).toEqual(urls);
+  });
+});
+
+describe("documents", () => {
+  it("takes a document for a .torrent by its name or its type", () => {
+    expect(isTorrentDocument({ file_name: "Album.TORRENT" })).toBe(true);
+    expect(isTorrentDocument({ file_name: "x.bin", mime_type: "application/x-bittorrent" })).toBe(true);
+    expect(isTorrentDocument({ file_name: "x.torrent.txt", mime_type: "text/plain" })).toBe(false);
+    expect(isTorrentDocument({})).toBe(false);
+  });
+});
