@@ -16,6 +16,8 @@ export interface ProgressState {
   attempt?: number;
   attempts?: number;
   paused?: boolean;
+  /** Back in line (resumed), waiting for its turn. */
+  queued?: boolean;
 }
 
 const BAR_WIDTH = 16;
@@ -35,7 +37,7 @@ const PHASE_LABEL: Record<Phase, string> = {
 /** The live progress message, as HTML. Pure: same state, same text (so unchanged edits are skipped). */
 export function renderProgress(s: ProgressState): string {
   const lines: string[] = [`<b>${escapeHtml(truncate(s.title, 200))}</b>`];
-  const label = s.paused ? "⏸ Paused" : PHASE_LABEL[s.phase];
+  const label = s.paused ? "⏸ Paused" : s.queued ? "⏳ Waiting in line" : PHASE_LABEL[s.phase];
   const attempt = s.attempt && s.attempt > 1 && s.attempts ? ` (attempt ${s.attempt} of ${s.attempts})` : "";
   lines.push(`${label}${attempt}`);
   if (s.note) {

@@ -70,6 +70,8 @@ const FINISHED = new Set(["completed", "failed", "cancelled"]);
 /** How long a command waits for an item caught between two states (being claimed, say). */
 const SETTLE_TRIES = 50;
 const SETTLE_DELAY_MS = 20;
+/** Handlers stop within a second; the worker then records the outcome. */
+const RELEASE_TIMEOUT_MS = 3000;
 
 const isRunning = (item: Item) => item.status === "downloading" || item.status === "uploading";
 
@@ -101,10 +103,19 @@ export class QueueControl {
   // --- one item -------------------------------------------------------------------------------
 
   pause(itemId: number, chatId: number): Promise<ControlOutcome> {
+    let stopped = false;
     return this.settle(itemId, chatId, async (item) => {
+      if (item.status === "paused") return stopped ? { ok: true, item, did: "paused" } : { ok: false, item, why: "already-paused" };
       if (FINISHED.has(item.status)) return { ok: false, item, why: "finished" };
-      if (item.status === "paused") return { ok: false, item, why: "already-paused" };
-      if (isRunning(item)) return this.deps.worker.stopActive(item.id, "pause") ? { ok: true, item, did: "paused" } : undefined;
+      if (isRunning(item)) {
+        if (stopped) return { ok: true, item, did: "paused" };
+        if (!this.deps.worker.stopActive(item.id, "pause")) return undefined;
+        // Look again once the worker let go: paused, or back in line if a /pause of the whole
+        // queue got there first (then it is paused below), or finished after all.
+        stopped = true;
+        await this.untilReleased(item.id);
+        return undefined;
+      }
       if (!(await pauseWaiting(this.deps.db, item.id, this.now()))) return undefined;
       const paused = { ...item, status: "paused" as const };
       await this.showWaiting(paused, "paused");
@@ -125,9 +136,19 @@ export class QueueControl {
   }
 
   cancel(itemId: number, chatId: number): Promise<ControlOutcome> {
+    let stopped = false;
     return this.settle(itemId, chatId, async (item) => {
+      if (item.status === "cancelled" && stopped) return { ok: true, item, did: "cancelled" };
       if (FINISHED.has(item.status)) return { ok: false, item, why: "finished" };
-      if (isRunning(item)) return this.deps.worker.stopActive(item.id, "cancel") ? { ok: true, item, did: "cancelled" } : undefined;
+      if (isRunning(item)) {
+        if (stopped) return { ok: true, item, did: "cancelled" };
+        if (!this.deps.worker.stopActive(item.id, "cancel")) return undefined;
+        // Look again once the worker let go: cancelled, or paused / back in line if a pause
+        // was already stopping it (then it is cancelled below), or finished after all.
+        stopped = true;
+        await this.untilReleased(item.id);
+        return undefined;
+      }
       if (!(await cancelWaiting(this.deps.db, item.id, this.now()))) return undefined;
       // A paused or retry-waiting item may have bytes on disk.
       await fs.rm(itemDir(this.deps.dataDir, item.id), { recursive: true, force: true });
@@ -278,6 +299,14 @@ export class QueueControl {
     return { ok: false, why: "busy" };
   }
 
+  /** Waits (a few seconds at most) until the worker is done with a stopped item and has recorded its state. */
+  private async untilReleased(itemId: number): Promise<void> {
+    const deadline = Date.now() + RELEASE_TIMEOUT_MS;
+    while (this.deps.worker.activeItemId === itemId && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, SETTLE_DELAY_MS));
+    }
+  }
+
   /** Shows a waiting item's state on its progress message, if it has one. */
   private async showWaiting(item: Item, state: "paused" | "resumed"): Promise<void> {
     if (item.progressMessageId === null) return;
@@ -297,6 +326,7 @@ export class QueueControl {
       speed: null,
       waiting: await countQueued(this.deps.db),
       paused,
+      queued: !paused,
       ...(note ? { note } : {}),
     });
     void this.deps.editor.edit(item.chatId, item.progressMessageId, { text, markup: this.deps.keyboard(item, { paused }) });

@@ -92,6 +92,38 @@ describe("the progress message's buttons", () => {
     expect(buttonsOf(progress)).toEqual([]);
   });
 
+  it("a paused item lets the next one run; resumed, it takes its old place without interrupting anything", async () => {
+    h = await Harness.create();
+    const [a, b, c] = ["a", "b", "c"].map((n, i) => h.files.addFile(`/o/${n}.bin`, FileServer.randomBytes(150_000, 70 + i)));
+    h.files.throttle("/o/a.bin", 300_000);
+    h.files.throttle("/o/b.bin", 150_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${a!.url} ${b!.url} ${c!.url}`);
+    const progressA = await h.progressMessageId(since);
+    await h.files.waitForBytes("/o/a.bin", 30_000);
+    expect(await press(progressA, "q:p:1")).toBe("Paused");
+    await h.waitForText(progressA, /⏸ Paused/, since);
+    await h.files.waitForBytes("/o/b.bin", 20_000);
+    expect(await press(progressA, "q:r:1")).toBe("Resumed");
+    expect(await h.waitForText(progressA, /Resumed: position 2 in the queue/, since)).toBe(
+      "a.bin\n⏳ Waiting in line\nResumed: position 2 in the queue.\n2 waiting in the queue",
+    );
+    expect(buttonsOf(progressA)).toEqual(["q:p:1", "q:c:1"]);
+
+    let seq = since;
+    const uploads = [];
+    for (let i = 0; i < 3; i++) {
+      const u = await h.upload(seq);
+      uploads.push(u.files[0]!.sha256);
+      seq = u.seq + 1;
+    }
+    expect(uploads).toEqual([b!.sha256, a!.sha256, c!.sha256]);
+    const order = gets().map((r) => `${r.path} ${r.status}`);
+    expect(order).toEqual(["/o/a.bin 200", "/o/b.bin 200", "/o/a.bin 206", "/o/c.bin 200"]);
+    expect(gets("/o/b.bin")[0]!.state).toBe("complete");
+  });
+
   it("cancels the running item: its partial file goes, the chat is told, the next item starts", async () => {
     h = await Harness.create();
     const slow = h.files.addFile("/c/slow.bin", FileServer.randomBytes(400_000, 22));
@@ -118,6 +150,39 @@ describe("the progress message's buttons", () => {
     expect(existsSync(path.join(h.dataDir, "downloads", "1"))).toBe(false);
     expect(gets().map((r) => r.path)).toEqual(["/c/slow.bin", "/c/next.bin"]);
     expect(h.uploads()).toHaveLength(1);
+  });
+
+  it("cancels a paused item (its bytes go) and a retry-waiting one, shown in /queue with its next attempt", async () => {
+    h = await Harness.create({ retryDelaysMs: [60_000] });
+    const slow = h.files.addFile("/w/slow.bin", FileServer.randomBytes(300_000, 28));
+    const flaky = h.files.addFile("/w/flaky.bin", FileServer.randomBytes(10_000, 29));
+    h.files.throttle("/w/slow.bin", 200_000);
+    h.files.fault("/w/flaky.bin", { kind: "status", status: 503 });
+    await h.start();
+    let since = h.api.nextSeq;
+    h.send(`/download ${slow.url}`);
+    const slowProgress = await h.progressMessageId(since);
+    await h.files.waitForBytes("/w/slow.bin", 30_000);
+    // Pause and Cancel pressed in quick succession.
+    const paused = press(slowProgress, "q:p:1");
+    const cancelled = press(slowProgress, "q:c:1", { force: true });
+    expect([await paused, await cancelled]).toEqual(["Paused", "Cancelled"]);
+    expect(await h.waitForText(slowProgress, /cancelled/, since)).toBe("✖️ slow.bin: cancelled");
+    expect(buttonsOf(slowProgress)).toEqual([]);
+    expect(existsSync(path.join(h.dataDir, "downloads", "1"))).toBe(false);
+
+    since = h.api.nextSeq;
+    h.send(`/download ${flaky.url}`);
+    const flakyProgress = await h.progressMessageId(since);
+    await h.waitForText(flakyProgress, /attempt 1 of 2 failed/, since);
+    expect(buttonsOf(flakyProgress)).toEqual(["q:p:2", "q:c:2"]);
+    const from = h.api.nextSeq;
+    h.send("/queue");
+    expect(h.textOf(messageIdOf(await h.reply(from)))).toMatch(/^1\. #2 flaky\.bin · 9\.8 KB · attempt 2 in (59s|1m 0s)$/m);
+    expect(await press(flakyProgress, "q:c:2")).toBe("Cancelled");
+    expect(await h.waitForText(flakyProgress, /cancelled/, since)).toBe("✖️ flaky.bin: cancelled");
+    expect((await listItems(h.app!.db)).map((i) => i.status)).toEqual(["cancelled", "cancelled"]);
+    expect(gets()).toHaveLength(2);
   });
 
   it("answers a press from a chat that is not allowed, and one on a finished item, changing nothing", async () => {
