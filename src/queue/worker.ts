@@ -275,7 +275,8 @@ export class QueueWorker {
       this.finish(item, messageId, renderDelivered(fresh.title, total, files.length), "delivered");
       log.info({ bytes: total, files: files.length }, "item delivered");
     } catch (thrown) {
-      const error = toAppError(thrown);
+      // Once stopped on purpose, whatever the transfer threw on its way out is not a failure.
+      const error = signal.aborted && signal.reason instanceof StopError ? signal.reason : toAppError(thrown);
       if (error instanceof StopError) {
         // The paused view and /queue show how far it got, not the last periodic checkpoint.
         if (view.phase === "downloading") await updateItem(db, item.id, { bytesDone: view.bytesDone }, this.now()).catch(() => {});
