@@ -459,21 +459,33 @@ export class QueueWorker {
     await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
     log.warn({ code: error.code, err: error.message, attempts: failed }, "item failed");
     const text = renderFailed(current.title, error.userMessage);
-    this.finish(item, messageId, text, "failed");
-    if (messageId !== undefined) {
-      // An edit does not notify anyone; a failure deserves a message of its own.
-      const sent = api
-        .sendMessage(item.chatId, text, {
-          parse_mode: "HTML",
-          link_preview_options: { is_disabled: true },
-          ...(item.requestMessageId ? { reply_parameters: { message_id: item.requestMessageId, allow_sending_without_reply: true } } : {}),
-        })
-        .then(
-          (message) => this.deps.onFinal?.(item, "failed", message.message_id, "notice"),
-          (e) => log.warn({ err: String(e) }, "could not send the failure message"),
-        );
-      this.track(sent);
+    if (messageId === undefined) {
+      this.finish(item, messageId, text, "failed");
+      return;
     }
+    // An edit notifies nobody, so the progress message is replaced by a new one: the chat is
+    // told, and the failure shows once.
+    this.deps.editor.forget(item.chatId, messageId);
+    const replaced = api
+      .sendMessage(item.chatId, text, {
+        parse_mode: "HTML",
+        link_preview_options: { is_disabled: true },
+        ...(item.requestMessageId ? { reply_parameters: { message_id: item.requestMessageId, allow_sending_without_reply: true } } : {}),
+      })
+      .then(
+        async (message) => {
+          this.deps.onFinal?.(item, "failed", message.message_id, "notice");
+          await api.deleteMessage(item.chatId, messageId).catch(() => {
+            // Too old to delete (48 h) or already gone: leave it as the final line instead.
+            void this.deps.editor.edit(item.chatId, messageId, { text });
+          });
+        },
+        (e) => {
+          log.warn({ err: String(e) }, "could not send the failure message");
+          this.finish(item, messageId, text, "failed");
+        },
+      );
+    this.track(replaced);
   }
 
   private async onStopped(item: Item, stop: StopError, messageId: number | undefined, log: Logger): Promise<void> {

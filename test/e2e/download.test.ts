@@ -251,6 +251,10 @@ describe("failures and retries", () => {
     const [item] = await listItems(h.app!.db);
     expect(item).toMatchObject({ status: "failed", attempts: 4, errorCode: "HTTP_TRANSIENT" });
     expect(h.uploads()).toEqual([]);
+    // The progress message made way for the failure line: the chat shows it once.
+    await h.api.waitForCall((c) => c.method === "deleteMessage" && c.response?.ok === true, { since });
+    const visible = h.api.chat(CHAT).filter((m) => !m.deleted && /down\.bin: failed/.test(m.text ?? ""));
+    expect(visible.map((m) => m.text)).toEqual([`❌ down.bin: failed: 127.0.0.1:${new URL(file.url).port}: the server answered HTTP 500.`]);
   });
 
   it("does not retry a 404", async () => {
@@ -365,7 +369,7 @@ describe("failures and retries", () => {
 
 describe("storage", () => {
   it("checks free disk space before downloading and retries once there is room", async () => {
-    h = await Harness.create({ retryDelaysMs: [300] });
+    h = await Harness.create({ retryDelaysMs: [1500] });
     const file = h.files.addFile("/room.bin", FileServer.randomBytes(100_000, 15));
     let free = 1024;
     await h.start({ freeBytes: async () => free });
