@@ -24,6 +24,7 @@ import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
 import { telegramFileFetcher, torrentFeature, torrentRouter } from "./bot/features/torrent.ts";
 import { TorrentClientHolder } from "./sources/torrent-client.ts";
+import { TorrentSeeding } from "./sources/torrent-seeding.ts";
 import { createTorrentSource } from "./sources/torrent-source.ts";
 
 export interface AppOptions {
@@ -97,6 +98,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const policy = { allowPrivate: config.allowPrivateNetworks, trusted: options.trustedAddresses };
   // One WebTorrent client for all torrents, opened on first use and destroyed in stop().
   const torrents = new TorrentClientHolder({ torrent: config.torrent, policy, logger: logger.child({ part: "torrent" }) });
+  const seeding = config.torrent.seed
+    ? new TorrentSeeding({ dir: path.resolve(config.dataDir, "seeding"), clients: torrents, logger: logger.child({ part: "seeding" }) })
+    : undefined;
   const worker = new QueueWorker({
     db,
     api: bot.api,
@@ -114,6 +118,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         metadataTimeoutMs: config.torrent.metadataTimeoutMs,
         // Swarms come and go: a torrent counts as stalled only after the longer of the two waits.
         stallTimeoutMs: Math.max(config.stallTimeoutMs, config.torrent.metadataTimeoutMs),
+        seeding,
         notify: async (item, html) => {
           await bot.api.sendMessage(item.chatId, html, {
             parse_mode: "HTML",
@@ -211,6 +216,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     },
     async stop() {
       await Promise.allSettled([bot.isRunning() ? bot.stop() : Promise.resolve(), worker.stop(4000)]);
+      seeding?.close();
       await torrents.destroy();
       await tasks.drain(2000);
       notices.stop();

@@ -1,5 +1,4 @@
 import path from "node:path";
-import FSChunkStore, { type FsChunkStoreOptions } from "fs-chunk-store";
 import type { Got } from "got";
 import parseTorrent, { type ParsedTorrent } from "parse-torrent";
 import type { Torrent } from "webtorrent";
@@ -12,6 +11,8 @@ import { safeFileName } from "../storage/paths.ts";
 import { formatBytes, formatDuration } from "../text/format.ts";
 import type { DeliverableFile, Source, SourceContext, SourceResult } from "./source.ts";
 import { type TorrentClientHolder, filterReachableUrls } from "./torrent-client.ts";
+import type { TorrentSeeding } from "./torrent-seeding.ts";
+import { destroyTorrent, safeStore } from "./torrent-store.ts";
 import {
   type FileSelection,
   allTooLargeError,
@@ -37,6 +38,8 @@ export interface TorrentSourceDeps {
   stallTimeoutMs: number;
   /** Sends a message about the item to its chat (HTML); failures are the caller's to log. */
   notify?: (item: Item, html: string) => Promise<void>;
+  /** `torrent.seed`: where delivered torrents go on seeding; absent, nothing seeds. */
+  seeding?: TorrentSeeding;
   now?: () => number;
   /** How often progress is reported (ms). */
   progressEveryMs?: number;
@@ -48,41 +51,6 @@ function stopReason(signal: AbortSignal): StopError {
 
 function safeTitle(name: string): string {
   return safeFileName(name.trim().slice(0, 300), "torrent");
-}
-
-/**
- * An fs-chunk-store whose files live at `torrentDiskPaths(root, …)`: names from the metadata are
- * cleaned segment by segment before anything touches the disk, and the store checks that the
- * paths it opens are exactly those.
- */
-function safeStore(root: string): typeof FSChunkStore {
-  return class SafeFsChunkStore extends FSChunkStore {
-    constructor(chunkLength: number, opts: FsChunkStoreOptions = {}) {
-      const files = opts.files ?? [];
-      const disk = torrentDiskPaths(root, files.map((f) => f.path));
-      super(chunkLength, {
-        ...opts,
-        path: root,
-        addUID: false,
-        files: files.map((f, i) => ({ path: path.relative(root, disk[i]!), length: f.length, offset: f.offset })),
-      });
-      this.files.forEach((f, i) => {
-        if (f.path !== disk[i]) throw new Error(`torrent store path mismatch: ${f.path}`);
-      });
-    }
-  };
-}
-
-/** Destroys a torrent, keeping its files, and resolves when its files are closed (or after 2 s). */
-function destroyTorrent(torrent: Torrent): Promise<void> {
-  if (torrent.destroyed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 2000);
-    torrent.destroy({ destroyStore: false }, () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 function torrentError(error: unknown): AppError {
@@ -108,7 +76,8 @@ function torrentError(error: unknown): AppError {
  * for metadata (a dead torrent fails after `metadataTimeoutMs`); the metadata is stored, so a retry
  * or a restart re-adds the torrent at once, and webtorrent verifies the pieces already on disk
  * instead of fetching them again. Files over the size limit are never selected. The torrent
- * leaves the client before this returns, whatever happened: nothing keeps seeding.
+ * leaves the client before this returns, whatever happened; with `torrent.seed` the delivered files
+ * are handed to `TorrentSeeding`, which seeds them from their own directory.
  *
  * An item whose URL is http(s) is a .torrent behind a link: it is fetched, stored, and the item
  * handed back to this handler as the torrent's magnet.
@@ -130,12 +99,15 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
       if (stored) {
         try {
           torrentId = (await parseTorrentFile(stored)).parsed;
+          // A stored .torrent has no exact sources (`xs`), and `buildMagnet` writes none: webtorrent
+          // would fetch them itself, outside the guard.
           torrentId.announce = [...new Set([...torrentId.announce, ...magnet.trackers])];
         } catch (error) {
           logger.warn({ err: String(error) }, "stored torrent metadata unreadable; waiting for peers instead");
         }
       }
       // A parsed object, never the string: webtorrent fetches non-magnet strings as URLs or paths.
+      const hadMetadata = torrentId !== undefined;
       torrentId ??= await parseTorrent(buildMagnet(magnet));
       const trackers = await filterReachableUrls(torrentId.announce ?? [], deps.policy, deps.resolve);
       const seeds = await filterReachableUrls(torrentId.urlList ?? [], deps.policy, deps.resolve);
@@ -144,10 +116,8 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
       }
       torrentId.announce = trackers.kept;
       torrentId.urlList = seeds.kept;
-      // Exact sources (`xs`) are fetched by webtorrent itself, outside the guard.
-      if (!deps.policy.allowPrivate) delete torrentId.xs;
       if (signal.aborted) throw stopReason(signal);
-      return run(ctx, magnet.infoHash, torrentId, stored !== undefined);
+      return run(ctx, magnet.infoHash, torrentId, hadMetadata);
     },
   };
 
@@ -305,17 +275,31 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     });
     report();
 
+    let files: DeliverableFile[];
     try {
-      const files = await finished;
+      files = await finished;
       logger.info({ infoHash, files: files.length }, "torrent downloaded");
-      return { kind: "files", files };
     } finally {
       clearTimeout(metadataTimer);
       clearInterval(ticker);
       signal.removeEventListener("abort", onAbort);
-      // Out of the client before the worker uploads (or deletes) the files: no seeding.
+      // Out of the client before the worker uploads (or deletes) the files.
       await destroyTorrent(torrent);
     }
+    if (deps.seeding && selection && torrent.torrentFile) {
+      const wanted = selection;
+      const metainfo = torrent.torrentFile;
+      await deps.seeding
+        .start({
+          infoHash,
+          metainfo,
+          fromDir: ctx.dir,
+          files: wanted.wanted.map((e) => ({ index: e.index, path: path.relative(ctx.dir, diskPaths[e.index]!) })),
+          bytes: wanted.wantedBytes,
+        })
+        .catch((error) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, "could not start seeding"));
+    }
+    return { kind: "files", files };
   }
 
   /** Stores magnet metadata for the next attempt, records the size, names skipped files once. */

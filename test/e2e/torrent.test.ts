@@ -5,11 +5,12 @@ import parseTorrent from "parse-torrent";
 import type { Torrent } from "webtorrent";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/database.ts";
+import { encodeCallback } from "../../src/bot/keyboards.ts";
 import { listItems } from "../../src/db/item-repository.ts";
 import type { ConfigInput } from "../../src/config.ts";
 import { FileServer } from "../support/file-server.ts";
 import { CHAT, Harness, USER } from "../support/harness.ts";
-import { TorrentSwarm } from "../support/torrent-swarm.ts";
+import { TorrentSwarm, sha256 } from "../support/torrent-swarm.ts";
 
 let h: Harness | undefined;
 let swarm: TorrentSwarm | undefined;
@@ -225,6 +226,26 @@ describe("/torrent", () => {
     expect(seeded.torrent.uploaded).toBeLessThan(1.5 * size);
   });
 
+  it("stops at once when cancelled, leaves the swarm and deletes what it had", async () => {
+    const { h, swarm } = await setUp();
+    const seeded = await swarm.seed("cancel.bin", [{ path: "cancel.bin", bytes: FileServer.randomBytes(3_000_000, 75) }]);
+    swarm.throttle(500_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/torrent ${seeded.magnetURI}`);
+    const progress = await h.progressMessageId(since);
+    await h.waitForText(progress, /peers: 1/, since);
+    await uploadedAtLeast(seeded.torrent, 300_000);
+    const pressed = Date.now();
+    h.api.pressButton(CHAT, progress, encodeCallback({ action: "cancel", itemId: 1 }));
+    await h.waitForText(progress, /cancelled/, since);
+    await noPeersLeft(seeded.torrent, 1000);
+    expect(Date.now() - pressed).toBeLessThan(1500);
+    expect((await listItems(h.app!.db))[0]).toMatchObject({ status: "cancelled" });
+    expect(existsSync(path.join(h.dataDir, "downloads", "1"))).toBe(false);
+    expect(h.uploads()).toEqual([]);
+  });
+
   it("keeps hostile and odd names inside the item's directory and makes them safe for the upload", async () => {
     const { h, swarm } = await setUp();
     const hostile = await swarm.seedNamed("../../x", FileServer.randomBytes(150_000, 81));
@@ -265,6 +286,24 @@ describe("/torrent", () => {
     h.send("/torrent magnet:?xt=urn:btih:nothex");
     expect(String((await h.reply(since)).params.text)).toMatch(/that magnet link is not valid \(no BitTorrent info hash\)/);
     expect(await listItems(h.app!.db)).toEqual([]);
+  });
+});
+
+describe("torrent.seed", () => {
+  it("keeps seeding a delivered torrent from its own directory when seed is on", async () => {
+    const { h, swarm } = await setUp({ torrent: { ...LOOPBACK, seed: true } });
+    const seeded = await swarm.seed("share.bin", [{ path: "share.bin", bytes: FileServer.randomBytes(500_000, 101) }]);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/torrent ${seeded.magnetURI}`);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(seeded.files[0]!.sha256);
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    // The original seeder leaves: whoever downloads now gets the bytes from the bot.
+    await new Promise<void>((resolve) => seeded.torrent.destroy(null, () => resolve()));
+    const [bytes] = await swarm.leech(seeded.magnetURI);
+    expect(sha256(bytes!)).toBe(seeded.files[0]!.sha256);
+    expect(await readdir(path.join(h.dataDir, "downloads"))).toEqual([]);
+    expect(await readdir(path.join(h.dataDir, "seeding", seeded.infoHash))).toEqual(["share.bin"]);
   });
 });
 

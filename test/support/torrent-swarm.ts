@@ -4,7 +4,7 @@
  * every torrent names only the local tracker, so nothing talks beyond 127.0.0.1.
  */
 import { createHash } from "node:crypto";
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Server } from "bittorrent-tracker";
@@ -33,6 +33,8 @@ const STORE_STRIPS = /[<>:"/\\|?*\u0000-\u001F]/g;
 export const LOOPBACK_TORRENT_OPTIONS = { dht: false, lsd: false, natUpnp: false, natPmp: false, utp: false } as const;
 
 export class TorrentSwarm {
+  private leecher?: WebTorrent;
+
   private constructor(
     private readonly tracker: Server,
     readonly announceUrl: string,
@@ -99,6 +101,22 @@ export class TorrentSwarm {
     return this.describe(torrent, [{ path: name, bytes }], raw);
   }
 
+  /**
+   * Downloads a torrent with a second client (as another user of the swarm would) and returns
+   * the bytes of its files in torrent order.
+   */
+  async leech(magnetURI: string): Promise<Buffer[]> {
+    this.leecher ??= new WebTorrent({ ...LOOPBACK_TORRENT_OPTIONS });
+    this.leecher.on("error", () => {});
+    const dir = await mkdtemp(path.join(this.dir, "leech-"));
+    const torrent = this.leecher.add(magnetURI, { path: dir });
+    await new Promise<void>((resolve, reject) => {
+      torrent.once("error", reject);
+      torrent.once("done", () => resolve());
+    });
+    return Promise.all(torrent.files.map((f) => readFile(path.join(dir, f.path))));
+  }
+
   /** Limits the seeder's upload rate (bytes/s); -1 lifts the limit. */
   throttle(bytesPerSecond: number): void {
     this.seeder.throttleUpload(bytesPerSecond);
@@ -122,6 +140,8 @@ export class TorrentSwarm {
   }
 
   async stop(): Promise<void> {
+    const leecher = this.leecher;
+    if (leecher) await new Promise<void>((resolve) => leecher.destroy(() => resolve()));
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 3000);
       this.seeder.destroy(() => {

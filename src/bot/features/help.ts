@@ -4,7 +4,7 @@ export const HELP_TEXT = [
   "<b>Download bot</b>: send a link, get the file in this chat.",
   "",
   "/download &lt;url&gt; — download a file (or the media on a web page) and send it here. Several links, separated by spaces or new lines, are queued in order.",
-  "/torrent &lt;magnet or .torrent URL&gt; — download a torrent; you can also send a .torrent file.",
+  "/torrent &lt;magnet or .torrent URL&gt; — download a torrent (each of its files arrives as its own document); you can also send a .torrent file, or give /download a magnet link.",
   "/download! &lt;url&gt; — download again a link that was delivered before (otherwise the bot re-sends the file it already has).",
   "",
   "/queue — what is downloading and waiting · /status — counts, free disk · /history — the last finished downloads",
