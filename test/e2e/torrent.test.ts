@@ -127,6 +127,14 @@ describe("/torrent", () => {
     );
     const [item] = await listItems(h.app!.db);
     expect(item).toMatchObject({ status: "failed", errorCode: "TOO_LARGE", attempts: 1 });
+
+    // As a .torrent file the sizes are known before queueing: refused at once, nothing stored.
+    const next = h.api.nextSeq;
+    h.api.sendDocument(CHAT, { bytes: seeded.torrentFile, fileName: "big.torrent" }, { fromId: USER });
+    expect(String((await h.reply(next)).params.text)).toBe(
+      "✗ big.torrent: its file is over this bot's limit of 97.7 KB: big.bin (293 KB).",
+    );
+    expect(await listItems(h.app!.db)).toHaveLength(1);
     expect(h.uploads()).toEqual([]);
   });
 
