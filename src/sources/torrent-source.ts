@@ -160,6 +160,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     let multiFile = false;
     let lastBytes = -1;
     let lastChange = now();
+    let recorded: Promise<void> = Promise.resolve();
 
     let settle!: { resolve: (files: DeliverableFile[]) => void; reject: (error: unknown) => void };
     const finished = new Promise<DeliverableFile[]>((resolve, reject) => (settle = { resolve, reject }));
@@ -241,7 +242,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
       }
       phase = "checking";
       logger.info({ infoHash, files: entries.length, wanted: selection.wanted.length, bytes: selection.wantedBytes }, "torrent metadata");
-      void afterMetadata(ctx, infoHash, torrent, selection, hadMetadata).catch((error) =>
+      recorded = afterMetadata(ctx, infoHash, torrent, selection, hadMetadata).catch((error) =>
         logger.warn({ err: String(error) }, "could not record torrent metadata"),
       );
       report();
@@ -278,6 +279,8 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     let files: DeliverableFile[];
     try {
       files = await finished;
+      // The size, the title and the skipped-files notice land before the upload starts.
+      await recorded;
       logger.info({ infoHash, files: files.length }, "torrent downloaded");
     } finally {
       clearTimeout(metadataTimer);
