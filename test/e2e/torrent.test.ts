@@ -138,10 +138,11 @@ describe("/torrent", () => {
     expect(h.uploads()).toEqual([]);
   });
 
-  it("queues a .torrent URL, and /download hands a link serving a .torrent to the torrent handler", async () => {
+  it("queues a .torrent URL; /download takes a magnet, and hands a link serving a .torrent to the torrent handler", async () => {
     const { h, swarm } = await setUp();
     const first = await swarm.seed("first.bin", [{ path: "first.bin", bytes: FileServer.randomBytes(400_000, 51) }]);
     const second = await swarm.seed("second.bin", [{ path: "second.bin", bytes: FileServer.randomBytes(400_000, 52) }]);
+    const third = await swarm.seed("third.bin", [{ path: "third.bin", bytes: FileServer.randomBytes(100_000, 53) }]);
     const byName = h.files.addFile("/t/first.torrent", first.torrentFile, { contentType: "application/x-bittorrent" });
     const byType = h.files.addFile("/get/2", second.torrentFile, { contentType: "application/x-bittorrent" });
     await h.start();
@@ -159,11 +160,18 @@ describe("/torrent", () => {
     expect(two.files[0]!.filename).toBe("second.bin");
     expect(await h.waitForText(await h.progressMessageId(since), /delivered/, since)).toBe("✅ second.bin: delivered (391 KB)");
     const items = await listItems(h.app!.db);
-    expect(items.map((i) => [i.sourceKind, i.status, i.title])).toEqual([
+    expect(items[1]!.url).toMatch(new RegExp(`^magnet:\\?xt=urn:btih:${second.infoHash}&`));
+
+    since = h.api.nextSeq;
+    h.send(`/download ${third.magnetURI}`);
+    expect(String((await h.reply(since, CHAT, /Queued/)).params.text)).toMatch(/^✓ Queued #3 <b>third\.bin<\/b>: position 1 in the queue\.$/);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(third.files[0]!.sha256);
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    expect((await listItems(h.app!.db)).map((i) => [i.sourceKind, i.status, i.title])).toEqual([
       ["torrent", "completed", "first.bin"],
       ["torrent", "completed", "second.bin"],
+      ["torrent", "completed", "third.bin"],
     ]);
-    expect(items[1]!.url).toMatch(new RegExp(`^magnet:\\?xt=urn:btih:${second.infoHash}&`));
   });
 
   it("queues a .torrent file sent to the chat, with or without the /torrent caption", async () => {
