@@ -81,9 +81,9 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
 
   // Each media element with its alternatives (its own src, then its <source> children).
   const elements: Array<{ kind: "video" | "audio"; alternatives: Array<{ url: string; type: string }> }> = [];
-  const og: Record<"og:video" | "og:audio", { urls: string[]; types: string[] }> = {
-    "og:video": { urls: [], types: [] },
-    "og:audio": { urls: [], types: [] },
+  const og: Record<"og:video" | "og:audio", { secure: string[]; urls: string[]; types: string[] }> = {
+    "og:video": { secure: [], urls: [], types: [] },
+    "og:audio": { secure: [], urls: [], types: [] },
   };
   const ogOrder: Array<"og:video" | "og:audio"> = [];
 
@@ -92,13 +92,21 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
     const tag = el.tagName.toLowerCase();
     if (tag === "video" || tag === "audio") {
       const alternatives: Array<{ url: string; type: string }> = [];
+      const known = new Set<string>();
       const own = resolve($(el).attr("src"));
-      if (own) alternatives.push({ url: own, type: $(el).attr("type") ?? "" });
+      if (own) {
+        alternatives.push({ url: own, type: $(el).attr("type") ?? "" });
+        known.add(own);
+      }
+      // Its <source> children (HTML puts them nowhere else). Not find(): cheerio's find() is
+      // quadratic in the number of children, and a page may hold a hundred thousand.
       $(el)
-        .find("source[src]")
+        .children("source[src]")
         .each((_, source) => {
           const url = resolve($(source).attr("src"));
-          if (url && !alternatives.some((a) => a.url === url)) alternatives.push({ url, type: $(source).attr("type") ?? "" });
+          if (!url || known.has(url)) return;
+          known.add(url);
+          alternatives.push({ url, type: $(source).attr("type") ?? "" });
         });
       if (alternatives.length === 0) return;
       elements.push({ kind: tag, alternatives });
@@ -117,9 +125,7 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
       }
       const url = resolve(content);
       if (!url) return;
-      // The secure URL (https) first: it is the same file, fetched safely.
-      if (match[2] === "secure_url") og[key].urls.unshift(url);
-      else og[key].urls.push(url);
+      (match[2] === "secure_url" ? og[key].secure : og[key].urls).push(url);
       if (!ogOrder.includes(key)) ogOrder.push(key);
       return;
     }
@@ -136,8 +142,9 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
   // og: tags are metadata, not page content; they join the list after what the page shows.
   const ogMain: Partial<Record<"og:video" | "og:audio", string>> = {};
   for (const key of ogOrder) {
-    const { urls, types } = og[key];
-    const unique = [...new Set(urls)].filter((u) => extensionOfUrl(u) !== ".swf");
+    const { secure, urls, types } = og[key];
+    // The secure URL (https) first: it is the same file, fetched safely.
+    const unique = [...new Set([...secure, ...urls])].filter((u) => extensionOfUrl(u) !== ".swf");
     const playerOnly = types.length > 0 && types.every((t) => NOT_A_FILE_TYPE.test(t));
     if (unique.length === 0 || playerOnly) continue;
     ogMain[key] = unique[0];
@@ -161,7 +168,9 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
   for (const c of candidates) {
     if (c.kind === "og:video" || c.kind === "og:audio") continue;
     if (elementUrls.has(c.url) && !chosen.has(c.url)) continue;
-    if (!files.includes(c.url)) files.push(c.url);
+    // Candidates are already unique: no search of `files` here, which made a listing of 100 000
+    // links block the event loop for half a minute.
+    files.push(c.url);
   }
 
   return { title: pageTitle($), candidates, main, files };

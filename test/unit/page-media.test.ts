@@ -119,6 +119,25 @@ describe("findPageMedia", () => {
   });
 });
 
+describe("findPageMedia on huge pages", () => {
+  // Pages up to the 5 MB cap are parsed; whatever they hold must not block the event loop (and
+  // with it the bot) for long: these took 7 s and more when candidates were searched linearly.
+  it("lists a directory of 60 000 links quickly", { timeout: 4000 }, () => {
+    const rows = Array.from({ length: 60_000 }, (_, i) => `<a href="f${i}.zip">f${i}.zip</a>`).join("\n");
+    const media = findPageMedia(Buffer.from(`<html><body><pre>${rows}</pre></body></html>`), "https://example.com/d/");
+    expect(media.files).toHaveLength(60_000);
+    expect(media.files[59_999]).toBe("https://example.com/d/f59999.zip");
+  });
+
+  it("reads a player with 40 000 sources and as many og:video tags quickly", { timeout: 4000 }, () => {
+    const sources = Array.from({ length: 40_000 }, (_, i) => `<source src="v${i}.webm">`).join("");
+    const metas = Array.from({ length: 40_000 }, (_, i) => `<meta property="og:video:secure_url" content="https://cdn.example.com/o${i}.mp4">`).join("");
+    const media = findPageMedia(`<head>${metas}</head><body><video>${sources}</video></body>`, PAGE);
+    expect(media.main).toEqual({ url: "https://example.com/shows/week/v0.webm", kind: "video" });
+    expect(media.candidates.filter((c) => c.kind === "og:video")).toEqual([{ url: "https://cdn.example.com/o0.mp4", kind: "og:video" }]);
+  });
+});
+
 describe("URL helpers", () => {
   it("resolves only http(s) URLs and drops fragments", () => {
     expect(resolveUrl(" a b.mp4#t=10 ", PAGE)).toBe("https://example.com/shows/week/a%20b.mp4");
