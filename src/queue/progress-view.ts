@@ -84,15 +84,18 @@ export class SpeedMeter {
   constructor(private readonly windowMs = 10_000) {}
 
   add(at: number, bytesTotal: number): void {
+    // Called for every chunk: keep at most one sample per 100 ms. The newest sample moves forward
+    // until it is 100 ms past the one before it (measured from that one, not from itself, or a
+    // steady stream of chunks would keep moving it and the window would never slide).
     const last = this.samples[this.samples.length - 1];
-    // Called for every chunk: keep at most one sample per 100 ms.
-    if (last && at - last.at < 100 && this.samples.length > 1) {
+    const before = this.samples[this.samples.length - 2];
+    if (last && before && at - before.at < 100) {
       last.bytes = bytesTotal;
       last.at = at;
-      return;
+    } else {
+      this.samples.push({ at, bytes: bytesTotal });
     }
-    this.samples.push({ at, bytes: bytesTotal });
-    while (this.samples.length > 2 && this.samples[0]!.at < at - this.windowMs) this.samples.shift();
+    while (this.samples.length > 2 && this.samples[1]!.at <= at - this.windowMs) this.samples.shift();
   }
 
   /** Bytes per second, or null with fewer than two samples a quarter second apart. */

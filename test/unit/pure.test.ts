@@ -111,6 +111,16 @@ describe("progress view", () => {
     m.add(2000, 3000);
     expect(m.speed()).toBe(1500);
   });
+
+  it("forgets what is older than its window while chunks stream in every few ms", () => {
+    const m = new SpeedMeter(10_000);
+    let bytes = 0;
+    // 20 s at 100 KB/s, then 12 s at 10 KB/s, a chunk every 10 ms: the speed shown is the new one.
+    for (let t = 0; t <= 20_000; t += 10) m.add(t, (bytes += 1000));
+    expect(m.speed()).toBeCloseTo(100_000, -3);
+    for (let t = 20_010; t <= 32_000; t += 10) m.add(t, (bytes += 100));
+    expect(m.speed()).toBeCloseTo(10_000, -2);
+  });
 });
 
 describe("text helpers", () => {
