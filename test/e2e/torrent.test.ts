@@ -307,7 +307,9 @@ describe("/torrent", () => {
 
 describe("torrent.seed", () => {
   it("keeps seeding a delivered torrent from its own directory when seed is on", async () => {
-    const { h, swarm } = await setUp({ torrent: { ...LOOPBACK, seed: true } });
+    // One torrent key set: the harness keeps DHT, LSD and port mapping off all the same.
+    const { h, swarm } = await setUp({ torrent: { seed: true } });
+    expect(h.config.torrent).toMatchObject({ dht: false, lsd: false, natTraversal: false, seed: true });
     const seeded = await swarm.seed("share.bin", [{ path: "share.bin", bytes: FileServer.randomBytes(500_000, 101) }]);
     await h.start();
     const since = h.api.nextSeq;

@@ -38,8 +38,10 @@ export class Harness {
       allowPrivateNetworks: true,
       stallTimeoutMs: 3000,
       logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput["logLevel"]) ?? "silent",
-      torrent: { dht: false, lsd: false, natTraversal: false },
       ...overrides,
+      // Merged, not replaced: a test that sets one torrent key must not switch the DHT, LSD or
+      // UPnP back on (their defaults are true), since nothing here may leave loopback.
+      torrent: { dht: false, lsd: false, natTraversal: false, ...overrides.torrent },
     };
     return new Harness(api, files, dataDir, configInput);
   }
