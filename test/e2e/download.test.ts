@@ -109,6 +109,13 @@ describe("/download of a direct link", () => {
     const long = String((await h.reply(since)).params.text);
     expect(long).toMatch(/too long/);
     expect(long.length).toBeLessThan(400);
+    // A whole message of junk: the reply still says what was wrong, within Telegram's limit.
+    since = h.api.nextSeq;
+    h.send(`/download ${Array.from({ length: 1300 }, (_, i) => `x${i}`).join(" ")}`);
+    const junk = await h.reply(since);
+    expect(junk.response?.ok).toBe(true);
+    expect(String(junk.params.text)).toMatch(/^x0: not a valid URL .*\nx1: not a valid URL /);
+    expect(String(junk.params.text)).toMatch(/… and \d+ more\.$/);
     expect(await listItems(h.app!.db)).toEqual([]);
   });
 

@@ -75,8 +75,9 @@ export function downloadFeature(deps: DownloadFeatureDeps): Composer<Context> {
   async function handleDownload(ctx: Context & { chat: NonNullable<Context["chat"]>; msg: Message }, text: string, fresh: boolean) {
     const parsed = parseUrlList(text, { allowMagnet: deps.routeSpecial !== undefined });
     if (parsed.urls.length === 0) {
-      const why = parsed.problems.length ? parsed.problems.join("\n") + "\n" : "No link given.\n";
-      await ctx.reply(joinReply([why + DOWNLOAD_USAGE]), { parse_mode: "HTML", link_preview_options: { is_disabled: true } });
+      // One line each, so that a message full of junk is cut by lines, not dropped as one block.
+      const why = parsed.problems.length ? parsed.problems : ["No link given."];
+      await ctx.reply(joinReply([...why, DOWNLOAD_USAGE]), { parse_mode: "HTML", link_preview_options: { is_disabled: true } });
       return;
     }
     const chatId = ctx.chat.id;
