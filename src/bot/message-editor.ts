@@ -25,6 +25,8 @@ interface MessageState {
   pending?: Pending;
   timer?: NodeJS.Timeout;
   busy: boolean;
+  /** Telegram says the message is no longer there (someone deleted it): edits are dropped. */
+  gone?: boolean;
 }
 
 const key = (chatId: number, messageId: number) => `${chatId}:${messageId}`;
@@ -61,6 +63,7 @@ export class MessageEditor {
    */
   edit(chatId: number, messageId: number, content: MessageContent | (() => MessageContent)): Promise<void> {
     const state = this.state(chatId, messageId);
+    if (state.gone) return Promise.resolve();
     const render = typeof content === "function" ? content : () => content;
     return new Promise<void>((resolve) => {
       const waiters = state.pending ? [...state.pending.waiters, resolve] : [resolve];
@@ -158,6 +161,14 @@ export class MessageEditor {
       } else if (error instanceof GrammyError && /message is not modified/i.test(error.description)) {
         state.shown = fp;
         pending.waiters.forEach((w) => w());
+      } else if (error instanceof GrammyError && /message to edit not found|message can't be edited/i.test(error.description)) {
+        // Deleted in the chat: editing it every interval for the rest of the transfer would
+        // only fail again (and count against the bot's limits).
+        this.logger.info({ chatId: state.chatId, messageId: state.messageId }, "the live message is gone; no more edits of it");
+        state.gone = true;
+        const newer = state.pending as Pending | undefined;
+        state.pending = undefined;
+        [...pending.waiters, ...(newer?.waiters ?? [])].forEach((w) => w());
       } else {
         this.logger.warn(
           { chatId: state.chatId, messageId: state.messageId, err: error instanceof Error ? error.message : String(error) },
