@@ -250,6 +250,8 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
 
     const onAbort = () => fail(stopReason(signal));
     signal.addEventListener("abort", onAbort, { once: true });
+    // A cancel or pause while a leftover of this torrent was leaving the client came before the listener.
+    if (signal.aborted) onAbort();
     const metadataTimer = setTimeout(() => {
       const peers = torrent.destroyed ? 0 : torrent.numPeers;
       const wait = formatDuration(deps.metadataTimeoutMs);
@@ -266,6 +268,17 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     const ticker = setInterval(report, deps.progressEveryMs ?? 500);
 
     torrent.on("error", (error: unknown) => fail(torrentError(error)));
+    // Taken out of the client by anything but the `finally` below (the client destroys itself and
+    // every torrent, without a torrent error, when its DHT or listening socket fails): without
+    // this, the item would wait forever and hold up the whole queue.
+    torrent.once("close", () =>
+      fail(
+        new DownloadError("TORRENT_FAILED", "torrent: closed by the torrent client", {
+          retryable: true,
+          userMessage: "the torrent client stopped; the download will be retried.",
+        }),
+      ),
+    );
     torrent.on("warning", (warning: unknown) => logger.debug({ warning: String(warning) }, "torrent warning"));
     torrent.once("metadata", onMetadata);
     torrent.once("ready", () => {

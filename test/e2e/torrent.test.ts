@@ -4,7 +4,17 @@ import path from "node:path";
 import parseTorrent from "parse-torrent";
 import type { Torrent } from "webtorrent";
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../../src/db/database.ts";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import parseTorrentId from "parse-torrent";
+import { migrateToLatest, openDatabase } from "../../src/db/database.ts";
+import { insertItem } from "../../src/db/item-repository.ts";
+import { StopError } from "../../src/errors.ts";
+import { createLogger } from "../../src/logger.ts";
+import { createHttpClient } from "../../src/net/http-client.ts";
+import type { SourceResult } from "../../src/sources/source.ts";
+import { TorrentClientHolder } from "../../src/sources/torrent-client.ts";
+import { createTorrentSource } from "../../src/sources/torrent-source.ts";
 import { encodeCallback } from "../../src/bot/keyboards.ts";
 import { listItems } from "../../src/db/item-repository.ts";
 import type { ConfigInput } from "../../src/config.ts";
@@ -338,5 +348,107 @@ describe("torrents and private networks", () => {
     const failure = await h.reply(since, CHAT, /failed/);
     expect(String(failure.params.text)).toMatch(/dead torrent: no peers found/);
     expect(wires).toBe(0);
+  });
+});
+
+describe("the torrent handler, driven directly", () => {
+  /** The handler with its own client, database and item, outside the worker. */
+  async function handler(magnet: string, opts: { maxBytes?: number; metadataTimeoutMs?: number } = {}) {
+    const dir = await mkdtemp(path.join(tmpdir(), "dlbot-src-"));
+    const db = openDatabase(path.join(dir, "bot.sqlite"));
+    await migrateToLatest(db);
+    const logger = createLogger({ level: "silent", secrets: [] });
+    const policy = { allowPrivate: true };
+    const clients = new TorrentClientHolder({
+      torrent: { ...LOOPBACK, metadataTimeoutMs: 60_000, seed: false },
+      policy,
+      logger,
+    });
+    const source = createTorrentSource({
+      db,
+      clients,
+      http: createHttpClient({ allowPrivateNetworks: true }),
+      policy,
+      metadataTimeoutMs: opts.metadataTimeoutMs ?? 60_000,
+      stallTimeoutMs: 60_000,
+    });
+    const inserted = await insertItem(db, { chatId: CHAT, userId: USER, url: magnet, sourceKind: "torrent", title: "t", sizeBytes: null }, Date.now());
+    if (!inserted.inserted) throw new Error("not inserted");
+    const controller = new AbortController();
+    const run = (): Promise<SourceResult> =>
+      source.download({
+        item: inserted.item,
+        dir: path.join(dir, "item"),
+        signal: controller.signal,
+        maxBytes: opts.maxBytes ?? 100_000_000,
+        logger,
+        progress: () => {},
+        checkpoint: async () => {},
+      });
+    const close = async () => {
+      await clients.destroy();
+      await db.destroy();
+      await rm(dir, { recursive: true, force: true });
+    };
+    return { clients, controller, run, close };
+  }
+
+  /** A handler's attempt, settled: its result or what it threw. */
+  function settled(p: Promise<SourceResult>): Promise<unknown> {
+    return p.then(
+      (r) => r,
+      (e: unknown) => e,
+    );
+  }
+
+  /** How an attempt ended within `ms` from now, or "still running". */
+  function outcome(ended: Promise<unknown>, ms: number): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([ended, new Promise((r) => (timer = setTimeout(() => r("still running"), ms)))]).finally(() => clearTimeout(timer));
+  }
+
+  it("fails the attempt, to be retried, when the client drops the torrent (it destroys itself after a DHT or socket error)", async () => {
+    swarm = await TorrentSwarm.start();
+    const seeded = await swarm.seed("drop.bin", [{ path: "drop.bin", bytes: FileServer.randomBytes(2_000_000, 111) }]);
+    swarm.throttle(300_000);
+    const w = await handler(seeded.magnetURI);
+    try {
+      const attempt = settled(w.run());
+      await uploadedAtLeast(seeded.torrent, 100_000);
+      await new Promise<void>((resolve) => w.clients.get().destroy(() => resolve()));
+      expect(await outcome(attempt, 3000)).toMatchObject({ code: "TORRENT_FAILED", retryable: true });
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("honours a cancel that comes while a leftover of the same torrent leaves the client", async () => {
+    swarm = await TorrentSwarm.start();
+    const magnet = swarm.deadMagnet("leftover");
+    const w = await handler(magnet, { metadataTimeoutMs: 5000 });
+    try {
+      const leftover = w.clients.get().add(await parseTorrentId(magnet), { path: tmpdir(), deselect: true });
+      leftover.on("error", () => {});
+      leftover.once("close", () => w.controller.abort(new StopError("cancel")));
+      const ended = await outcome(settled(w.run()), 3000);
+      expect(ended).toBeInstanceOf(StopError);
+      expect((ended as StopError).reason).toBe("cancel");
+      expect(w.clients.get().torrents).toEqual([]);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("takes a torrent whose files are all too large out of the client", async () => {
+    swarm = await TorrentSwarm.start();
+    const seeded = await swarm.seed("large.bin", [{ path: "large.bin", bytes: FileServer.randomBytes(200_000, 112) }]);
+    const w = await handler(seeded.magnetURI, { maxBytes: 100_000 });
+    try {
+      expect(await outcome(settled(w.run()), 5000)).toMatchObject({ code: "TOO_LARGE" });
+      expect(w.clients.get().torrents).toEqual([]);
+      await noPeersLeft(seeded.torrent);
+    } finally {
+      await w.close();
+    }
   });
 });
