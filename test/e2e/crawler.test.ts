@@ -176,16 +176,17 @@ describe("/download of a page that lists files", () => {
     expect(probed).toEqual(names.slice(0, 50).map((n) => `/big/${n}`));
   });
 
-  it("skips a listed link on a private address while the guard is on, and never fetches it", async () => {
-    h = await Harness.create({ allowPrivateNetworks: false });
+  it("skips a listed link on a private address while the guard is on, and never fetches it (nor one over the size limit)", async () => {
+    h = await Harness.create({ allowPrivateNetworks: false, maxFileSizeBytes: 100_000 });
     const port = new URL(h.files.baseUrl).port;
     const ok = h.files.addFile("/list/ok.zip", FileServer.randomBytes(20_000, 41));
+    h.files.addFile("/list/huge.zip", FileServer.randomBytes(150_000, 44));
     h.files.addFile("/list/secret.zip", FileServer.randomBytes(20_000, 42));
     h.files.addFile("/v/secret.mp4", FileServer.randomBytes(20_000, 43), { contentType: "video/mp4" });
     h.files.addHtml(
       "/list/",
       `<html><body><a href="http://intranet.test:${port}/list/secret.zip">secret</a>
-       <a href="http://127.0.0.2:${port}/list/secret.zip">loopback</a> <a href="ok.zip">ok</a>
+       <a href="http://127.0.0.2:${port}/list/secret.zip">loopback</a> <a href="ok.zip">ok</a> <a href="huge.zip">huge</a>
        <a href="player.mp4">a page named like a video</a></body></html>`,
     );
     // A link found on a page must be a file: a page behind it is not crawled in turn.
@@ -203,7 +204,7 @@ describe("/download of a page that lists files", () => {
     h.send(`/download http://files.test:${port}/list/`);
     const summary = String((await h.reply(since, CHAT, /found/)).params.text);
     expect(summary).toBe(
-      "📄 <b>list</b>: found 4 files: added 1 to the queue; skipped 3: 3 refused (intranet.test (10.0.0.7) is on a private or local network, which this bot does not fetch from; send a public URL).",
+      "📄 <b>list</b>: found 5 files: added 1 to the queue; skipped 4: 1 too large, 3 refused (intranet.test (10.0.0.7) is on a private or local network, which this bot does not fetch from; send a public URL).",
     );
     expect((await h.upload(since)).files[0]!.sha256).toBe(ok.sha256);
     expect(resolved).toContain("intranet.test");
@@ -221,6 +222,8 @@ describe("/download of a page that lists files", () => {
       ["http://files.test:PORT/watch/private.html", "failed", "PRIVATE_NETWORK"],
     ]);
     expect(h.files.requests.filter((r) => r.path.includes("secret"))).toEqual([]);
+    // The file over the limit was only pre-checked.
+    expect(h.files.requests.filter((r) => r.path === "/list/huge.zip").map((r) => r.method)).toEqual(["HEAD"]);
     expect(h.files.requests.filter((r) => r.path === "/list/player.mp4").map((r) => r.method)).toEqual(["HEAD"]);
   });
 });
