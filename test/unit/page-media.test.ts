@@ -43,6 +43,17 @@ describe("findPageMedia", () => {
     expect(media.main).toEqual({ url: "https://cdn.example.net/v/clip.mp4", kind: "og:video" });
   });
 
+  it("takes og:audio (its secure_url first) when the page has no player and no og:video", () => {
+    const media = findPageMedia(
+      `<head><meta property="og:audio" content="http://cdn.example.net/a/ep1.mp3">
+        <meta property="og:audio:secure_url" content="https://cdn.example.net/a/ep1.mp3"></head>
+       <body><a href="/feed/ep0.mp3">older</a></body>`,
+      PAGE,
+    );
+    expect(media.main).toEqual({ url: "https://cdn.example.net/a/ep1.mp3", kind: "og:audio" });
+    expect(media.files).toEqual(["https://example.com/feed/ep0.mp3"]);
+  });
+
   it("ignores an og:video that is a player page or flash", () => {
     const media = findPageMedia(
       `<meta property="og:video" content="https://player.example.com/embed/1">
