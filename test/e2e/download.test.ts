@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
+import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
-import { listItems } from "../../src/db/item-repository.ts";
+import { findItem, listItems } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { tooManyRequests } from "../support/bot-api-double.ts";
 import { CHAT, Harness, PROGRESS_TEXT, STRANGER_CHAT, messageIdOf } from "../support/harness.ts";
@@ -67,6 +68,17 @@ describe("/download of a direct link", () => {
     expect(first.files[0]!.sha256).toBe(video.sha256);
     expect(second.method).toBe("sendAudio");
     expect(second.files[0]!.sha256).toBe(audio.sha256);
+  });
+
+  it('sends even a playable video as a document with uploadAs: "document"', async () => {
+    h = await Harness.create({ uploadAs: "document" });
+    const video = h.files.addFile("/v/clip.mp4", FileServer.randomBytes(30_000, 16), { contentType: "video/mp4" });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${video.url}`);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendDocument");
+    expect(upload.files[0]!.sha256).toBe(video.sha256);
   });
 
   it("refuses a chat that is not allowed, storing and fetching nothing", async () => {
@@ -223,6 +235,34 @@ describe("the queue", () => {
     expect(gets).toEqual(["/seq/1.bin", "/seq/2.bin", "/seq/3.bin"]);
     // Each transfer ended before the next began (and before its upload).
     expect((await listItems(h.app!.db)).map((i) => i.status)).toEqual(["completed", "completed", "completed"]);
+  });
+
+  it("goes on with the next item while one waits for its retry, and a restart keeps the retry's time", async () => {
+    h = await Harness.create({ retryDelaysMs: [60_000] });
+    const flaky = h.files.addFile("/wait/flaky.bin", FileServer.randomBytes(10_000, 17));
+    h.files.fault("/wait/flaky.bin", { kind: "status", status: 503 });
+    const next = h.files.addFile("/wait/next.bin", FileServer.randomBytes(20_000, 18));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${flaky.url} ${next.url}`);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(next.sha256);
+    await h.waitForText((await findItem(h.app!.db, 2))!.progressMessageId!, /delivered/, since);
+    const waiting = (await findItem(h.app!.db, 1))!;
+    expect(waiting).toMatchObject({ status: "queued", attempts: 1, errorCode: "HTTP_TRANSIENT" });
+    expect(waiting.nextAttemptAt).toBeGreaterThan(Date.now() + 50_000);
+    const flakyGets = () => h.files.requests.filter((r) => r.method === "GET" && r.path === "/wait/flaky.bin" && r.range === undefined);
+    expect(flakyGets()).toHaveLength(1);
+
+    await h.stopApp();
+    await h.start();
+    // A later item is a barrier: had the restart made the waiting item ready, it would have gone
+    // first (oldest first).
+    const later = h.files.addFile("/wait/later.bin", FileServer.randomBytes(5_000, 19));
+    const since2 = h.api.nextSeq;
+    h.send(`/download ${later.url}`);
+    expect((await h.upload(since2)).files[0]!.sha256).toBe(later.sha256);
+    expect(flakyGets()).toHaveLength(1);
+    expect(await findItem(h.app!.db, 1)).toMatchObject({ status: "queued", attempts: 1, nextAttemptAt: waiting.nextAttemptAt });
   });
 });
 
@@ -401,6 +441,8 @@ describe("storage", () => {
     await h.api.waitForCall((c) => c.method === "editMessageText" && /delivered/.test(String(c.params.text)), { since });
     expect(existsSync(path.join(h.dataDir, "downloads", "1"))).toBe(false);
     expect(existsSync(path.join(h.dataDir, "bot.sqlite"))).toBe(true);
+    const { rows } = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(h.app!.db);
+    expect(rows[0]!.journal_mode).toBe("wal");
   });
 });
 
