@@ -49,6 +49,9 @@ export class TorrentSeeding {
 
   async start(request: SeedRequest): Promise<void> {
     const { logger } = this.options;
+    // Seeded before (its torrent since taken out of the client by a new download of it): its
+    // timer must not outlive it, or it would stop the seeding started here.
+    await this.stop(request.infoHash);
     await this.removeStale(request.infoHash);
     const target = path.join(this.options.dir, request.infoHash);
     await fs.rm(target, { recursive: true, force: true });

@@ -4,7 +4,8 @@ import path from "node:path";
 import parseTorrent from "parse-torrent";
 import type { Torrent } from "webtorrent";
 import { afterEach, describe, expect, it } from "vitest";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import createTorrent from "create-torrent";
 import { tmpdir } from "node:os";
 import parseTorrentId from "parse-torrent";
 import { migrateToLatest, openDatabase } from "../../src/db/database.ts";
@@ -14,7 +15,9 @@ import { createLogger } from "../../src/logger.ts";
 import { createHttpClient } from "../../src/net/http-client.ts";
 import type { SourceResult } from "../../src/sources/source.ts";
 import { TorrentClientHolder } from "../../src/sources/torrent-client.ts";
+import { TorrentSeeding } from "../../src/sources/torrent-seeding.ts";
 import { createTorrentSource } from "../../src/sources/torrent-source.ts";
+import { destroyTorrent } from "../../src/sources/torrent-store.ts";
 import { encodeCallback } from "../../src/bot/keyboards.ts";
 import { listItems } from "../../src/db/item-repository.ts";
 import type { ConfigInput } from "../../src/config.ts";
@@ -332,6 +335,41 @@ describe("torrent.seed", () => {
     expect(sha256(bytes!)).toBe(seeded.files[0]!.sha256);
     expect(await readdir(path.join(h.dataDir, "downloads"))).toEqual([]);
     expect(await readdir(path.join(h.dataDir, "seeding", seeded.infoHash))).toEqual(["share.bin"]);
+  });
+});
+
+describe("TorrentSeeding", () => {
+  it("keeps seeding a torrent delivered again, whatever the timer of its earlier seeding does", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "dlbot-seeding-"));
+    const logger = createLogger({ level: "silent", secrets: [] });
+    // No tracker at all: this client talks to nobody.
+    const clients = new TorrentClientHolder({ torrent: { ...LOOPBACK, metadataTimeoutMs: 1000, seed: true }, policy: { allowPrivate: true }, logger });
+    const seeding = new TorrentSeeding({ dir: path.join(dir, "seeding"), clients, logger, checkEveryMs: 250 });
+    try {
+      const bytes = FileServer.randomBytes(100_000, 121);
+      const metainfo = await new Promise<Buffer>((resolve, reject) =>
+        createTorrent(bytes, { name: "again.bin", announce: [], pieceLength: 16 * 1024 }, (err, buf) => (err ? reject(err) : resolve(Buffer.from(buf)))),
+      );
+      const infoHash = (await parseTorrent(metainfo)).infoHash;
+      const fromDir = path.join(dir, "item");
+      await mkdir(fromDir);
+      await writeFile(path.join(fromDir, "again.bin"), bytes);
+      const request = { infoHash, metainfo, fromDir, files: [{ index: 0, path: "again.bin" }], bytes: bytes.length };
+
+      await seeding.start(request);
+      // Queued again and downloaded: the handler takes the seeding torrent out of the client first,
+      // and the new copy goes on seeding once delivered.
+      await destroyTorrent((await clients.get().get(infoHash))!);
+      await seeding.start(request);
+      // Nothing to wait for but the earlier seeding's timer: give it a few periods.
+      await new Promise((r) => setTimeout(r, 800));
+      expect(seeding.isSeeding(infoHash)).toBe(true);
+      expect(await readdir(path.join(dir, "seeding", infoHash))).toEqual(["again.bin"]);
+    } finally {
+      seeding.close();
+      await clients.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
