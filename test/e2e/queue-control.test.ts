@@ -185,6 +185,37 @@ describe("the progress message's buttons", () => {
     expect(gets()).toHaveLength(2);
   });
 
+  it("pauses an upload (the file stays on disk), and resumed, uploads it again from disk without downloading", async () => {
+    h = await Harness.create({ maxFileSizeBytes: 20_000_000 });
+    const file = h.files.addFile("/u/large.bin", FileServer.randomBytes(12_000_000, 63));
+    await h.start();
+    h.api.pauseUploads();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    // The upload hangs half-way; the progress message shows the phase, with its buttons.
+    const uploading = await h.api.waitForCall(
+      (c) => c.method === "editMessageText" && c.params.message_id === progress && /⬆️ Uploading/.test(String(c.params.text)),
+      { since },
+    );
+    expect(String(uploading.params.text)).toMatch(/^<b>large\.bin<\/b>\n⬆️ Uploading\n[█░]{16} \d+%\n[\d.]+ MB \/ 11\.4 MB · /);
+    expect(buttonsOf(progress)).toEqual(["q:p:1", "q:c:1"]);
+
+    expect(await press(progress, "q:p:1")).toBe("Paused");
+    await h.waitForText(progress, /⏸ Paused/, since);
+    expect(await item(1)).toMatchObject({ status: "paused", downloaded: true });
+    expect(existsSync(path.join(h.dataDir, "downloads", "1", "large.bin"))).toBe(true);
+    h.api.resumeUploads();
+
+    const from = h.api.nextSeq;
+    expect(await press(progress, "q:r:1")).toBe("Resumed");
+    const upload = await h.upload(from);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    await h.waitForText(progress, /delivered/, from);
+    expect(h.uploads()).toHaveLength(1);
+    expect(gets()).toHaveLength(1);
+  });
+
   it("answers a press from a chat that is not allowed, and one on a finished item, changing nothing", async () => {
     h = await Harness.create();
     const file = h.files.addFile("/done.bin", FileServer.randomBytes(20_000, 24));
