@@ -386,6 +386,8 @@ describe("torrents and private networks", () => {
     const failure = await h.reply(since, CHAT, /failed/);
     expect(String(failure.params.text)).toMatch(/dead torrent: no peers found/);
     expect(wires).toBe(0);
+    // The tracker on 127.0.0.1 heard from the seeder only: the bot dropped it before adding the torrent.
+    expect(swarm.announcedPorts.filter((p) => p !== port)).toEqual([]);
   });
 });
 

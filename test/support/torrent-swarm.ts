@@ -34,6 +34,8 @@ export const LOOPBACK_TORRENT_OPTIONS = { dht: false, lsd: false, natUpnp: false
 
 export class TorrentSwarm {
   private leecher?: WebTorrent;
+  /** The listening port of every client that announced to the tracker, in order. */
+  readonly announcedPorts: number[] = [];
 
   private constructor(
     private readonly tracker: Server,
@@ -51,7 +53,11 @@ export class TorrentSwarm {
     const seeder = new WebTorrent({ ...LOOPBACK_TORRENT_OPTIONS });
     seeder.on("error", () => {});
     const dir = await mkdtemp(path.join(tmpdir(), "dlbot-seed-"));
-    return new TorrentSwarm(tracker, `http://127.0.0.1:${port}/announce`, seeder, dir);
+    const swarm = new TorrentSwarm(tracker, `http://127.0.0.1:${port}/announce`, seeder, dir);
+    for (const event of ["start", "update", "complete", "stop"]) {
+      tracker.on(event, (_addr: string, params: { port?: number }) => swarm.announcedPorts.push(Number(params.port)));
+    }
+    return swarm;
   }
 
   /**
