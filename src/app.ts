@@ -148,10 +148,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     onFinal: (item, outcome, messageId, kind) => {
       if (kind === "notice") {
         void control.recordMessage(item.chatId, messageId, [item.id]).catch((error) => logger.warn({ err: String(error) }, "could not record a message"));
-      } else if (outcome !== "failed") {
-        // The file (or the page summary) stays in the chat; the line about it goes after a while.
-        notices.schedule(item.chatId, messageId);
       }
+      // The file (or the page summary) stays in the chat; the line about it goes after a while.
+      // Failures stay.
+      if (outcome !== "failed") notices.schedule(item.chatId, messageId);
     },
   });
   const control: QueueControl = new QueueControl({

@@ -59,7 +59,8 @@ export interface WorkerDeps {
   isQueuePaused?: () => boolean;
   /**
    * An item ended and `messageId` shows its final line: the progress message edited into it
-   * ("progress"), or a message of its own (the failure "notice"). Queue control deletes transient
+   * ("progress"), or a message of its own ("notice": the failure line, or any final line of an
+   * item whose progress message could not be sent). Queue control deletes transient
    * lines later and remembers which message is about which item.
    */
   onFinal?: (item: Item, outcome: FinalOutcome, messageId: number, kind: "progress" | "notice") => void;
@@ -422,7 +423,8 @@ export class QueueWorker {
       const sent = this.deps.api
         .sendMessage(item.chatId, text, { parse_mode: "HTML", link_preview_options: { is_disabled: true } })
         .then(
-          (message) => this.deps.onFinal?.(item, outcome, message.message_id, "progress"),
+          // A message of its own: nothing else links it to the item (it has no progress message).
+          (message) => this.deps.onFinal?.(item, outcome, message.message_id, "notice"),
           (error) => this.deps.logger.warn({ err: String(error) }, "could not send the final status"),
         );
       this.track(sent);

@@ -441,6 +441,32 @@ describe("commands", () => {
   });
 });
 
+describe("failure lines", () => {
+  it("names its item even when the progress message could not be sent, so a reply /retry works", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/r/lost.bin", FileServer.randomBytes(10_000, 64));
+    h.files.fault("/r/lost.bin", { kind: "status", status: 404, times: 1 });
+    await h.start();
+    let from = h.api.nextSeq;
+    h.send("/pause");
+    await h.reply(from, CHAT, /queue is paused/);
+    from = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.reply(from, CHAT, /Queued #1/);
+    // The /resume acknowledgement and the item's progress message both fail to go out.
+    h.api.failNext("sendMessage", { error_code: 400, description: "Bad Request: not enough rights to send text messages to the chat" }, 2);
+    from = h.api.nextSeq;
+    h.send("/resume");
+    const failure = await h.reply(from, CHAT, /lost\.bin<\/b>: failed/);
+    expect(await item(1)).toMatchObject({ status: "failed", progressMessageId: null });
+
+    from = h.api.nextSeq;
+    replyTo(messageIdOf(failure), "/retry");
+    expect(String((await h.reply(from)).params.text)).toBe("🔁 #1 <b>lost.bin</b> is back in the queue: position 1.");
+    expect((await h.upload(from)).files[0]!.sha256).toBe(file.sha256);
+  });
+});
+
 describe("a tidy chat", () => {
   it("answers a duplicate URL on the existing item's progress message", async () => {
     h = await Harness.create();
