@@ -74,10 +74,11 @@ export async function parseTorrentFile(bytes: Uint8Array): Promise<TorrentFileIn
 
 /**
  * Fetches a .torrent over HTTP through the guarded client (private networks refused like any URL),
- * refusing bodies over MAX_TORRENT_FILE_BYTES and web pages.
+ * refusing bodies over MAX_TORRENT_FILE_BYTES and web pages. A server that sends nothing for
+ * `stallMs` fails the fetch (retryable): the body has no other time limit, and the queue waits on it.
  */
-export async function fetchTorrentFile(http: Got, url: string, signal?: AbortSignal): Promise<Buffer> {
-  const stream = http.stream(url, { signal, headers: { accept: "application/x-bittorrent, */*;q=0.5" } });
+export async function fetchTorrentFile(http: Got, url: string, signal?: AbortSignal, stallMs = 60_000): Promise<Buffer> {
+  const stream = http.stream(url, { signal, timeout: { socket: stallMs }, headers: { accept: "application/x-bittorrent, */*;q=0.5" } });
   stream.on("error", () => {});
   const chunks: Buffer[] = [];
   let size = 0;

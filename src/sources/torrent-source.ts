@@ -125,7 +125,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     const { item, signal } = ctx;
     let bytes: Buffer;
     try {
-      bytes = await fetchTorrentFile(deps.http, item.url, signal);
+      bytes = await fetchTorrentFile(deps.http, item.url, signal, deps.stallTimeoutMs);
     } catch (error) {
       if (signal.aborted) throw stopReason(signal);
       throw error;

@@ -187,6 +187,23 @@ describe("/torrent", () => {
     ]);
   });
 
+  it("gives up on a .torrent link whose server stalls, and gets it on the retry", async () => {
+    // The stall limit of torrents is the longer of stallTimeoutMs (3 s here) and metadataTimeoutMs.
+    const { h, swarm } = await setUp({ torrent: { metadataTimeoutMs: 1000 } });
+    const seeded = await swarm.seed("slow.bin", [{ path: "slow.bin", bytes: FileServer.randomBytes(100_000, 56) }]);
+    const link = h.files.addFile("/get/slow", seeded.torrentFile, { contentType: "application/x-bittorrent" });
+    // The direct handler's look at the headers, then the torrent handler's fetch: that one stalls.
+    h.files.fault("/get/slow", { kind: "stall", afterBytes: 100, times: 2 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${link.url}`);
+    const progress = await h.progressMessageId(since);
+    await h.waitForText(progress, /attempt 1 of 4 failed/, since);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(seeded.files[0]!.sha256);
+    await h.waitForText(progress, /delivered/, since);
+    expect((await listItems(h.app!.db))[0]).toMatchObject({ status: "completed", attempts: 1 });
+  });
+
   it("queues a .torrent file sent to the chat, with or without the /torrent caption", async () => {
     const { h, swarm } = await setUp();
     const plain = await swarm.seed("plain.bin", [{ path: "plain.bin", bytes: FileServer.randomBytes(200_000, 61) }]);
