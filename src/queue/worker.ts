@@ -76,9 +76,20 @@ export async function statfsFreeBytes(dir: string): Promise<number> {
   return s.bavail * s.bsize;
 }
 
+/** How long a stop waits for Telegram's answer to an upload whose bytes all went out. */
+const ANSWER_GRACE_MS = 1500;
+
 interface Active {
   item: Item;
   controller: AbortController;
+  /**
+   * Set once every byte of the file being uploaded went out and only Telegram's answer is
+   * missing: aborting then would lose the record of an upload that happened (it would go up a
+   * second time), so a stop waits for the answer first (a little while at most).
+   */
+  answer?: Promise<void>;
+  /** The stop asked for while an answer was awaited; applied once it came. */
+  deferred?: StopError;
 }
 
 /**
@@ -119,19 +130,37 @@ export class QueueWorker {
   }
 
   /**
-   * Stops the running transfer of `itemId` (within a second: every handler honours the signal).
-   * Returns false when that item is not the one running.
+   * Stops the running transfer of `itemId` (within a second: every handler honours the signal;
+   * an upload whose bytes all went out first gets Telegram's answer, 1.5 s at most, so it is
+   * recorded). Returns false when that item is not the one running.
    */
   stopActive(itemId: number, reason: "cancel" | "pause" | "hold"): boolean {
     if (this.active?.item.id !== itemId) return false;
-    this.active.controller.abort(new StopError(reason));
+    this.abortActive(new StopError(reason));
     return true;
+  }
+
+  /** Aborts the running item, after the pending answer to its upload if there is one. */
+  private abortActive(stop: StopError): void {
+    const active = this.active;
+    if (!active || active.controller.signal.aborted || active.deferred) return;
+    if (!active.answer) {
+      active.controller.abort(stop);
+      return;
+    }
+    // The first stop wins, as an abort's reason would.
+    active.deferred = stop;
+    let timer: NodeJS.Timeout | undefined;
+    void Promise.race([active.answer, new Promise<void>((r) => (timer = setTimeout(r, ANSWER_GRACE_MS)))]).then(() => {
+      clearTimeout(timer);
+      active.controller.abort(stop);
+    });
   }
 
   /** Stops taking items, checkpoints the running one (its bytes stay on disk) and waits for it. */
   async stop(timeoutMs = 5000): Promise<void> {
     this.stopping.abort();
-    this.active?.controller.abort(new StopError("shutdown"));
+    this.abortActive(new StopError("shutdown"));
     this.wake?.();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -359,6 +388,7 @@ export class QueueWorker {
     view.totalBytes = total;
     view.bytesDone = base;
     changed();
+    const active = this.active?.item.id === item.id ? this.active : undefined;
     for (const file of files) {
       if (file.uploadedAt !== null) continue;
       try {
@@ -370,21 +400,29 @@ export class QueueWorker {
           userMessage: "the downloaded file disappeared from the bot's disk; it will be downloaded again.",
         });
       }
-      const { fileId, kind } = await uploadFile(
-        api,
-        item.chatId,
-        { path: file.path, name: file.name, size: file.sizeBytes, ...(file.caption ? { caption: file.caption } : {}) },
-        {
-          uploadAs: config.uploadAs,
-          signal,
-          replyTo: item.requestMessageId,
-          onBytes: (sent) => {
-            view.bytesDone = base + Math.min(sent, file.sizeBytes);
-            changed();
+      let answered!: () => void;
+      const answer = new Promise<void>((r) => (answered = r));
+      try {
+        const { fileId, kind } = await uploadFile(
+          api,
+          item.chatId,
+          { path: file.path, name: file.name, size: file.sizeBytes, ...(file.caption ? { caption: file.caption } : {}) },
+          {
+            uploadAs: config.uploadAs,
+            signal,
+            replyTo: item.requestMessageId,
+            onBytes: (sent) => {
+              view.bytesDone = base + Math.min(sent, file.sizeBytes);
+              if (active && sent >= file.sizeBytes) active.answer ??= answer;
+              changed();
+            },
           },
-        },
-      );
-      await markFileUploaded(db, file.id, fileId, kind, this.now());
+        );
+        await markFileUploaded(db, file.id, fileId, kind, this.now());
+      } finally {
+        answered();
+        if (active) active.answer = undefined;
+      }
       base += file.sizeBytes;
     }
     return total;

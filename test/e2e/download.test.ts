@@ -3,6 +3,7 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase } from "../../src/db/database.ts";
 import { findItem, listItems } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { tooManyRequests } from "../support/bot-api-double.ts";
@@ -447,6 +448,33 @@ describe("storage", () => {
 });
 
 describe("restart safety", () => {
+  it("stopping while Telegram answers an upload waits for the answer and records it, so nothing goes up twice", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/answer.bin", FileServer.randomBytes(100_000, 20));
+    await h.start();
+    h.api.pauseUploads();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    // Every byte is handed over (the socket buffers hold them all); Telegram has not answered yet.
+    await h.waitForText(progress, /⬆️ Uploading\n█{16} 100%/, since);
+    const stopping = h.stopApp();
+    h.api.resumeUploads();
+    await stopping;
+    const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
+    try {
+      expect(await findItem(db, 1)).toMatchObject({ status: "completed", fileId: expect.any(String) });
+    } finally {
+      await db.destroy();
+    }
+    await h.start();
+    const later = h.files.addFile("/after.bin", FileServer.randomBytes(5_000, 21));
+    const from = h.api.nextSeq;
+    h.send(`/download ${later.url}`);
+    expect((await h.upload(from)).files[0]!.sha256).toBe(later.sha256);
+    expect(h.uploads().map((u) => u.files[0]!.sha256)).toEqual([file.sha256, later.sha256]);
+  });
+
   it("does not upload again a file whose upload was recorded before the process died", async () => {
     h = await Harness.create();
     await h.start();

@@ -216,6 +216,24 @@ describe("the progress message's buttons", () => {
     expect(gets()).toHaveLength(1);
   });
 
+  it("a Cancel while Telegram answers an upload that already went out finds the item delivered", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/u/small.bin", FileServer.randomBytes(100_000, 65));
+    await h.start();
+    h.api.pauseUploads();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    // Every byte is handed over; Telegram has not answered yet.
+    await h.waitForText(progress, /⬆️ Uploading\n█{16} 100%/, since);
+    const answer = press(progress, "q:c:1");
+    h.api.resumeUploads();
+    expect(await answer).toBe("Already finished");
+    expect(await item(1)).toMatchObject({ status: "completed", fileId: expect.any(String) });
+    expect(await h.waitForText(progress, /delivered/, since)).toBe("✅ small.bin: delivered (97.7 KB)");
+    expect(h.uploads()).toHaveLength(1);
+  });
+
   it("answers a press from a chat that is not allowed, and one on a finished item, changing nothing", async () => {
     h = await Harness.create();
     const file = h.files.addFile("/done.bin", FileServer.randomBytes(20_000, 24));
