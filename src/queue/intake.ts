@@ -58,7 +58,8 @@ export async function enqueueUrl(deps: IntakeDeps, request: IntakeRequest): Prom
       if (request.expectFile && probe.contentType && isHtml(probe.contentType)) {
         return { status: "refused", error: notAFileError(request.url) };
       }
-      size = probe.size;
+      // A page's own size says nothing about the files on it (the crawler caps what it reads).
+      size = probe.contentType && isHtml(probe.contentType) ? null : probe.size;
       title ??= probe.title;
     } catch (thrown) {
       const error = toAppError(thrown);

@@ -96,8 +96,8 @@ export function createDirectSource(options: DirectSourceOptions): Source {
             : header(response, "content-length") !== null
               ? Number(header(response, "content-length"))
               : null;
-        if (total !== null && total > ctx.maxBytes) throw tooLargeError(total, ctx.maxBytes);
-
+        // Pages and .torrent files go to their handlers before the size limit: their own size is
+        // not the size of what they lead to.
         const contentType = header(response, "content-type") ?? "";
         if (offset === 0 && isHtml(contentType)) {
           stream.destroy();
@@ -107,6 +107,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
           stream.destroy();
           return { kind: "reroute", sourceKind: "torrent" };
         }
+        if (total !== null && total > ctx.maxBytes) throw tooLargeError(total, ctx.maxBytes);
 
         const named = offset === 0 ? filenameFromDisposition(header(response, "content-disposition") ?? undefined) : undefined;
         await ctx.checkpoint({

@@ -156,6 +156,21 @@ describe("/download of a page that lists files", () => {
     expect(h.files.requests.some((r) => r.path === "/course/readme.txt")).toBe(false);
   });
 
+  it("crawls a page larger than maxFileSizeBytes: the limit is for files, not for the page", async () => {
+    h = await Harness.create({ maxFileSizeBytes: 20_000 });
+    const names = ["a.mp3", "b.mp3"];
+    const files = names.map((n, i) => h.files.addFile(`/big-page/${n}`, FileServer.randomBytes(5_000, 60 + i)));
+    const filler = `<p>${"lorem ipsum ".repeat(3000)}</p>`;
+    const page = h.files.addHtml("/big-page/", autoindex("/big-page/", names).replace("</pre>", `</pre>${filler}`));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const summary = await h.reply(since, CHAT, /found/);
+    expect(String(summary.params.text)).toMatch(/found 2 files: added 2 to the queue/);
+    const sent = await uploads(2, since);
+    expect(sent.map((u) => u.files[0]!.sha256)).toEqual(files.map((f) => f.sha256));
+  });
+
   it("queues at most crawlMaxItems files of a page and says how many it skipped", async () => {
     h = await Harness.create();
     const names = Array.from({ length: 80 }, (_, i) => `part${String(i + 1).padStart(2, "0")}.zip`);
