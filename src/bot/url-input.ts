@@ -16,12 +16,13 @@ export function parseUrlList(text: string, options: { allowMagnet?: boolean } = 
   const urls: string[] = [];
   const problems: string[] = [];
   for (const token of text.split(/\s+/).filter(Boolean)) {
-    if (token.length > MAX_URL_LENGTH) {
-      problems.push(`${excerpt(token, 40)}: too long (over ${MAX_URL_LENGTH} characters).`);
-      continue;
-    }
+    // Magnets with many trackers run long; a Telegram message (4096 characters) bounds them anyway.
     if (options.allowMagnet && /^magnet:\?/i.test(token)) {
       if (!urls.includes(token)) urls.push(token);
+      continue;
+    }
+    if (token.length > MAX_URL_LENGTH) {
+      problems.push(`${excerpt(token, 40)}: too long (over ${MAX_URL_LENGTH} characters).`);
       continue;
     }
     let url: URL;

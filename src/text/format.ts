@@ -33,13 +33,17 @@ export function escapeHtml(text: string): string {
 }
 
 /**
- * Cuts a string to at most `max` characters (code points, never half a surrogate pair), ending
- * with "…" when cut.
+ * Cuts a string to at most `max` characters, ending with "…" when cut. Telegram counts UTF-16 code
+ * units, so that is what is measured; the cut never splits a surrogate pair (an emoji).
  */
 export function truncate(text: string, max: number): string {
-  const chars = Array.from(text);
-  if (chars.length <= max) return text;
-  return chars.slice(0, Math.max(0, max - 1)).join("") + "…";
+  if (text.length <= max) return text;
+  let out = "";
+  for (const char of text) {
+    if (out.length + char.length > max - 1) break;
+    out += char;
+  }
+  return out + "…";
 }
 
 /** A short, escaped excerpt of something a person sent, safe to echo back. */

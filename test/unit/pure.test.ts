@@ -29,6 +29,12 @@ describe("parseUrlList", () => {
     expect(r.problems[2]!.length).toBeLessThan(200);
   });
 
+  it("takes long magnet links (many trackers) when magnets are allowed", () => {
+    const magnet = "magnet:?xt=urn:btih:" + "a".repeat(40) + "&tr=http%3A%2F%2Ftracker.example%2Fannounce".repeat(80);
+    expect(magnet.length).toBeGreaterThan(MAX_URL_LENGTH);
+    expect(parseUrlList(magnet, { allowMagnet: true }).urls).toEqual([magnet]);
+  });
+
   it("takes magnet links only when asked to", () => {
     expect(parseUrlList("magnet:?xt=urn:btih:abc").urls).toEqual([]);
     expect(parseUrlList("magnet:?xt=urn:btih:abc", { allowMagnet: true }).urls).toEqual(["magnet:?xt=urn:btih:abc"]);
@@ -130,7 +136,11 @@ describe("text helpers", () => {
     expect(formatBytes(52_428_800)).toBe("50.0 MB");
     expect(formatDuration(3_725_000)).toBe("1h 2m");
     expect(escapeHtml(`<a href="x">&</a>`)).toBe("&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
-    expect(truncate("😀😀😀😀", 3)).toBe("😀😀…");
+    // Telegram counts UTF-16 units: an emoji is two.
+    expect(truncate("😀😀😀😀", 5)).toBe("😀😀…");
+    expect(truncate("😀😀😀😀", 4)).toBe("😀…");
+    expect(truncate("abc", 3)).toBe("abc");
+    expect(truncate("😀".repeat(1000), 1024).length).toBeLessThanOrEqual(1024);
   });
   it("keeps replies within Telegram's 4096 characters", () => {
     const lines = Array.from({ length: 200 }, (_, i) => `line ${i} ` + "x".repeat(50));
