@@ -428,3 +428,20 @@ export async function resetDownloaded(db: Db, id: number, now: number): Promise<
       .execute();
   });
 }
+
+/**
+ * The open torrent item of a chat with this info hash, whatever trackers or name its magnet
+ * carries (torrent items' URLs are canonical magnets that start with the hash).
+ */
+export async function findOpenTorrent(db: Db, chatId: number, infoHash: string): Promise<Item | undefined> {
+  const prefix = `magnet:?xt=urn:btih:${infoHash.toLowerCase()}`;
+  const row = await db
+    .selectFrom("items")
+    .selectAll()
+    .where("chat_id", "=", chatId)
+    .where("source_kind", "=", "torrent")
+    .where("status", "in", OPEN_STATUSES)
+    .where((eb) => eb.or([eb("url", "=", prefix), eb("url", "like", `${prefix}&%`)]))
+    .executeTakeFirst();
+  return row && toItem(row);
+}

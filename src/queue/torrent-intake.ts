@@ -1,3 +1,4 @@
+import { findOpenTorrent, queuePosition } from "../db/item-repository.ts";
 import { saveMetainfo } from "../db/torrent-repository.ts";
 import { toAppError } from "../errors.ts";
 import { filenameFromUrl } from "../sources/http-probe.ts";
@@ -27,9 +28,17 @@ export interface TorrentRequest {
  */
 export async function enqueueTorrent(deps: IntakeDeps, request: TorrentRequest, input: TorrentInput): Promise<IntakeOutcome> {
   const now = deps.now ?? Date.now;
+  // Two magnets of one torrent may differ in name or trackers; the info hash decides.
+  const openCopy = async (infoHash: string): Promise<IntakeOutcome | undefined> => {
+    const existing = await findOpenTorrent(deps.db, request.chatId, infoHash);
+    if (!existing) return undefined;
+    return { status: "duplicate", item: existing, position: existing.status === "queued" ? await queuePosition(deps.db, existing) : null };
+  };
   try {
     if (input.kind === "magnet") {
       const magnet = await parseMagnet(input.uri);
+      const duplicate = await openCopy(magnet.infoHash);
+      if (duplicate) return duplicate;
       return await enqueueUrl(deps, {
         ...request,
         url: buildMagnet(magnet),
@@ -58,6 +67,8 @@ export async function enqueueTorrent(deps: IntakeDeps, request: TorrentRequest, 
       bytes = input.bytes;
     }
     const info = await parseTorrentFile(bytes);
+    const duplicate = await openCopy(info.infoHash);
+    if (duplicate) return duplicate;
     const selection = selectFiles(info.entries, deps.maxFileSizeBytes);
     if (selection.wanted.length === 0 && selection.tooLarge.length > 0) {
       return { status: "refused", error: allTooLargeError(selection, deps.maxFileSizeBytes) };
