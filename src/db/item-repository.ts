@@ -445,3 +445,13 @@ export async function findOpenTorrent(db: Db, chatId: number, infoHash: string):
     .executeTakeFirst();
   return row && toItem(row);
 }
+
+/** Puts an item that is still marked active back in line at `at` (after a crash of its run). */
+export async function requeueIfActive(db: Db, id: number, at: number, now: number): Promise<void> {
+  await db
+    .updateTable("items")
+    .set({ status: "queued", next_attempt_at: at, updated_at: now })
+    .where("id", "=", id)
+    .where("status", "in", ["downloading", "uploading"])
+    .execute();
+}

@@ -1,4 +1,5 @@
 import { promises as fs } from "node:fs";
+import path from "node:path";
 import type { Api } from "grammy";
 import type { InlineKeyboardMarkup } from "grammy/types";
 import type { MessageEditor } from "../bot/message-editor.ts";
@@ -9,6 +10,8 @@ import {
   claimNextItem,
   countQueued,
   findItem,
+  listItems,
+  requeueIfActive,
   listItemFiles,
   markCompleted,
   markDownloaded,
@@ -22,7 +25,7 @@ import {
   updateItem,
 } from "../db/item-repository.ts";
 import type { Db } from "../db/database.ts";
-import type { SourceKind } from "../db/schema.ts";
+import { OPEN_STATUSES, type SourceKind } from "../db/schema.ts";
 import { AppError, DownloadError, StopError, toAppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { DeliverableFile, Source, SourceResult } from "../sources/source.ts";
@@ -116,7 +119,33 @@ export class QueueWorker {
   async start(): Promise<void> {
     const requeued = await requeueInterrupted(this.deps.db, this.now());
     if (requeued > 0) this.deps.logger.info({ requeued }, "resuming items interrupted by a restart");
+    await this.removeOrphanDirs();
     this.loop = this.run();
+  }
+
+  /**
+   * A crash between an item's final status and the removal of its files leaves a directory no
+   * item will use again; clear those at start so the disk does not fill up over weeks.
+   */
+  private async removeOrphanDirs(): Promise<void> {
+    const root = path.resolve(this.deps.config.dataDir, "downloads");
+    let names: string[];
+    try {
+      names = await fs.readdir(root);
+    } catch {
+      return;
+    }
+    const open = new Set((await listItems(this.deps.db, { statuses: [...OPEN_STATUSES] })).map((i) => String(i.id)));
+    const orphans = names.filter((name) => !open.has(name));
+    for (const name of orphans) await fs.rm(path.join(root, name), { recursive: true, force: true }).catch(() => {});
+    if (orphans.length) this.deps.logger.info({ removed: orphans.length }, "removed files of finished items");
+  }
+
+  /** Best effort: a file that cannot be removed must not turn a delivered item into a failure. */
+  private async removeItemDir(itemId: number): Promise<void> {
+    await fs.rm(itemDir(this.deps.config.dataDir, itemId), { recursive: true, force: true }).catch((error) => {
+      this.deps.logger.warn({ itemId, err: error instanceof Error ? error.message : String(error) }, "could not remove an item's files");
+    });
   }
 
   /** Something changed (an item was added, resumed, reprioritised): look again at once. */
@@ -197,8 +226,11 @@ export class QueueWorker {
       try {
         await this.process(item, controller.signal, log);
       } catch (error) {
-        // process() handles its own failures; reaching here is a bug or a dead database.
-        log.error({ err: error }, "item processing crashed");
+        // process() handles its own failures; reaching here is a bug or a dead database (a full
+        // disk refusing writes). Put the item back in line a minute from now rather than leave
+        // it "running" until the next restart.
+        log.error({ err: error instanceof Error ? error.message : String(error) }, "item processing crashed");
+        await requeueIfActive(this.deps.db, item.id, this.now() + 60_000, this.now()).catch(() => {});
         await this.sleep(1000);
       } finally {
         this.active = undefined;
@@ -280,7 +312,7 @@ export class QueueWorker {
         });
         if (files.kind === "done") {
           await markCompleted(db, item.id, null, null, this.now());
-          await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
+          await this.removeItemDir(item.id);
           this.finish(item, messageId, `✅ <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(files.message)}`, "done");
           log.info("item done without upload");
           return;
@@ -300,7 +332,7 @@ export class QueueWorker {
       const files = await listItemFiles(db, item.id);
       const first = files[0];
       await markCompleted(db, item.id, files.length === 1 ? (first?.fileId ?? null) : null, first?.uploadKind ?? null, this.now());
-      await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
+      await this.removeItemDir(item.id);
       const fresh = (await findItem(db, item.id)) ?? item;
       this.finish(item, messageId, renderDelivered(fresh.title, total, files.length), "delivered");
       log.info({ bytes: total, files: files.length }, "item delivered");
@@ -496,7 +528,7 @@ export class QueueWorker {
       return;
     }
     await markFailed(db, item.id, { attempts: failed, code: error.code, message: error.userMessage }, now);
-    await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
+    await this.removeItemDir(item.id);
     log.warn({ code: error.code, err: error.message, attempts: failed }, "item failed");
     const text = renderFailed(current.title, error.userMessage);
     if (messageId === undefined) {
@@ -534,7 +566,7 @@ export class QueueWorker {
     const current = (await findItem(db, item.id)) ?? item;
     if (stop.reason === "cancel") {
       await setStatus(db, item.id, "cancelled", now, { finished: true });
-      await fs.rm(itemDir(config.dataDir, item.id), { recursive: true, force: true });
+      await this.removeItemDir(item.id);
       log.info("item cancelled");
       this.finish(item, messageId, `✖️ <b>${escapeHtml(truncate(current.title, 200))}</b>: cancelled`, "cancelled");
       return;

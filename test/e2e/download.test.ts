@@ -416,6 +416,28 @@ describe("failures and retries", () => {
 });
 
 describe("storage", () => {
+  it("clears at start the files of items that are finished or gone, and keeps those of open items", async () => {
+    h = await Harness.create();
+    await h.start();
+    const repo = await import("../../src/db/item-repository.ts");
+    const open = await repo.insertItem(h.app!.db, { chatId: CHAT, userId: 1, url: "http://127.0.0.1:9/a", sourceKind: "direct", title: "a", sizeBytes: null }, Date.now());
+    await h.stopApp();
+    if (!open.inserted) throw new Error("not inserted");
+    const { mkdir, writeFile } = await import("node:fs/promises");
+    for (const id of [open.item.id, 77]) {
+      await mkdir(path.join(h.dataDir, "downloads", String(id)), { recursive: true });
+      await writeFile(path.join(h.dataDir, "downloads", String(id), "part.bin"), "x");
+    }
+    // Paused, so the open item stays as it is while we look.
+    const { openDatabase } = await import("../../src/db/database.ts");
+    const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
+    await repo.setStatus(db, open.item.id, "paused", Date.now());
+    await db.destroy();
+    await h.start();
+    expect(existsSync(path.join(h.dataDir, "downloads", "77"))).toBe(false);
+    expect(existsSync(path.join(h.dataDir, "downloads", String(open.item.id), "part.bin"))).toBe(true);
+  });
+
   it("checks free disk space before downloading and retries once there is room", async () => {
     h = await Harness.create({ retryDelaysMs: [1500] });
     const file = h.files.addFile("/room.bin", FileServer.randomBytes(100_000, 15));
