@@ -22,6 +22,17 @@ async function main(): Promise<void> {
   const secret = config.botToken.split(":")[1] ?? "";
   const logger = createLogger({ level: config.logLevel, secrets: [config.botToken, secret] });
 
+  // A bug must not end the bot silently or print a bare stack: log it as JSON. A rejected
+  // promise nobody awaited leaves the process sound; an uncaught exception may not, so exit
+  // (the queue is in SQLite: a supervisor's restart resumes everything).
+  process.on("unhandledRejection", (reason) => {
+    logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, "unhandled rejection");
+  });
+  process.on("uncaughtException", (error) => {
+    logger.fatal({ err: error.message }, "uncaught exception; exiting");
+    process.exit(1);
+  });
+
   let app;
   try {
     app = await createApp(config, { logger });

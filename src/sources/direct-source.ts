@@ -114,7 +114,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
           etag: header(response, "etag"),
           lastModified: header(response, "last-modified"),
           sizeBytes: total,
-          ...(named && named !== item.title ? { title: named } : {}),
+          ...(named && safeFileName(named) !== item.title ? { title: safeFileName(named) } : {}),
         });
 
         let done = offset;
