@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import got from "got";
-import { type Api, Composer, type Context } from "grammy";
+import { type Api, Composer, type Context, GrammyError } from "grammy";
+import pRetry, { AbortError } from "p-retry";
 import { AppError, toAppError } from "../../errors.ts";
 import type { Logger } from "../../logger.ts";
 import type { IntakeDeps, IntakeOutcome } from "../../queue/intake.ts";
@@ -23,17 +24,21 @@ export type TelegramFileFetcher = (fileId: string) => Promise<Buffer>;
  * API), or straight from disk when a local Bot API server (`--local`) answers with an absolute
  * path. The URL carries the token, so it is never logged and never kept in an error.
  */
-export function telegramFileFetcher(api: Api, options: { apiRoot: string; token: string }): TelegramFileFetcher {
+export function telegramFileFetcher(
+  api: Api,
+  options: { apiRoot: string; token: string; retryDelayMs?: number },
+): TelegramFileFetcher {
   const plain = got.extend({ retry: { limit: 0 }, timeout: { request: 60_000 } });
-  return async (fileId) => {
+  const once = async (fileId: string): Promise<Buffer> => {
     let filePath: string | undefined;
     try {
       filePath = (await api.getFile(fileId)).file_path;
     } catch (error) {
       const description = error instanceof Error ? error.message : String(error);
+      const tooBig = /too big/i.test(description);
       throw new AppError("NETWORK", `getFile failed: ${description}`, {
-        retryable: true,
-        userMessage: /too big/i.test(description)
+        retryable: !tooBig && !(error instanceof GrammyError && error.error_code === 400),
+        userMessage: tooBig
           ? "Telegram does not hand out files that large to bots."
           : "the file could not be fetched from Telegram; send it again in a moment.",
       });
@@ -51,6 +56,20 @@ export function telegramFileFetcher(api: Api, options: { apiRoot: string; token:
       });
     }
   };
+  // The document is not queued yet, so no queue retry stands behind this fetch: a passing fault
+  // gets two quick retries here, and only a lasting one reaches the person.
+  return (fileId) =>
+    pRetry(
+      async () => {
+        try {
+          return await once(fileId);
+        } catch (error) {
+          if (error instanceof AppError && !error.retryable) throw new AbortError(error);
+          throw error;
+        }
+      },
+      { retries: 2, minTimeout: options.retryDelayMs ?? 1000, factor: 2 },
+    );
 }
 
 export interface TorrentFeatureDeps {
