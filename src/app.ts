@@ -4,6 +4,7 @@ import type { Bot, Context } from "grammy";
 import type { BotCommand } from "grammy/types";
 import { createBot } from "./bot/create-bot.ts";
 import { accessFeature } from "./bot/features/access.ts";
+import { detachedUpdates } from "./bot/features/detached-updates.ts";
 import { type DownloadFeatureDeps, downloadFeature } from "./bot/features/download.ts";
 import { helpFeature } from "./bot/features/help.ts";
 import { queueControlFeature, unhandledButtonsFeature } from "./bot/features/queue-control.ts";
@@ -170,6 +171,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     void control.recordMessage(reply.chat.id, reply.message_id, ids).catch((error) => logger.warn({ err: String(error) }, "could not record a message"));
     if (transient) notices.schedule(reply.chat.id, reply.message_id);
   };
+  bot.use(detachedUpdates(tasks));
   bot.use(accessFeature(config.allowedChatIds, logger));
   bot.use(helpFeature());
   bot.use(downloadFeature({ intake, tasks, routeSpecial: torrentRouter(intake), redeliver: createRedeliverer({ db, api: bot.api, logger }), onReply }));

@@ -152,6 +152,29 @@ describe("the progress message's buttons", () => {
     expect(h.uploads()).toHaveLength(1);
   });
 
+  it("answers a Cancel press at once even while a reply in the chat waits out a 429", async () => {
+    h = await Harness.create();
+    const slow = h.files.addFile("/flood/slow.bin", FileServer.randomBytes(400_000, 91));
+    h.files.throttle("/flood/slow.bin", 100_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${slow.url}`);
+    const progress = await h.progressMessageId(since);
+    await h.files.waitForBytes("/flood/slow.bin", 20_000);
+    // Telegram floods the chat: the /queue reply has to wait 3 s before it may be sent.
+    h.api.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 3", parameters: { retry_after: 3 } }, 1);
+    const queueAsked = h.api.nextSeq;
+    h.send("/queue");
+    await h.api.waitForCall((c) => c.method === "sendMessage" && c.response?.ok === false, { since: queueAsked });
+    const pressedAt = Date.now();
+    expect(await press(progress, "q:c:1")).toBe("Cancelled");
+    expect(Date.now() - pressedAt).toBeLessThan(1500);
+    const transfer = gets("/flood/slow.bin")[0]!;
+    await h.files.waitForRequest((r) => r.seq === transfer.seq && r.state === "aborted");
+    // The delayed reply still arrives, after its wait.
+    await h.reply(queueAsked, CHAT, /Queue|nothing/i);
+  });
+
   it("cancels a paused item (its bytes go) and a retry-waiting one, shown in /queue with its next attempt", async () => {
     h = await Harness.create({ retryDelaysMs: [60_000] });
     const slow = h.files.addFile("/w/slow.bin", FileServer.randomBytes(300_000, 28));
