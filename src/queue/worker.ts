@@ -283,7 +283,13 @@ export class QueueWorker {
       attempts,
     };
     let meter = new SpeedMeter();
-    const messageId = await this.ensureProgressMessage(item, view, log);
+    // The transfer does not wait for its progress message: under a flood limit, sending it can
+    // take retry_after seconds. Edits start once it exists; the endings below wait for it.
+    let messageId: number | undefined;
+    const messageReady = this.ensureProgressMessage(item, view, log).then(
+      (id) => (messageId = id),
+      () => undefined,
+    );
     const show = () => {
       if (messageId === undefined || this.deps.editor.hasPending(item.chatId, messageId)) return;
       void this.deps.editor.edit(item.chatId, messageId, () => ({
@@ -313,7 +319,7 @@ export class QueueWorker {
         if (files.kind === "done") {
           await markCompleted(db, item.id, null, null, this.now());
           await this.removeItemDir(item.id);
-          this.finish(item, messageId, `✅ <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(files.message)}`, "done");
+          this.finish(item, await messageReady, `✅ <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(files.message)}`, "done");
           log.info("item done without upload");
           return;
         }
@@ -334,7 +340,7 @@ export class QueueWorker {
       await markCompleted(db, item.id, files.length === 1 ? (first?.fileId ?? null) : null, first?.uploadKind ?? null, this.now());
       await this.removeItemDir(item.id);
       const fresh = (await findItem(db, item.id)) ?? item;
-      this.finish(item, messageId, renderDelivered(fresh.title, total, files.length), "delivered");
+      this.finish(item, await messageReady, renderDelivered(fresh.title, total, files.length), "delivered");
       log.info({ bytes: total, files: files.length }, "item delivered");
     } catch (thrown) {
       // Once stopped on purpose, whatever the transfer threw on its way out is not a failure.
@@ -342,9 +348,9 @@ export class QueueWorker {
       if (error instanceof StopError) {
         // The paused view and /queue show how far it got, not the last periodic checkpoint.
         if (view.phase === "downloading") await updateItem(db, item.id, { bytesDone: view.bytesDone }, this.now()).catch(() => {});
-        await this.onStopped(item, error, messageId, log);
+        await this.onStopped(item, error, await messageReady, log);
       } else {
-        await this.onFailed(item, error, messageId, log);
+        await this.onFailed(item, error, await messageReady, log);
       }
     } finally {
       clearInterval(ticker);

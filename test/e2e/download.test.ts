@@ -388,6 +388,23 @@ describe("failures and retries", () => {
     expect((await listItems(h.app!.db))[0]).toMatchObject({ attempts: 1, status: "completed" });
   });
 
+  it("starts the transfer without waiting for a rate-limited progress message", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/eager.bin", FileServer.randomBytes(100_000, 16));
+    await h.start();
+    // Both the acknowledgement and the progress message meet a 2 s flood wait.
+    h.api.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 2", parameters: { retry_after: 2 } }, 2);
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    const sent = h.api.callsOf("sendMessage").find((c) => c.response?.ok === true && /waiting/.test(String(c.params.text)))!;
+    const get = h.files.requests.find((r) => r.method === "GET")!;
+    expect(get).toBeDefined();
+    expect(get.at).toBeLessThan(sent.startedAt);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+    await h.waitForText(progress, /delivered/, since);
+  });
+
   it("keeps downloading when Telegram answers 429 to a progress edit", async () => {
     h = await Harness.create({ progressIntervalMs: 200 });
     const file = h.files.addFile("/slow.bin", FileServer.randomBytes(600_000, 10));
