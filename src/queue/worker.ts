@@ -589,6 +589,8 @@ export class QueueWorker {
           speed: null,
           waiting: await countQueued(db),
           paused: true,
+          // An upload cannot continue half-way: say so rather than show a full bar.
+          note: current.downloaded ? "Downloaded; the upload starts again on resume." : undefined,
         });
         void this.deps.editor.edit(item.chatId, messageId, { text, markup: this.keyboard(current, true) });
       }
