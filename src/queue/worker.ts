@@ -581,17 +581,7 @@ export class QueueWorker {
       await setStatus(db, item.id, "paused", now);
       log.info("item paused");
       if (messageId !== undefined) {
-        const text = renderProgress({
-          title: current.title,
-          phase: current.downloaded ? "uploading" : "downloading",
-          bytesDone: current.bytesDone,
-          totalBytes: current.sizeBytes,
-          speed: null,
-          waiting: await countQueued(db),
-          paused: true,
-          // An upload cannot continue half-way: say so rather than show a full bar.
-          note: current.downloaded ? "Downloaded; the upload starts again on resume." : undefined,
-        });
+        const text = await this.renderPaused(current);
         void this.deps.editor.edit(item.chatId, messageId, { text, markup: this.keyboard(current, true) });
       }
       return;
@@ -602,20 +592,27 @@ export class QueueWorker {
     if (stop.reason === "hold") {
       log.info("item held: the queue is paused");
       if (messageId !== undefined) {
-        const text = renderProgress({
-          title: current.title,
-          phase: current.downloaded ? "uploading" : "downloading",
-          bytesDone: current.bytesDone,
-          totalBytes: current.sizeBytes,
-          speed: null,
-          waiting: await countQueued(db),
-          paused: true,
-          details: ["The whole queue is paused: /resume continues."],
-        });
+        const text = await this.renderPaused(current, ["The whole queue is paused: /resume continues."]);
         void this.deps.editor.edit(item.chatId, messageId, { text, markup: this.keyboard(current) });
       }
       return;
     }
     log.info("item interrupted by shutdown; it will resume at the next start");
+  }
+
+  /** The progress message of a stopped item that keeps its bytes (paused, or held by /pause). */
+  private async renderPaused(current: Item, details?: string[]): Promise<string> {
+    return renderProgress({
+      title: current.title,
+      phase: current.downloaded ? "uploading" : "downloading",
+      bytesDone: current.bytesDone,
+      totalBytes: current.sizeBytes,
+      speed: null,
+      waiting: await countQueued(this.deps.db),
+      paused: true,
+      // An upload cannot continue half-way: say so rather than show a full bar.
+      note: current.downloaded ? "Downloaded; the upload starts again on resume." : undefined,
+      details,
+    });
   }
 }
