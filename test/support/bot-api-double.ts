@@ -879,6 +879,16 @@ export class BotApiDouble {
     };
     const hash = createHash("sha256");
     const out = createWriteStream(record.path);
+    // The file stream always has an 'error' listener: its errors come out of write()/end() as
+    // their rejection, never as an 'error' event nobody listens to (an uncaught exception).
+    // abort() needs this too: destroy() while an fs write is still in flight (the client broke
+    // off right after a chunk that did not fill the buffer) ends in an 'error' event with
+    // ERR_STREAM_DESTROYED once that write returns. After an abort the part is discarded
+    // anyway, so that late error means nothing.
+    let failure: Error | undefined;
+    out.on("error", (err) => {
+      failure ??= err;
+    });
     this.inFlight.add(record);
     this.maxConcurrentUploads = Math.max(this.maxConcurrentUploads, this.inFlight.size);
     return {
@@ -888,12 +898,14 @@ export class BotApiDouble {
         this.uploadWaiters.notify(record);
         if (record.size > this.maxUploadBytes) {
           record.tooLarge = true; // keep reading (to answer 413) but stop storing
-        } else if (!out.write(chunk)) {
-          await once(out, "drain");
+        } else {
+          if (failure) throw failure;
+          if (!out.write(chunk)) await once(out, "drain"); // rejects if the stream fails meanwhile
         }
         if (this.uploadGate) await this.uploadGate.promise;
       },
       end: async () => {
+        if (failure) throw failure;
         out.end();
         await once(out, "close");
         record.sha256 = hash.digest("hex");
