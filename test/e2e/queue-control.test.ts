@@ -221,7 +221,7 @@ describe("the progress message's buttons", () => {
       (c) => c.method === "editMessageText" && c.params.message_id === progress && /⬆️ Uploading/.test(String(c.params.text)),
       { since },
     );
-    expect(String(uploading.params.text)).toMatch(/^<b>large\.bin<\/b>\n⬆️ Uploading\n[█░]{16} \d+%\n[\d.]+ MB \/ 11\.4 MB · /);
+    expect(String(uploading.params.text)).toMatch(/^<b>large\.bin<\/b>\n⬆️ Uploading\n[█░]{16} \d+%\n[\d.]+ (B|KB|MB) \/ 11\.4 MB · /);
     expect(buttonsOf(progress)).toEqual(["q:p:1", "q:c:1"]);
 
     expect(await press(progress, "q:p:1")).toBe("Paused");

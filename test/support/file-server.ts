@@ -449,7 +449,11 @@ export class FileServer {
         if (res.destroyed || this.stopped) return;
         rec.state = "sending";
       }
-      await new Promise<void>((resolve) => res.end(resolve));
+      // A response destroyed just before may never call back: the close settles it too.
+      await new Promise<void>((resolve) => {
+        res.once("close", resolve);
+        res.end(resolve);
+      });
     } finally {
       this.active--;
     }
