@@ -174,11 +174,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   bot.use(detachedUpdates(tasks));
   bot.use(accessFeature(config.allowedChatIds, logger));
   bot.use(helpFeature());
-  bot.use(downloadFeature({ intake, tasks, routeSpecial: torrentRouter(intake), redeliver: createRedeliverer({ db, api: bot.api, logger }), onReply }));
+  bot.use(downloadFeature({ intake, routeSpecial: torrentRouter(intake), redeliver: createRedeliverer({ db, api: bot.api, logger }), onReply }));
   bot.use(
     torrentFeature({
       intake,
-      tasks,
       logger,
       fetchFile: telegramFileFetcher(bot.api, { apiRoot: config.apiRoot, token: config.botToken }),
     }),

@@ -1,8 +1,8 @@
 import type { Logger } from "../logger.ts";
 
 /**
- * Runs slow handler work (size pre-checks can take seconds) outside grammY's update loop, so a
- * button press is never stuck behind someone's HEAD request. Tracked, so shutdown can wait for it.
+ * Runs work outside grammY's update loop (every update, see detached-updates.ts, and slow work a
+ * button starts), tracked so that shutdown can wait for it.
  */
 export class TaskRunner {
   private readonly running = new Set<Promise<void>>();

@@ -5,12 +5,10 @@ import type { IntakeDeps, IntakeOutcome, IntakeRequest } from "../../queue/intak
 import { enqueueUrl } from "../../queue/intake.ts";
 import { escapeHtml, formatBytes, MESSAGE_LIMIT, truncate } from "../../text/format.ts";
 import { downloadAgainKeyboard } from "../keyboards.ts";
-import type { TaskRunner } from "../task-runner.ts";
 import { parseUrlList } from "../url-input.ts";
 
 export interface DownloadFeatureDeps {
   intake: IntakeDeps;
-  tasks: TaskRunner;
   /** Routes magnet links (and later other kinds) elsewhere; returns null when not handled. */
   routeSpecial?: (ctx: Context, url: string) => Promise<string | null>;
   /**
@@ -83,36 +81,34 @@ export function downloadFeature(deps: DownloadFeatureDeps): Composer<Context> {
     const chatId = ctx.chat.id;
     const userId = ctx.from?.id ?? null;
     const requestMessageId = ctx.msg.message_id;
-    deps.tasks.run("download command", async () => {
-      const lines = [...parsed.problems];
-      const outcomes: ReplyOutcome[] = [];
-      let transient = parsed.problems.length === 0;
-      for (const url of parsed.urls) {
-        const special = await deps.routeSpecial?.(ctx, url);
-        if (special) {
-          lines.push(special);
-          transient = false;
-          continue;
-        }
-        const request: IntakeRequest = { chatId, userId, requestMessageId, url };
-        const earlier = fresh ? undefined : await deps.redeliver?.(request);
-        const outcome: ReplyOutcome = earlier ? { status: "redelivered", item: earlier } : await enqueueUrl(deps.intake, request);
-        if (outcome.status === "refused") transient = false;
-        outcomes.push(outcome);
-        lines.push(describeOutcome(outcome, url));
+    const lines = [...parsed.problems];
+    const outcomes: ReplyOutcome[] = [];
+    let transient = parsed.problems.length === 0;
+    for (const url of parsed.urls) {
+      const special = await deps.routeSpecial?.(ctx, url);
+      if (special) {
+        lines.push(special);
+        transient = false;
+        continue;
       }
-      // A lone duplicate answers on the existing item's progress message: that is where it is.
-      const only = outcomes.length === 1 && lines.length === 1 ? outcomes[0] : undefined;
-      const pointAt = only?.status === "duplicate" && only.item.progressMessageId !== null ? only.item.progressMessageId : requestMessageId;
-      const again = outcomes.flatMap((o) => (o.status === "redelivered" ? [o.item.id] : []));
-      const reply = await ctx.reply(joinReply(lines), {
-        parse_mode: "HTML",
-        link_preview_options: { is_disabled: true },
-        reply_parameters: { message_id: pointAt, allow_sending_without_reply: true },
-        ...(again.length ? { reply_markup: downloadAgainKeyboard(again) } : {}),
-      });
-      deps.onReply?.(reply, outcomes, transient);
+      const request: IntakeRequest = { chatId, userId, requestMessageId, url };
+      const earlier = fresh ? undefined : await deps.redeliver?.(request);
+      const outcome: ReplyOutcome = earlier ? { status: "redelivered", item: earlier } : await enqueueUrl(deps.intake, request);
+      if (outcome.status === "refused") transient = false;
+      outcomes.push(outcome);
+      lines.push(describeOutcome(outcome, url));
+    }
+    // A lone duplicate answers on the existing item's progress message: that is where it is.
+    const only = outcomes.length === 1 && lines.length === 1 ? outcomes[0] : undefined;
+    const pointAt = only?.status === "duplicate" && only.item.progressMessageId !== null ? only.item.progressMessageId : requestMessageId;
+    const again = outcomes.flatMap((o) => (o.status === "redelivered" ? [o.item.id] : []));
+    const reply = await ctx.reply(joinReply(lines), {
+      parse_mode: "HTML",
+      link_preview_options: { is_disabled: true },
+      reply_parameters: { message_id: pointAt, allow_sending_without_reply: true },
+      ...(again.length ? { reply_markup: downloadAgainKeyboard(again) } : {}),
     });
+    deps.onReply?.(reply, outcomes, transient);
   }
   return composer;
 }

@@ -9,7 +9,6 @@ import type { IntakeDeps, IntakeOutcome } from "../../queue/intake.ts";
 import { type TorrentInput, type TorrentRequest, enqueueTorrent } from "../../queue/torrent-intake.ts";
 import { fetchTorrentFile, MAX_TORRENT_FILE_BYTES } from "../../sources/torrent-meta.ts";
 import { escapeHtml, excerpt, formatBytes, truncate } from "../../text/format.ts";
-import type { TaskRunner } from "../task-runner.ts";
 import { parseUrlList } from "../url-input.ts";
 import { describeOutcome, joinReply } from "./download.ts";
 
@@ -74,7 +73,6 @@ export function telegramFileFetcher(
 
 export interface TorrentFeatureDeps {
   intake: IntakeDeps;
-  tasks: TaskRunner;
   fetchFile: TelegramFileFetcher;
   logger: Logger;
 }
@@ -136,18 +134,16 @@ export function torrentFeature(deps: TorrentFeatureDeps): Composer<Context> {
       return;
     }
     const request = requestOf(ctx);
-    deps.tasks.run("torrent file", async () => {
-      let outcome: IntakeOutcome;
-      try {
-        const bytes = await deps.fetchFile(doc.file_id);
-        outcome = await enqueueTorrent(deps.intake, request, { kind: "file", bytes });
-      } catch (thrown) {
-        const error = toAppError(thrown);
-        deps.logger.warn({ code: error.code, err: error.message }, "could not queue a .torrent file");
-        outcome = { status: "refused", error };
-      }
-      await reply(ctx, [describeOutcome(outcome, name)]);
-    });
+    let outcome: IntakeOutcome;
+    try {
+      const bytes = await deps.fetchFile(doc.file_id);
+      outcome = await enqueueTorrent(deps.intake, request, { kind: "file", bytes });
+    } catch (thrown) {
+      const error = toAppError(thrown);
+      deps.logger.warn({ code: error.code, err: error.message }, "could not queue a .torrent file");
+      outcome = { status: "refused", error };
+    }
+    await reply(ctx, [describeOutcome(outcome, name)]);
   });
 
   composer.command("torrent", async (ctx) => {
@@ -158,16 +154,14 @@ export function torrentFeature(deps: TorrentFeatureDeps): Composer<Context> {
       return;
     }
     const request = requestOf(ctx);
-    deps.tasks.run("torrent command", async () => {
-      const lines = [...parsed.problems];
-      for (const token of parsed.urls) {
-        const input = torrentInputOf(token)!;
-        const outcome = await enqueueTorrent(deps.intake, request, input);
-        lines.push(describeOutcome(outcome, token));
-      }
-      if (parsed.problems.length) lines.push(TORRENT_USAGE);
-      await reply(ctx, lines);
-    });
+    const lines = [...parsed.problems];
+    for (const token of parsed.urls) {
+      const input = torrentInputOf(token)!;
+      const outcome = await enqueueTorrent(deps.intake, request, input);
+      lines.push(describeOutcome(outcome, token));
+    }
+    if (parsed.problems.length) lines.push(TORRENT_USAGE);
+    await reply(ctx, lines);
   });
 
   return composer;
