@@ -267,6 +267,23 @@ describe("the queue", () => {
   });
 });
 
+describe("command order", () => {
+  it("queues the links of a chat's messages in the order they were sent", async () => {
+    h = await Harness.create();
+    const files = [1, 2, 3, 4].map((n) => h.files.addFile(`/order/${n}.bin`, FileServer.randomBytes(1000, 40 + n)));
+    await h.start();
+    h.api.addChat(CHAT);
+    // Hold the queue so only intake order is seen: the first message needs three pre-checks, the
+    // second one; run side by side, the second would be stored first.
+    h.send("/pause");
+    const since = h.api.nextSeq;
+    h.send(`/download ${files.slice(0, 3).map((f) => f.url).join(" ")}`);
+    h.send(`/download ${files[3]!.url}`);
+    await h.reply(since, CHAT, /Queued #4/);
+    expect((await listItems(h.app!.db)).map((i) => new URL(i.url).pathname)).toEqual(["/order/1.bin", "/order/2.bin", "/order/3.bin", "/order/4.bin"]);
+  });
+});
+
 describe("failures and retries", () => {
   it("retries a transient failure on the configured schedule and then succeeds", async () => {
     h = await Harness.create({ retryDelaysMs: [0, 400, 800] });
@@ -338,22 +355,24 @@ describe("failures and retries", () => {
   });
 
   it("starts over when the file changed on the server (If-Range mismatch)", async () => {
-    h = await Harness.create();
+    // The retry waits long enough for the file to change on the server first.
+    h = await Harness.create({ retryDelaysMs: [500] });
     const path1 = "/changing.bin";
     h.files.addFile(path1, FileServer.randomBytes(300_000, 8), { etag: `"v1"` });
     h.files.fault(path1, { kind: "drop", afterBytes: 100_000, times: 1 });
     await h.start();
     const since = h.api.nextSeq;
     const url = `${h.files.baseUrl}${path1}`;
-    // Replace the file as soon as the first transfer broke off.
-    void h.files.waitForRequest((r) => r.method === "GET").then(async () => {
-      await h.files.waitForBytes(path1, 100_000);
-    });
     h.send(`/download ${url}`);
-    await h.files.waitForRequest((r) => r.method === "GET" && r.path === path1);
+    // The first transfer breaks off; the file then changes on the server before the retry.
+    await h.files.waitForRequest((r) => r.method === "GET" && r.path === path1 && r.state === "dropped");
     const v2 = h.files.addFile(path1, FileServer.randomBytes(300_000, 9), { etag: `"v2"` });
     const upload = await h.upload(since);
     expect(upload.files[0]!.sha256).toBe(v2.sha256);
+    // The retry asked to resume with the old ETag and got the whole new file instead.
+    const retry = h.files.requests.filter((r) => r.method === "GET")[1]!;
+    expect(retry.ifRange).toBe(`"v1"`);
+    expect(retry.status).toBe(200);
   });
 
   it("fails a stalled transfer and resumes it on the retry", async () => {
