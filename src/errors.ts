@@ -74,10 +74,6 @@ export class StopError extends AppError {
   }
 }
 
-export function isAppError(error: unknown): error is AppError {
-  return error instanceof AppError;
-}
-
 /**
  * Wraps anything thrown into an AppError so callers only deal with one shape. Unknown errors are
  * retryable (a bug or a passing fault) and show a generic line: their text may carry internals.

@@ -1,6 +1,5 @@
 import contentDisposition from "content-disposition";
 import type { Got, Response } from "got";
-import path from "node:path";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 
 export interface ProbeResult {
@@ -98,8 +97,4 @@ export async function probeUrl(http: Got, url: string, signal?: AbortSignal): Pr
     });
     stream.once("error", (error) => reject(classifyHttpError(error, url)));
   });
-}
-
-export function extensionOf(name: string): string {
-  return path.extname(name).toLowerCase();
 }
