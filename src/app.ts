@@ -1,32 +1,34 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { type RunnerHandle, run, sequentialize } from "@grammyjs/runner";
 import type { Bot, Context } from "grammy";
 import type { BotCommand } from "grammy/types";
+import { ChatReporter } from "./bot/chat-reporter.ts";
 import { createBot } from "./bot/create-bot.ts";
 import { accessFeature } from "./bot/features/access.ts";
-import { detachedUpdates } from "./bot/features/detached-updates.ts";
-import { type DownloadFeatureDeps, downloadFeature } from "./bot/features/download.ts";
+import { downloadFeature } from "./bot/features/download.ts";
 import { helpFeature } from "./bot/features/help.ts";
 import { queueControlFeature, unhandledButtonsFeature } from "./bot/features/queue-control.ts";
-import { progressKeyboard } from "./bot/keyboards.ts";
-import { createRedeliverer } from "./bot/redelivery.ts";
+import { torrentFeature, torrentRouter } from "./bot/features/torrent.ts";
 import { MessageEditor } from "./bot/message-editor.ts";
+import { TransientNotices } from "./bot/notices.ts";
+import { createRedeliverer } from "./bot/redelivery.ts";
 import { TaskRunner } from "./bot/task-runner.ts";
+import { telegramFileFetcher } from "./bot/telegram-file-fetcher.ts";
+import { createFileUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
 import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
+import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import type { Logger } from "./logger.ts";
 import type { Resolver } from "./net/address-guard.ts";
 import { createHttpClient } from "./net/http-client.ts";
-import type { IntakeDeps } from "./queue/intake.ts";
-import { TransientNotices } from "./queue/notices.ts";
 import { QueueControl } from "./queue/queue-control.ts";
 import { QueueWorker, statfsFreeBytes } from "./queue/worker.ts";
 import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
-import { telegramFileFetcher, torrentFeature, torrentRouter } from "./bot/features/torrent.ts";
-import { TorrentClientHolder } from "./sources/torrent-client.ts";
-import { TorrentSeeding } from "./sources/torrent-seeding.ts";
-import { createTorrentSource } from "./sources/torrent-source.ts";
+import { TorrentClientHolder } from "./sources/torrent/torrent-client.ts";
+import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
+import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
 
 export interface AppOptions {
   logger: Logger;
@@ -63,6 +65,17 @@ export const COMMANDS: BotCommand[] = [
 ];
 
 /**
+ * Which updates must wait for which: a chat's messages run in the order sent, and so do its
+ * button presses (Pause then Cancel means exactly that), but a press never waits behind a
+ * message (a reply stuck in a 429 wait, say), and chats never wait for each other.
+ */
+export function updateOrderKey(ctx: Context): string | undefined {
+  const chatId = ctx.chat?.id ?? ctx.callbackQuery?.message?.chat.id;
+  if (chatId === undefined) return undefined;
+  return `${ctx.callbackQuery ? "button" : "message"}:${chatId}`;
+}
+
+/**
  * The composition root's body: builds every part from the config and hands each its
  * dependencies. `main.ts` adds the process concerns (config file, signals, exit codes); tests
  * create an App directly against the Bot API test double.
@@ -85,29 +98,30 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     resolve: options.resolve,
     trustedAddresses: options.trustedAddresses,
   });
+  const freeBytes = options.freeBytes ?? statfsFreeBytes;
   const editor = new MessageEditor(bot.api, config.progressIntervalMs, logger.child({ part: "editor" }));
   const tasks = new TaskRunner(logger);
   const notices = new TransientNotices(bot.api, config.noticeTtlMs, logger.child({ part: "notices" }));
-  const intake: IntakeDeps = {
-    db,
-    http,
-    logger,
-    maxFileSizeBytes: config.maxFileSizeBytes,
-    // Called only after start-up, once `worker` below exists.
-    onQueued: () => worker.notify(),
-  };
+  const reporter = new ChatReporter({ api: bot.api, db, editor, notices, logger: logger.child({ part: "chat" }) });
+
   const policy = { allowPrivate: config.allowPrivateNetworks, trusted: options.trustedAddresses };
   // One WebTorrent client for all torrents, opened on first use and destroyed in stop().
   const torrents = new TorrentClientHolder({ torrent: config.torrent, policy, logger: logger.child({ part: "torrent" }) });
   const seeding = config.torrent.seed
     ? new TorrentSeeding({ dir: path.resolve(config.dataDir, "seeding"), clients: torrents, logger: logger.child({ part: "seeding" }) })
     : undefined;
+  // The checks every link goes through before it is queued, pasted or found on a page.
+  const checks = { db, http, logger, maxFileSizeBytes: config.maxFileSizeBytes };
   const worker = new QueueWorker({
     db,
-    api: bot.api,
-    editor,
     logger: logger.child({ part: "worker" }),
     config,
+    freeBytes,
+    reporter,
+    upload: createFileUploader(bot.api, { uploadAs: config.uploadAs }),
+    // Found while the worker runs an item: it looks at the queue again when that item ends.
+    enqueue: (of, found) =>
+      enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, ...found }),
     sources: {
       direct: createDirectSource({ http, stallTimeoutMs: config.stallTimeoutMs }),
       torrent: createTorrentSource({
@@ -120,61 +134,19 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         // Swarms come and go: a torrent counts as stalled only after the longer of the two waits.
         stallTimeoutMs: Math.max(config.stallTimeoutMs, config.torrent.metadataTimeoutMs),
         seeding,
-        notify: async (item, html) => {
-          await bot.api.sendMessage(item.chatId, html, {
-            parse_mode: "HTML",
-            link_preview_options: { is_disabled: true },
-            ...(item.requestMessageId ? { reply_parameters: { message_id: item.requestMessageId, allow_sending_without_reply: true } } : {}),
-          });
-        },
       }),
-      crawler: createCrawlerSource({
-        http,
-        intake,
-        maxItems: config.crawlMaxItems,
-        stallTimeoutMs: config.stallTimeoutMs,
-        notify: async (chatId, html, replyTo) => {
-          await bot.api.sendMessage(chatId, html, {
-            parse_mode: "HTML",
-            link_preview_options: { is_disabled: true },
-            ...(replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {}),
-          });
-        },
-      }),
-    },
-    freeBytes: options.freeBytes,
-    keyboard: (item, state) => progressKeyboard(item.id, state),
-    // `control` (below) exists before the worker starts, which is when these are first called.
-    isQueuePaused: (): boolean => control.queuePaused,
-    onFinal: (item, outcome, messageId, kind) => {
-      if (kind === "notice") {
-        void control.recordMessage(item.chatId, messageId, [item.id]).catch((error) => logger.warn({ err: String(error) }, "could not record a message"));
-      }
-      // The file (or the page summary) stays in the chat; the line about it goes after a while.
-      // Failures stay.
-      if (outcome !== "failed") notices.schedule(item.chatId, messageId);
+      crawler: createCrawlerSource({ http, maxItems: config.crawlMaxItems, stallTimeoutMs: config.stallTimeoutMs }),
     },
   });
-  const control: QueueControl = new QueueControl({
-    db,
-    worker,
-    editor,
-    notices,
-    dataDir: config.dataDir,
-    logger: logger.child({ part: "control" }),
-    freeBytes: options.freeBytes ?? statfsFreeBytes,
-    keyboard: (item, state) => progressKeyboard(item.id, state),
-  });
-  /** Acknowledgements of /download and "Download again": remembered per item, deleted later. */
-  const onReply: NonNullable<DownloadFeatureDeps["onReply"]> = (reply, outcomes, transient) => {
-    const ids = outcomes.flatMap((o) => (o.status === "refused" ? [] : [o.item.id]));
-    void control.recordMessage(reply.chat.id, reply.message_id, ids).catch((error) => logger.warn({ err: String(error) }, "could not record a message"));
-    if (transient) notices.schedule(reply.chat.id, reply.message_id);
-  };
-  bot.use(detachedUpdates(tasks));
+  const intake: IntakeDeps = { ...checks, onQueued: () => worker.notify() };
+  const control = new QueueControl({ db, worker, reporter, dataDir: config.dataDir, logger: logger.child({ part: "control" }), freeBytes });
+
+  // Every update is tracked so that shutdown can let the ones in flight finish.
+  bot.use((_ctx, next) => tasks.track(next()));
+  bot.use(sequentialize(updateOrderKey));
   bot.use(accessFeature(config.allowedChatIds, logger));
   bot.use(helpFeature());
-  bot.use(downloadFeature({ intake, routeSpecial: torrentRouter(intake), redeliver: createRedeliverer({ db, api: bot.api, logger }), onReply }));
+  bot.use(downloadFeature({ intake, routeSpecial: torrentRouter(intake), redeliver: createRedeliverer({ db, api: bot.api, logger }), acks: reporter }));
   bot.use(
     torrentFeature({
       intake,
@@ -182,11 +154,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       fetchFile: telegramFileFetcher(bot.api, { apiRoot: config.apiRoot, token: config.botToken }),
     }),
   );
-  bot.use(queueControlFeature({ control, intake, tasks, notices, logger, onReply }));
+  bot.use(queueControlFeature({ control, intake, tasks, acks: reporter, logger }));
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
-  let polling: Promise<void> | undefined;
+  let runner: RunnerHandle | undefined;
 
   return {
     bot,
@@ -196,30 +168,34 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     async start() {
       await bot.init();
       await bot.api.setMyCommands(COMMANDS).catch((error) => logger.warn({ err: String(error) }, "setMyCommands failed"));
-      await control.load();
       // Registered here so it is last whatever the features above: a press nobody handled is answered.
       bot.use(unhandledButtonsFeature());
       await worker.start();
-      polling = new Promise<void>((resolve, reject) => {
-        bot
-          .start({
-            allowed_updates: ["message", "callback_query"],
-            onStart: () => resolve(),
-          })
-          .then(resolveStopped, (error) => {
-            logger.fatal({ err: error instanceof Error ? error.message : String(error) }, "polling stopped");
-            reject(error);
-            resolveStopped();
-          });
+      // Long polling and a webhook exclude each other; the bot polls.
+      await bot.api.deleteWebhook();
+      runner = run(bot, {
+        runner: {
+          fetch: { allowed_updates: ["message", "callback_query"] },
+          // As grammY's own polling loop: a lost connection is retried every 3 s for as long as it
+          // takes (logged by the API transformer); 401 and 409 end polling.
+          retryInterval: 3000,
+          maxRetryTime: Number.POSITIVE_INFINITY,
+          silent: true,
+        },
       });
-      await polling;
+      void runner.task()?.then(resolveStopped, (error: unknown) => {
+        logger.fatal({ err: error instanceof Error ? error.message : String(error) }, "polling stopped");
+        resolveStopped();
+      });
       logger.info({ bot: bot.botInfo.username, apiRoot: config.apiRoot }, "bot started");
     },
     async stop() {
-      await Promise.allSettled([bot.isRunning() ? bot.stop() : Promise.resolve(), worker.stop(4000)]);
+      const polling = runner?.isRunning() ? runner.stop() : undefined;
+      await Promise.allSettled([polling, worker.stop(4000)]);
       seeding?.close();
       await torrents.destroy();
       await tasks.drain(2000);
+      await reporter.drain(1500);
       notices.stop();
       await editor.flush(1500);
       editor.close();

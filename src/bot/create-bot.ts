@@ -3,6 +3,13 @@ import { Bot, type Context } from "grammy";
 import type { Logger } from "../logger.ts";
 
 const UPLOAD_METHODS = new Set(["sendDocument", "sendVideo", "sendAudio"]);
+/** Methods whose text is ours: always HTML, never with a link preview (unless a call says otherwise). */
+const TEXT_METHODS = new Set(["sendMessage", "editMessageText"]);
+
+/** Makes a message a reply to `messageId`, still sent when that message is gone. */
+export function replyTo(messageId: number | null | undefined): { reply_parameters?: { message_id: number; allow_sending_without_reply: true } } {
+  return messageId ? { reply_parameters: { message_id: messageId, allow_sending_without_reply: true } } : {};
+}
 
 export interface CreateBotOptions {
   token: string;
@@ -13,7 +20,8 @@ export interface CreateBotOptions {
 /**
  * The grammY bot with its API plugins. 429s and passing 5xx are retried by the auto-retry plugin
  * for every method but `editMessageText`: progress edits have their own scheduler (MessageEditor),
- * which waits out `retry_after` without holding the transfer or stacking stale edits.
+ * which waits out `retry_after` without holding the transfer or stacking stale edits. Every text
+ * the bot sends is HTML without link previews (one transformer, not options at every call site).
  */
 export function createBot(options: CreateBotOptions): Bot<Context> {
   const bot = new Bot<Context>(options.token, {
@@ -31,6 +39,10 @@ export function createBot(options: CreateBotOptions): Bot<Context> {
     maxDelaySeconds: 600,
     rethrowHttpErrors: true,
     rethrowInternalServerErrors: true,
+  });
+  bot.api.config.use((prev, method, payload, signal) => {
+    if (!TEXT_METHODS.has(method)) return prev(method, payload, signal);
+    return prev(method, { parse_mode: "HTML", link_preview_options: { is_disabled: true }, ...payload }, signal);
   });
   bot.api.config.use((prev, method, payload, signal) => {
     if (method === "editMessageText") return prev(method, payload, signal);

@@ -1,10 +1,10 @@
 import type { Api } from "grammy";
 import type { Db } from "../db/database.ts";
-import { type Item, findOpenByUrl } from "../db/item-repository.ts";
-import { findDelivered } from "../db/queue-control-repository.ts";
+import { type Item, findDelivered, findOpenByUrl } from "../db/item-repository.ts";
+import type { IntakeRequest } from "../intake/intake.ts";
 import type { Logger } from "../logger.ts";
-import type { IntakeRequest } from "../queue/intake.ts";
 import { CAPTION_LIMIT, truncate } from "../text/format.ts";
+import { replyTo } from "./create-bot.ts";
 
 export interface RedeliveryDeps {
   db: Db;
@@ -23,9 +23,7 @@ export function createRedeliverer(deps: RedeliveryDeps): (request: IntakeRequest
     if (await findOpenByUrl(deps.db, request.chatId, request.url)) return undefined;
     const delivery = await findDelivered(deps.db, request.chatId, request.url);
     if (!delivery) return undefined;
-    const reply = request.requestMessageId
-      ? { reply_parameters: { message_id: request.requestMessageId, allow_sending_without_reply: true } }
-      : {};
+    const reply = replyTo(request.requestMessageId);
     try {
       for (const file of delivery.files) {
         const options = { ...reply, ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}) };

@@ -3,8 +3,10 @@ import path from "node:path";
 import { type Api, GrammyError, HttpError, InputFile } from "grammy";
 import type { Message } from "grammy/types";
 import { AppError } from "../errors.ts";
+import type { FileUploader } from "../queue/worker.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 import { CAPTION_LIMIT, truncate } from "../text/format.ts";
+import { replyTo } from "./create-bot.ts";
 
 export type UploadKind = "video" | "audio" | "document";
 
@@ -56,7 +58,7 @@ export async function uploadFile(api: Api, chatId: number, file: DeliverableFile
   const input = countingFile(file.path, options.onBytes ?? (() => {}));
   const common = {
     ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}),
-    ...(options.replyTo ? { reply_parameters: { message_id: options.replyTo, allow_sending_without_reply: true } } : {}),
+    ...replyTo(options.replyTo),
   };
   // grammY types its signal with an AbortSignal shim; Node's is the same thing at run time.
   const signal = options.signal as Parameters<Api["sendDocument"]>[3];
@@ -73,6 +75,17 @@ export async function uploadFile(api: Api, chatId: number, file: DeliverableFile
   } catch (error) {
     throw uploadError(error);
   }
+}
+
+/** The worker's upload step: each file of an item goes to the item's chat, as a reply to its request. */
+export function createFileUploader(api: Api, options: { uploadAs: "auto" | "document" }): FileUploader {
+  return (item, file, { signal, onBytes }) =>
+    uploadFile(
+      api,
+      item.chatId,
+      { path: file.path, name: file.name, size: file.sizeBytes, ...(file.caption ? { caption: file.caption } : {}) },
+      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId },
+    );
 }
 
 /** Telegram's 4xx answers to an upload do not heal (too big, bad file); network trouble may. */

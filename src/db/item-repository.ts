@@ -1,37 +1,31 @@
+import type { ExpressionBuilder } from "kysely";
+import {
+  ACTIVE_STATUSES,
+  FINISHED_STATUSES,
+  type Item,
+  type ItemFile,
+  type ItemPatch,
+  type ItemStatus,
+  OPEN_STATUSES,
+  RETRYABLE_STATUSES,
+  type SourceKind,
+  canMove,
+  isFinished,
+} from "../items/item.ts";
 import type { Db } from "./database.ts";
-import { OPEN_STATUSES, type ItemFileRow, type ItemRow, type ItemStatus, type SourceKind } from "./schema.ts";
+import type { Database, ItemFileRow, ItemRow } from "./schema.ts";
 
-/** The queue item as the rest of the code sees it. */
-export interface Item {
-  id: number;
-  chatId: number;
-  userId: number | null;
-  requestMessageId: number | null;
-  url: string;
-  sourceKind: SourceKind;
-  title: string;
-  sizeBytes: number | null;
-  status: ItemStatus;
-  priority: number;
-  attempts: number;
-  nextAttemptAt: number;
-  bytesDone: number;
-  downloaded: boolean;
-  lastError: string | null;
-  errorCode: string | null;
-  localPath: string | null;
-  etag: string | null;
-  lastModified: string | null;
-  fileId: string | null;
-  uploadKind: string | null;
-  progressMessageId: number | null;
-  createdAt: number;
-  updatedAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-}
+export type { Item, ItemFile } from "../items/item.ts";
 
-export function toItem(row: ItemRow): Item {
+/**
+ * The SQL of the item lifecycle (see `items/item.ts`). Every status change is `transition()`: a
+ * compare-and-set from the statuses the caller expects, so the worker and a command from the chat
+ * never overwrite each other; whoever loses the race gets `undefined` and looks again.
+ */
+
+type ItemRowWithFiles = ItemRow & { downloaded: number };
+
+export function toItem(row: ItemRowWithFiles): Item {
   return {
     id: row.id,
     chatId: row.chat_id,
@@ -46,20 +40,32 @@ export function toItem(row: ItemRow): Item {
     attempts: row.attempts,
     nextAttemptAt: row.next_attempt_at,
     bytesDone: row.bytes_done,
-    downloaded: row.downloaded === 1,
+    downloaded: Number(row.downloaded) === 1,
     lastError: row.last_error,
     errorCode: row.error_code,
-    localPath: row.local_path,
     etag: row.etag,
     lastModified: row.last_modified,
-    fileId: row.file_id,
-    uploadKind: row.upload_kind,
     progressMessageId: row.progress_message_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
+}
+
+/** "Downloaded" is a fact of item_files (its rows exist once the files are on disk), not a column. */
+const downloadedColumn = (eb: ExpressionBuilder<Database, "items">) =>
+  eb
+    .case()
+    .when(eb.exists(eb.selectFrom("item_files").select("item_files.id").whereRef("item_files.item_id", "=", "items.id")))
+    .then(1)
+    .else(0)
+    .end()
+    .as("downloaded");
+
+/** Items with their derived columns; every read of items goes through here. */
+function selectItems(db: Db) {
+  return db.selectFrom("items").selectAll("items").select(downloadedColumn);
 }
 
 export interface NewItem {
@@ -100,7 +106,7 @@ export async function insertItem(db: Db, item: NewItem, now: number): Promise<In
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    return { inserted: true, item: toItem(row) };
+    return { inserted: true, item: toItem({ ...row, downloaded: 0 }) };
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
     const existing = await findOpenByUrl(db, item.chatId, item.url);
@@ -110,14 +116,12 @@ export async function insertItem(db: Db, item: NewItem, now: number): Promise<In
 }
 
 export async function findItem(db: Db, id: number): Promise<Item | undefined> {
-  const row = await db.selectFrom("items").selectAll().where("id", "=", id).executeTakeFirst();
+  const row = await selectItems(db).where("items.id", "=", id).executeTakeFirst();
   return row && toItem(row);
 }
 
 export async function findOpenByUrl(db: Db, chatId: number, url: string): Promise<Item | undefined> {
-  const row = await db
-    .selectFrom("items")
-    .selectAll()
+  const row = await selectItems(db)
     .where("chat_id", "=", chatId)
     .where("url", "=", url)
     .where("status", "in", OPEN_STATUSES)
@@ -126,43 +130,61 @@ export async function findOpenByUrl(db: Db, chatId: number, url: string): Promis
 }
 
 /**
- * Takes the next ready item (highest priority, then oldest) and marks it active in one
- * transaction, so a crash can never leave two items "active" or lose one.
+ * The open torrent item of a chat with this info hash, whatever trackers or name its magnet
+ * carries (torrent items' URLs are canonical magnets that start with the hash).
  */
-export async function claimNextItem(db: Db, now: number): Promise<Item | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const row = await trx
-      .selectFrom("items")
-      .selectAll()
-      .where("status", "=", "queued")
-      .where("next_attempt_at", "<=", now)
-      .orderBy("priority", "desc")
-      .orderBy("id", "asc")
-      .limit(1)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const updated = await trx
-      .updateTable("items")
-      .set({
-        status: row.downloaded ? "uploading" : "downloading",
-        started_at: row.started_at ?? now,
-        updated_at: now,
-      })
-      .where("id", "=", row.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return toItem(updated);
-  });
+export async function findOpenTorrent(db: Db, chatId: number, infoHash: string): Promise<Item | undefined> {
+  const prefix = `magnet:?xt=urn:btih:${infoHash.toLowerCase()}`;
+  const row = await selectItems(db)
+    .where("chat_id", "=", chatId)
+    .where("source_kind", "=", "torrent")
+    .where("status", "in", OPEN_STATUSES)
+    .where((eb) => eb.or([eb("url", "=", prefix), eb("url", "like", `${prefix}&%`)]))
+    .executeTakeFirst();
+  return row && toItem(row);
 }
 
-/** The earliest time a queued item becomes ready, if any item is queued at all. */
-export async function nextReadyAt(db: Db): Promise<number | undefined> {
+export async function listItems(db: Db, where: { statuses?: readonly ItemStatus[]; chatId?: number } = {}): Promise<Item[]> {
+  let q = selectItems(db);
+  if (where.statuses) q = q.where("status", "in", where.statuses);
+  if (where.chatId !== undefined) q = q.where("chat_id", "=", where.chatId);
+  const rows = await q.orderBy("items.id", "asc").execute();
+  return rows.map(toItem);
+}
+
+/** Items not finished yet (of one chat, or all). Unordered: the queue view sorts them. */
+export function listOpenItems(db: Db, chatId?: number): Promise<Item[]> {
+  return listItems(db, { statuses: OPEN_STATUSES, ...(chatId !== undefined ? { chatId } : {}) });
+}
+
+/** Finished items of a chat, newest first. */
+export async function listFinished(db: Db, chatId: number, offset: number, limit: number): Promise<Item[]> {
+  const rows = await selectItems(db)
+    .where("chat_id", "=", chatId)
+    .where("status", "in", FINISHED_STATUSES)
+    .orderBy("finished_at", "desc")
+    .orderBy("items.id", "desc")
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  return rows.map(toItem);
+}
+
+export async function countFinished(db: Db, chatId: number): Promise<number> {
   const row = await db
     .selectFrom("items")
-    .select((eb) => eb.fn.min("next_attempt_at").as("at"))
-    .where("status", "=", "queued")
-    .executeTakeFirst();
-  return row?.at ?? undefined;
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("chat_id", "=", chatId)
+    .where("status", "in", FINISHED_STATUSES)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function countByStatus(db: Db, chatId?: number): Promise<Partial<Record<ItemStatus, number>>> {
+  let q = db.selectFrom("items").select(["status", (eb) => eb.fn.countAll<number>().as("n")]).groupBy("status");
+  if (chatId !== undefined) q = q.where("chat_id", "=", chatId);
+  const rows = await q.execute();
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
 /** Items waiting in the queue (ready or waiting for a retry). */
@@ -175,16 +197,14 @@ export async function countQueued(db: Db): Promise<number> {
   return Number(row.n);
 }
 
-/**
- * 1-based place of a queued item: items that will run before it, plus the one running now.
- */
+/** 1-based place of a queued item: items that will run before it, plus the one running now. */
 export async function queuePosition(db: Db, item: Item): Promise<number> {
   const row = await db
     .selectFrom("items")
     .select((eb) => eb.fn.countAll<number>().as("n"))
     .where((eb) =>
       eb.or([
-        eb("status", "in", ["downloading", "uploading"]),
+        eb("status", "in", ACTIVE_STATUSES),
         eb.and([
           eb("status", "=", "queued"),
           eb.or([
@@ -198,52 +218,171 @@ export async function queuePosition(db: Db, item: Item): Promise<number> {
   return Number(row.n) + 1;
 }
 
-export async function updateItem(
-  db: Db,
-  id: number,
-  patch: Partial<{
-    title: string;
-    sizeBytes: number | null;
-    bytesDone: number;
-    localPath: string | null;
-    etag: string | null;
-    lastModified: string | null;
-    progressMessageId: number | null;
-    sourceKind: SourceKind;
-    url: string;
-  }>,
-  now: number,
-): Promise<void> {
-  await db
-    .updateTable("items")
-    .set({
-      ...(patch.title !== undefined && { title: patch.title }),
-      ...(patch.sizeBytes !== undefined && { size_bytes: patch.sizeBytes }),
-      ...(patch.bytesDone !== undefined && { bytes_done: patch.bytesDone }),
-      ...(patch.localPath !== undefined && { local_path: patch.localPath }),
-      ...(patch.etag !== undefined && { etag: patch.etag }),
-      ...(patch.lastModified !== undefined && { last_modified: patch.lastModified }),
-      ...(patch.progressMessageId !== undefined && { progress_message_id: patch.progressMessageId }),
-      ...(patch.sourceKind !== undefined && { source_kind: patch.sourceKind }),
-      ...(patch.url !== undefined && { url: patch.url }),
-      updated_at: now,
-    })
-    .where("id", "=", id)
-    .execute();
+/** The earliest time a queued item becomes ready, if any item is queued at all. */
+export async function nextReadyAt(db: Db): Promise<number | undefined> {
+  const row = await db
+    .selectFrom("items")
+    .select((eb) => eb.fn.min("next_attempt_at").as("at"))
+    .where("status", "=", "queued")
+    .executeTakeFirst();
+  return row?.at ?? undefined;
 }
 
-export interface ItemFile {
-  id: number;
-  itemId: number;
-  position: number;
-  path: string;
-  name: string;
-  sizeBytes: number;
-  caption: string | null;
-  fileId: string | null;
-  uploadKind: string | null;
-  uploadedAt: number | null;
+function patchColumns(patch: ItemPatch) {
+  return {
+    ...(patch.attempts !== undefined && { attempts: patch.attempts }),
+    ...(patch.nextAttemptAt !== undefined && { next_attempt_at: patch.nextAttemptAt }),
+    ...(patch.lastError !== undefined && { last_error: patch.lastError }),
+    ...(patch.errorCode !== undefined && { error_code: patch.errorCode }),
+    ...(patch.bytesDone !== undefined && { bytes_done: patch.bytesDone }),
+    ...(patch.sizeBytes !== undefined && { size_bytes: patch.sizeBytes }),
+    ...(patch.etag !== undefined && { etag: patch.etag }),
+    ...(patch.lastModified !== undefined && { last_modified: patch.lastModified }),
+    ...(patch.progressMessageId !== undefined && { progress_message_id: patch.progressMessageId }),
+    ...(patch.startedAt !== undefined && { started_at: patch.startedAt }),
+    ...(patch.title !== undefined && { title: patch.title }),
+    ...(patch.sourceKind !== undefined && { source_kind: patch.sourceKind }),
+    ...(patch.url !== undefined && { url: patch.url }),
+    ...(patch.priority !== undefined && { priority: patch.priority }),
+  };
 }
+
+/**
+ * Changes what an item knows about itself (title, size, validators, bytes done...) without
+ * touching its status. Not a way to move it: see `transition`.
+ */
+export async function updateItem(db: Db, id: number, patch: ItemPatch, now: number): Promise<void> {
+  await db.updateTable("items").set({ ...patchColumns(patch), updated_at: now }).where("id", "=", id).execute();
+}
+
+/**
+ * Like `updateItem`, only while the item is in one of `statuses` (the priority of an open item,
+ * say) and, with `waitingUntilAfter`, only while its next attempt is still after that time.
+ */
+export async function updateItemIn(
+  db: Db,
+  id: number,
+  statuses: readonly ItemStatus[],
+  patch: ItemPatch,
+  now: number,
+  only: { waitingUntilAfter?: number } = {},
+): Promise<boolean> {
+  let q = db
+    .updateTable("items")
+    .set({ ...patchColumns(patch), updated_at: now })
+    .where("id", "=", id)
+    .where("status", "in", statuses);
+  if (only.waitingUntilAfter !== undefined) q = q.where("next_attempt_at", ">", only.waitingUntilAfter);
+  const r = await q.executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export interface Move {
+  from: ItemStatus | readonly ItemStatus[];
+  to: ItemStatus;
+  patch?: ItemPatch;
+}
+
+/**
+ * The one way an item's status changes: from one of `from` to `to`, with `patch`, in one
+ * statement. Resolves with the item as it is now, or undefined when it was not in `from` (someone
+ * else moved it first). A move `items/item.ts` does not allow throws before touching anything.
+ * Finishing sets `finished_at`; going back in line from a finished status clears it.
+ */
+export async function transition(db: Db, id: number, move: Move, now: number): Promise<Item | undefined> {
+  const from = typeof move.from === "string" ? [move.from] : move.from;
+  for (const f of from) {
+    if (!canMove(f, move.to)) throw new Error(`item ${id}: moving from ${f} to ${move.to} is not allowed`);
+  }
+  const r = await db
+    .updateTable("items")
+    .set({
+      ...patchColumns(move.patch ?? {}),
+      status: move.to,
+      updated_at: now,
+      ...(isFinished(move.to) ? { finished_at: now } : from.some(isFinished) ? { finished_at: null } : {}),
+    })
+    .where("id", "=", id)
+    .where("status", "in", from)
+    .executeTakeFirst();
+  if (Number(r.numUpdatedRows) !== 1) return undefined;
+  return findItem(db, id);
+}
+
+/**
+ * Takes the next ready item (highest priority, then oldest) and marks it active in one
+ * transaction, so a crash can never leave two items "active" or lose one.
+ */
+export async function claimNextItem(db: Db, now: number): Promise<Item | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const row = await selectItems(trx)
+      .where("status", "=", "queued")
+      .where("next_attempt_at", "<=", now)
+      .orderBy("priority", "desc")
+      .orderBy("items.id", "asc")
+      .limit(1)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const item = toItem(row);
+    return transition(trx, item.id, { from: "queued", to: item.downloaded ? "uploading" : "downloading", patch: { startedAt: item.startedAt ?? now } }, now);
+  });
+}
+
+/**
+ * At start, items a previous process left active go back to the queue (the stale-lock release of
+ * a job queue). They keep their bytes and their files on disk, so they resume.
+ */
+export async function requeueInterrupted(db: Db, now: number): Promise<number> {
+  const active = await listItems(db, { statuses: ACTIVE_STATUSES });
+  let requeued = 0;
+  for (const item of active) {
+    if (await transition(db, item.id, { from: ACTIVE_STATUSES, to: "queued", patch: { nextAttemptAt: now } }, now)) requeued++;
+  }
+  return requeued;
+}
+
+/**
+ * A failed or cancelled item goes back to the queue as if new: attempts and errors cleared, its
+ * files forgotten (they were deleted when it ended) and a fresh progress message. Undefined when
+ * it was not failed or cancelled; `open` when the same URL is open again in the chat meanwhile.
+ */
+export async function requeueFinished(db: Db, id: number, now: number): Promise<{ item?: Item; open?: Item }> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const item = await transition(
+        trx,
+        id,
+        {
+          from: RETRYABLE_STATUSES,
+          to: "queued",
+          patch: {
+            attempts: 0,
+            nextAttemptAt: now,
+            lastError: null,
+            errorCode: null,
+            bytesDone: 0,
+            etag: null,
+            lastModified: null,
+            progressMessageId: null,
+            startedAt: null,
+          },
+        },
+        now,
+      );
+      if (!item) return {};
+      await trx.deleteFrom("item_files").where("item_id", "=", id).execute();
+      return { item: { ...item, downloaded: false } };
+    });
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    const item = await findItem(db, id);
+    if (!item) throw error;
+    const open = await findOpenByUrl(db, item.chatId, item.url);
+    return open ? { open } : {};
+  }
+}
+
+// --- the files an item delivers -----------------------------------------------------------------
 
 function toItemFile(row: ItemFileRow): ItemFile {
   return {
@@ -261,17 +400,19 @@ function toItemFile(row: ItemFileRow): ItemFile {
 }
 
 /**
- * The download is complete on disk: the files to deliver are recorded and from now on a retry or
- * a restart only uploads (what is not uploaded yet).
+ * The download is complete on disk: the files to deliver are recorded and the item moves on to
+ * its upload. From now on a retry or a restart only uploads (what is not uploaded yet).
  */
 export async function markDownloaded(
   db: Db,
   id: number,
   files: Array<{ path: string; name: string; size: number; caption?: string }>,
   now: number,
-): Promise<void> {
+): Promise<Item | undefined> {
   const total = files.reduce((sum, f) => sum + f.size, 0);
-  await db.transaction().execute(async (trx) => {
+  return db.transaction().execute(async (trx) => {
+    const moved = await transition(trx, id, { from: "downloading", to: "uploading", patch: { bytesDone: total, sizeBytes: total } }, now);
+    if (!moved) return undefined;
     await trx.deleteFrom("item_files").where("item_id", "=", id).execute();
     if (files.length > 0) {
       await trx
@@ -288,18 +429,7 @@ export async function markDownloaded(
         )
         .execute();
     }
-    await trx
-      .updateTable("items")
-      .set({
-        status: "uploading",
-        downloaded: 1,
-        local_path: files.length === 1 ? files[0]!.path : null,
-        bytes_done: total,
-        size_bytes: total,
-        updated_at: now,
-      })
-      .where("id", "=", id)
-      .execute();
+    return { ...moved, downloaded: files.length > 0 };
   });
 }
 
@@ -317,141 +447,39 @@ export async function markFileUploaded(db: Db, fileRowId: number, fileId: string
     .execute();
 }
 
-/** Records the delivery; `file_id` and the final status land in one statement. */
-export async function markCompleted(db: Db, id: number, fileId: string | null, uploadKind: string | null, now: number): Promise<void> {
-  await db
-    .updateTable("items")
-    .set({
-      status: "completed",
-      file_id: fileId,
-      upload_kind: uploadKind,
-      local_path: null,
-      last_error: null,
-      error_code: null,
-      finished_at: now,
-      updated_at: now,
-    })
-    .where("id", "=", id)
-    .execute();
-}
-
-/** A failed attempt that will be tried again at `nextAttemptAt`. */
-export async function scheduleRetry(
-  db: Db,
-  id: number,
-  failure: { attempts: number; nextAttemptAt: number; code: string; message: string },
-  now: number,
-): Promise<void> {
-  await db
-    .updateTable("items")
-    .set({
-      status: "queued",
-      attempts: failure.attempts,
-      next_attempt_at: failure.nextAttemptAt,
-      error_code: failure.code,
-      last_error: failure.message,
-      updated_at: now,
-    })
-    .where("id", "=", id)
-    .execute();
-}
-
-export async function markFailed(
-  db: Db,
-  id: number,
-  failure: { attempts: number; code: string; message: string },
-  now: number,
-): Promise<void> {
-  await db
-    .updateTable("items")
-    .set({
-      status: "failed",
-      attempts: failure.attempts,
-      error_code: failure.code,
-      last_error: failure.message,
-      finished_at: now,
-      updated_at: now,
-    })
-    .where("id", "=", id)
-    .execute();
-}
-
-/** Sets the status of an item unless it already reached one of `unless` (e.g. finished). */
-export async function setStatus(
-  db: Db,
-  id: number,
-  status: ItemStatus,
-  now: number,
-  extra: { finished?: boolean; nextAttemptAt?: number } = {},
-): Promise<void> {
-  await db
-    .updateTable("items")
-    .set({
-      status,
-      updated_at: now,
-      ...(extra.finished && { finished_at: now }),
-      ...(extra.nextAttemptAt !== undefined && { next_attempt_at: extra.nextAttemptAt }),
-    })
-    .where("id", "=", id)
-    .execute();
-}
-
 /**
- * At start, items a previous process left active go back to the queue (the stale-lock release of
- * a job queue). They keep their bytes on disk and their `downloaded` flag, so they resume.
+ * The files of a downloaded item vanished from disk: forget them, so the next attempt downloads
+ * again (the new download's files replace every record).
  */
-export async function requeueInterrupted(db: Db, now: number): Promise<number> {
-  const result = await db
-    .updateTable("items")
-    .set({ status: "queued", next_attempt_at: now, updated_at: now })
-    .where("status", "in", ["downloading", "uploading"])
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
-}
-
-export async function listItems(db: Db, where: { statuses?: ItemStatus[]; chatId?: number } = {}): Promise<Item[]> {
-  let q = db.selectFrom("items").selectAll();
-  if (where.statuses) q = q.where("status", "in", where.statuses);
-  if (where.chatId !== undefined) q = q.where("chat_id", "=", where.chatId);
-  const rows = await q.orderBy("id", "asc").execute();
-  return rows.map(toItem);
-}
-
-/** The files of a downloaded item vanished from disk: download again on the next attempt. */
-export async function resetDownloaded(db: Db, id: number, now: number): Promise<void> {
+export async function forgetFiles(db: Db, id: number, now: number): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom("item_files").where("item_id", "=", id).where("file_id", "is", null).execute();
-    await trx
-      .updateTable("items")
-      .set({ downloaded: 0, bytes_done: 0, local_path: null, updated_at: now })
-      .where("id", "=", id)
-      .execute();
+    await trx.deleteFrom("item_files").where("item_id", "=", id).execute();
+    await trx.updateTable("items").set({ bytes_done: 0, updated_at: now }).where("id", "=", id).execute();
   });
 }
 
-/**
- * The open torrent item of a chat with this info hash, whatever trackers or name its magnet
- * carries (torrent items' URLs are canonical magnets that start with the hash).
- */
-export async function findOpenTorrent(db: Db, chatId: number, infoHash: string): Promise<Item | undefined> {
-  const prefix = `magnet:?xt=urn:btih:${infoHash.toLowerCase()}`;
-  const row = await db
-    .selectFrom("items")
-    .selectAll()
-    .where("chat_id", "=", chatId)
-    .where("source_kind", "=", "torrent")
-    .where("status", "in", OPEN_STATUSES)
-    .where((eb) => eb.or([eb("url", "=", prefix), eb("url", "like", `${prefix}&%`)]))
-    .executeTakeFirst();
-  return row && toItem(row);
+export interface StoredDelivery {
+  item: Item;
+  /** Telegram's copies of the delivered files, in order, with the method each was sent with. */
+  files: Array<{ fileId: string; kind: string; caption: string | null }>;
 }
 
-/** Puts an item that is still marked active back in line at `at` (after a crash of its run). */
-export async function requeueIfActive(db: Db, id: number, at: number, now: number): Promise<void> {
-  await db
-    .updateTable("items")
-    .set({ status: "queued", next_attempt_at: at, updated_at: now })
-    .where("id", "=", id)
-    .where("status", "in", ["downloading", "uploading"])
-    .execute();
+/**
+ * The latest delivery of `url` in a chat whose files Telegram still holds for us (every file has
+ * a file_id), so it can be sent again without downloading anything.
+ */
+export async function findDelivered(db: Db, chatId: number, url: string): Promise<StoredDelivery | undefined> {
+  const row = await selectItems(db)
+    .where("chat_id", "=", chatId)
+    .where("url", "=", url)
+    .where("status", "=", "completed")
+    .orderBy("finished_at", "desc")
+    .orderBy("items.id", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const item = toItem(row);
+  const files = await listItemFiles(db, item.id);
+  if (files.length === 0 || files.some((f) => !f.fileId || !f.uploadKind)) return undefined;
+  return { item, files: files.map((f) => ({ fileId: f.fileId!, kind: f.uploadKind!, caption: f.caption })) };
 }

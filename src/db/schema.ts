@@ -1,10 +1,7 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+import type { ItemStatus, SourceKind } from "../items/item.ts";
 
-export type ItemStatus = "queued" | "downloading" | "uploading" | "paused" | "completed" | "failed" | "cancelled";
-export type SourceKind = "direct" | "torrent" | "crawler";
-
-/** Statuses in which an item still occupies its URL (see the items_active_url index). */
-export const OPEN_STATUSES: readonly ItemStatus[] = ["queued", "downloading", "uploading", "paused"];
+export type { ItemStatus, SourceKind } from "../items/item.ts";
 
 export interface ItemsTable {
   id: Generated<number>;
@@ -21,15 +18,10 @@ export interface ItemsTable {
   /** Epoch milliseconds. */
   next_attempt_at: number;
   bytes_done: ColumnType<number, number | undefined, number>;
-  /** 1 once the whole download is on disk and only the upload is left. */
-  downloaded: ColumnType<number, number | undefined, number>;
   last_error: string | null;
   error_code: string | null;
-  local_path: string | null;
   etag: string | null;
   last_modified: string | null;
-  file_id: string | null;
-  upload_kind: string | null;
   progress_message_id: number | null;
   created_at: number;
   updated_at: number;
@@ -37,6 +29,7 @@ export interface ItemsTable {
   finished_at: number | null;
 }
 
+/** The files an item delivers, recorded once they are all on disk (see migration 005). */
 export interface ItemFilesTable {
   id: Generated<number>;
   item_id: number;

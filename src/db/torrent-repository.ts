@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "./database.ts";
-import { OPEN_STATUSES } from "./schema.ts";
+import { OPEN_STATUSES } from "../items/item.ts";
 
 /** Stores (or refreshes) the .torrent bytes of an info hash. */
 export async function saveMetainfo(db: Db, infoHash: string, metainfo: Uint8Array, now: number): Promise<void> {

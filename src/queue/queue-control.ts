@@ -1,57 +1,50 @@
 import { promises as fs } from "node:fs";
-import type { InlineKeyboardMarkup } from "grammy/types";
-import type { MessageEditor } from "../bot/message-editor.ts";
 import type { Db } from "../db/database.ts";
-import { type Item, countQueued, findItem, queuePosition } from "../db/item-repository.ts";
 import {
-  cancelWaiting,
   countByStatus,
   countFinished,
-  getSetting,
-  itemsForMessage,
+  countQueued,
+  findItem,
   listFinished,
   listOpenItems,
-  pauseWaiting,
-  putSetting,
-  recordItemMessage,
+  queuePosition,
   requeueFinished,
-  resumePaused,
-  retryNow,
-  setPriority,
-} from "../db/queue-control-repository.ts";
+  transition,
+  updateItemIn,
+} from "../db/item-repository.ts";
+import { itemsForMessage, recordItemMessage } from "../db/message-repository.ts";
+import {
+  type Item,
+  type ItemStatus,
+  OPEN_STATUSES,
+  PRIORITIES,
+  WAITING_STATUSES,
+  type PriorityName,
+  isActive,
+  isFinished,
+} from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { itemDir } from "../storage/paths.ts";
-import { escapeHtml, truncate } from "../text/format.ts";
-import type { TransientNotices } from "./notices.ts";
-import { renderProgress } from "./progress-view.ts";
-import {
-  PAGE_SIZE,
-  PRIORITIES,
-  type Page,
-  type PriorityName,
-  orderQueue,
-  renderHistoryPage,
-  renderQueuePage,
-  renderStatus,
-} from "./queue-view.ts";
+import type { QueueReporter, StopReason } from "./reporter.ts";
 
 /** What queue control needs of the worker. */
 export interface ControlledWorker {
   readonly activeItemId: number | undefined;
-  stopActive(itemId: number, reason: "cancel" | "pause" | "hold"): boolean;
+  readonly queuePaused: boolean;
+  /** Stops the running item; settles once its outcome is recorded (false: it was not running). */
+  stopItem(itemId: number, reason: Exclude<StopReason, "shutdown">): Promise<boolean>;
+  pauseQueue(): Promise<{ changed: boolean; heldItemId?: number }>;
+  resumeQueue(): Promise<{ changed: boolean }>;
   notify(): void;
 }
 
 export interface QueueControlDeps {
   db: Db;
   worker: ControlledWorker;
-  editor: MessageEditor;
-  notices: TransientNotices;
+  reporter: Pick<QueueReporter, "stopped" | "resumed">;
   dataDir: string;
   logger: Logger;
   freeBytes: (dir: string) => Promise<number>;
-  /** The progress message's buttons (the same the worker shows). */
-  keyboard: (item: Item, state: { paused: boolean }) => InlineKeyboardMarkup | undefined;
   now?: () => number;
 }
 
@@ -65,39 +58,60 @@ export type ControlOutcome =
       open?: Item;
     };
 
-const QUEUE_PAUSED = "queue_paused";
-const FINISHED = new Set(["completed", "failed", "cancelled"]);
-/** How long a command waits for an item caught between two states (being claimed, say). */
-const SETTLE_TRIES = 50;
-const SETTLE_DELAY_MS = 20;
-/** Handlers stop within a second; the worker then records the outcome. */
-const RELEASE_TIMEOUT_MS = 3000;
+/** The whole queue in the order the worker takes it, for /queue. */
+export interface QueueEntry {
+  item: Item;
+  /** 1-based place in the whole queue (the running item is 1); null for paused items. */
+  position: number | null;
+  /** The running item. */
+  active: boolean;
+}
 
-const isRunning = (item: Item) => item.status === "downloading" || item.status === "uploading";
+export interface StatusInfo {
+  counts: Partial<Record<ItemStatus, number>>;
+  queuePaused: boolean;
+  active?: Item;
+  /** The running item belongs to another chat (shown without its name). */
+  activeElsewhere: boolean;
+  freeBytes: number | null;
+  dataDir: string;
+}
+
+/**
+ * How often a command looks again at an item that changed under it (claimed by the worker, or
+ * moved by another command, between the read and the compare-and-set). Each look is immediate:
+ * the worker's own moves are awaited through `stopItem`, so a few looks always settle it.
+ */
+const LOOKS = 5;
+
+/**
+ * The whole queue in the order the worker will take it: the running item, then waiting items by
+ * priority (higher first) and age (older first), then the paused ones. Pure.
+ */
+export function orderQueue(open: readonly Item[], activeId: number | undefined): QueueEntry[] {
+  const running = open.filter((i) => i.id === activeId || isActive(i.status));
+  const waiting = open.filter((i) => i.status === "queued" && i.id !== activeId).sort((a, b) => b.priority - a.priority || a.id - b.id);
+  const paused = open.filter((i) => i.status === "paused" && i.id !== activeId).sort((a, b) => a.id - b.id);
+  let position = 0;
+  return [
+    ...running.map((item) => ({ item, position: ++position, active: true })),
+    ...waiting.map((item) => ({ item, position: ++position, active: false })),
+    ...paused.map((item) => ({ item, position: null, active: false })),
+  ];
+}
 
 /**
  * What people do to the queue from the chat: pause, resume, cancel, retry and reorder items,
- * pause the whole queue. The worker owns the running item (it is stopped through `stopActive`
- * and the worker records the outcome); everything else changes in the database directly, each
- * change conditional on the state it starts from, so a command and the worker never overwrite
- * each other.
+ * pause the whole queue. The worker owns the running item (stopped through `stopItem`, and the
+ * worker records and reports the outcome); everything else moves in the database directly, each
+ * move a compare-and-set from the state it starts from, so a command and the worker never
+ * overwrite each other. Changes to waiting items are reported here.
  */
 export class QueueControl {
-  private paused = false;
   private readonly now: () => number;
 
   constructor(private readonly deps: QueueControlDeps) {
     this.now = deps.now ?? Date.now;
-  }
-
-  /** Reads the persisted switches (call before the worker starts). */
-  async load(): Promise<void> {
-    this.paused = (await getSetting(this.deps.db, QUEUE_PAUSED)) === "1";
-  }
-
-  /** Whether the whole queue is paused; the worker asks before taking each item. */
-  get queuePaused(): boolean {
-    return this.paused;
   }
 
   // --- one item -------------------------------------------------------------------------------
@@ -106,31 +120,34 @@ export class QueueControl {
     let stopped = false;
     return this.settle(itemId, chatId, async (item) => {
       if (item.status === "paused") return stopped ? { ok: true, item, did: "paused" } : { ok: false, item, why: "already-paused" };
-      if (FINISHED.has(item.status)) return { ok: false, item, why: "finished" };
-      if (isRunning(item)) {
+      if (isFinished(item.status)) return { ok: false, item, why: "finished" };
+      if (isActive(item.status)) {
         if (stopped) return { ok: true, item, did: "paused" };
-        if (!this.deps.worker.stopActive(item.id, "pause")) return undefined;
         // Look again once the worker let go: paused, or back in line if a /pause of the whole
         // queue got there first (then it is paused below), or finished after all.
-        stopped = true;
-        await this.untilReleased(item.id);
+        stopped = await this.deps.worker.stopItem(item.id, "pause");
         return undefined;
       }
-      if (!(await pauseWaiting(this.deps.db, item.id, this.now()))) return undefined;
-      const paused = { ...item, status: "paused" as const };
-      await this.showWaiting(paused, "paused");
+      const paused = await transition(this.deps.db, item.id, { from: "queued", to: "paused" }, this.now());
+      if (!paused) return undefined;
+      this.deps.reporter.stopped(paused, { reason: "pause", wasRunning: false, waiting: await countQueued(this.deps.db) });
       return { ok: true, item: paused, did: "paused" };
     });
   }
 
   resume(itemId: number, chatId: number): Promise<ControlOutcome> {
     return this.settle(itemId, chatId, async (item) => {
-      if (FINISHED.has(item.status)) return { ok: false, item, why: "finished" };
+      if (isFinished(item.status)) return { ok: false, item, why: "finished" };
       if (item.status !== "paused") return { ok: false, item, why: "not-paused" };
-      if (!(await resumePaused(this.deps.db, item.id, this.now()))) return undefined;
-      const resumed = (await findItem(this.deps.db, item.id)) ?? item;
+      // Ready at once: a pending retry wait is dropped, since someone asked for it now.
+      const resumed = await transition(this.deps.db, item.id, { from: "paused", to: "queued", patch: { nextAttemptAt: this.now() } }, this.now());
+      if (!resumed) return undefined;
       this.deps.worker.notify();
-      await this.showWaiting(resumed, "resumed");
+      this.deps.reporter.resumed(resumed, {
+        position: await queuePosition(this.deps.db, resumed),
+        queuePaused: this.deps.worker.queuePaused,
+        waiting: await countQueued(this.deps.db),
+      });
       return { ok: true, item: resumed, did: "resumed" };
     });
   }
@@ -139,30 +156,20 @@ export class QueueControl {
     let stopped = false;
     return this.settle(itemId, chatId, async (item) => {
       if (item.status === "cancelled" && stopped) return { ok: true, item, did: "cancelled" };
-      if (FINISHED.has(item.status)) return { ok: false, item, why: "finished" };
-      if (isRunning(item)) {
+      if (isFinished(item.status)) return { ok: false, item, why: "finished" };
+      if (isActive(item.status)) {
         if (stopped) return { ok: true, item, did: "cancelled" };
-        if (!this.deps.worker.stopActive(item.id, "cancel")) return undefined;
         // Look again once the worker let go: cancelled, or paused / back in line if a pause
         // was already stopping it (then it is cancelled below), or finished after all.
-        stopped = true;
-        await this.untilReleased(item.id);
+        stopped = await this.deps.worker.stopItem(item.id, "cancel");
         return undefined;
       }
-      if (!(await cancelWaiting(this.deps.db, item.id, this.now()))) return undefined;
+      const cancelled = await transition(this.deps.db, item.id, { from: WAITING_STATUSES, to: "cancelled" }, this.now());
+      if (!cancelled) return undefined;
       // A paused or retry-waiting item may have bytes on disk.
       await fs.rm(itemDir(this.deps.dataDir, item.id), { recursive: true, force: true });
       this.deps.logger.info({ itemId: item.id }, "item cancelled while waiting");
-      const cancelled = { ...item, status: "cancelled" as const };
-      if (item.progressMessageId !== null) {
-        const messageId = item.progressMessageId;
-        const text = `✖️ <b>${escapeHtml(truncate(item.title, 200))}</b>: cancelled`;
-        // Not awaited: the edit waits out the message's edit interval.
-        void this.deps.editor.edit(item.chatId, messageId, { text }).then(() => {
-          this.deps.editor.forget(item.chatId, messageId);
-          this.deps.notices.schedule(item.chatId, messageId);
-        });
-      }
+      this.deps.reporter.stopped(cancelled, { reason: "cancel", wasRunning: false, waiting: await countQueued(this.deps.db) });
       return { ok: true, item: cancelled, did: "cancelled" };
     });
   }
@@ -176,25 +183,27 @@ export class QueueControl {
       if (item.status === "completed") return { ok: false, item, why: "delivered" };
       if (item.status === "paused") return this.resume(itemId, chatId);
       if (item.status === "queued") {
-        if (await retryNow(this.deps.db, item.id, this.now())) {
+        // Only an item whose retry is still ahead: one that is ready anyway is simply in line.
+        const now = this.now();
+        if (await updateItemIn(this.deps.db, item.id, ["queued"], { nextAttemptAt: now }, now, { waitingUntilAfter: now })) {
           this.deps.worker.notify();
           return { ok: true, item, did: "retry-now" };
         }
         return { ok: false, item, why: "in-queue" };
       }
-      if (isRunning(item)) return { ok: false, item, why: "in-queue" };
+      if (isActive(item.status)) return { ok: false, item, why: "in-queue" };
       const result = await requeueFinished(this.deps.db, item.id, this.now());
-      if (!result.requeued) return result.open ? { ok: false, item, why: "in-queue", open: result.open } : undefined;
+      if (!result.item) return result.open ? { ok: false, item, why: "in-queue", open: result.open } : undefined;
       this.deps.worker.notify();
-      return { ok: true, item: (await findItem(this.deps.db, item.id)) ?? item, did: "requeued" };
+      return { ok: true, item: result.item, did: "requeued" };
     });
   }
 
   /** The worker takes higher priority first; the running item is never interrupted by this. */
   prioritise(itemId: number, chatId: number, level: PriorityName): Promise<ControlOutcome> {
     return this.settle(itemId, chatId, async (item) => {
-      if (FINISHED.has(item.status)) return { ok: false, item, why: "finished" };
-      if (!(await setPriority(this.deps.db, item.id, PRIORITIES[level], this.now()))) return undefined;
+      if (isFinished(item.status)) return { ok: false, item, why: "finished" };
+      if (!(await updateItemIn(this.deps.db, item.id, OPEN_STATUSES, { priority: PRIORITIES[level] }, this.now()))) return undefined;
       this.deps.worker.notify();
       return { ok: true, item: { ...item, priority: PRIORITIES[level] }, did: "priority" };
     });
@@ -203,61 +212,47 @@ export class QueueControl {
   /** 1-based place of an item in the whole queue, as it is now (1 once it is running). */
   async position(item: Item): Promise<number> {
     const now = (await findItem(this.deps.db, item.id)) ?? item;
-    return isRunning(now) ? 1 : queuePosition(this.deps.db, now);
+    return isActive(now.status) ? 1 : queuePosition(this.deps.db, now);
   }
 
   // --- the whole queue ------------------------------------------------------------------------
 
-  /**
-   * Nothing starts until `resumeQueue`; the running transfer stops, keeps its bytes and goes back
-   * in line (first in line, if nothing was ahead of it). Survives restarts.
-   */
-  async pauseQueue(): Promise<{ changed: boolean; heldItemId?: number }> {
-    if (this.paused) return { changed: false };
-    this.paused = true;
-    await putSetting(this.deps.db, QUEUE_PAUSED, "1", this.now());
-    const active = this.deps.worker.activeItemId;
-    const held = active !== undefined && this.deps.worker.stopActive(active, "hold");
-    this.deps.logger.info({ heldItemId: held ? active : undefined }, "queue paused");
-    return held ? { changed: true, heldItemId: active } : { changed: true };
+  pauseQueue(): Promise<{ changed: boolean; heldItemId?: number }> {
+    return this.deps.worker.pauseQueue();
   }
 
-  async resumeQueue(): Promise<{ changed: boolean }> {
-    if (!this.paused) return { changed: false };
-    this.paused = false;
-    await putSetting(this.deps.db, QUEUE_PAUSED, "0", this.now());
-    this.deps.worker.notify();
-    this.deps.logger.info("queue resumed");
-    return { changed: true };
+  resumeQueue(): Promise<{ changed: boolean }> {
+    return this.deps.worker.resumeQueue();
   }
 
-  // --- views ----------------------------------------------------------------------------------
+  // --- what the listings show -----------------------------------------------------------------
 
-  async queuePage(chatId: number, page: number): Promise<Page> {
+  async queue(): Promise<{ entries: QueueEntry[]; queuePaused: boolean; now: number }> {
     const entries = orderQueue(await listOpenItems(this.deps.db), this.deps.worker.activeItemId);
-    return renderQueuePage(entries, { chatId, page, now: this.now(), queuePaused: this.paused });
+    return { entries, queuePaused: this.deps.worker.queuePaused, now: this.now() };
   }
 
-  async historyPage(chatId: number, page: number): Promise<Page> {
+  /** One page of a chat's finished items, newest first; `page` is clamped to the pages there are. */
+  async history(chatId: number, page: number, pageSize: number): Promise<{ items: Item[]; page: number; total: number; now: number }> {
     const total = await countFinished(this.deps.db, chatId);
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    const pages = Math.max(1, Math.ceil(total / pageSize));
     const p = Math.min(Math.max(0, page), pages - 1);
-    const items = await listFinished(this.deps.db, chatId, p * PAGE_SIZE, PAGE_SIZE);
-    return renderHistoryPage(items, { page: p, total, now: this.now() });
+    const items = await listFinished(this.deps.db, chatId, p * pageSize, pageSize);
+    return { items, page: p, total, now: this.now() };
   }
 
-  async status(chatId: number): Promise<string> {
+  async status(chatId: number): Promise<StatusInfo> {
     const activeId = this.deps.worker.activeItemId;
     const active = activeId !== undefined ? await findItem(this.deps.db, activeId) : undefined;
     const freeBytes = await this.deps.freeBytes(this.deps.dataDir).catch(() => null);
-    return renderStatus({
+    return {
       counts: await countByStatus(this.deps.db, chatId),
-      queuePaused: this.paused,
+      queuePaused: this.deps.worker.queuePaused,
       ...(active && active.chatId === chatId ? { active } : {}),
       activeElsewhere: active !== undefined && active.chatId !== chatId,
       freeBytes,
       dataDir: this.deps.dataDir,
-    });
+    };
   }
 
   // --- messages about items -------------------------------------------------------------------
@@ -288,47 +283,12 @@ export class QueueControl {
     chatId: number,
     step: (item: Item) => Promise<ControlOutcome | undefined>,
   ): Promise<ControlOutcome> {
-    for (let tries = 0; tries < SETTLE_TRIES; tries++) {
-      const item = await findItem(this.deps.db, itemId);
-      // Items of other chats do not exist as far as this chat is concerned.
-      if (!item || item.chatId !== chatId) return { ok: false, why: "not-found" };
+    for (let look = 0; look < LOOKS; look++) {
+      const item = await this.find(itemId, chatId);
+      if (!item) return { ok: false, why: "not-found" };
       const outcome = await step(item);
       if (outcome) return outcome;
-      await new Promise((r) => setTimeout(r, SETTLE_DELAY_MS));
     }
     return { ok: false, why: "busy" };
-  }
-
-  /** Waits (a few seconds at most) until the worker is done with a stopped item and has recorded its state. */
-  private async untilReleased(itemId: number): Promise<void> {
-    const deadline = Date.now() + RELEASE_TIMEOUT_MS;
-    while (this.deps.worker.activeItemId === itemId && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, SETTLE_DELAY_MS));
-    }
-  }
-
-  /** Shows a waiting item's state on its progress message, if it has one. */
-  private async showWaiting(item: Item, state: "paused" | "resumed"): Promise<void> {
-    if (item.progressMessageId === null) return;
-    const paused = state === "paused";
-    let note: string | undefined;
-    if (!paused) {
-      const position = await queuePosition(this.deps.db, item);
-      note = this.paused
-        ? `Resumed: position ${position} in the queue; the whole queue is paused (/resume continues).`
-        : `Resumed: position ${position} in the queue.`;
-    }
-    const text = renderProgress({
-      title: item.title,
-      phase: item.downloaded ? "uploading" : item.bytesDone > 0 ? "downloading" : "starting",
-      bytesDone: item.bytesDone,
-      totalBytes: item.sizeBytes,
-      speed: null,
-      waiting: await countQueued(this.deps.db),
-      paused,
-      queued: !paused,
-      ...(note ? { note } : {}),
-    });
-    void this.deps.editor.edit(item.chatId, item.progressMessageId, { text, markup: this.deps.keyboard(item, { paused }) });
   }
 }

@@ -1,9 +1,7 @@
 import type { Got, Response } from "got";
 import path from "node:path";
-import { findOpenByUrl, queuePosition } from "../db/item-repository.ts";
 import { AppError, DownloadError, StopError } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
-import { type IntakeDeps, enqueueUrl } from "../queue/intake.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { escapeHtml, formatBytes, truncate } from "../text/format.ts";
 import { isHtml, tooLargeError } from "./direct-source.ts";
@@ -16,14 +14,10 @@ export const PAGE_MAX_BYTES = 5 * 1024 * 1024;
 
 export interface CrawlerSourceOptions {
   http: Got;
-  /** The checks a pasted URL goes through; every file found on a page goes through them too. */
-  intake: IntakeDeps;
   /** At most this many files of one page are queued (`crawlMaxItems`). */
   maxItems: number;
   /** No bytes of the page for this long fails the attempt. */
   stallTimeoutMs: number;
-  /** Sends an HTML message to the chat, as a reply to `replyTo` when given. */
-  notify: (chatId: number, html: string, replyTo: number | null) => Promise<void>;
   /** Default {@link PAGE_MAX_BYTES}. */
   pageMaxBytes?: number;
 }
@@ -167,10 +161,10 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
    */
   async function continueWithMain(ctx: SourceContext, main: MediaCandidate, title: string | null): Promise<SourceResult | null> {
     const { item } = ctx;
-    const existing = await findOpenByUrl(options.intake.db, item.chatId, main.url);
-    if (existing && existing.id !== item.id) {
-      const where = existing.status === "queued" ? `position ${await queuePosition(options.intake.db, existing)} in the queue` : existing.status;
-      return await finish(ctx, title, `its ${main.kind.replace("og:", "")} is already in the queue as #${existing.id} (${where}).`);
+    const open = await ctx.findOpen(main.url);
+    if (open && open.item.id !== item.id) {
+      const where = open.position !== null ? `position ${open.position} in the queue` : open.item.status;
+      return await finish(ctx, `its ${main.kind.replace("og:", "")} is already in the queue as #${open.item.id} (${where}).`);
     }
     const probe = await probeUrl(options.http, main.url, ctx.signal);
     if (probe.contentType && isHtml(probe.contentType)) return null;
@@ -180,7 +174,7 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     return { kind: "reroute", sourceKind: "direct", url: main.url };
   }
 
-  async function queueFiles(ctx: SourceContext, files: string[], title: string | null): Promise<SourceResult> {
+  async function queueFiles(ctx: SourceContext, files: string[]): Promise<SourceResult> {
     const { item, signal } = ctx;
     const considered = files.slice(0, options.maxItems);
     const tally: CrawlTally = {
@@ -195,16 +189,8 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     for (const [index, url] of considered.entries()) {
       if (signal.aborted) throw stopReason(signal);
       ctx.progress({ bytesDone: 0, totalBytes: null, note: `queueing the files found on the page: ${index + 1} of ${considered.length}` });
-      const outcome = await untilAborted(
-        signal,
-        enqueueUrl(options.intake, {
-          chatId: item.chatId,
-          userId: item.userId,
-          requestMessageId: item.requestMessageId,
-          url,
-          expectFile: true,
-        }),
-      );
+      // Through the same checks as a pasted link: the guard, the size pre-check, duplicates.
+      const outcome = await untilAborted(signal, ctx.enqueue({ url, expectFile: true }));
       if (outcome.status === "queued") tally.added++;
       else if (outcome.status === "duplicate") tally.alreadyQueued++;
       else if (outcome.error.code === "TOO_LARGE") tally.tooLarge++;
@@ -214,16 +200,13 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
       }
     }
     ctx.logger.info({ page: item.url, ...tally }, "queued the files of a page");
-    return await finish(ctx, title, summarizeCrawl(tally));
+    return await finish(ctx, summarizeCrawl(tally));
   }
 
   /** Ends the page item without an upload; the chat gets the outcome as a reply (an edit notifies nobody). */
-  async function finish(ctx: SourceContext, title: string | null, message: string): Promise<SourceResult> {
-    const { item } = ctx;
-    const name = escapeHtml(truncate(title ?? item.title, 200));
-    await options
-      .notify(item.chatId, `📄 <b>${name}</b>: ${escapeHtml(message)}`, item.requestMessageId)
-      .catch((error: unknown) => ctx.logger.warn({ err: String(error) }, "could not send the page summary"));
+  async function finish(ctx: SourceContext, message: string): Promise<SourceResult> {
+    const name = escapeHtml(truncate(ctx.item.title, 200));
+    await ctx.notice(`📄 <b>${name}</b>: ${escapeHtml(message)}`).catch((error: unknown) => ctx.logger.warn({ err: String(error) }, "could not send the page summary"));
     return { kind: "done", message };
   }
 
@@ -249,7 +232,7 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
         }
         const files = media.files.filter((url) => url !== rejected && !isSelf(url));
         if (files.length === 0) throw noMediaError();
-        return await queueFiles(ctx, files, media.title);
+        return await queueFiles(ctx, files);
       } catch (error) {
         if (signal.aborted) throw stopReason(signal);
         if (error instanceof AppError) throw error;

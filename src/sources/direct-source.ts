@@ -39,7 +39,9 @@ export function createDirectSource(options: DirectSourceOptions): Source {
     kind: "direct",
     async download(ctx: SourceContext): Promise<SourceResult> {
       const { item, signal } = ctx;
-      const file = item.localPath ?? path.join(ctx.dir, safeFileName(item.title));
+      // Named after the item's title, which a retry sees as this attempt leaves it: a name from
+      // Content-Disposition is adopted (below) before the first byte is written.
+      let file = path.join(ctx.dir, safeFileName(item.title));
       let existing = 0;
       try {
         existing = (await fs.stat(file)).size;
@@ -53,7 +55,6 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         headers.range = `bytes=${existing}-`;
         headers["if-range"] = validator;
       }
-      await ctx.checkpoint({ localPath: file });
 
       const controller = new AbortController();
       const onAbort = () => controller.abort(signal.reason);
@@ -116,6 +117,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
           sizeBytes: total,
           ...(named && safeFileName(named) !== item.title ? { title: safeFileName(named) } : {}),
         });
+        if (named) file = path.join(ctx.dir, safeFileName(named));
 
         let done = offset;
         ctx.progress({ bytesDone: done, totalBytes: total });

@@ -1,5 +1,5 @@
-import type { Item } from "../db/item-repository.ts";
-import type { SourceKind } from "../db/schema.ts";
+import type { AppError } from "../errors.ts";
+import type { Item, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 
 /** What a handler reports while it works; the worker turns it into the progress message. */
@@ -21,7 +21,7 @@ export interface DeliverableFile {
   caption?: string;
 }
 
-export interface SourceContext {
+export interface SourceContext extends SourceHelpers {
   item: Item;
   /** The item's own working directory (created by the worker). */
   dir: string;
@@ -30,8 +30,8 @@ export interface SourceContext {
   maxBytes: number;
   logger: Logger;
   progress(p: TransferProgress): void;
-  /** Persists what a retry needs (validators, size, title, path) right away. */
-  checkpoint(patch: { title?: string; sizeBytes?: number | null; etag?: string | null; lastModified?: string | null; localPath?: string | null }): Promise<void>;
+  /** Persists what a retry needs (validators, size, title) right away. */
+  checkpoint(patch: { title?: string; sizeBytes?: number | null; etag?: string | null; lastModified?: string | null }): Promise<void>;
 }
 
 /**
@@ -42,6 +42,32 @@ export type SourceResult =
   | { kind: "files"; files: DeliverableFile[] }
   | { kind: "reroute"; sourceKind: SourceKind; url?: string }
   | { kind: "done"; message: string };
+
+/** A file a handler found (a page listing files, say), to be queued as an item of its own. */
+export interface FoundItem {
+  url: string;
+  /** Refuse it when its pre-check shows a web page (a page of pages is not crawled further). */
+  expectFile?: boolean;
+}
+
+/** What became of a found item: the same checks as a pasted link (intake's answer). */
+export type FoundOutcome =
+  | { status: "queued"; item: Item; position: number }
+  | { status: "duplicate"; item: Item; position: number | null }
+  | { status: "refused"; error: AppError };
+
+/**
+ * What a handler may do besides downloading, handed in by the worker (graphile-worker's
+ * `helpers`): queue more items, look at the chat's open items, say something in the chat.
+ */
+export interface SourceHelpers {
+  /** Queues a found item in the item's chat, replying to the same request. */
+  enqueue(found: FoundItem): Promise<FoundOutcome>;
+  /** The chat's open item with this URL, and its place in line when it is waiting. */
+  findOpen(url: string): Promise<{ item: Item; position: number | null } | undefined>;
+  /** A message about the item for its chat, HTML (sent as a reply to the request). */
+  notice(html: string): Promise<void>;
+}
 
 export interface Source {
   readonly kind: SourceKind;

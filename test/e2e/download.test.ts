@@ -4,7 +4,7 @@ import path from "node:path";
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/database.ts";
-import { findItem, listItems } from "../../src/db/item-repository.ts";
+import { findItem, listItemFiles, listItems } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { tooManyRequests } from "../support/bot-api-double.ts";
 import { CHAT, Harness, PROGRESS_TEXT, STRANGER_CHAT, messageIdOf } from "../support/harness.ts";
@@ -45,7 +45,8 @@ describe("/download of a direct link", () => {
 
     const [item] = await listItems(h.app!.db);
     expect(item).toMatchObject({ status: "completed", attempts: 0, title: "report.bin", sizeBytes: 300_000 });
-    expect(item!.fileId).toBe((upload.response as { result: { document: { file_id: string } } }).result.document.file_id);
+    const [delivered] = await listItemFiles(h.app!.db, item!.id);
+    expect(delivered!.fileId).toBe((upload.response as { result: { document: { file_id: string } } }).result.document.file_id);
     expect(await readdir(path.join(h.dataDir, "downloads"))).toEqual([]);
     // Pre-check with HEAD, then one GET.
     expect(h.files.requests.map((r) => r.method)).toEqual(["HEAD", "GET"]);
@@ -467,7 +468,7 @@ describe("storage", () => {
     // Paused, so the open item stays as it is while we look.
     const { openDatabase } = await import("../../src/db/database.ts");
     const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
-    await repo.setStatus(db, open.item.id, "paused", Date.now());
+    await repo.transition(db, open.item.id, { from: "queued", to: "paused" }, Date.now());
     await db.destroy();
     await h.start();
     expect(existsSync(path.join(h.dataDir, "downloads", "77"))).toBe(false);
@@ -521,7 +522,8 @@ describe("restart safety", () => {
     await stopping;
     const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
     try {
-      expect(await findItem(db, 1)).toMatchObject({ status: "completed", fileId: expect.any(String) });
+      expect(await findItem(db, 1)).toMatchObject({ status: "completed" });
+      expect((await listItemFiles(db, 1))[0]).toMatchObject({ fileId: expect.any(String) });
     } finally {
       await db.destroy();
     }
@@ -545,6 +547,7 @@ describe("restart safety", () => {
     // The state a crash right after the upload leaves: downloaded, file uploaded, item still "uploading".
     const { openDatabase } = await import("../../src/db/database.ts");
     const db2 = openDatabase(path.join(h.dataDir, "bot.sqlite"));
+    await repo.claimNextItem(db2, now);
     await repo.markDownloaded(db2, inserted.item.id, [{ path: path.join(h.dataDir, "gone.bin"), name: "x.bin", size: 3 }], now);
     const [file] = await repo.listItemFiles(db2, inserted.item.id);
     await repo.markFileUploaded(db2, file!.id, "FILE-ID-1", "document", now);
@@ -555,6 +558,7 @@ describe("restart safety", () => {
     await h.start();
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
     expect(h.uploads()).toEqual([]);
-    expect((await repo.findItem(h.app!.db, inserted.item.id))).toMatchObject({ status: "completed", fileId: "FILE-ID-1" });
+    expect((await repo.findItem(h.app!.db, inserted.item.id))).toMatchObject({ status: "completed" });
+    expect((await repo.listItemFiles(h.app!.db, inserted.item.id))[0]).toMatchObject({ fileId: "FILE-ID-1" });
   });
 });

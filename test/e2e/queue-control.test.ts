@@ -3,7 +3,7 @@ import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { COMMANDS } from "../../src/app.ts";
-import { findItem, listItems } from "../../src/db/item-repository.ts";
+import { findItem, listItemFiles, listItems } from "../../src/db/item-repository.ts";
 import { FileServer, type ServedRequest } from "../support/file-server.ts";
 import { CHAT, Harness, STRANGER_CHAT, USER, isUpload, messageIdOf } from "../support/harness.ts";
 
@@ -252,7 +252,8 @@ describe("the progress message's buttons", () => {
     const answer = press(progress, "q:c:1");
     h.api.resumeUploads();
     expect(await answer).toBe("Already finished");
-    expect(await item(1)).toMatchObject({ status: "completed", fileId: expect.any(String) });
+    expect(await item(1)).toMatchObject({ status: "completed" });
+    expect((await listItemFiles(h.app!.db, 1))[0]).toMatchObject({ fileId: expect.any(String) });
     expect(await h.waitForText(progress, /delivered/, since)).toBe("✅ small.bin: delivered (97.7 KB)");
     expect(h.uploads()).toHaveLength(1);
   });
@@ -536,7 +537,7 @@ describe("a tidy chat", () => {
     const first = await h.upload(since);
     expect(first.method).toBe("sendVideo");
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
-    const fileId = (await item(1)).fileId!;
+    const fileId = (await listItemFiles(h.app!.db, 1))[0]!.fileId!;
     const requestsBefore = h.files.requests.length;
 
     since = h.api.nextSeq;

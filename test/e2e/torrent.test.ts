@@ -14,10 +14,10 @@ import { StopError } from "../../src/errors.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createHttpClient } from "../../src/net/http-client.ts";
 import type { SourceResult } from "../../src/sources/source.ts";
-import { TorrentClientHolder } from "../../src/sources/torrent-client.ts";
-import { TorrentSeeding } from "../../src/sources/torrent-seeding.ts";
-import { createTorrentSource } from "../../src/sources/torrent-source.ts";
-import { destroyTorrent } from "../../src/sources/torrent-store.ts";
+import { TorrentClientHolder } from "../../src/sources/torrent/torrent-client.ts";
+import { TorrentSeeding } from "../../src/sources/torrent/torrent-seeding.ts";
+import { createTorrentSource } from "../../src/sources/torrent/torrent-source.ts";
+import { destroyTorrent } from "../../src/sources/torrent/torrent-store.ts";
 import { encodeCallback } from "../../src/bot/keyboards.ts";
 import { listItems } from "../../src/db/item-repository.ts";
 import type { ConfigInput } from "../../src/config.ts";
@@ -441,6 +441,9 @@ describe("the torrent handler, driven directly", () => {
         logger,
         progress: () => {},
         checkpoint: async () => {},
+        enqueue: () => Promise.reject(new Error("a torrent queues nothing")),
+        findOpen: async () => undefined,
+        notice: async () => {},
       });
     const close = async () => {
       await clients.destroy();

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { chooseUploadKind } from "../../src/bot/uploader.ts";
-import { describeOutcome, joinReply } from "../../src/bot/features/download.ts";
-import { MAX_URL_LENGTH, parseUrlList } from "../../src/bot/url-input.ts";
+import { describeOutcome, joinReply } from "../../src/bot/views/intake-view.ts";
+import { MAX_URL_LENGTH, parseUrlList } from "../../src/intake/url-input.ts";
 import { DownloadError, InputError } from "../../src/errors.ts";
 import { assertPublicHost, createGuardedLookup, isPublicAddress } from "../../src/net/address-guard.ts";
 import { decideRetry } from "../../src/queue/retry-policy.ts";
-import { SpeedMeter, progressBar, renderProgress } from "../../src/queue/progress-view.ts";
+import { SpeedMeter, progressBar, renderProgress } from "../../src/bot/views/progress-view.ts";
 import { filenameFromDisposition, filenameFromUrl, totalFromContentRange } from "../../src/sources/http-probe.ts";
 import { isHtml, isTorrentFile } from "../../src/sources/direct-source.ts";
 import { safeFileName, safeJoin } from "../../src/storage/paths.ts";

@@ -11,7 +11,7 @@ import {
 } from "../../src/bot/keyboards.ts";
 import type { Item } from "../../src/db/item-repository.ts";
 import { createLogger } from "../../src/logger.ts";
-import { TransientNotices } from "../../src/queue/notices.ts";
+import { TransientNotices } from "../../src/bot/notices.ts";
 import {
   PAGE_SIZE,
   historyLine,
@@ -23,7 +23,7 @@ import {
   renderHistoryPage,
   renderQueuePage,
   renderStatus,
-} from "../../src/queue/queue-view.ts";
+} from "../../src/bot/views/queue-view.ts";
 
 const NOW = 1_800_000_000_000;
 
@@ -45,11 +45,8 @@ function item(id: number, patch: Partial<Item> = {}): Item {
     downloaded: false,
     lastError: null,
     errorCode: null,
-    localPath: null,
     etag: null,
     lastModified: null,
-    fileId: null,
-    uploadKind: null,
     progressMessageId: null,
     createdAt: NOW - 1000,
     updatedAt: NOW - 1000,

@@ -2,7 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Api } from "grammy";
 import { afterEach, describe, expect, it } from "vitest";
-import { telegramFileFetcher } from "../../src/bot/features/torrent.ts";
+import { telegramFileFetcher } from "../../src/bot/telegram-file-fetcher.ts";
 
 // A minimal Bot API file server on loopback whose file route fails a set number of times, to see
 // the fetcher's own retries (a .torrent document is not queued yet: nothing else retries it).

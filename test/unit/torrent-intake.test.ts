@@ -6,8 +6,8 @@ import { type Db, migrateToLatest, openDatabase } from "../../src/db/database.ts
 import { listItems } from "../../src/db/item-repository.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createHttpClient } from "../../src/net/http-client.ts";
-import type { IntakeDeps } from "../../src/queue/intake.ts";
-import { enqueueTorrent } from "../../src/queue/torrent-intake.ts";
+import type { IntakeDeps } from "../../src/intake/intake.ts";
+import { enqueueTorrent } from "../../src/intake/torrent-intake.ts";
 
 // A real SQLite file with the real migrations; magnets need no network.
 let dir: string;

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { isTorrentDocument } from "../../src/bot/features/torrent.ts";
-import { filterReachableUrls, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent-client.ts";
+import { filterReachableUrls, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent/torrent-client.ts";
 import {
   allTooLargeError,
   buildMagnet,
@@ -12,8 +12,8 @@ import {
   torrentCaption,
   torrentDiskPaths,
   type TorrentEntry,
-} from "../../src/sources/torrent-files.ts";
-import { parseMagnet } from "../../src/sources/torrent-meta.ts";
+} from "../../src/sources/torrent/torrent-files.ts";
+import { parseMagnet } from "../../src/sources/torrent/torrent-meta.ts";
 
 const ROOT = path.resolve("/data/downloads/7");
 const HASH = "0123456789abcdef0123456789abcdef01234567";

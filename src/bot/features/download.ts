@@ -1,11 +1,13 @@
 import { Composer, type Context } from "grammy";
 import type { Message } from "grammy/types";
-import type { Item } from "../../db/item-repository.ts";
-import type { IntakeDeps, IntakeOutcome, IntakeRequest } from "../../queue/intake.ts";
-import { enqueueUrl } from "../../queue/intake.ts";
-import { escapeHtml, formatBytes, MESSAGE_LIMIT, truncate } from "../../text/format.ts";
+import type { Acknowledger } from "../chat-reporter.ts";
+import type { IntakeDeps, IntakeRequest } from "../../intake/intake.ts";
+import { enqueueUrl } from "../../intake/intake.ts";
+import { parseUrlList } from "../../intake/url-input.ts";
+import type { Item } from "../../items/item.ts";
+import { replyTo } from "../create-bot.ts";
 import { downloadAgainKeyboard } from "../keyboards.ts";
-import { parseUrlList } from "../url-input.ts";
+import { type ReplyOutcome, describeOutcome, itemIds, joinReply } from "../views/intake-view.ts";
 
 export interface DownloadFeatureDeps {
   intake: IntakeDeps;
@@ -18,44 +20,14 @@ export interface DownloadFeatureDeps {
    */
   redeliver?: (request: IntakeRequest) => Promise<Item | undefined>;
   /**
-   * The reply went out. `transient` when it holds only acknowledgements (nothing refused), so it
-   * may be deleted after a while; `outcomes` say which items it is about.
+   * Told of each reply, with the items it is about; `transient` when it holds only
+   * acknowledgements (nothing refused), so it may be deleted after a while.
    */
-  onReply?: (reply: Message, outcomes: ReplyOutcome[], transient: boolean) => void;
+  acks?: Acknowledger;
 }
-
-/** What happened to one URL of a /download: intake's answer, or a re-send of an earlier delivery. */
-export type ReplyOutcome = IntakeOutcome | { status: "redelivered"; item: Item };
 
 export const DOWNLOAD_USAGE =
   "Send <code>/download https://example.com/file.zip</code> — one or more http(s) links, separated by spaces or new lines.";
-
-/** One line about what happened to one URL, for the reply. */
-export function describeOutcome(outcome: ReplyOutcome, url: string): string {
-  const short = escapeHtml(truncate(url, 80));
-  if (outcome.status === "refused") return `✗ ${short}: ${escapeHtml(outcome.error.userMessage)}`;
-  const item = outcome.item;
-  const name = `<b>${escapeHtml(truncate(item.title, 120))}</b>`;
-  const size = item.sizeBytes !== null ? ` (${formatBytes(item.sizeBytes)})` : "";
-  if (outcome.status === "duplicate") {
-    const where = outcome.position !== null ? `position ${outcome.position} in the queue` : item.status;
-    return `↺ ${name} is already in the queue as #${item.id} (${where}).`;
-  }
-  if (outcome.status === "redelivered") {
-    return `↺ ${name} was delivered here before (#${item.id}): sent again from Telegram's copy.`;
-  }
-  return `✓ Queued #${item.id} ${name}${size}: position ${outcome.position} in the queue.`;
-}
-
-export function joinReply(lines: string[]): string {
-  let text = "";
-  for (const line of lines) {
-    const next = text ? `${text}\n${line}` : line;
-    if (next.length > MESSAGE_LIMIT - 40) return `${text}\n… and ${lines.length - text.split("\n").length} more.`;
-    text = next;
-  }
-  return text;
-}
 
 /** `/download! <url>`: a fresh download even of a URL delivered before (not a command to grammY: "!"). */
 export const FRESH_DOWNLOAD = /^\/download!(?:@(\w+))?(?:\s+([\s\S]*))?$/;
@@ -75,7 +47,7 @@ export function downloadFeature(deps: DownloadFeatureDeps): Composer<Context> {
     if (parsed.urls.length === 0) {
       // One line each, so that a message full of junk is cut by lines, not dropped as one block.
       const why = parsed.problems.length ? parsed.problems : ["No link given."];
-      await ctx.reply(joinReply([...why, DOWNLOAD_USAGE]), { parse_mode: "HTML", link_preview_options: { is_disabled: true } });
+      await ctx.reply(joinReply([...why, DOWNLOAD_USAGE]));
       return;
     }
     const chatId = ctx.chat.id;
@@ -103,12 +75,10 @@ export function downloadFeature(deps: DownloadFeatureDeps): Composer<Context> {
     const pointAt = only?.status === "duplicate" && only.item.progressMessageId !== null ? only.item.progressMessageId : requestMessageId;
     const again = outcomes.flatMap((o) => (o.status === "redelivered" ? [o.item.id] : []));
     const reply = await ctx.reply(joinReply(lines), {
-      parse_mode: "HTML",
-      link_preview_options: { is_disabled: true },
-      reply_parameters: { message_id: pointAt, allow_sending_without_reply: true },
+      ...replyTo(pointAt),
       ...(again.length ? { reply_markup: downloadAgainKeyboard(again) } : {}),
     });
-    deps.onReply?.(reply, outcomes, transient);
+    void deps.acks?.acknowledged(reply, itemIds(outcomes), transient);
   }
   return composer;
 }

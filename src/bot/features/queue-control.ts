@@ -1,25 +1,24 @@
 import { Composer, type Context, GrammyError } from "grammy";
-import type { Message } from "grammy/types";
-import type { Item } from "../../db/item-repository.ts";
+import { type IntakeDeps, enqueueUrl } from "../../intake/intake.ts";
+import { type Item, isFinished, isRetryable } from "../../items/item.ts";
 import type { Logger } from "../../logger.ts";
-import { type IntakeDeps, enqueueUrl } from "../../queue/intake.ts";
-import type { TransientNotices } from "../../queue/notices.ts";
 import type { ControlOutcome, QueueControl } from "../../queue/queue-control.ts";
-import { parseItemId, parsePriority } from "../../queue/queue-view.ts";
 import { escapeHtml, truncate } from "../../text/format.ts";
+import { replyTo } from "../create-bot.ts";
 import { type CallbackAction, CALLBACK_PREFIX, decodeCallback, pagerKeyboard } from "../keyboards.ts";
 import type { TaskRunner } from "../task-runner.ts";
-import { type ReplyOutcome, describeOutcome } from "./download.ts";
+import type { Acknowledger } from "../chat-reporter.ts";
+import { describeOutcome, itemIds } from "../views/intake-view.ts";
+import { PAGE_SIZE, type Page, parseItemId, parsePriority, renderHistoryPage, renderQueuePage, renderStatus } from "../views/queue-view.ts";
 
 export interface QueueControlFeatureDeps {
   control: QueueControl;
   /** For "Download again": the URL goes through intake like a `/download!`. */
   intake: IntakeDeps;
   tasks: TaskRunner;
-  notices: TransientNotices;
+  /** Remembers which reply is about which item, and lets acknowledgements go after a while. */
+  acks: Acknowledger;
   logger: Logger;
-  /** The reply to a "Download again" press went out (the same hook the download feature calls). */
-  onReply?: (reply: Message, outcomes: ReplyOutcome[], transient: boolean) => void;
 }
 
 /** The short answers a button press gets (shown by Telegram as a toast). */
@@ -49,34 +48,39 @@ const name = (item: Item) => `#${item.id} <b>${escapeHtml(truncate(item.title, 1
 export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Context> {
   const { control, logger } = deps;
   const composer = new Composer<Context>();
-  const html = { parse_mode: "HTML", link_preview_options: { is_disabled: true } } as const;
+
+  async function queuePage(chatId: number, page: number): Promise<Page> {
+    const { entries, queuePaused, now } = await control.queue();
+    return renderQueuePage(entries, { chatId, page, now, queuePaused });
+  }
+
+  async function historyPage(chatId: number, page: number): Promise<Page> {
+    const history = await control.history(chatId, page, PAGE_SIZE);
+    return renderHistoryPage(history.items, history);
+  }
 
   /** An acknowledgement: a reply that is deleted after a while and names the items it is about. */
   async function notice(ctx: Context, text: string, items: readonly Item[] = []): Promise<void> {
-    const message = await ctx.reply(text, {
-      ...html,
-      ...(ctx.msg ? { reply_parameters: { message_id: ctx.msg.message_id, allow_sending_without_reply: true } } : {}),
-    });
-    deps.notices.schedule(message.chat.id, message.message_id);
-    if (items.length) await control.recordMessage(message.chat.id, message.message_id, items.map((i) => i.id));
+    const message = await ctx.reply(text, replyTo(ctx.msg?.message_id));
+    await deps.acks.acknowledged(message, items.map((i) => i.id), true);
   }
 
   // --- listings -------------------------------------------------------------------------------
 
   composer.command("queue", async (ctx) => {
     const page = Math.max(1, Number.parseInt(ctx.match.trim(), 10) || 1) - 1;
-    const view = await control.queuePage(ctx.chat.id, page);
-    await ctx.reply(view.text, { ...html, reply_markup: pagerKeyboard("queuePage", view.page, view.pages) });
+    const view = await queuePage(ctx.chat.id, page);
+    await ctx.reply(view.text, { reply_markup: pagerKeyboard("queuePage", view.page, view.pages) });
   });
 
   composer.command("history", async (ctx) => {
     const page = Math.max(1, Number.parseInt(ctx.match.trim(), 10) || 1) - 1;
-    const view = await control.historyPage(ctx.chat.id, page);
-    await ctx.reply(view.text, { ...html, reply_markup: pagerKeyboard("historyPage", view.page, view.pages) });
+    const view = await historyPage(ctx.chat.id, page);
+    await ctx.reply(view.text, { reply_markup: pagerKeyboard("historyPage", view.page, view.pages) });
   });
 
   composer.command("status", async (ctx) => {
-    await ctx.reply(await control.status(ctx.chat.id), html);
+    await ctx.reply(renderStatus(await control.status(ctx.chat.id)));
   });
 
   // --- the whole queue, or one item -----------------------------------------------------------
@@ -140,9 +144,7 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
     if (items.length === 0) return `That message is not about a download. ${usage}`;
     if (items.length === 1) return items[0]!.id;
     // A reply about several items: take the one the command can act on, if only one fits.
-    const fits = items.filter((i) =>
-      command === "retry" ? i.status === "failed" || i.status === "cancelled" : !["completed", "failed", "cancelled"].includes(i.status),
-    );
+    const fits = items.filter((i) => (command === "retry" ? isRetryable(i.status) : !isFinished(i.status)));
     if (fits.length === 1) return fits[0]!.id;
     const ids = (fits.length ? fits : items).map((i) => `#${i.id}`).join(", ");
     return `That message is about several downloads (${ids}): say which, e.g. <code>/${command} ${(fits[0] ?? items[0])!.id}</code>.`;
@@ -220,10 +222,9 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
         return downloadAgain(ctx, chatId, action.itemId);
       case "queuePage":
       case "historyPage": {
-        const view =
-          action.action === "queuePage" ? await control.queuePage(chatId, action.page) : await control.historyPage(chatId, action.page);
+        const view = action.action === "queuePage" ? await queuePage(chatId, action.page) : await historyPage(chatId, action.page);
         await ctx
-          .editMessageText(view.text, { ...html, reply_markup: pagerKeyboard(action.action, view.page, view.pages) })
+          .editMessageText(view.text, { reply_markup: pagerKeyboard(action.action, view.page, view.pages) })
           .catch((error: unknown) => {
             if (!(error instanceof GrammyError && /not modified/i.test(error.description))) throw error;
           });
@@ -252,7 +253,7 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
   async function downloadAgain(ctx: Context, chatId: number, itemId: number): Promise<string> {
     const item = await control.find(itemId, chatId);
     if (!item) return ANSWERS.notAllowed;
-    const replyTo = ctx.callbackQuery?.message?.message_id;
+    const pressed = ctx.callbackQuery?.message?.message_id;
     deps.tasks.run("download again", async () => {
       const outcome = await enqueueUrl(deps.intake, {
         chatId,
@@ -260,11 +261,8 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
         requestMessageId: item.requestMessageId,
         url: item.url,
       });
-      const reply = await ctx.api.sendMessage(chatId, describeOutcome(outcome, item.url), {
-        ...html,
-        ...(replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {}),
-      });
-      deps.onReply?.(reply, [outcome], outcome.status !== "refused");
+      const reply = await ctx.api.sendMessage(chatId, describeOutcome(outcome, item.url), replyTo(pressed));
+      await deps.acks.acknowledged(reply, itemIds([outcome]), outcome.status !== "refused");
     });
     return ANSWERS.again;
   }

@@ -1,75 +1,17 @@
-import { readFile } from "node:fs/promises";
-import path from "node:path";
-import got from "got";
-import { type Api, Composer, type Context, GrammyError } from "grammy";
-import pRetry, { AbortError } from "p-retry";
-import { AppError, toAppError } from "../../errors.ts";
+import { Composer, type Context } from "grammy";
+import { toAppError } from "../../errors.ts";
+import type { IntakeDeps, IntakeOutcome } from "../../intake/intake.ts";
+import { type TorrentInput, type TorrentRequest, enqueueTorrent } from "../../intake/torrent-intake.ts";
+import { parseUrlList } from "../../intake/url-input.ts";
 import type { Logger } from "../../logger.ts";
-import type { IntakeDeps, IntakeOutcome } from "../../queue/intake.ts";
-import { type TorrentInput, type TorrentRequest, enqueueTorrent } from "../../queue/torrent-intake.ts";
-import { fetchTorrentFile, MAX_TORRENT_FILE_BYTES } from "../../sources/torrent-meta.ts";
+import { MAX_TORRENT_FILE_BYTES } from "../../sources/torrent/torrent-meta.ts";
 import { escapeHtml, excerpt, formatBytes, truncate } from "../../text/format.ts";
-import { parseUrlList } from "../url-input.ts";
-import { describeOutcome, joinReply } from "./download.ts";
+import { replyTo } from "../create-bot.ts";
+import type { TelegramFileFetcher } from "../telegram-file-fetcher.ts";
+import { describeOutcome, joinReply } from "../views/intake-view.ts";
 
 export const TORRENT_USAGE =
   "Send <code>/torrent magnet:?xt=urn:btih:…</code> or <code>/torrent https://example.com/file.torrent</code>, or send a .torrent file to this chat.";
-
-/** Downloads a file a person sent to the chat, by its file_id. */
-export type TelegramFileFetcher = (fileId: string) => Promise<Buffer>;
-
-/**
- * getFile, then the file itself: from `${apiRoot}/file/bot<token>/<file_path>` (the cloud Bot
- * API), or straight from disk when a local Bot API server (`--local`) answers with an absolute
- * path. The URL carries the token, so it is never logged and never kept in an error.
- */
-export function telegramFileFetcher(
-  api: Api,
-  options: { apiRoot: string; token: string; retryDelayMs?: number },
-): TelegramFileFetcher {
-  const plain = got.extend({ retry: { limit: 0 }, timeout: { request: 60_000 } });
-  const once = async (fileId: string): Promise<Buffer> => {
-    let filePath: string | undefined;
-    try {
-      filePath = (await api.getFile(fileId)).file_path;
-    } catch (error) {
-      const description = error instanceof Error ? error.message : String(error);
-      const tooBig = /too big/i.test(description);
-      throw new AppError("NETWORK", `getFile failed: ${description}`, {
-        retryable: !tooBig && !(error instanceof GrammyError && error.error_code === 400),
-        userMessage: tooBig
-          ? "Telegram does not hand out files that large to bots."
-          : "the file could not be fetched from Telegram; send it again in a moment.",
-      });
-    }
-    if (!filePath) throw new AppError("NETWORK", "getFile returned no file_path", { userMessage: "Telegram did not hand out the file." });
-    if (path.isAbsolute(filePath)) return readFile(filePath);
-    try {
-      return await fetchTorrentFile(plain, `${options.apiRoot}/file/bot${options.token}/${filePath}`);
-    } catch (thrown) {
-      const error = toAppError(thrown);
-      // A fresh error: got's errors hold the URL, and with it the token.
-      throw new AppError(error.code, "downloading the file from Telegram failed", {
-        retryable: error.retryable,
-        userMessage: "the file could not be fetched from Telegram; send it again in a moment.",
-      });
-    }
-  };
-  // The document is not queued yet, so no queue retry stands behind this fetch: a passing fault
-  // gets two quick retries here, and only a lasting one reaches the person.
-  return (fileId) =>
-    pRetry(
-      async () => {
-        try {
-          return await once(fileId);
-        } catch (error) {
-          if (error instanceof AppError && !error.retryable) throw new AbortError(error);
-          throw error;
-        }
-      },
-      { retries: 2, minTimeout: options.retryDelayMs ?? 1000, factor: 2 },
-    );
-}
 
 export interface TorrentFeatureDeps {
   intake: IntakeDeps;
@@ -111,11 +53,7 @@ export function torrentFeature(deps: TorrentFeatureDeps): Composer<Context> {
   const composer = new Composer<Context>();
 
   const reply = async (ctx: Context, lines: string[]) => {
-    await ctx.reply(joinReply(lines), {
-      parse_mode: "HTML",
-      link_preview_options: { is_disabled: true },
-      ...(ctx.msg ? { reply_parameters: { message_id: ctx.msg.message_id, allow_sending_without_reply: true } } : {}),
-    });
+    await ctx.reply(joinReply(lines), replyTo(ctx.msg?.message_id));
   };
 
   // Registered before the command: a document captioned "/torrent" is handled here.

@@ -2,8 +2,8 @@ import { findOpenTorrent, queuePosition } from "../db/item-repository.ts";
 import { saveMetainfo } from "../db/torrent-repository.ts";
 import { toAppError } from "../errors.ts";
 import { filenameFromUrl } from "../sources/http-probe.ts";
-import { buildMagnet, magnetTitle, selectFiles, allTooLargeError } from "../sources/torrent-files.ts";
-import { fetchTorrentFile, parseMagnet, parseTorrentFile } from "../sources/torrent-meta.ts";
+import { buildMagnet, magnetTitle, selectFiles, allTooLargeError } from "../sources/torrent/torrent-files.ts";
+import { fetchTorrentFile, parseMagnet, parseTorrentFile } from "../sources/torrent/torrent-meta.ts";
 import { type IntakeDeps, type IntakeOutcome, enqueueUrl } from "./intake.ts";
 
 /** What a person gave us as a torrent. */

@@ -1,8 +1,8 @@
 import type { Got } from "got";
 import parseTorrent, { type ParsedTorrent } from "parse-torrent";
-import { DownloadError } from "../errors.ts";
-import { classifyHttpError } from "../net/http-client.ts";
-import { formatBytes } from "../text/format.ts";
+import { DownloadError } from "../../errors.ts";
+import { classifyHttpError } from "../../net/http-client.ts";
+import { formatBytes } from "../../text/format.ts";
 import {
   INFO_HASH,
   type MagnetParts,

@@ -1,7 +1,7 @@
 import path from "node:path";
-import { DownloadError, InputError } from "../errors.ts";
-import { safeFileName } from "../storage/paths.ts";
-import { CAPTION_LIMIT, escapeHtml, formatBytes, truncate } from "../text/format.ts";
+import { DownloadError, InputError } from "../../errors.ts";
+import { safeFileName } from "../../storage/paths.ts";
+import { CAPTION_LIMIT, escapeHtml, formatBytes, truncate } from "../../text/format.ts";
 
 /**
  * Pure helpers for torrents: which files to fetch, where they go on disk, how a magnet is written.

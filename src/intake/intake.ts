@@ -1,11 +1,12 @@
 import type { Got } from "got";
-import { type Item, insertItem, queuePosition } from "../db/item-repository.ts";
 import type { Db } from "../db/database.ts";
-import type { SourceKind } from "../db/schema.ts";
+import { insertItem, queuePosition } from "../db/item-repository.ts";
 import { type AppError, InputError, toAppError } from "../errors.ts";
+import type { SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { isHtml, tooLargeError } from "../sources/direct-source.ts";
 import { probeUrl } from "../sources/http-probe.ts";
+import type { FoundOutcome } from "../sources/source.ts";
 import { safeFileName } from "../storage/paths.ts";
 
 export interface IntakeDeps {
@@ -15,7 +16,7 @@ export interface IntakeDeps {
   maxFileSizeBytes: number;
   now?: () => number;
   /** Called after an item is stored, to wake the worker. */
-  onQueued: () => void;
+  onQueued?: () => void;
 }
 
 export interface IntakeRequest {
@@ -39,10 +40,8 @@ export interface IntakeRequest {
   expectFile?: boolean;
 }
 
-export type IntakeOutcome =
-  | { status: "queued"; item: Item; position: number }
-  | { status: "duplicate"; item: Item; position: number | null }
-  | { status: "refused"; error: AppError };
+/** What became of a request: queued, already open in the chat, or refused with the reason. */
+export type IntakeOutcome = FoundOutcome;
 
 /**
  * Everything a URL goes through before it may enter the queue: the private-network guard and the
@@ -92,7 +91,7 @@ export async function enqueueUrl(deps: IntakeDeps, request: IntakeRequest): Prom
       position: existing.status === "queued" ? await queuePosition(deps.db, existing) : null,
     };
   }
-  deps.onQueued();
+  deps.onQueued?.();
   return { status: "queued", item: result.item, position: await queuePosition(deps.db, result.item) };
 }
 

@@ -1,4 +1,4 @@
-import { escapeHtml, formatBytes, formatDuration, truncate } from "../text/format.ts";
+import { escapeHtml, formatBytes, formatDuration, truncate } from "../../text/format.ts";
 
 export type Phase = "starting" | "downloading" | "uploading";
 

@@ -1,9 +1,9 @@
 import dns from "node:dns";
 import net from "node:net";
 import WebTorrent, { type ClientOptions, type PeerBlocklist } from "webtorrent";
-import type { Config } from "../config.ts";
-import type { Logger } from "../logger.ts";
-import { type AddressPolicy, type Resolver, isAllowedAddress } from "../net/address-guard.ts";
+import type { Config } from "../../config.ts";
+import type { Logger } from "../../logger.ts";
+import { type AddressPolicy, type Resolver, isAllowedAddress } from "../../net/address-guard.ts";
 
 /**
  * The one WebTorrent client of the process, shared by every torrent item (one listening port, one

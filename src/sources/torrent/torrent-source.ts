@@ -2,14 +2,13 @@ import path from "node:path";
 import type { Got } from "got";
 import parseTorrent, { type ParsedTorrent } from "parse-torrent";
 import type { Torrent } from "webtorrent";
-import type { Db } from "../db/database.ts";
-import { type Item, findOpenByUrl } from "../db/item-repository.ts";
-import { claimNotice, findMetainfo, pruneMetainfo, saveMetainfo } from "../db/torrent-repository.ts";
-import { AppError, DownloadError, StopError } from "../errors.ts";
-import type { AddressPolicy, Resolver } from "../net/address-guard.ts";
-import { safeFileName } from "../storage/paths.ts";
-import { formatBytes, formatDuration } from "../text/format.ts";
-import type { DeliverableFile, Source, SourceContext, SourceResult } from "./source.ts";
+import type { Db } from "../../db/database.ts";
+import { claimNotice, findMetainfo, pruneMetainfo, saveMetainfo } from "../../db/torrent-repository.ts";
+import { AppError, DownloadError, StopError } from "../../errors.ts";
+import type { AddressPolicy, Resolver } from "../../net/address-guard.ts";
+import { safeFileName } from "../../storage/paths.ts";
+import { formatBytes, formatDuration } from "../../text/format.ts";
+import type { DeliverableFile, Source, SourceContext, SourceResult } from "../source.ts";
 import { type TorrentClientHolder, filterReachableUrls } from "./torrent-client.ts";
 import type { TorrentSeeding } from "./torrent-seeding.ts";
 import { destroyTorrent, safeStore } from "./torrent-store.ts";
@@ -36,8 +35,6 @@ export interface TorrentSourceDeps {
   metadataTimeoutMs: number;
   /** No new verified bytes for this long once downloading: a stalled torrent (retryable). */
   stallTimeoutMs: number;
-  /** Sends a message about the item to its chat (HTML); failures are the caller's to log. */
-  notify?: (item: Item, html: string) => Promise<void>;
   /** `torrent.seed`: where delivered torrents go on seeding; absent, nothing seeds. */
   seeding?: TorrentSeeding;
   now?: () => number;
@@ -139,9 +136,9 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
       webSeeds: [],
       peers: [],
     });
-    const existing = await findOpenByUrl(deps.db, item.chatId, magnet);
-    if (existing && existing.id !== item.id) {
-      return { kind: "done", message: `this torrent is already in the queue as #${existing.id}.` };
+    const open = await ctx.findOpen(magnet);
+    if (open && open.item.id !== item.id) {
+      return { kind: "done", message: `this torrent is already in the queue as #${open.item.id}.` };
     }
     await ctx.checkpoint({ title: safeTitle(info.name) });
     return { kind: "reroute", sourceKind: "torrent", url: magnet };
@@ -330,8 +327,8 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     if (!hadMetadata && torrent.torrentFile) await saveMetainfo(deps.db, infoHash, torrent.torrentFile, now());
     await ctx.checkpoint({ title: safeTitle(torrent.name || item.title), sizeBytes: selection.wantedBytes });
     const notice = skippedNotice(torrent.name || item.title, selection, ctx.maxBytes);
-    if (notice && deps.notify && (await claimNotice(deps.db, item.id, "skipped", now()))) {
-      await deps.notify(item, notice);
+    if (notice && (await claimNotice(deps.db, item.id, "skipped", now()))) {
+      await ctx.notice(notice).catch((error: unknown) => ctx.logger.warn({ err: String(error) }, "could not send the skipped-files notice"));
     }
   }
 }

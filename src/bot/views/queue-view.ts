@@ -1,14 +1,16 @@
-import type { Item } from "../db/item-repository.ts";
-import type { ItemStatus } from "../db/schema.ts";
-import { escapeHtml, formatBytes, formatDuration, MESSAGE_LIMIT, truncate } from "../text/format.ts";
+import type { Item, ItemStatus } from "../../items/item.ts";
+import { PRIORITIES, type PriorityName, isActive } from "../../items/item.ts";
+import type { QueueEntry, StatusInfo } from "../../queue/queue-control.ts";
+import { escapeHtml, formatBytes, formatDuration, MESSAGE_LIMIT, truncate } from "../../text/format.ts";
 
 /**
  * What /queue, /history and /status show, and the small parsers of command arguments. Pure: the
  * caller passes the items and the clock, so every text here is unit-tested.
  */
 
-export const PRIORITIES = { high: 10, normal: 0, low: -10 } as const;
-export type PriorityName = keyof typeof PRIORITIES;
+export { orderQueue } from "../../queue/queue-control.ts";
+export { PRIORITIES };
+export type { PriorityName, QueueEntry, StatusInfo };
 
 export function parsePriority(text: string): PriorityName | null {
   const t = text.trim().toLowerCase();
@@ -31,38 +33,12 @@ export function parseItemId(text: string): number | null {
 export const PAGE_SIZE = 10;
 const NAME_MAX = 60;
 
-export interface QueueEntry {
-  item: Item;
-  /** 1-based place in the whole queue (the running item is 1); null for paused items. */
-  position: number | null;
-  /** The running item. */
-  active: boolean;
-}
-
-/**
- * The whole queue in the order the worker will take it: the running item, then waiting items by
- * priority (higher first) and age (older first), then the paused ones.
- */
-export function orderQueue(open: readonly Item[], activeId: number | undefined): QueueEntry[] {
-  const running = open.filter((i) => i.id === activeId || i.status === "downloading" || i.status === "uploading");
-  const waiting = open
-    .filter((i) => i.status === "queued" && i.id !== activeId)
-    .sort((a, b) => b.priority - a.priority || a.id - b.id);
-  const paused = open.filter((i) => i.status === "paused" && i.id !== activeId).sort((a, b) => a.id - b.id);
-  let position = 0;
-  return [
-    ...running.map((item) => ({ item, position: ++position, active: true })),
-    ...waiting.map((item) => ({ item, position: ++position, active: false })),
-    ...paused.map((item) => ({ item, position: null, active: false })),
-  ];
-}
-
 function name(item: Item): string {
   return `<b>${escapeHtml(truncate(item.title, NAME_MAX))}</b>`;
 }
 
 function sizeText(item: Item): string {
-  if (item.status === "downloading" || item.status === "uploading" || (item.status === "paused" && item.bytesDone > 0)) {
+  if (isActive(item.status) || (item.status === "paused" && item.bytesDone > 0)) {
     return item.sizeBytes !== null ? `${formatBytes(item.bytesDone)} / ${formatBytes(item.sizeBytes)}` : `${formatBytes(item.bytesDone)} so far`;
   }
   return item.sizeBytes !== null ? formatBytes(item.sizeBytes) : "size unknown";
@@ -155,16 +131,6 @@ export function renderHistoryPage(items: readonly Item[], options: { page: numbe
   const lines = [`<b>History</b>: ${options.total} finished`, "", ...items.map((i) => historyLine(i, options.now))];
   if (pages > 1) lines.push("", `Page ${page + 1} of ${pages}`);
   return { text: fit(lines), page, pages };
-}
-
-export interface StatusInfo {
-  counts: Partial<Record<ItemStatus, number>>;
-  queuePaused: boolean;
-  active?: Item;
-  /** The running item belongs to another chat (shown without its name). */
-  activeElsewhere: boolean;
-  freeBytes: number | null;
-  dataDir: string;
 }
 
 export function renderStatus(s: StatusInfo): string {

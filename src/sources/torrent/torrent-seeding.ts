@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import parseTorrent from "parse-torrent";
 import type { Torrent } from "webtorrent";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../logger.ts";
 import type { TorrentClientHolder } from "./torrent-client.ts";
 import { safeStore } from "./torrent-store.ts";
 

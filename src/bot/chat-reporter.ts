@@ -1,0 +1,268 @@
+import type { Api } from "grammy";
+import type { Db } from "../db/database.ts";
+import { updateItem } from "../db/item-repository.ts";
+import { recordItemMessage } from "../db/message-repository.ts";
+import type { Item } from "../items/item.ts";
+import type { Logger } from "../logger.ts";
+import type { QueueReporter, StopReason, TransferState } from "../queue/reporter.ts";
+import { escapeHtml, truncate } from "../text/format.ts";
+import { replyTo } from "./create-bot.ts";
+import { progressKeyboard } from "./keyboards.ts";
+import type { MessageEditor } from "./message-editor.ts";
+import type { TransientNotices } from "./notices.ts";
+import { type ProgressState, SpeedMeter, renderDelivered, renderFailed, renderProgress, renderRetrying } from "./views/progress-view.ts";
+
+export interface ChatReporterDeps {
+  api: Api;
+  db: Db;
+  editor: MessageEditor;
+  notices: TransientNotices;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Remembers what a reply of the bot is about (the "Queued #4" acknowledgement, say). */
+export interface Acknowledger {
+  /**
+   * `message` speaks about `itemIds` (a reply to it then names them); `transient` ones are
+   * deleted after a while. Resolves once the record is stored.
+   */
+  acknowledged(message: { chat: { id: number }; message_id: number }, itemIds: readonly number[], transient: boolean): Promise<void>;
+}
+
+/** The running item's live message. */
+interface Live {
+  /** Settles with the progress message's id once it exists (undefined if it could not be sent). */
+  ready: Promise<number | undefined>;
+  messageId?: number;
+  state: TransferState;
+  meter: SpeedMeter;
+}
+
+type Outcome = "delivered" | "done" | "failed" | "cancelled";
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * The queue as the chat sees it: one live progress message per running item (sent when it starts,
+ * edited through the MessageEditor, with Pause/Resume and Cancel buttons), its final line, failure
+ * notes, and the record of which bot message is about which item (so a reply with /cancel or
+ * /retry finds it). Final lines of delivered and cancelled items are deleted after a while;
+ * failures stay. Nothing here holds up the queue: every report returns at once.
+ */
+export class ChatReporter implements QueueReporter, Acknowledger {
+  private readonly live = new Map<number, Live>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ChatReporterDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Waits (up to `timeoutMs`) for the final lines still being sent (shutdown). */
+  async drain(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  started(item: Item, state: TransferState): void {
+    const live: Live = { ready: Promise.resolve(undefined), state, meter: new SpeedMeter() };
+    // The transfer does not wait for its progress message: under a flood limit, sending it can
+    // take retry_after seconds. Edits start once it exists; the endings wait for it.
+    live.ready = this.ensureProgressMessage(item, state).then((id) => (live.messageId = id));
+    this.live.set(item.id, live);
+  }
+
+  progress(item: Item, state: TransferState): void {
+    const live = this.live.get(item.id);
+    if (!live) return;
+    if (state.phase !== live.state.phase) live.meter = new SpeedMeter();
+    live.state = state;
+    live.meter.add(this.now(), state.bytesDone);
+    const messageId = live.messageId;
+    if (messageId === undefined || this.deps.editor.hasPending(item.chatId, messageId)) return;
+    // Rendered when the edit goes out, so Telegram gets the newest state.
+    void this.deps.editor.edit(item.chatId, messageId, () => ({
+      text: renderProgress({ ...live.state, speed: live.meter.speed() }),
+      markup: progressKeyboard(item.id, { paused: false }),
+    }));
+  }
+
+  async notice(item: Item, html: string): Promise<void> {
+    await this.deps.api.sendMessage(item.chatId, html, replyTo(item.requestMessageId));
+  }
+
+  retrying(item: Item, failure: { error: { userMessage: string }; attempt: number; attempts: number; delayMs: number }): void {
+    this.afterRun(item, (messageId) => {
+      if (messageId === undefined) return;
+      const text = renderRetrying(item.title, failure.error.userMessage, failure.attempt, failure.attempts, failure.delayMs);
+      void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
+    });
+  }
+
+  delivered(item: Item, result: { bytes: number; files: number }): void {
+    this.afterRun(item, (messageId) => this.finish(item, messageId, renderDelivered(item.title, result.bytes, result.files), "delivered"));
+  }
+
+  done(item: Item, message: string): void {
+    const text = `✅ <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(message)}`;
+    this.afterRun(item, (messageId) => this.finish(item, messageId, text, "done"));
+  }
+
+  failed(item: Item, error: { userMessage: string }): void {
+    const text = renderFailed(item.title, error.userMessage);
+    this.afterRun(item, (messageId) => {
+      if (messageId === undefined) return this.finish(item, messageId, text, "failed");
+      // An edit notifies nobody, so the progress message is replaced by a new one: the chat is
+      // told, and the failure shows once.
+      this.deps.editor.forget(item.chatId, messageId);
+      this.track(
+        this.deps.api.sendMessage(item.chatId, text, replyTo(item.requestMessageId)).then(
+          async (message) => {
+            this.remember(item, message.message_id);
+            await this.deps.api.deleteMessage(item.chatId, messageId).catch(() => {
+              // Too old to delete (48 h) or already gone: leave it as the final line instead.
+              void this.deps.editor.edit(item.chatId, messageId, { text });
+            });
+          },
+          (error: unknown) => {
+            this.deps.logger.warn({ err: errorText(error) }, "could not send the failure message");
+            this.finish(item, messageId, text, "failed");
+          },
+        ),
+      );
+    });
+  }
+
+  stopped(item: Item, stop: { reason: StopReason; wasRunning: boolean; waiting: number }): void {
+    if (stop.reason === "shutdown") {
+      this.live.delete(item.id);
+      return;
+    }
+    const show = (messageId: number | undefined) => {
+      if (stop.reason === "cancel") {
+        const text = `✖️ <b>${escapeHtml(truncate(item.title, 200))}</b>: cancelled`;
+        // A waiting item without a progress message has nothing to show it on.
+        if (messageId !== undefined || stop.wasRunning) this.finish(item, messageId, text, "cancelled");
+        return;
+      }
+      if (messageId === undefined) return;
+      const paused = stop.reason === "pause";
+      const view: ProgressState = stop.wasRunning
+        ? {
+            title: item.title,
+            phase: item.downloaded ? "uploading" : "downloading",
+            bytesDone: item.bytesDone,
+            totalBytes: item.sizeBytes,
+            speed: null,
+            waiting: stop.waiting,
+            paused: true,
+            // An upload cannot continue half-way: say so rather than show a full bar.
+            ...(item.downloaded ? { note: "Downloaded; the upload starts again on resume." } : {}),
+            ...(stop.reason === "hold" ? { details: ["The whole queue is paused: /resume continues."] } : {}),
+          }
+        : { ...this.waitingView(item, stop.waiting), paused: true };
+      void this.deps.editor.edit(item.chatId, messageId, { text: renderProgress(view), markup: progressKeyboard(item.id, { paused }) });
+    };
+    if (stop.wasRunning) this.afterRun(item, show);
+    else show(item.progressMessageId ?? undefined);
+  }
+
+  resumed(item: Item, where: { position: number; queuePaused: boolean; waiting: number }): void {
+    if (item.progressMessageId === null) return;
+    const note = where.queuePaused
+      ? `Resumed: position ${where.position} in the queue; the whole queue is paused (/resume continues).`
+      : `Resumed: position ${where.position} in the queue.`;
+    const text = renderProgress({ ...this.waitingView(item, where.waiting), queued: true, note });
+    void this.deps.editor.edit(item.chatId, item.progressMessageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
+  }
+
+  async acknowledged(message: { chat: { id: number }; message_id: number }, itemIds: readonly number[], transient: boolean): Promise<void> {
+    if (transient) this.deps.notices.schedule(message.chat.id, message.message_id);
+    await recordItemMessage(this.deps.db, message.chat.id, message.message_id, itemIds, this.now()).catch((error: unknown) =>
+      this.deps.logger.warn({ err: errorText(error) }, "could not record a message"),
+    );
+  }
+
+  // --- internals --------------------------------------------------------------------------------
+
+  /** A waiting item as its progress message shows it. */
+  private waitingView(item: Item, waiting: number): ProgressState {
+    return {
+      title: item.title,
+      phase: item.downloaded ? "uploading" : item.bytesDone > 0 ? "downloading" : "starting",
+      bytesDone: item.bytesDone,
+      totalBytes: item.sizeBytes,
+      speed: null,
+      waiting,
+    };
+  }
+
+  /** Runs `then` with the progress message of an item whose run just ended, once it exists. */
+  private afterRun(item: Item, then: (messageId: number | undefined) => void): void {
+    const live = this.live.get(item.id);
+    this.live.delete(item.id);
+    if (!live) return then(item.progressMessageId ?? undefined);
+    this.track(live.ready.then(() => then(live.messageId)));
+  }
+
+  private async ensureProgressMessage(item: Item, state: TransferState): Promise<number | undefined> {
+    const { api, editor } = this.deps;
+    const text = renderProgress({ ...state, speed: null });
+    const markup = progressKeyboard(item.id, { paused: false });
+    if (item.progressMessageId !== null) {
+      void editor.edit(item.chatId, item.progressMessageId, { text, markup });
+      return item.progressMessageId;
+    }
+    try {
+      const message = await api.sendMessage(item.chatId, text, { reply_markup: markup, ...replyTo(item.requestMessageId) });
+      editor.track(item.chatId, message.message_id, text, markup);
+      await updateItem(this.deps.db, item.id, { progressMessageId: message.message_id }, this.now());
+      return message.message_id;
+    } catch (error) {
+      this.deps.logger.warn({ itemId: item.id, err: errorText(error) }, "could not send the progress message");
+      return undefined;
+    }
+  }
+
+  /**
+   * The item's final line: its progress message edited into it, or a message of its own when it
+   * has none. The file (or the page summary) stays in the chat; the line about it goes after a
+   * while. Failures stay.
+   */
+  private finish(item: Item, messageId: number | undefined, text: string, outcome: Outcome): void {
+    const transient = outcome !== "failed";
+    if (messageId === undefined) {
+      this.track(
+        this.deps.api.sendMessage(item.chatId, text).then(
+          (message) => {
+            // A message of its own: nothing else links it to the item.
+            this.remember(item, message.message_id);
+            if (transient) this.deps.notices.schedule(item.chatId, message.message_id);
+          },
+          (error: unknown) => this.deps.logger.warn({ err: errorText(error) }, "could not send the final status"),
+        ),
+      );
+      return;
+    }
+    this.track(
+      this.deps.editor.edit(item.chatId, messageId, { text }).then(() => {
+        this.deps.editor.forget(item.chatId, messageId);
+        if (transient) this.deps.notices.schedule(item.chatId, messageId);
+      }),
+    );
+  }
+
+  /** Records that a bot message is about the item, so a reply to it names the item. */
+  private remember(item: Item, messageId: number): void {
+    void recordItemMessage(this.deps.db, item.chatId, messageId, [item.id], this.now()).catch((error: unknown) =>
+      this.deps.logger.warn({ err: errorText(error) }, "could not record a message"),
+    );
+  }
+
+  private track(promise: Promise<unknown>): void {
+    this.pending.add(promise);
+    void promise.finally(() => this.pending.delete(promise));
+  }
+}

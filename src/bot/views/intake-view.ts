@@ -1,0 +1,40 @@
+import type { IntakeOutcome } from "../../intake/intake.ts";
+import type { Item } from "../../items/item.ts";
+import { escapeHtml, formatBytes, MESSAGE_LIMIT, truncate } from "../../text/format.ts";
+
+/** The replies to /download, /torrent and "Download again". Pure. */
+
+/** What happened to one URL of a /download: intake's answer, or a re-send of an earlier delivery. */
+export type ReplyOutcome = IntakeOutcome | { status: "redelivered"; item: Item };
+
+/** One line about what happened to one URL, for the reply. */
+export function describeOutcome(outcome: ReplyOutcome, url: string): string {
+  const short = escapeHtml(truncate(url, 80));
+  if (outcome.status === "refused") return `✗ ${short}: ${escapeHtml(outcome.error.userMessage)}`;
+  const item = outcome.item;
+  const name = `<b>${escapeHtml(truncate(item.title, 120))}</b>`;
+  const size = item.sizeBytes !== null ? ` (${formatBytes(item.sizeBytes)})` : "";
+  if (outcome.status === "duplicate") {
+    const where = outcome.position !== null ? `position ${outcome.position} in the queue` : item.status;
+    return `↺ ${name} is already in the queue as #${item.id} (${where}).`;
+  }
+  if (outcome.status === "redelivered") {
+    return `↺ ${name} was delivered here before (#${item.id}): sent again from Telegram's copy.`;
+  }
+  return `✓ Queued #${item.id} ${name}${size}: position ${outcome.position} in the queue.`;
+}
+
+export function joinReply(lines: string[]): string {
+  let text = "";
+  for (const line of lines) {
+    const next = text ? `${text}\n${line}` : line;
+    if (next.length > MESSAGE_LIMIT - 40) return `${text}\n… and ${lines.length - text.split("\n").length} more.`;
+    text = next;
+  }
+  return text;
+}
+
+/** The items a reply about these outcomes names (refusals name none). */
+export function itemIds(outcomes: readonly ReplyOutcome[]): number[] {
+  return outcomes.flatMap((o) => (o.status === "refused" ? [] : [o.item.id]));
+}

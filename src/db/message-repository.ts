@@ -1,0 +1,40 @@
+import type { Db } from "./database.ts";
+import { type Item, findItem } from "./item-repository.ts";
+
+/** Which bot message is about which item, so a reply to it with /cancel or /retry names the item. */
+
+/** Remembers that a bot message speaks about these items. */
+export async function recordItemMessage(db: Db, chatId: number, messageId: number, itemIds: readonly number[], now: number): Promise<void> {
+  if (itemIds.length === 0) return;
+  await db
+    .insertInto("item_messages")
+    .values([...new Set(itemIds)].map((itemId) => ({ chat_id: chatId, message_id: messageId, item_id: itemId, created_at: now })))
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+/**
+ * The items a message in a chat is about: the progress message of an item, a recorded bot
+ * message (acknowledgement, failure note), or the person's own request. Oldest first.
+ */
+export async function itemsForMessage(db: Db, chatId: number, messageId: number): Promise<Item[]> {
+  const rows = await db
+    .selectFrom("items")
+    .select("id")
+    .where("chat_id", "=", chatId)
+    .where((eb) =>
+      eb.or([
+        eb("progress_message_id", "=", messageId),
+        eb("request_message_id", "=", messageId),
+        eb(
+          "id",
+          "in",
+          eb.selectFrom("item_messages").select("item_id").where("chat_id", "=", chatId).where("message_id", "=", messageId),
+        ),
+      ]),
+    )
+    .orderBy("id", "asc")
+    .execute();
+  const items = await Promise.all(rows.map((r) => findItem(db, r.id)));
+  return items.filter((i): i is Item => i !== undefined);
+}

@@ -1,0 +1,115 @@
+/**
+ * The queue item and its lifecycle: the statuses, the groups of statuses the rest of the code asks
+ * about, and the moves between them. Pure. `db/item-repository.ts` makes the moves in SQL, each a
+ * compare-and-set from the statuses named here; no other module writes a status.
+ *
+ *   queued ──claim──▶ downloading ──files on disk──▶ uploading ──▶ completed
+ *     ▲  ▲                 │                             │
+ *     │  └── retry, hold, shutdown, crash ◀──────────────┤
+ *     │                    ├──▶ paused ◀── (waiting) ────┤        failed / cancelled
+ *     └─ resume ◀──────────┘                             └──▶ ─────────┘   │
+ *     └──────────────────── /retry ◀───────────────────────────────────────┘
+ */
+
+export type ItemStatus = "queued" | "downloading" | "uploading" | "paused" | "completed" | "failed" | "cancelled";
+export type SourceKind = "direct" | "torrent" | "crawler";
+
+/** Being worked on by the worker (at most one item at a time). */
+export const ACTIVE_STATUSES = ["downloading", "uploading"] as const satisfies readonly ItemStatus[];
+/** Not running and not finished: in line (maybe waiting for a retry) or set aside. */
+export const WAITING_STATUSES = ["queued", "paused"] as const satisfies readonly ItemStatus[];
+/** Still occupying its URL in the chat (see the items_active_url index): waiting or active. */
+export const OPEN_STATUSES = ["queued", "downloading", "uploading", "paused"] as const satisfies readonly ItemStatus[];
+/** Ended for good, unless someone asks for a retry. */
+export const FINISHED_STATUSES = ["completed", "failed", "cancelled"] as const satisfies readonly ItemStatus[];
+/** Finished items that /retry may queue again. */
+export const RETRYABLE_STATUSES = ["failed", "cancelled"] as const satisfies readonly ItemStatus[];
+
+export type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
+export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
+
+const has = (set: readonly ItemStatus[], status: ItemStatus) => set.includes(status);
+export const isActive = (status: ItemStatus): status is ActiveStatus => has(ACTIVE_STATUSES, status);
+export const isOpen = (status: ItemStatus): boolean => has(OPEN_STATUSES, status);
+export const isFinished = (status: ItemStatus): status is FinishedStatus => has(FINISHED_STATUSES, status);
+export const isRetryable = (status: ItemStatus): boolean => has(RETRYABLE_STATUSES, status);
+
+/** Every move an item may make. A move not listed here is a bug, refused before any SQL runs. */
+const MOVES: Readonly<Record<ItemStatus, readonly ItemStatus[]>> = {
+  // Claimed by the worker, set aside, or cancelled while waiting.
+  queued: ["downloading", "uploading", "paused", "cancelled"],
+  // The files are on disk; the attempt ended (done, failed, retry later); or it was stopped.
+  downloading: ["uploading", "completed", "failed", "queued", "paused", "cancelled"],
+  uploading: ["completed", "failed", "queued", "paused", "cancelled"],
+  paused: ["queued", "cancelled"],
+  failed: ["queued"],
+  cancelled: ["queued"],
+  completed: [],
+};
+
+export function canMove(from: ItemStatus, to: ItemStatus): boolean {
+  return MOVES[from].includes(to);
+}
+
+export const PRIORITIES = { high: 10, normal: 0, low: -10 } as const;
+export type PriorityName = keyof typeof PRIORITIES;
+
+/** The queue item as the rest of the code sees it. */
+export interface Item {
+  id: number;
+  chatId: number;
+  userId: number | null;
+  requestMessageId: number | null;
+  url: string;
+  sourceKind: SourceKind;
+  title: string;
+  sizeBytes: number | null;
+  status: ItemStatus;
+  priority: number;
+  attempts: number;
+  nextAttemptAt: number;
+  bytesDone: number;
+  /** Derived: the download is on disk (its files are recorded) and only the upload is left. */
+  downloaded: boolean;
+  lastError: string | null;
+  errorCode: string | null;
+  etag: string | null;
+  lastModified: string | null;
+  progressMessageId: number | null;
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+/** One file an item delivers, with Telegram's file_id once it went up. */
+export interface ItemFile {
+  id: number;
+  itemId: number;
+  position: number;
+  path: string;
+  name: string;
+  sizeBytes: number;
+  caption: string | null;
+  fileId: string | null;
+  uploadKind: string | null;
+  uploadedAt: number | null;
+}
+
+/** What a move may change besides the status. */
+export interface ItemPatch {
+  attempts?: number;
+  nextAttemptAt?: number;
+  lastError?: string | null;
+  errorCode?: string | null;
+  bytesDone?: number;
+  sizeBytes?: number | null;
+  etag?: string | null;
+  lastModified?: string | null;
+  progressMessageId?: number | null;
+  startedAt?: number | null;
+  title?: string;
+  sourceKind?: SourceKind;
+  url?: string;
+  priority?: number;
+}
