@@ -143,11 +143,7 @@ export class MessageEditor {
     state.busy = true;
     state.lastAt = this.now();
     try {
-      await this.api.editMessageText(state.chatId, state.messageId, text, {
-        parse_mode: "HTML",
-        reply_markup: markup,
-        link_preview_options: { is_disabled: true },
-      });
+      await this.api.editMessageText(state.chatId, state.messageId, text, { reply_markup: markup });
       state.shown = fp;
       pending.waiters.forEach((w) => w());
     } catch (error) {

@@ -19,7 +19,7 @@ export const HELP_TEXT = [
 export function helpFeature(helpText: () => string = () => HELP_TEXT): Composer<Context> {
   const composer = new Composer<Context>();
   composer.command(["start", "help"], (ctx) =>
-    ctx.reply(helpText(), { parse_mode: "HTML", link_preview_options: { is_disabled: true } }),
+    ctx.reply(helpText()),
   );
   return composer;
 }

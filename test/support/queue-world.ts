@@ -1,0 +1,206 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type Db, migrateToLatest, openDatabase } from "../../src/db/database.ts";
+import { insertItem } from "../../src/db/item-repository.ts";
+import { enqueueUrl } from "../../src/intake/intake.ts";
+import type { Item } from "../../src/items/item.ts";
+import { createLogger } from "../../src/logger.ts";
+import { createHttpClient } from "../../src/net/http-client.ts";
+import { QueueControl } from "../../src/queue/queue-control.ts";
+import type { QueueReporter, StopReason, TransferState } from "../../src/queue/reporter.ts";
+import { type FileUploader, QueueWorker } from "../../src/queue/worker.ts";
+import type { Source, SourceContext, SourceResult } from "../../src/sources/source.ts";
+import { Waitlist } from "./waitlist.ts";
+
+/** One report the worker or queue control made, as a recording reporter keeps it. */
+export type Report =
+  | { event: "started" | "progress"; item: Item; state: TransferState }
+  | { event: "notice"; item: Item; html: string }
+  | { event: "retrying"; item: Item; attempt: number; delayMs: number; message: string }
+  | { event: "delivered"; item: Item; bytes: number; files: number }
+  | { event: "done"; item: Item; message: string }
+  | { event: "failed"; item: Item; message: string }
+  | { event: "stopped"; item: Item; reason: StopReason; wasRunning: boolean }
+  | { event: "resumed"; item: Item; position: number };
+
+/** The fake of the chat side: records every report, and lets a test await one. */
+export class RecordingReporter implements QueueReporter {
+  readonly reports: Report[] = [];
+  private readonly waiters = new Waitlist<Report>();
+
+  private add(report: Report): void {
+    this.reports.push(report);
+    this.waiters.notify(report);
+  }
+
+  /** Resolves with the first report (seen or coming) that matches. */
+  next(pred: (r: Report) => boolean): Promise<Report> {
+    return this.waiters.wait(this.reports, pred, 5000, () => `no matching report; saw ${this.reports.map((r) => r.event).join(", ")}`);
+  }
+
+  /** The events other than progress, in order, as `event:itemId`. */
+  timeline(): string[] {
+    return this.reports.filter((r) => r.event !== "progress").map((r) => `${r.event}:${r.item.id}`);
+  }
+
+  started(item: Item, state: TransferState): void {
+    this.add({ event: "started", item, state });
+  }
+  progress(item: Item, state: TransferState): void {
+    this.add({ event: "progress", item, state });
+  }
+  async notice(item: Item, html: string): Promise<void> {
+    this.add({ event: "notice", item, html });
+  }
+  retrying(item: Item, f: { error: { userMessage: string }; attempt: number; delayMs: number }): void {
+    this.add({ event: "retrying", item, attempt: f.attempt, delayMs: f.delayMs, message: f.error.userMessage });
+  }
+  delivered(item: Item, r: { bytes: number; files: number }): void {
+    this.add({ event: "delivered", item, ...r });
+  }
+  done(item: Item, message: string): void {
+    this.add({ event: "done", item, message });
+  }
+  failed(item: Item, error: { userMessage: string }): void {
+    this.add({ event: "failed", item, message: error.userMessage });
+  }
+  stopped(item: Item, stop: { reason: StopReason; wasRunning: boolean }): void {
+    this.add({ event: "stopped", item, reason: stop.reason, wasRunning: stop.wasRunning });
+  }
+  resumed(item: Item, where: { position: number }): void {
+    this.add({ event: "resumed", item, position: where.position });
+  }
+}
+
+/**
+ * A handler the test steers: each item's download runs `behaviour(ctx)`; by default it writes the
+ * item's URL as the file's bytes. `gate()` makes downloads wait until the test opens it (or the
+ * item is stopped, which every real handler honours through the signal).
+ */
+export class ScriptedSource implements Source {
+  readonly kind = "direct" as const;
+  readonly runs: number[] = [];
+  behaviour: (ctx: SourceContext) => Promise<SourceResult> = (ctx) => this.writeUrl(ctx);
+  private gateOpen: Promise<void> = Promise.resolve();
+  private openGate?: () => void;
+  private readonly entered = new Waitlist<number>();
+
+  gate(): void {
+    this.gateOpen = new Promise((r) => (this.openGate = r));
+  }
+
+  open(): void {
+    this.openGate?.();
+  }
+
+  /** Resolves once a download of `itemId` started. */
+  running(itemId: number): Promise<number> {
+    return this.entered.wait(this.runs, (id) => id === itemId, 5000, () => `item ${itemId} never started; ran ${this.runs.join(", ")}`);
+  }
+
+  async download(ctx: SourceContext): Promise<SourceResult> {
+    this.runs.push(ctx.item.id);
+    this.entered.notify(ctx.item.id);
+    ctx.progress({ bytesDone: 0, totalBytes: null });
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(ctx.signal.reason);
+      if (ctx.signal.aborted) return onAbort();
+      ctx.signal.addEventListener("abort", onAbort, { once: true });
+      void this.gateOpen.then(() => {
+        ctx.signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+    return this.behaviour(ctx);
+  }
+
+  async writeUrl(ctx: SourceContext): Promise<SourceResult> {
+    const file = path.join(ctx.dir, `${ctx.item.id}.bin`);
+    await writeFile(file, ctx.item.url);
+    ctx.progress({ bytesDone: ctx.item.url.length, totalBytes: ctx.item.url.length });
+    return { kind: "files", files: [{ path: file, name: `${ctx.item.id}.bin`, size: ctx.item.url.length }] };
+  }
+}
+
+/**
+ * The queue engine on its own: a real SQLite file with the real migrations, the real worker and
+ * queue control, a scripted handler, a recording uploader and a recording reporter.
+ */
+export class QueueWorld {
+  readonly uploads: Array<{ itemId: number; name: string; bytes: string }> = [];
+  worker!: QueueWorker;
+  control!: QueueControl;
+
+  private constructor(
+    readonly dir: string,
+    public db: Db,
+    readonly source: ScriptedSource,
+    public reporter: RecordingReporter,
+    readonly retryDelaysMs: number[],
+  ) {}
+
+  static async create(options: { retryDelaysMs?: number[] } = {}): Promise<QueueWorld> {
+    const dir = await mkdtemp(path.join(tmpdir(), "dlbot-queue-"));
+    const db = openDatabase(path.join(dir, "bot.sqlite"));
+    await migrateToLatest(db);
+    const world = new QueueWorld(dir, db, new ScriptedSource(), new RecordingReporter(), options.retryDelaysMs ?? [0]);
+    world.build();
+    return world;
+  }
+
+  private build(): void {
+    const logger = createLogger({ level: "silent", secrets: [] });
+    const upload: FileUploader = async (item, file) => {
+      const { readFile } = await import("node:fs/promises");
+      this.uploads.push({ itemId: item.id, name: file.name, bytes: await readFile(file.path, "utf8") });
+      return { fileId: `F${item.id}-${file.position}`, kind: "document" };
+    };
+    const checks = { db: this.db, http: createHttpClient({ allowPrivateNetworks: true }), logger, maxFileSizeBytes: 1e9 };
+    this.worker = new QueueWorker({
+      db: this.db,
+      logger,
+      config: { dataDir: this.dir, maxFileSizeBytes: 1e9, progressIntervalMs: 50, retryDelaysMs: this.retryDelaysMs },
+      sources: { direct: this.source },
+      upload,
+      // Found items skip the HTTP pre-check here: the URLs point nowhere.
+      enqueue: (of, found) =>
+        enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, url: found.url, title: found.url.split("/").pop()!, skipProbe: true }),
+      reporter: this.reporter,
+      freeBytes: async () => 1e12,
+    });
+    this.control = new QueueControl({
+      db: this.db,
+      worker: this.worker,
+      reporter: this.reporter,
+      dataDir: this.dir,
+      logger,
+      freeBytes: async () => 1e12,
+    });
+  }
+
+  /** Stores an item as intake would (no pre-check). */
+  async add(name: string, chatId = 1): Promise<Item> {
+    const result = await insertItem(this.db, { chatId, userId: 2, url: `https://files.invalid/${name}`, sourceKind: "direct", title: name, sizeBytes: null }, Date.now());
+    if (!result.inserted) throw new Error("not inserted");
+    this.worker.notify();
+    return result.item;
+  }
+
+  /** A new process on the same database file: a fresh worker, control and reporter. */
+  async restart(): Promise<void> {
+    await this.worker.stop(2000);
+    await this.db.destroy();
+    this.db = openDatabase(path.join(this.dir, "bot.sqlite"));
+    this.reporter = new RecordingReporter();
+    this.build();
+    await this.worker.start();
+  }
+
+  async close(): Promise<void> {
+    this.source.open();
+    await this.worker.stop(2000);
+    await this.db.destroy();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

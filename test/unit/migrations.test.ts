@@ -1,0 +1,48 @@
+import { copyFile, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { sql } from "kysely";
+import { afterEach, describe, expect, it } from "vitest";
+import { MIGRATIONS_DIR, migrateToLatest, openDatabase } from "../../src/db/database.ts";
+import { findDelivered, findItem, listItemFiles } from "../../src/db/item-repository.ts";
+
+let dir: string | undefined;
+afterEach(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+describe("migration 005: delivered files live in item_files only", () => {
+  it("moves a delivery an earlier version recorded on the item, and keeps everything else", async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "dlbot-migrate-"));
+    // The database as the version before 005 left it.
+    const before = path.join(dir, "before");
+    await mkdir(before);
+    for (const name of (await readdir(MIGRATIONS_DIR)).filter((n) => n < "2026-11-28")) {
+      await copyFile(path.join(MIGRATIONS_DIR, name), path.join(before, name));
+    }
+    const db = openDatabase(path.join(dir, "bot.sqlite"));
+    try {
+      expect(await migrateToLatest(db, before)).toHaveLength(3);
+      const now = 1_800_000_000_000;
+      await sql`insert into items (id, chat_id, url, source_kind, title, size_bytes, status, next_attempt_at, bytes_done, downloaded,
+          file_id, upload_kind, local_path, created_at, updated_at, finished_at)
+        values (1, 7, 'https://x.invalid/old.mp4', 'direct', 'old.mp4', 10, 'completed', ${now}, 10, 1, 'FILE-OLD', 'video', null, ${now}, ${now}, ${now}),
+               (2, 7, 'https://x.invalid/two.bin', 'torrent', 'two', 20, 'completed', ${now}, 20, 1, null, null, null, ${now}, ${now}, ${now}),
+               (3, 7, 'https://x.invalid/half.bin', 'direct', 'half.bin', 50, 'paused', ${now}, 25, 0, null, null, '/data/downloads/3/half.bin', ${now}, ${now}, null)`.execute(db);
+      await sql`insert into item_files (item_id, position, path, name, size_bytes, file_id, upload_kind, uploaded_at)
+        values (2, 0, '/d/a', 'a', 10, 'FA', 'document', ${now}), (2, 1, '/d/b', 'b', 10, 'FB', 'document', ${now})`.execute(db);
+
+      expect(await migrateToLatest(db)).toEqual(["2026-11-28-005-files-in-item-files"]);
+
+      expect(await findDelivered(db, 7, "https://x.invalid/old.mp4")).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
+      expect((await listItemFiles(db, 2)).map((f) => f.fileId)).toEqual(["FA", "FB"]);
+      expect(await findItem(db, 3)).toMatchObject({ status: "paused", bytesDone: 25, downloaded: false });
+      expect(await findItem(db, 2)).toMatchObject({ downloaded: true });
+      const columns = (await sql<{ name: string }>`pragma table_info(items)`.execute(db)).rows.map((r) => r.name);
+      for (const gone of ["file_id", "upload_kind", "local_path", "downloaded"]) expect(columns).not.toContain(gone);
+    } finally {
+      await db.destroy();
+    }
+  });
+});

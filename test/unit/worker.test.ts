@@ -1,0 +1,210 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { findItem, listItemFiles, listItems, transition } from "../../src/db/item-repository.ts";
+import { DownloadError } from "../../src/errors.ts";
+import { QueueWorld } from "../support/queue-world.ts";
+
+let world: QueueWorld | undefined;
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+
+describe("the queue worker, against a recording reporter", () => {
+  it("runs an item to its delivery: reports start, progress and delivery; records the upload; clears the disk", async () => {
+    world = await QueueWorld.create();
+    await world.worker.start();
+    const item = await world.add("a.bin");
+    const delivered = await world.reporter.next((r) => r.event === "delivered");
+
+    expect(world.reporter.timeline()).toEqual([`started:${item.id}`, `delivered:${item.id}`]);
+    expect(delivered).toMatchObject({ bytes: item.url.length, files: 1, item: { status: "completed" } });
+    expect(world.reporter.reports.some((r) => r.event === "progress" && r.state.phase === "uploading")).toBe(true);
+    expect(world.uploads).toEqual([{ itemId: item.id, name: `${item.id}.bin`, bytes: item.url }]);
+    expect(await listItemFiles(world.db, item.id)).toMatchObject([{ fileId: `F${item.id}-0`, uploadKind: "document" }]);
+    expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", downloaded: true, finishedAt: expect.any(Number) });
+    expect(existsSync(path.join(world.dir, "downloads", String(item.id)))).toBe(false);
+  });
+
+  it("runs items one at a time, in order, and reports a retry before the attempt that succeeds", async () => {
+    world = await QueueWorld.create({ retryDelaysMs: [0] });
+    let failOnce = true;
+    world.source.behaviour = async (ctx) => {
+      if (ctx.item.title === "flaky.bin" && failOnce) {
+        failOnce = false;
+        throw new DownloadError("NETWORK", "reset", { retryable: true, userMessage: "the connection dropped." });
+      }
+      return world!.source.writeUrl(ctx);
+    };
+    const flaky = await world.add("flaky.bin");
+    const second = await world.add("second.bin");
+    await world.worker.start();
+    await world.reporter.next((r) => r.event === "delivered" && r.item.id === second.id);
+    await world.reporter.next((r) => r.event === "delivered" && r.item.id === flaky.id);
+
+    expect(world.reporter.timeline()).toEqual([
+      `started:${flaky.id}`,
+      `retrying:${flaky.id}`,
+      `started:${flaky.id}`,
+      `delivered:${flaky.id}`,
+      `started:${second.id}`,
+      `delivered:${second.id}`,
+    ]);
+    expect(world.reporter.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, delayMs: 0, message: "the connection dropped." });
+    expect(await findItem(world.db, flaky.id)).toMatchObject({ status: "completed", attempts: 1 });
+  });
+
+  it("fails an item for good on an error that cannot heal, and removes its files", async () => {
+    world = await QueueWorld.create({ retryDelaysMs: [0, 0] });
+    world.source.behaviour = async () => {
+      throw new DownloadError("HTTP_PERMANENT", "404", { userMessage: "the server says the file does not exist (404)." });
+    };
+    const item = await world.add("gone.bin");
+    await world.worker.start();
+    const failed = await world.reporter.next((r) => r.event === "failed");
+    expect(failed).toMatchObject({ message: "the server says the file does not exist (404).", item: { status: "failed", attempts: 1, errorCode: "HTTP_PERMANENT" } });
+    expect(world.source.runs).toEqual([item.id]);
+    expect(existsSync(path.join(world.dir, "downloads", String(item.id)))).toBe(false);
+  });
+
+  it("stopItem settles only once the outcome is recorded and reported", async () => {
+    world = await QueueWorld.create();
+    world.source.gate();
+    await world.worker.start();
+    const item = await world.add("big.bin");
+    await world.source.running(item.id);
+    expect(world.worker.activeItemId).toBe(item.id);
+
+    expect(await world.worker.stopItem(item.id, "pause")).toBe(true);
+    // No waiting after the promise: the row and the report are already there.
+    expect((await findItem(world.db, item.id))!.status).toBe("paused");
+    expect(world.reporter.timeline()).toEqual([`started:${item.id}`, `stopped:${item.id}`]);
+    expect(world.worker.activeItemId).toBeUndefined();
+    // Not the running item (any more): nothing to stop.
+    expect(await world.worker.stopItem(item.id, "cancel")).toBe(false);
+  });
+
+  it("holds the running item when the whole queue pauses, starts nothing until resumed, and keeps the switch across a restart", async () => {
+    world = await QueueWorld.create();
+    world.source.gate();
+    await world.worker.start();
+    const first = await world.add("first.bin");
+    await world.source.running(first.id);
+
+    expect(await world.worker.pauseQueue()).toEqual({ changed: true, heldItemId: first.id });
+    expect(await findItem(world.db, first.id)).toMatchObject({ status: "queued" });
+    expect(world.reporter.reports.at(-1)).toMatchObject({ event: "stopped", reason: "hold", wasRunning: true });
+    expect(await world.worker.pauseQueue()).toEqual({ changed: false });
+
+    await world.restart();
+    world.source.open();
+    await world.add("second.bin");
+    expect(world.worker.queuePaused).toBe(true);
+    expect(world.reporter.reports).toEqual([]);
+
+    expect(await world.worker.resumeQueue()).toEqual({ changed: true });
+    await world.reporter.next((r) => r.event === "delivered" && r.item.id === first.id);
+    await world.reporter.next((r) => r.event === "delivered" && r.item.id !== first.id);
+    // The held item keeps its place: it goes first.
+    expect(world.reporter.timeline()[0]).toBe(`started:${first.id}`);
+  });
+
+  it("puts items a crashed process left active back in line at start", async () => {
+    world = await QueueWorld.create();
+    const item = await world.add("crashed.bin");
+    await transition(world.db, item.id, { from: "queued", to: "downloading" }, Date.now());
+    await world.worker.start();
+    await world.reporter.next((r) => r.event === "delivered" && r.item.id === item.id);
+    expect(world.uploads.map((u) => u.itemId)).toEqual([item.id]);
+  });
+
+  it("lets a handler queue items it found through its context, and ends the item without an upload", async () => {
+    world = await QueueWorld.create();
+    world.source.behaviour = async (ctx) => {
+      if (ctx.item.title !== "page") return world!.source.writeUrl(ctx);
+      const first = await ctx.enqueue({ url: "https://files.invalid/one.bin" });
+      const again = await ctx.enqueue({ url: "https://files.invalid/one.bin" });
+      // Second in line: behind the page itself, which is running.
+      const open = await ctx.findOpen("https://files.invalid/one.bin");
+      if (open?.position !== 2) throw new Error(`found ${JSON.stringify(open)}`);
+      return { kind: "done", message: `${first.status}, then ${again.status}` };
+    };
+    const page = await world.add("page");
+    await world.worker.start();
+    expect(await world.reporter.next((r) => r.event === "done")).toMatchObject({ message: "queued, then duplicate", item: { id: page.id, status: "completed" } });
+    await world.reporter.next((r) => r.event === "delivered");
+    const items = await listItems(world.db);
+    expect(items.map((i) => [i.title, i.status, i.chatId])).toEqual([
+      ["page", "completed", 1],
+      ["one.bin", "completed", 1],
+    ]);
+    expect(world.uploads.map((u) => u.name)).toEqual([`${items[1]!.id}.bin`]);
+  });
+});
+
+describe("queue control, against a real worker", () => {
+  it("pauses and cancels the running item: each answer comes once the worker recorded it", async () => {
+    world = await QueueWorld.create();
+    world.source.gate();
+    await world.worker.start();
+    const item = await world.add("run.bin");
+    await world.source.running(item.id);
+
+    expect(await world.control.pause(item.id, 1)).toMatchObject({ ok: true, did: "paused", item: { status: "paused" } });
+    expect(await world.control.pause(item.id, 1)).toMatchObject({ ok: false, why: "already-paused" });
+    expect(await world.control.resume(item.id, 1)).toMatchObject({ ok: true, did: "resumed" });
+    await world.source.running(item.id);
+    await world.reporter.next((r) => r.event === "started" && world!.reporter.reports.filter((s) => s.event === "started").length === 2);
+
+    expect(await world.control.cancel(item.id, 1)).toMatchObject({ ok: true, did: "cancelled", item: { status: "cancelled" } });
+    expect(world.reporter.timeline()).toEqual([
+      `started:${item.id}`,
+      `stopped:${item.id}`,
+      `resumed:${item.id}`,
+      `started:${item.id}`,
+      `stopped:${item.id}`,
+    ]);
+    expect(world.reporter.reports.filter((r) => r.event === "stopped").map((r) => r.event === "stopped" && r.reason)).toEqual(["pause", "cancel"]);
+    expect(await world.control.cancel(item.id, 1)).toMatchObject({ ok: false, why: "finished" });
+  });
+
+  it("changes waiting items in the database and reports them; other chats' items do not exist", async () => {
+    world = await QueueWorld.create();
+    world.source.gate();
+    await world.worker.start();
+    const running = await world.add("running.bin");
+    await world.source.running(running.id);
+    const waiting = await world.add("waiting.bin");
+    const other = await world.add("theirs.bin", 99);
+
+    expect(await world.control.cancel(other.id, 1)).toEqual({ ok: false, why: "not-found" });
+    expect(await world.control.prioritise(waiting.id, 1, "high")).toMatchObject({ ok: true, did: "priority" });
+    expect(await world.control.pause(waiting.id, 1)).toMatchObject({ ok: true, did: "paused" });
+    expect(world.reporter.reports.at(-1)).toMatchObject({ event: "stopped", reason: "pause", wasRunning: false });
+    expect(await world.control.resume(waiting.id, 1)).toMatchObject({ ok: true, did: "resumed" });
+    // Behind the running item; higher priority than theirs.bin.
+    expect(world.reporter.reports.at(-1)).toMatchObject({ event: "resumed", position: 2 });
+    expect(await world.control.cancel(waiting.id, 1)).toMatchObject({ ok: true, did: "cancelled" });
+    expect(world.reporter.reports.at(-1)).toMatchObject({ event: "stopped", reason: "cancel", wasRunning: false });
+
+    expect(await world.control.retry(waiting.id, 1)).toMatchObject({ ok: true, did: "requeued", item: { status: "queued", attempts: 0 } });
+    const { entries, queuePaused } = await world.control.queue();
+    expect(queuePaused).toBe(false);
+    expect(entries.map((e) => [e.item.title, e.position, e.active])).toEqual([
+      ["running.bin", 1, true],
+      // A retried item keeps its priority.
+      ["waiting.bin", 2, false],
+      ["theirs.bin", 3, false],
+    ]);
+    expect((await world.control.status(1)).counts).toEqual({ downloading: 1, queued: 1 });
+  });
+
+  it("refuses a move the lifecycle does not allow, before touching the row", async () => {
+    world = await QueueWorld.create();
+    const item = await world.add("x.bin");
+    await expect(transition(world.db, item.id, { from: "queued", to: "completed" }, Date.now())).rejects.toThrow(/not allowed/);
+    expect(await transition(world.db, item.id, { from: "paused", to: "queued" }, Date.now())).toBeUndefined();
+    expect((await findItem(world.db, item.id))!.status).toBe("queued");
+  });
+});
