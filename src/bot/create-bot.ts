@@ -49,6 +49,17 @@ export function createBot(options: CreateBotOptions): Bot<Context> {
     if (UPLOAD_METHODS.has(method)) return retryUpload(prev, method, payload, signal);
     return retry(prev, method, payload, signal);
   });
+  // The runner polls silently: a lost connection is logged here, once per failed poll.
+  bot.api.config.use(async (prev, method, payload, signal) => {
+    try {
+      return await prev(method, payload, signal);
+    } catch (error) {
+      if (method === "getUpdates" && !signal?.aborted) {
+        options.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "polling Telegram failed; trying again");
+      }
+      throw error;
+    }
+  });
   bot.catch((error) => {
     options.logger.error(
       { err: error.error instanceof Error ? error.error.message : String(error.error), updateId: error.ctx.update.update_id },
