@@ -11,11 +11,50 @@ import { InputError } from "../errors.ts";
  */
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  // ipaddr.js reads "::a.b.c.d" as "::ffff:a.b.c.d"; the URL parser writes every IPv6 form the
+  // one way a connection will use it.
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    parsed = ipaddr.parse(address.includes(":") ? new URL(`http://[${address.replace(/^\[|\]$/g, "")}]/`).hostname.slice(1, -1) : address);
+  } catch {
+    return false; // A zone id or anything else a URL cannot carry: not a public address.
   }
-  return parsed.range() === "unicast";
+  if (parsed.kind() === "ipv4") return parsed.range() === "unicast";
+  const v6 = parsed as ipaddr.IPv6;
+  const embedded = embeddedIPv4(v6);
+  if (embedded === null) return v6.range() === "unicast";
+  // An IPv6 address that carries an IPv4 one reaches that IPv4 host (through a translator, a
+  // tunnel, or the kernel itself): it is as public as every IPv4 address it carries.
+  return embedded.length > 0 && embedded.every((v4) => v4.range() === "unicast");
+}
+
+/**
+ * The IPv4 addresses an IPv6 address embeds, or null when it embeds none. An empty list means it
+ * is a form that must be refused whatever it carries (IPv4-compatible ::/96, local-use NAT64).
+ */
+function embeddedIPv4(v6: ipaddr.IPv6): ipaddr.IPv4[] | null {
+  const b = v6.toByteArray();
+  const v4At = (i: number) => new ipaddr.IPv4(b.slice(i, i + 4));
+  const zeros = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+  const s = v6.parts;
+  // ::ffff:a.b.c.d (mapped) and ::ffff:0:a.b.c.d (translated, RFC 6145).
+  if (zeros(0, 10) && s[5] === 0xffff) return [v4At(12)];
+  if (zeros(0, 8) && s[4] === 0xffff && s[5] === 0) return [v4At(12)];
+  // ::a.b.c.d, IPv4-compatible (deprecated since 2006); :: and ::1 are not IPv4.
+  if (zeros(0, 12)) return v6.range() === "unspecified" || v6.range() === "loopback" ? null : [];
+  // NAT64: the well-known prefix 64:ff9b::/96 carries the address; the local-use 64:ff9b:1::/48
+  // leads into somebody's own network.
+  if (s[0] === 0x64 && s[1] === 0xff9b) return s[2] === 0 && zeros(8, 12) ? [v4At(12)] : [];
+  // 6to4: 2002:a.b.c.d::/48.
+  if (s[0] === 0x2002) return [v4At(2)];
+  // Teredo: 2001:0:server::client, the client's address inverted.
+  if (s[0] === 0x2001 && s[1] === 0) {
+    const client = b.slice(12, 16).map((x) => x ^ 0xff);
+    return [v4At(4), new ipaddr.IPv4(client)];
+  }
+  // ISATAP: any prefix with the interface id 0:5efe:a.b.c.d (or 200:5efe:...).
+  if ((s[4] === 0 || s[4] === 0x200) && s[5] === 0x5efe) return [v4At(12)];
+  return null;
 }
 
 export function privateNetworkError(host: string, address?: string): InputError {

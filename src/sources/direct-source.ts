@@ -1,5 +1,6 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { PassThrough } from "node:stream";
 import type { Got, Response } from "got";
 import { DownloadError, StopError } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
@@ -19,6 +20,9 @@ export function tooLargeError(size: number, limit: number): DownloadError {
     userMessage: `the file is ${formatBytes(size)}, over this bot's limit of ${formatBytes(limit)}.`,
   });
 }
+
+/** What the body may hold between the socket and the disk (the disk is usually the slower). */
+const BODY_BUFFER_BYTES = 1024 * 1024;
 
 function header(response: Response, name: string): string | null {
   const v = response.headers[name];
@@ -110,6 +114,17 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         }
         if (total !== null && total > ctx.maxBytes) throw tooLargeError(total, ctx.maxBytes);
 
+        // Take the body from here on, before anything below awaits: got drops what it buffered
+        // when the connection breaks, and a fast server can send everything (and hang up) in
+        // the meantime. Bytes handed over here are kept for the file whatever happens next.
+        const body = new PassThrough({ highWaterMark: BODY_BUFFER_BYTES });
+        let broken: unknown;
+        stream.once("error", (error) => {
+          broken = error;
+          body.end();
+        });
+        stream.pipe(body);
+
         const named = offset === 0 ? filenameFromDisposition(header(response, "content-disposition") ?? undefined) : undefined;
         await ctx.checkpoint({
           etag: header(response, "etag"),
@@ -126,7 +141,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         // before the failure is on disk for the next attempt's Range request.
         const out = await fs.open(file, offset > 0 ? "a" : "w");
         try {
-          for await (const chunk of stream as AsyncIterable<Buffer>) {
+          for await (const chunk of body as AsyncIterable<Buffer>) {
             arm();
             if (done + chunk.length > ctx.maxBytes) throw tooLargeError(done + chunk.length, ctx.maxBytes);
             await out.write(chunk);
@@ -134,8 +149,10 @@ export function createDirectSource(options: DirectSourceOptions): Source {
             ctx.progress({ bytesDone: done, totalBytes: total });
           }
         } finally {
+          body.destroy();
           await out.close();
         }
+        if (broken !== undefined) throw broken;
         if (total !== null && done !== total) {
           throw new DownloadError("NETWORK", `the transfer ended at ${done} of ${total} bytes`, { retryable: true });
         }

@@ -49,6 +49,36 @@ describe("address guard", () => {
     for (const a of ["8.8.8.8", "93.184.216.34", "2001:4860:4860::8888"]) expect(isPublicAddress(a), a).toBe(true);
   });
 
+  // Every way an IPv6 address can carry an IPv4 one, written as a URL would carry it.
+  it.each([
+    // [address, public?, what it is]
+    ["::127.0.0.1", false, "IPv4-compatible loopback"],
+    ["::7f00:1", false, "IPv4-compatible loopback, as URL parsing writes it"],
+    ["::8.8.8.8", false, "IPv4-compatible, deprecated whatever it carries"],
+    ["::ffff:127.0.0.1", false, "mapped loopback"],
+    ["::ffff:7f00:1", false, "mapped loopback, hex"],
+    ["::ffff:8.8.8.8", true, "mapped public"],
+    ["::ffff:0:10.0.0.1", false, "translated private (RFC 6145)"],
+    ["::ffff:0:8.8.8.8", true, "translated public"],
+    ["64:ff9b::10.0.0.1", false, "NAT64 of a private address"],
+    ["64:ff9b::a9fe:a9fe", false, "NAT64 of link-local (cloud metadata)"],
+    ["64:ff9b::8.8.8.8", true, "NAT64 of a public address"],
+    ["64:ff9b:1::8.8.8.8", false, "local-use NAT64 prefix"],
+    ["2002:7f00:1::1", false, "6to4 of loopback"],
+    ["2002:c0a8:101::1", false, "6to4 of 192.168.1.1"],
+    ["2002:808:808::1", true, "6to4 of a public address"],
+    ["2001:0:a00:1:0:0:f7f7:f7f7", false, "Teredo with a private server"],
+    ["2001:0:808:808:0:0:f5ff:fffe", false, "Teredo with a private client (10.0.0.1 inverted)"],
+    ["2001:0:808:808:0:0:f7f7:f7f7", true, "Teredo, both public"],
+    ["2001:4860:4860::5efe:a00:1", false, "ISATAP interface id with a private address"],
+    ["::", false, "unspecified"],
+    ["::1", false, "loopback"],
+    ["2001:4860:4860::8888", true, "plain public"],
+  ])("classifies %s as public: %s (%s)", (address, expected) => {
+    expect(isPublicAddress(address)).toBe(expected);
+    expect(isPublicAddress(new URL(`http://[${address}]/`).hostname.slice(1, -1))).toBe(expected);
+  });
+
   it("refuses private IP literals unless allowed", () => {
     expect(() => assertPublicHost("127.0.0.1", { allowPrivate: false })).toThrow(InputError);
     expect(() => assertPublicHost("[::1]", { allowPrivate: false })).toThrow(/private or local/);
