@@ -1,4 +1,5 @@
 import { Writable } from "node:stream";
+import { format } from "node:util";
 import pino from "pino";
 
 export type Logger = pino.Logger;
@@ -30,4 +31,19 @@ export function createLogger(options: LoggerOptions): Logger {
     { level: options.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime },
     scrub,
   );
+}
+
+/**
+ * Sends what dependencies print with `console.*` (bencode warns with `console.trace` on a
+ * malformed .torrent, for one) into the log as JSON, so every line the process writes is one.
+ */
+export function captureConsole(logger: Logger): void {
+  const levels = { log: "info", info: "info", debug: "debug", warn: "warn", error: "error", trace: "warn" } as const;
+  for (const [method, level] of Object.entries(levels) as Array<[keyof typeof levels, (typeof levels)[keyof typeof levels]]>) {
+    console[method] = (...args: unknown[]) => {
+      const text = format(...args);
+      const stack = method === "trace" ? new Error().stack?.split("\n").slice(2).join("\n") : undefined;
+      logger[level]({ console: method, text, ...(stack ? { stack } : {}) }, "a dependency wrote to the console");
+    };
+  }
 }

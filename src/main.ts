@@ -1,7 +1,7 @@
 import { createApp } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
-import { createLogger } from "./logger.ts";
+import { captureConsole, createLogger } from "./logger.ts";
 
 /**
  * Entry point: reads the config, wires the app and owns the process (signals, exit codes).
@@ -21,6 +21,7 @@ async function main(): Promise<void> {
 
   const secret = config.botToken.split(":")[1] ?? "";
   const logger = createLogger({ level: config.logLevel, secrets: [config.botToken, secret] });
+  captureConsole(logger);
 
   // A bug must not end the bot silently or print a bare stack: log it as JSON. A rejected
   // promise nobody awaited leaves the process sound; an uncaught exception may not, so exit

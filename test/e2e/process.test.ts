@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { FileServer } from "../support/file-server.ts";
-import { CHAT, Harness } from "../support/harness.ts";
+import { CHAT, Harness, USER } from "../support/harness.ts";
 
 /**
  * The bot as `npm start` runs it: a separate Node process reading a config file, so restarts,
@@ -16,7 +16,9 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 
 interface Running {
   child: ChildProcess;
+  /** stdout and stderr, interleaved as they came. */
   output: () => string;
+  stderr: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -27,12 +29,16 @@ function startProcess(env: Record<string, string>): Running {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
+  let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => {
+    out += d.toString();
+    err += d.toString();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
-  return { child, output: () => out, exited };
+  return { child, output: () => out, stderr: () => err, exited };
 }
 
 let h: Harness | undefined;
@@ -158,5 +164,21 @@ describe("the bot process", () => {
     expect(log).not.toContain(h.api.token);
     expect(log).not.toContain(h.api.token.split(":")[1]);
     for (const line of log.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it("keeps its output JSON when a dependency prints: a malformed .torrent makes bencode console.trace", async () => {
+    h = await Harness.create();
+    const running = await startBot(h, await writeConfig(h));
+    // A length no number can hold: bencode's encoder warns and prints a stack trace when it
+    // hashes the info dictionary.
+    const torrent = Buffer.from(`d4:infod6:lengthi${"9".repeat(400)}e4:name5:a.bin12:piece lengthi16384e6:pieces20:${"a".repeat(20)}ee`);
+    const since = h.api.nextSeq;
+    h.api.sendDocument(CHAT, { bytes: torrent, fileName: "odd.torrent" }, { fromId: USER });
+    await h.reply(since);
+    running.child.kill("SIGTERM");
+    expect((await running.exited).code).toBe(0);
+    expect(running.stderr()).toBe("");
+    const lines = running.output().trim().split("\n").map((line) => JSON.parse(line) as { console?: string });
+    expect(lines.filter((l) => l.console).map((l) => l.console)).toEqual(["warn", "trace"]);
   });
 });
