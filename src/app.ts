@@ -38,6 +38,8 @@ export interface AppOptions {
   trustedAddresses?: readonly string[];
   /** Free bytes on the data disk (tests). */
   freeBytes?: (dir: string) => Promise<number>;
+  /** How long polling may meet 409 Conflict before it ends (default a minute). */
+  conflictLimitMs?: number;
 }
 
 export interface App {
@@ -46,8 +48,11 @@ export interface App {
   readonly worker: QueueWorker;
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Resolves when polling ends on its own (a fatal error such as a revoked token). */
-  readonly stopped: Promise<void>;
+  /**
+   * Resolves when polling ends: with the error that ended it on its own (a revoked token, a
+   * lasting conflict with another process), with undefined after `stop()`.
+   */
+  readonly stopped: Promise<unknown>;
 }
 
 export const COMMANDS: BotCommand[] = [
@@ -92,7 +97,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     throw error;
   }
 
-  const bot = createBot({ token: config.botToken, apiRoot: config.apiRoot, logger });
+  const bot = createBot({ token: config.botToken, apiRoot: config.apiRoot, logger, conflictLimitMs: options.conflictLimitMs });
   const http = createHttpClient({
     allowPrivateNetworks: config.allowPrivateNetworks,
     resolve: options.resolve,
@@ -156,8 +161,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   );
   bot.use(queueControlFeature({ control, intake, tasks, acks: reporter, logger }));
 
-  let resolveStopped!: () => void;
-  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  let resolveStopped!: (error?: unknown) => void;
+  const stopped = new Promise<unknown>((r) => (resolveStopped = r));
   let runner: RunnerHandle | undefined;
 
   return {
@@ -183,10 +188,13 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
           silent: true,
         },
       });
-      void runner.task()?.then(resolveStopped, (error: unknown) => {
-        logger.fatal({ err: error instanceof Error ? error.message : String(error) }, "polling stopped");
-        resolveStopped();
-      });
+      void runner.task()?.then(
+        () => resolveStopped(),
+        (error: unknown) => {
+          logger.fatal({ err: error instanceof Error ? error.message : String(error) }, "polling stopped");
+          resolveStopped(error);
+        },
+      );
       logger.info({ bot: bot.botInfo.username, apiRoot: config.apiRoot }, "bot started");
     },
     async stop() {

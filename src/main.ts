@@ -1,3 +1,4 @@
+import { GrammyError } from "grammy";
 import { createApp } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
@@ -60,12 +61,24 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
-  void app.stopped.then(() => {
-    if (!stopping) {
-      logger.fatal("polling ended unexpectedly; exiting");
-      app.stop().finally(() => process.exit(1));
-    }
+  void app.stopped.then((error) => {
+    if (stopping) return;
+    stopping = true;
+    logger.fatal("polling ended; exiting");
+    process.stderr.write(`${pollingEndedLine(error)}\n`);
+    app.stop().finally(() => process.exit(1));
   });
+}
+
+/** The one line a person reads when polling ends on its own. */
+function pollingEndedLine(error: unknown): string {
+  if (error instanceof GrammyError && error.error_code === 409) {
+    return "Another process has been polling this bot for over a minute (409 Conflict): stop the other instance, or delete its webhook, then start this one again.";
+  }
+  if (error instanceof GrammyError && error.error_code === 401) {
+    return "Telegram no longer accepts botToken (401 Unauthorized): get the current token from @BotFather and start again.";
+  }
+  return `Polling Telegram ended: ${error instanceof Error ? error.message : String(error)}`;
 }
 
 void main();

@@ -15,6 +15,25 @@ export interface CreateBotOptions {
   token: string;
   apiRoot: string;
   logger: Logger;
+  /**
+   * How long polling may meet 409 Conflict (another process polling this bot) before it gives
+   * up; default a minute. A deploy's overlap or a stray second start passes within that.
+   */
+  conflictLimitMs?: number;
+}
+
+const CONFLICT_RETRY_MS = [1000, 2000, 5000, 10_000];
+
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }
 
 /**
@@ -49,15 +68,33 @@ export function createBot(options: CreateBotOptions): Bot<Context> {
     if (UPLOAD_METHODS.has(method)) return retryUpload(prev, method, payload, signal);
     return retry(prev, method, payload, signal);
   });
-  // The runner polls silently: a lost connection is logged here, once per failed poll.
+  // The runner polls silently: a failed poll is logged here. A 409 (another process polling this
+  // bot) is waited out here for a while, since the runner would end polling at the first one.
+  const conflictLimitMs = options.conflictLimitMs ?? 60_000;
   bot.api.config.use(async (prev, method, payload, signal) => {
-    try {
-      return await prev(method, payload, signal);
-    } catch (error) {
-      if (method === "getUpdates" && !signal?.aborted) {
-        options.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "polling Telegram failed; trying again");
+    if (method !== "getUpdates") return prev(method, payload, signal);
+    let conflictSince: number | undefined;
+    for (let attempt = 0; ; attempt++) {
+      let result: Awaited<ReturnType<typeof prev>>;
+      try {
+        result = await prev(method, payload, signal);
+      } catch (error) {
+        if (!signal?.aborted) options.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "polling Telegram failed; trying again");
+        throw error;
       }
-      throw error;
+      // Telegram's refusals come back as results here; grammY turns them into errors later.
+      if (result.ok || signal?.aborted) return result;
+      const err = `${result.error_code}: ${result.description}`;
+      if (result.error_code !== 409) {
+        options.logger.warn({ err }, "polling Telegram failed");
+        return result;
+      }
+      conflictSince ??= Date.now();
+      if (Date.now() - conflictSince >= conflictLimitMs) return result;
+      const waitMs = CONFLICT_RETRY_MS[Math.min(attempt, CONFLICT_RETRY_MS.length - 1)]!;
+      options.logger.warn({ err, retryInMs: waitMs }, "another process is polling this bot (409 Conflict); trying again");
+      await abortableSleep(waitMs, signal as AbortSignal | undefined);
+      if (signal?.aborted) return result;
     }
   });
   bot.catch((error) => {
