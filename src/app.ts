@@ -9,16 +9,19 @@ import { accessFeature } from "./bot/features/access.ts";
 import { downloadFeature } from "./bot/features/download.ts";
 import { helpFeature } from "./bot/features/help.ts";
 import { queueControlFeature, unhandledButtonsFeature } from "./bot/features/queue-control.ts";
-import { torrentFeature, torrentRouter } from "./bot/features/torrent.ts";
+import { torrentFeature } from "./bot/features/torrent.ts";
 import { MessageEditor } from "./bot/message-editor.ts";
 import { TransientNotices } from "./bot/notices.ts";
 import { createRedeliverer } from "./bot/redelivery.ts";
+import { RequestAnswers } from "./bot/request-answers.ts";
 import { TaskRunner } from "./bot/task-runner.ts";
 import { telegramFileFetcher } from "./bot/telegram-file-fetcher.ts";
 import { createFileUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
 import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
+import { createRequestHandler } from "./intake/request-handler.ts";
+import { RequestQueue } from "./intake/request-queue.ts";
 import type { Logger } from "./logger.ts";
 import type { Resolver } from "./net/address-guard.ts";
 import { createHttpClient } from "./net/http-client.ts";
@@ -144,6 +147,17 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     },
   });
   const intake: IntakeDeps = { ...checks, onQueued: () => worker.notify() };
+  // What people ask for is stored first, then checked outside the chat's turn.
+  const requests = new RequestQueue({
+    db,
+    logger: logger.child({ part: "intake" }),
+    handle: createRequestHandler({
+      intake,
+      redeliver: createRedeliverer({ db, api: bot.api, logger }),
+      fetchDocument: telegramFileFetcher(bot.api, { apiRoot: config.apiRoot, token: config.botToken }),
+    }),
+  });
+  const answers = new RequestAnswers({ api: bot.api, requests, editor, acks: reporter, tasks, logger });
   const control = new QueueControl({ db, worker, reporter, dataDir: config.dataDir, logger: logger.child({ part: "control" }), freeBytes });
 
   // Every update is tracked so that shutdown can let the ones in flight finish.
@@ -151,15 +165,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   bot.use(sequentialize(updateOrderKey));
   bot.use(accessFeature(config.allowedChatIds, logger));
   bot.use(helpFeature());
-  bot.use(downloadFeature({ intake, routeSpecial: torrentRouter(intake), redeliver: createRedeliverer({ db, api: bot.api, logger }), acks: reporter }));
-  bot.use(
-    torrentFeature({
-      intake,
-      logger,
-      fetchFile: telegramFileFetcher(bot.api, { apiRoot: config.apiRoot, token: config.botToken }),
-    }),
-  );
-  bot.use(queueControlFeature({ control, intake, tasks, acks: reporter, logger }));
+  bot.use(downloadFeature({ answers }));
+  bot.use(torrentFeature({ answers }));
+  bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
 
   let resolveStopped!: (error?: unknown) => void;
   const stopped = new Promise<unknown>((r) => (resolveStopped = r));
@@ -176,6 +184,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       // Registered here so it is last whatever the features above: a press nobody handled is answered.
       bot.use(unhandledButtonsFeature());
       await worker.start();
+      // What a previous process stored and did not get to: checked now, answered on its own.
+      await requests.resume((request, outcome) =>
+        answers.recovered(request, outcome).catch((error: unknown) => logger.warn({ err: String(error) }, "could not answer a recovered request")),
+      );
       // Long polling and a webhook exclude each other; the bot polls.
       await bot.api.deleteWebhook();
       runner = run(bot, {

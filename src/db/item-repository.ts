@@ -77,6 +77,8 @@ export interface NewItem {
   title: string;
   sizeBytes: number | null;
   priority?: number;
+  /** The stored request it comes from; an item per request at most (a unique index says so). */
+  requestId?: number;
 }
 
 export type InsertResult = { inserted: true; item: Item } | { inserted: false; existing: Item };
@@ -100,6 +102,7 @@ export async function insertItem(db: Db, item: NewItem, now: number): Promise<In
         size_bytes: item.sizeBytes,
         status: "queued",
         priority: item.priority ?? 0,
+        request_id: item.requestId ?? null,
         next_attempt_at: now,
         created_at: now,
         updated_at: now,
@@ -117,6 +120,12 @@ export async function insertItem(db: Db, item: NewItem, now: number): Promise<In
 
 export async function findItem(db: Db, id: number): Promise<Item | undefined> {
   const row = await selectItems(db).where("items.id", "=", id).executeTakeFirst();
+  return row && toItem(row);
+}
+
+/** The item a stored request became, if it did. */
+export async function findItemByRequest(db: Db, requestId: number): Promise<Item | undefined> {
+  const row = await selectItems(db).where("request_id", "=", requestId).executeTakeFirst();
   return row && toItem(row);
 }
 

@@ -23,10 +23,26 @@ export interface ItemsTable {
   etag: string | null;
   last_modified: string | null;
   progress_message_id: number | null;
+  /** The intake request it was stored for (migration 006); unique. */
+  request_id: number | null;
   created_at: number;
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+}
+
+/** What people asked for, stored before it is checked and queued (migration 006). */
+export interface IntakeRequestsTable {
+  id: Generated<number>;
+  chat_id: number;
+  user_id: number | null;
+  request_message_id: number | null;
+  /** "link" (a /download argument), "torrent" (a /torrent argument), "document" (a .torrent sent: its file_id). */
+  kind: "link" | "torrent" | "document";
+  text: string;
+  /** 1 for /download!: download again even what was delivered before. */
+  fresh: number;
+  created_at: number;
 }
 
 /** The files an item delivers, recorded once they are all on disk (see migration 005). */
@@ -59,6 +75,7 @@ export interface ItemMessagesTable {
 }
 
 export interface Database {
+  intake_requests: IntakeRequestsTable;
   torrent_metainfo: TorrentMetainfoTable;
   torrent_notices: TorrentNoticesTable;
   items: ItemsTable;

@@ -1,6 +1,6 @@
 import type { Got } from "got";
 import type { Db } from "../db/database.ts";
-import { insertItem, queuePosition } from "../db/item-repository.ts";
+import { findItemByRequest, insertItem, queuePosition } from "../db/item-repository.ts";
 import { type AppError, InputError, toAppError } from "../errors.ts";
 import type { SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
@@ -33,6 +33,8 @@ export interface IntakeRequest {
   sizeBytes?: number | null;
   /** `sizeBytes` adds up several files (a torrent's): the per-file limit does not apply to it. */
   sizeIsTotal?: boolean;
+  /** The stored request this comes from (see `request-queue.ts`): its item is stored once only. */
+  requestId?: number;
   /**
    * Refuse the URL when the pre-check shows a web page: links found on a page must be files
    * (a page of pages is not crawled further).
@@ -43,19 +45,29 @@ export interface IntakeRequest {
 /** What became of a request: queued, already open in the chat, or refused with the reason. */
 export type IntakeOutcome = FoundOutcome;
 
+/** What the pre-check learnt of a URL: what to store, or why it is refused. */
+export type CheckedUrl = { ok: true; title: string | undefined; size: number | null } | { ok: false; error: AppError };
+
 /**
  * Everything a URL goes through before it may enter the queue: the private-network guard and the
  * size pre-check (both in the probe), the size limit, and the duplicate rule of the database.
  */
 export async function enqueueUrl(deps: IntakeDeps, request: IntakeRequest): Promise<IntakeOutcome> {
-  const now = deps.now ?? Date.now;
+  return storeChecked(deps, request, await checkUrl(deps, request));
+}
+
+/**
+ * The network half of intake (the probe, which can take a while on a slow server): nothing is
+ * stored. Runs in parallel for many links; `storeChecked` then stores them in order.
+ */
+export async function checkUrl(deps: IntakeDeps, request: IntakeRequest): Promise<CheckedUrl> {
   let title = request.title;
   let size: number | null = request.sizeBytes ?? null;
   if (!request.skipProbe) {
     try {
       const probe = await probeUrl(deps.http, request.url);
       if (request.expectFile && probe.contentType && isHtml(probe.contentType)) {
-        return { status: "refused", error: notAFileError(request.url) };
+        return { ok: false, error: notAFileError(request.url) };
       }
       // A page's own size says nothing about the files on it (the crawler caps what it reads).
       size = probe.contentType && isHtml(probe.contentType) ? null : probe.size;
@@ -63,13 +75,23 @@ export async function enqueueUrl(deps: IntakeDeps, request: IntakeRequest): Prom
     } catch (thrown) {
       const error = toAppError(thrown);
       // A passing fault (a 503, a timeout) is the queue's to retry; anything else is refused now.
-      if (!error.retryable) return { status: "refused", error };
+      if (!error.retryable) return { ok: false, error };
       deps.logger.info({ url: request.url, code: error.code }, "size pre-check failed; queueing anyway");
     }
   }
   if (size !== null && !request.sizeIsTotal && size > deps.maxFileSizeBytes) {
-    return { status: "refused", error: tooLargeError(size, deps.maxFileSizeBytes) };
+    return { ok: false, error: tooLargeError(size, deps.maxFileSizeBytes) };
   }
+  return { ok: true, title, size };
+}
+
+/** The database half of intake: stores a checked URL as an item, unless the chat has it open. */
+export async function storeChecked(deps: IntakeDeps, request: IntakeRequest, checked: CheckedUrl): Promise<IntakeOutcome> {
+  const now = deps.now ?? Date.now;
+  if (!checked.ok) return { status: "refused", error: checked.error };
+  // A request stored before a crash may have become its item already: never twice.
+  const earlier = request.requestId !== undefined ? await findItemByRequest(deps.db, request.requestId) : undefined;
+  if (earlier) return { status: "queued", item: earlier, position: await queuePosition(deps.db, earlier) };
   const result = await insertItem(
     deps.db,
     {
@@ -78,8 +100,9 @@ export async function enqueueUrl(deps: IntakeDeps, request: IntakeRequest): Prom
       requestMessageId: request.requestMessageId ?? null,
       url: request.url,
       sourceKind: request.sourceKind ?? "direct",
-      title: safeTitle(title ?? request.url),
-      sizeBytes: size,
+      title: safeTitle(checked.title ?? request.url),
+      sizeBytes: checked.size,
+      ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
     },
     now(),
   );

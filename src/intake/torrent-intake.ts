@@ -16,6 +16,8 @@ export interface TorrentRequest {
   chatId: number;
   userId: number | null;
   requestMessageId?: number | null;
+  /** The stored request this comes from: its item is stored once only. */
+  requestId?: number;
 }
 
 /**

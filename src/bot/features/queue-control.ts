@@ -1,21 +1,18 @@
 import { Composer, type Context, GrammyError } from "grammy";
-import { type IntakeDeps, enqueueUrl } from "../../intake/intake.ts";
 import { type Item, isFinished, isRetryable } from "../../items/item.ts";
 import type { Logger } from "../../logger.ts";
 import type { ControlOutcome, QueueControl } from "../../queue/queue-control.ts";
 import { escapeHtml, truncate } from "../../text/format.ts";
 import { replyTo } from "../create-bot.ts";
 import { type CallbackAction, CALLBACK_PREFIX, decodeCallback, pagerKeyboard } from "../keyboards.ts";
-import type { TaskRunner } from "../task-runner.ts";
+import type { RequestAnswers } from "../request-answers.ts";
 import type { Acknowledger } from "../chat-reporter.ts";
-import { describeOutcome, itemIds } from "../views/intake-view.ts";
 import { PAGE_SIZE, type Page, parseItemId, parsePriority, renderHistoryPage, renderQueuePage, renderStatus } from "../views/queue-view.ts";
 
 export interface QueueControlFeatureDeps {
   control: QueueControl;
   /** For "Download again": the URL goes through intake like a `/download!`. */
-  intake: IntakeDeps;
-  tasks: TaskRunner;
+  answers: RequestAnswers;
   /** Remembers which reply is about which item, and lets acknowledgements go after a while. */
   acks: Acknowledger;
   logger: Logger;
@@ -253,16 +250,11 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
   async function downloadAgain(ctx: Context, chatId: number, itemId: number): Promise<string> {
     const item = await control.find(itemId, chatId);
     if (!item) return ANSWERS.notAllowed;
-    const pressed = ctx.callbackQuery?.message?.message_id;
-    deps.tasks.run("download again", async () => {
-      const outcome = await enqueueUrl(deps.intake, {
-        chatId,
-        userId: ctx.from?.id ?? null,
-        requestMessageId: item.requestMessageId,
-        url: item.url,
-      });
-      const reply = await ctx.api.sendMessage(chatId, describeOutcome(outcome, item.url), replyTo(pressed));
-      await deps.acks.acknowledged(reply, itemIds([outcome]), outcome.status !== "refused");
+    // As a /download! sent in reply to the request: the answer comes like any other.
+    await deps.answers.ask([{ request: { kind: "link", text: item.url, fresh: true }, label: item.url }], {
+      chatId,
+      userId: ctx.from?.id ?? null,
+      requestMessageId: item.requestMessageId ?? ctx.callbackQuery?.message?.message_id ?? null,
     });
     return ANSWERS.again;
   }

@@ -1,11 +1,10 @@
-import type { IntakeOutcome } from "../../intake/intake.ts";
-import type { Item } from "../../items/item.ts";
+import type { RequestOutcome } from "../../intake/request-queue.ts";
 import { escapeHtml, formatBytes, MESSAGE_LIMIT, truncate } from "../../text/format.ts";
 
 /** The replies to /download, /torrent and "Download again". Pure. */
 
 /** What happened to one URL of a /download: intake's answer, or a re-send of an earlier delivery. */
-export type ReplyOutcome = IntakeOutcome | { status: "redelivered"; item: Item };
+export type ReplyOutcome = RequestOutcome;
 
 /** One line about what happened to one URL, for the reply. */
 export function describeOutcome(outcome: ReplyOutcome, url: string): string {
