@@ -181,4 +181,31 @@ describe("the bot process", () => {
     const lines = running.output().trim().split("\n").map((line) => JSON.parse(line) as { console?: string });
     expect(lines.filter((l) => l.console).map((l) => l.console)).toEqual(["warn", "trace"]);
   });
+
+  it("loses nothing when killed while a pre-check is in flight: both links of the /download are delivered once after the restart", async () => {
+    h = await Harness.create();
+    const quick = h.files.addFile("/quick.bin", FileServer.randomBytes(30_000, 25));
+    const slow = h.files.addFile("/held.bin", FileServer.randomBytes(30_000, 26));
+    h.files.fault("/held.bin", { kind: "holdHead", times: 1 });
+    const config = await writeConfig(h);
+    const first = await startBot(h, config);
+    const since = h.api.nextSeq;
+    h.send(`/download ${quick.url} ${slow.url}`);
+    await h.files.waitForHeldHead("/held.bin");
+    first.child.kill("SIGKILL");
+    await first.exited;
+
+    await startBot(h, config);
+    await h.api.waitForCall(() => h!.uploads().length === 2, { since });
+    expect(h.uploads().map((u) => u.files[0]!.sha256).sort()).toEqual([quick.sha256, slow.sha256].sort());
+    const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
+    try {
+      expect((await listItems(db)).map((i) => i.url).sort()).toEqual([quick.url, slow.url].sort());
+    } finally {
+      await db.destroy();
+    }
+    // The restarted bot answers the request it picked up again.
+    expect(String((await h.reply(since, CHAT, /held\.bin/)).params.text)).toMatch(/^✓ Queued #\d+ <b>held\.bin<\/b>/);
+    expect(h.uploads()).toHaveLength(2);
+  });
 });

@@ -55,7 +55,9 @@ export type Fault =
   /** Destroy the socket after this many body bytes. */
   | { kind: "drop"; afterBytes: number; times?: number }
   /** Stop sending after this many body bytes (socket stays open) until `releaseStalls` or the client gives up. */
-  | { kind: "stall"; afterBytes: number; times?: number };
+  | { kind: "stall"; afterBytes: number; times?: number }
+  /** Hold the next `times` HEAD requests before answering (a slow server) until `releaseStalls`. */
+  | { kind: "holdHead"; times?: number };
 
 interface FileEntry {
   kind: "file";
@@ -105,6 +107,9 @@ export class FileServer {
   private readonly stallWakers = new Map<string, Set<() => void>>();
   private readonly sockets = new Set<Socket>();
   private readonly requestWaiters = new Waitlist<ServedRequest>();
+  /** Paths of HEAD requests held so far (see the holdHead fault), in order. */
+  readonly heldHeads: string[] = [];
+  private readonly heldWaiters = new Waitlist<string>();
   private readonly progressWaiters = new Waitlist<ServedRequest>();
   private active = 0;
   private stopped = false;
@@ -192,7 +197,13 @@ export class FileServer {
     this.faults.delete(normalizePath(path));
   }
 
-  /** Lets stalled responses (for `path`, or all) continue sending the rest of their body. */
+  /** Resolves once a HEAD of `path` is being held by a holdHead fault. */
+  waitForHeldHead(path: string, timeoutMs = 15_000): Promise<string> {
+    const p = normalizePath(path);
+    return this.heldWaiters.wait(this.heldHeads, (held) => held === p, timeoutMs, () => `FileServer.waitForHeldHead(${p}): none within ${timeoutMs} ms`);
+  }
+
+  /** Lets stalled responses (for `path`, or all) continue sending the rest of their body, and held HEADs answer. */
   releaseStalls(path?: string): void {
     const paths = path === undefined ? [...this.stallWakers.keys()] : [normalizePath(path)];
     for (const p of paths) for (const wake of [...(this.stallWakers.get(p) ?? [])]) wake();
@@ -253,6 +264,7 @@ export class FileServer {
     for (const set of [...this.stallWakers.values(), ...this.throttleWakers.values()]) for (const wake of [...set]) wake();
     for (const socket of this.sockets) socket.destroy();
     this.requestWaiters.rejectAll("FileServer stopped");
+    this.heldWaiters.rejectAll("FileServer stopped");
     this.progressWaiters.rejectAll("FileServer stopped");
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -302,6 +314,14 @@ export class FileServer {
       this.simple(req, res, path, 405, { Allow: "GET, HEAD" });
       return;
     }
+    if (method === "HEAD" && this.takeFault(path, (f): f is Extract<Fault, { kind: "holdHead" }> => f.kind === "holdHead")) {
+      this.heldHeads.push(path);
+      this.heldWaiters.notify(path);
+      void this.waitFor(this.stallWakers, path, res).then(() => {
+        if (!res.destroyed && !this.stopped) this.handleFile(req, res, path, method);
+      });
+      return;
+    }
     if (method === "GET") {
       const status = this.takeFault(path, (f): f is Extract<Fault, { kind: "status" }> => f.kind === "status");
       if (status) {
@@ -310,6 +330,10 @@ export class FileServer {
       }
     }
 
+    this.handleFile(req, res, path, method);
+  }
+
+  private handleFile(req: IncomingMessage, res: ServerResponse, path: string, method: string): void {
     const entry = this.entries.get(path);
     if (!entry) {
       this.simple(req, res, path, 404);
