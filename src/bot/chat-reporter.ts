@@ -1,7 +1,7 @@
 import type { Api } from "grammy";
 import type { Db } from "../db/database.ts";
-import { updateItem } from "../db/item-repository.ts";
-import { recordItemMessage } from "../db/message-repository.ts";
+import { listItemFiles, updateItem } from "../db/item-repository.ts";
+import { recordItemMessage, settleProgressMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { QueueReporter, StopReason, TransferState } from "../queue/reporter.ts";
@@ -125,6 +125,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
               // Too old to delete (48 h) or already gone: leave it as the final line instead.
               void this.deps.editor.edit(item.chatId, messageId, { text });
             });
+            this.settle(item, messageId);
           },
           (error: unknown) => {
             this.deps.logger.warn({ err: errorText(error) }, "could not send the failure message");
@@ -167,6 +168,45 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     };
     if (stop.wasRunning) this.afterRun(item, show);
     else show(item.progressMessageId ?? undefined);
+  }
+
+  restored(item: Item, where: { queuePaused: boolean; waiting: number }): void {
+    const messageId = item.progressMessageId;
+    if (messageId === null) return;
+    const title = escapeHtml(truncate(item.title, 200));
+    switch (item.status) {
+      case "queued": {
+        // A retry's wait is still what the message says; anything else was cut off mid-run.
+        if (item.attempts > 0 && item.nextAttemptAt > this.now()) return;
+        const text = renderProgress({
+          ...this.waitingView(item, where.waiting),
+          queued: true,
+          note: "The bot restarted: this continues from where it stopped when its turn comes.",
+          ...(where.queuePaused ? { details: ["The whole queue is paused: /resume continues."] } : {}),
+        });
+        void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
+        return;
+      }
+      case "completed":
+        // It ended just before the last process did: the chat may never have been told.
+        this.track(
+          listItemFiles(this.deps.db, item.id).then((files) => {
+            const bytes = files.reduce((sum, f) => sum + f.sizeBytes, 0);
+            const text = files.length ? renderDelivered(item.title, bytes, files.length) : `✅ <b>${title}</b>: done`;
+            this.finish(item, messageId, text, files.length ? "delivered" : "done");
+          }),
+        );
+        return;
+      case "failed":
+        this.failed(item, { userMessage: item.lastError ?? "the download failed." });
+        return;
+      case "cancelled":
+        this.finish(item, messageId, `✖️ <b>${title}</b>: cancelled`, "cancelled");
+        return;
+      default:
+        // Paused: the message says so already.
+        return;
+    }
   }
 
   resumed(item: Item, where: { position: number; queuePaused: boolean; waiting: number }): void {
@@ -250,7 +290,17 @@ export class ChatReporter implements QueueReporter, Acknowledger {
       this.deps.editor.edit(item.chatId, messageId, { text }).then(() => {
         this.deps.editor.forget(item.chatId, messageId);
         if (transient) this.deps.notices.schedule(item.chatId, messageId);
+        this.settle(item, messageId);
       }),
+    );
+  }
+
+  /** The progress message shows the item's final line: no longer live (see `settleProgressMessage`). */
+  private settle(item: Item, messageId: number): void {
+    this.track(
+      settleProgressMessage(this.deps.db, { ...item, progressMessageId: messageId }, this.now()).catch((error: unknown) =>
+        this.deps.logger.warn({ err: errorText(error) }, "could not record a final line"),
+      ),
     );
   }
 

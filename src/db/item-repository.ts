@@ -161,6 +161,12 @@ export async function listItems(db: Db, where: { statuses?: readonly ItemStatus[
   return rows.map(toItem);
 }
 
+/** Items whose progress message is still live: open ones, and finished ones whose final line was not shown. */
+export async function listWithProgressMessage(db: Db): Promise<Item[]> {
+  const rows = await selectItems(db).where("progress_message_id", "is not", null).orderBy("items.id").execute();
+  return rows.map(toItem);
+}
+
 /** Items not finished yet (of one chat, or all). Unordered: the queue view sorts them. */
 export function listOpenItems(db: Db, chatId?: number): Promise<Item[]> {
   return listItems(db, { statuses: OPEN_STATUSES, ...(chatId !== undefined ? { chatId } : {}) });

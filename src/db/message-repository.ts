@@ -38,3 +38,20 @@ export async function itemsForMessage(db: Db, chatId: number, messageId: number)
   const items = await Promise.all(rows.map((r) => findItem(db, r.id)));
   return items.filter((i): i is Item => i !== undefined);
 }
+
+/**
+ * An item's progress message shows its final line now: it stays findable for replies (as a
+ * message about the item) but is no longer the item's live message, so nothing edits it again.
+ */
+export async function settleProgressMessage(db: Db, item: Item, now: number): Promise<void> {
+  const messageId = item.progressMessageId;
+  if (messageId === null) return;
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto("item_messages")
+      .values({ chat_id: item.chatId, message_id: messageId, item_id: item.id, created_at: now })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    await trx.updateTable("items").set({ progress_message_id: null }).where("id", "=", item.id).where("progress_message_id", "=", messageId).execute();
+  });
+}

@@ -29,6 +29,11 @@ export interface QueueReporter {
   stopped(item: Item, stop: { reason: StopReason; wasRunning: boolean; waiting: number }): void;
   /** A paused item went back in line. */
   resumed(item: Item, where: { position: number; queuePaused: boolean; waiting: number }): void;
+  /**
+   * At start: an item as a previous process left it, which still has a live message (it was
+   * interrupted, or it ended just before the process did and the chat may not have been told).
+   */
+  restored(item: Item, where: { queuePaused: boolean; waiting: number }): void;
 }
 
 export type StopReason = "cancel" | "pause" | "hold" | "shutdown";

@@ -10,6 +10,7 @@ import {
   forgetFiles,
   listItemFiles,
   listOpenItems,
+  listWithProgressMessage,
   markDownloaded,
   markFileUploaded,
   nextReadyAt,
@@ -114,6 +115,9 @@ export class QueueWorker {
     const requeued = await requeueInterrupted(this.deps.db, this.now());
     if (requeued > 0) this.deps.logger.info({ requeued }, "resuming items interrupted by a restart");
     await this.removeOrphanDirs();
+    // Messages the previous process left live: the chat side brings each up to date.
+    const waiting = await countQueued(this.deps.db);
+    for (const item of await listWithProgressMessage(this.deps.db)) this.deps.reporter.restored(item, { queuePaused: this.paused, waiting });
     this.loop = this.run();
   }
 

@@ -248,7 +248,7 @@ describe("the queue", () => {
     const since = h.api.nextSeq;
     h.send(`/download ${flaky.url} ${next.url}`);
     expect((await h.upload(since)).files[0]!.sha256).toBe(next.sha256);
-    await h.waitForText((await findItem(h.app!.db, 2))!.progressMessageId!, /delivered/, since);
+    await h.api.waitForCall((c) => c.method === "editMessageText" && /next\.bin<\/b>: delivered/.test(String(c.params.text)), { since });
     const waiting = (await findItem(h.app!.db, 1))!;
     expect(waiting).toMatchObject({ status: "queued", attempts: 1, errorCode: "HTTP_TRANSIENT" });
     expect(waiting.nextAttemptAt).toBeGreaterThan(Date.now() + 50_000);

@@ -22,7 +22,8 @@ export type Report =
   | { event: "done"; item: Item; message: string }
   | { event: "failed"; item: Item; message: string }
   | { event: "stopped"; item: Item; reason: StopReason; wasRunning: boolean }
-  | { event: "resumed"; item: Item; position: number };
+  | { event: "resumed"; item: Item; position: number }
+  | { event: "restored"; item: Item };
 
 /** The fake of the chat side: records every report, and lets a test await one. */
 export class RecordingReporter implements QueueReporter {
@@ -70,6 +71,9 @@ export class RecordingReporter implements QueueReporter {
   }
   resumed(item: Item, where: { position: number }): void {
     this.add({ event: "resumed", item, position: where.position });
+  }
+  restored(item: Item): void {
+    this.add({ event: "restored", item });
   }
 }
 
