@@ -26,12 +26,14 @@ import type { Logger } from "./logger.ts";
 import type { Resolver } from "./net/address-guard.ts";
 import { createHttpClient } from "./net/http-client.ts";
 import { QueueControl } from "./queue/queue-control.ts";
-import { QueueWorker, statfsFreeBytes } from "./queue/worker.ts";
+import { QueueWorker } from "./queue/worker.ts";
 import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
 import { TorrentClientHolder } from "./sources/torrent/torrent-client.ts";
 import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
 import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
+import { DataDisk } from "./storage/data-disk.ts";
+import { isDiskFull } from "./errors.ts";
 
 export interface AppOptions {
   logger: Logger;
@@ -91,14 +93,8 @@ export function updateOrderKey(ctx: Context): string | undefined {
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
   await mkdir(path.resolve(config.dataDir, "downloads"), { recursive: true });
-  const db = openDatabase(path.resolve(config.dataDir, "bot.sqlite"));
-  try {
-    const applied = await migrateToLatest(db);
-    if (applied.length) logger.info({ applied }, "database migrated");
-  } catch (error) {
-    await db.destroy();
-    throw error;
-  }
+  const disk = new DataDisk({ dir: path.resolve(config.dataDir), logger: logger.child({ part: "disk" }), freeBytes: options.freeBytes });
+  const db = await openMigrated(path.resolve(config.dataDir, "bot.sqlite"), disk, logger);
 
   const bot = createBot({ token: config.botToken, apiRoot: config.apiRoot, logger, conflictLimitMs: options.conflictLimitMs });
   const http = createHttpClient({
@@ -106,7 +102,6 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     resolve: options.resolve,
     trustedAddresses: options.trustedAddresses,
   });
-  const freeBytes = options.freeBytes ?? statfsFreeBytes;
   const editor = new MessageEditor(bot.api, config.progressIntervalMs, logger.child({ part: "editor" }));
   const tasks = new TaskRunner(logger);
   const notices = new TransientNotices(bot.api, config.noticeTtlMs, logger.child({ part: "notices" }));
@@ -124,7 +119,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     db,
     logger: logger.child({ part: "worker" }),
     config,
-    freeBytes,
+    disk,
     reporter,
     upload: createFileUploader(bot.api, { uploadAs: config.uploadAs }),
     // Found while the worker runs an item: it looks at the queue again when that item ends.
@@ -158,7 +153,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     }),
   });
   const answers = new RequestAnswers({ api: bot.api, requests, editor, acks: reporter, tasks, logger });
-  const control = new QueueControl({ db, worker, reporter, dataDir: config.dataDir, logger: logger.child({ part: "control" }), freeBytes });
+  const control = new QueueControl({ db, worker, reporter, disk, logger: logger.child({ part: "control" }) });
 
   // Every update is tracked so that shutdown can let the ones in flight finish.
   bot.use((_ctx, next) => tasks.track(next()));
@@ -223,4 +218,24 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       logger.info("stopped");
     },
   };
+}
+
+/**
+ * Opens the database and applies pending migrations. On a full disk SQLite cannot even open in
+ * WAL mode: the ballast is given up and it tries once more, so a full disk never stops the start.
+ */
+async function openMigrated(file: string, disk: DataDisk, logger: Logger): Promise<Db> {
+  for (let attempt = 0; ; attempt++) {
+    let db: Db | undefined;
+    try {
+      db = openDatabase(file);
+      const applied = await migrateToLatest(db);
+      if (applied.length) logger.info({ applied }, "database migrated");
+      return db;
+    } catch (error) {
+      await db?.destroy().catch(() => {});
+      const cause = (error as { cause?: unknown }).cause ?? error;
+      if (attempt > 0 || !(isDiskFull(error) || isDiskFull(cause)) || !(await disk.releaseBallast())) throw error;
+    }
+  }
 }

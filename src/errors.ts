@@ -80,9 +80,24 @@ export class StopError extends AppError {
  */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  if (isDiskFull(error)) return diskFullError(error);
   return new AppError("INTERNAL", error instanceof Error ? error.message : String(error), {
     retryable: true,
     cause: error,
     userMessage: "an unexpected error happened; it will be retried (details are in the bot's log)",
   });
+}
+
+/** Errors of a full disk, from the file system (ENOSPC) or from SQLite. */
+export function isDiskFull(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "SQLITE_FULL" || code === "SQLITE_IOERR_SHMSIZE" || code === "SQLITE_IOERR_WRITE";
+}
+
+export function diskFullError(
+  cause?: unknown,
+  detail = "disk full",
+  userMessage = "the bot's disk is full; the download is tried again later, once there is space (free some on the server).",
+): DownloadError {
+  return new DownloadError("DISK_FULL", detail, { retryable: true, cause, userMessage });
 }

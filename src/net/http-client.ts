@@ -1,5 +1,5 @@
 import got, { type Got, HTTPError, RequestError } from "got";
-import { AppError, DownloadError, InputError } from "../errors.ts";
+import { AppError, DownloadError, InputError, diskFullError, isDiskFull } from "../errors.ts";
 import { type AddressPolicy, assertPublicHost, createGuardedLookup, type Resolver } from "./address-guard.ts";
 
 export interface HttpClientOptions {
@@ -113,13 +113,7 @@ export function classifyHttpError(error: unknown, url: string): AppError {
   }
   if (error instanceof Error && "code" in error && typeof (error as NodeJS.ErrnoException).code === "string") {
     const code = (error as NodeJS.ErrnoException).code!;
-    if (code === "ENOSPC") {
-      return new DownloadError("DISK_FULL", "disk full", {
-        retryable: true,
-        cause: error,
-        userMessage: "the bot's disk is full; the download will be retried once space is free.",
-      });
-    }
+    if (isDiskFull(error)) return diskFullError(error);
     return new DownloadError("NETWORK", `${safeHost(url)}: ${code}`, {
       retryable: true,
       cause: error,

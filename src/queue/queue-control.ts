@@ -24,6 +24,7 @@ import {
   isFinished,
 } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
+import { DISK_RESERVE_BYTES, type DataDisk } from "../storage/data-disk.ts";
 import { itemDir } from "../storage/paths.ts";
 import type { QueueReporter, StopReason } from "./reporter.ts";
 
@@ -42,9 +43,8 @@ export interface QueueControlDeps {
   db: Db;
   worker: ControlledWorker;
   reporter: Pick<QueueReporter, "stopped" | "resumed">;
-  dataDir: string;
+  disk: DataDisk;
   logger: Logger;
-  freeBytes: (dir: string) => Promise<number>;
   now?: () => number;
 }
 
@@ -74,6 +74,8 @@ export interface StatusInfo {
   /** The running item belongs to another chat (shown without its name). */
   activeElsewhere: boolean;
   freeBytes: number | null;
+  /** Down to the reserve kept for the database: nothing is downloaded until space is freed. */
+  diskFull: boolean;
   dataDir: string;
 }
 
@@ -167,7 +169,7 @@ export class QueueControl {
       const cancelled = await transition(this.deps.db, item.id, { from: WAITING_STATUSES, to: "cancelled" }, this.now());
       if (!cancelled) return undefined;
       // A paused or retry-waiting item may have bytes on disk.
-      await fs.rm(itemDir(this.deps.dataDir, item.id), { recursive: true, force: true });
+      await fs.rm(itemDir(this.deps.disk.dir, item.id), { recursive: true, force: true });
       this.deps.logger.info({ itemId: item.id }, "item cancelled while waiting");
       this.deps.reporter.stopped(cancelled, { reason: "cancel", wasRunning: false, waiting: await countQueued(this.deps.db) });
       return { ok: true, item: cancelled, did: "cancelled" };
@@ -244,14 +246,15 @@ export class QueueControl {
   async status(chatId: number): Promise<StatusInfo> {
     const activeId = this.deps.worker.activeItemId;
     const active = activeId !== undefined ? await findItem(this.deps.db, activeId) : undefined;
-    const freeBytes = await this.deps.freeBytes(this.deps.dataDir).catch(() => null);
+    const freeBytes = await this.deps.disk.free().catch(() => null);
     return {
       counts: await countByStatus(this.deps.db, chatId),
       queuePaused: this.deps.worker.queuePaused,
       ...(active && active.chatId === chatId ? { active } : {}),
       activeElsewhere: active !== undefined && active.chatId !== chatId,
       freeBytes,
-      dataDir: this.deps.dataDir,
+      diskFull: freeBytes !== null && freeBytes < DISK_RESERVE_BYTES,
+      dataDir: this.deps.disk.dir,
     };
   }
 

@@ -9,6 +9,7 @@ import {
   findOpenByUrl,
   forgetFiles,
   listItemFiles,
+  listItems,
   listOpenItems,
   listWithProgressMessage,
   markDownloaded,
@@ -20,12 +21,12 @@ import {
   updateItem,
 } from "../db/item-repository.ts";
 import { getSetting, putSetting } from "../db/settings-repository.ts";
-import { type AppError, DownloadError, StopError, toAppError } from "../errors.ts";
+import { type AppError, DownloadError, StopError, isDiskFull, toAppError } from "../errors.ts";
 import { ACTIVE_STATUSES, type Item, type ItemFile, type ItemPatch, type ItemStatus, type SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DeliverableFile, FoundItem, FoundOutcome, Source, SourceResult } from "../sources/source.ts";
+import type { DataDisk } from "../storage/data-disk.ts";
 import { itemDir } from "../storage/paths.ts";
-import { formatBytes } from "../text/format.ts";
 import type { QueueReporter, StopReason, TransferState } from "./reporter.ts";
 import { decideRetry } from "./retry-policy.ts";
 
@@ -49,24 +50,16 @@ export interface WorkerDeps {
   upload: FileUploader;
   enqueue: FoundItemQueuer;
   reporter: QueueReporter;
+  /** The data directory's disk: room checks, and the ballast given up when it is full. */
+  disk: DataDisk;
   now?: () => number;
-  /** Free bytes on the data directory's disk (injectable for tests). */
-  freeBytes?: (dir: string) => Promise<number>;
 }
-
-/** Disk space kept free beyond what a download needs, so the database can still grow. */
-const DISK_RESERVE_BYTES = 16 * 1024 * 1024;
 
 /** How long a stop waits for Telegram's answer to an upload whose bytes all went out. */
 const ANSWER_GRACE_MS = 1500;
 
 /** The settings key of the whole queue's pause switch. */
 const QUEUE_PAUSED = "queue_paused";
-
-export async function statfsFreeBytes(dir: string): Promise<number> {
-  const s = await fs.statfs(dir);
-  return s.bavail * s.bsize;
-}
 
 interface Active {
   item: Item;
@@ -94,27 +87,40 @@ interface Active {
  */
 export class QueueWorker {
   private readonly now: () => number;
-  private readonly freeBytes: (dir: string) => Promise<number>;
   private readonly stopping = new AbortController();
   private loop?: Promise<void>;
   private active?: Active;
   /** The claim in flight: until it settles, the database may show an item active that `active` does not hold yet. */
   private claiming?: Promise<Item | undefined>;
   private paused = false;
+  /** Items whose run ended but whose outcome the database refused: put back in line when it can. */
+  private readonly unrecorded = new Set<number>();
   private dirty = false;
   private wake?: () => void;
 
   constructor(private readonly deps: WorkerDeps) {
     this.now = deps.now ?? Date.now;
-    this.freeBytes = deps.freeBytes ?? statfsFreeBytes;
   }
 
-  /** Reads the pause switch, puts items a crashed process left active back in line, then starts the loop. */
+  /**
+   * Reads the pause switch, puts items a crashed process left active back in line, then starts
+   * the loop. A full disk does not stop it: what cannot be written now is written by the loop.
+   */
   async start(): Promise<void> {
     this.paused = (await getSetting(this.deps.db, QUEUE_PAUSED)) === "1";
-    const requeued = await requeueInterrupted(this.deps.db, this.now());
-    if (requeued > 0) this.deps.logger.info({ requeued }, "resuming items interrupted by a restart");
     await this.removeOrphanDirs();
+    if (await this.deps.disk.isFull()) {
+      this.deps.logger.warn({ dir: this.deps.disk.dir }, "the data disk is full: nothing is downloaded until space is freed");
+    }
+    try {
+      const requeued = await this.withRoom(() => requeueInterrupted(this.deps.db, this.now()));
+      if (requeued > 0) this.deps.logger.info({ requeued }, "resuming items interrupted by a restart");
+    } catch (error) {
+      // The loop puts them back in line once the database can write again.
+      for (const item of await listItems(this.deps.db, { statuses: ACTIVE_STATUSES })) this.unrecorded.add(item.id);
+      this.deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, "could not put interrupted items back in line yet");
+    }
+    await this.deps.disk.restoreBallast();
     // Messages the previous process left live: the chat side brings each up to date.
     const waiting = await countQueued(this.deps.db);
     for (const item of await listWithProgressMessage(this.deps.db)) this.deps.reporter.restored(item, { queuePaused: this.paused, waiting });
@@ -191,6 +197,11 @@ export class QueueWorker {
     const { logger } = this.deps;
     while (!this.stopping.signal.aborted) {
       this.dirty = false;
+      // An outcome the database could not take (a full disk) goes in before anything new starts.
+      if (this.unrecorded.size && !(await this.recordLeftovers())) {
+        await this.sleep(5000);
+        continue;
+      }
       let item: Item | undefined;
       this.claiming = this.claim();
       try {
@@ -215,12 +226,16 @@ export class QueueWorker {
         // disk refusing writes). Put the item back in line a minute from now rather than leave
         // it "running" until the next restart.
         log.error({ err: error instanceof Error ? error.message : String(error) }, "item processing crashed");
-        await this.move(item, "queued", { nextAttemptAt: this.now() + 60_000 }).catch(() => undefined);
+        await this.removeItemDir(item.id);
+        this.unrecorded.add(item.id);
+        await this.recordLeftovers();
         await this.sleep(1000);
       } finally {
         this.active = undefined;
         active.release();
       }
+      // Given up when the disk was full: back once there is room again.
+      await this.deps.disk.restoreBallast();
     }
   }
 
@@ -255,6 +270,32 @@ export class QueueWorker {
       if (this.dirty || this.stopping.signal.aborted) return done();
       if (delay !== undefined) timer = setTimeout(done, Math.min(delay, 2 ** 31 - 1));
     });
+  }
+
+  /** Runs a database write; when the disk is full, gives up the ballast and tries once more. */
+  private async withRoom<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isDiskFull(error) || !(await this.deps.disk.releaseBallast())) throw error;
+      return write();
+    }
+  }
+
+  /** Puts back in line the items whose outcome could not be recorded; true once none is left. */
+  private async recordLeftovers(): Promise<boolean> {
+    for (const itemId of [...this.unrecorded]) {
+      try {
+        // Moved, or no longer active: either way the row is right again.
+        await this.withRoom(() =>
+          transition(this.deps.db, itemId, { from: ACTIVE_STATUSES, to: "queued", patch: { nextAttemptAt: this.now() + 60_000 } }, this.now()),
+        );
+        this.unrecorded.delete(itemId);
+      } catch (error) {
+        this.deps.logger.error({ itemId, err: error instanceof Error ? error.message : String(error) }, "could not record an item's outcome yet");
+      }
+    }
+    return this.unrecorded.size === 0;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -408,6 +449,7 @@ export class QueueWorker {
           return { item: open, position: open.status === "queued" ? await queuePosition(db, open) : null };
         },
         notice: (html) => this.deps.reporter.notice(item, html),
+        ensureDiskRoom: () => this.deps.disk.assertRoom(),
       });
       if (result.kind !== "reroute") return result;
       log.info({ from: current.sourceKind, to: result.sourceKind }, "handing the item to another handler");
@@ -419,15 +461,7 @@ export class QueueWorker {
   }
 
   private async assertDiskRoom(item: Item): Promise<void> {
-    if (item.sizeBytes === null) return;
-    const needed = Math.max(0, item.sizeBytes - item.bytesDone) + DISK_RESERVE_BYTES;
-    const free = await this.freeBytes(this.deps.config.dataDir);
-    if (free < needed) {
-      throw new DownloadError("DISK_FULL", `need ${needed} bytes, ${free} free`, {
-        retryable: true,
-        userMessage: `not enough free disk space: the file needs ${formatBytes(needed)} and ${formatBytes(free)} is free.`,
-      });
-    }
+    await this.deps.disk.assertRoom(item.sizeBytes === null ? 0 : Math.max(0, item.sizeBytes - item.bytesDone));
   }
 
   /** Uploads the files not uploaded yet, each recorded as soon as Telegram has it. */
@@ -477,6 +511,9 @@ export class QueueWorker {
     const attempt = item.attempts + 1;
     const decision = decideRetry(error, attempt, config.retryDelaysMs);
     const failure = { attempts: attempt, errorCode: error.code, lastError: error.userMessage };
+    // A full disk: what this item wrote goes first (a retry starts over), which also gives the
+    // database the room to record the failure.
+    if (error.code === "DISK_FULL") await this.removeItemDir(item.id);
     if (decision.retry) {
       const queued = await this.move(item, "queued", { ...failure, nextAttemptAt: this.now() + decision.delayMs });
       log.warn({ code: error.code, err: error.message, attempt, retryInMs: decision.delayMs }, "attempt failed; retry scheduled");

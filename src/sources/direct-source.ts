@@ -21,6 +21,9 @@ export function tooLargeError(size: number, limit: number): DownloadError {
   });
 }
 
+/** How much is written between two looks at the free disk space. */
+const DISK_CHECK_BYTES = 4 * 1024 * 1024;
+
 /** What the body may hold between the socket and the disk (the disk is usually the slower). */
 const BODY_BUFFER_BYTES = 1024 * 1024;
 
@@ -141,9 +144,16 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         // before the failure is on disk for the next attempt's Range request.
         const out = await fs.open(file, offset > 0 ? "a" : "w");
         try {
+          let unchecked = 0;
           for await (const chunk of body as AsyncIterable<Buffer>) {
             arm();
             if (done + chunk.length > ctx.maxBytes) throw tooLargeError(done + chunk.length, ctx.maxBytes);
+            // The size may be unknown or wrong: stop before the disk is full, not at it.
+            unchecked += chunk.length;
+            if (unchecked >= DISK_CHECK_BYTES) {
+              unchecked = 0;
+              await ctx.ensureDiskRoom();
+            }
             await out.write(chunk);
             done += chunk.length;
             ctx.progress({ bytesDone: done, totalBytes: total });

@@ -67,6 +67,11 @@ export interface SourceHelpers {
   findOpen(url: string): Promise<{ item: Item; position: number | null } | undefined>;
   /** A message about the item for its chat, HTML (sent as a reply to the request). */
   notice(html: string): Promise<void>;
+  /**
+   * Throws DISK_FULL when the data disk is down to the reserve kept for the database: handlers
+   * writing a download of unknown size call it as they go (every few MB).
+   */
+  ensureDiskRoom(): Promise<void>;
 }
 
 export interface Source {

@@ -444,6 +444,7 @@ describe("the torrent handler, driven directly", () => {
         enqueue: () => Promise.reject(new Error("a torrent queues nothing")),
         findOpen: async () => undefined,
         notice: async () => {},
+        ensureDiskRoom: async () => {},
       });
     const close = async () => {
       await clients.destroy();

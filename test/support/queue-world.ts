@@ -10,6 +10,7 @@ import { createHttpClient } from "../../src/net/http-client.ts";
 import { QueueControl } from "../../src/queue/queue-control.ts";
 import type { QueueReporter, StopReason, TransferState } from "../../src/queue/reporter.ts";
 import { type FileUploader, QueueWorker } from "../../src/queue/worker.ts";
+import { DataDisk } from "../../src/storage/data-disk.ts";
 import type { Source, SourceContext, SourceResult } from "../../src/sources/source.ts";
 import { Waitlist } from "./waitlist.ts";
 
@@ -160,6 +161,7 @@ export class QueueWorld {
       this.uploads.push({ itemId: item.id, name: file.name, bytes: await readFile(file.path, "utf8") });
       return { fileId: `F${item.id}-${file.position}`, kind: "document" };
     };
+    const disk = new DataDisk({ dir: this.dir, logger, freeBytes: async () => 1e12 });
     const checks = { db: this.db, http: createHttpClient({ allowPrivateNetworks: true }), logger, maxFileSizeBytes: 1e9 };
     this.worker = new QueueWorker({
       db: this.db,
@@ -171,15 +173,14 @@ export class QueueWorld {
       enqueue: (of, found) =>
         enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, url: found.url, title: found.url.split("/").pop()!, skipProbe: true }),
       reporter: this.reporter,
-      freeBytes: async () => 1e12,
+      disk,
     });
     this.control = new QueueControl({
       db: this.db,
       worker: this.worker,
       reporter: this.reporter,
-      dataDir: this.dir,
+      disk,
       logger,
-      freeBytes: async () => 1e12,
     });
   }
 

@@ -183,6 +183,7 @@ describe("queue view", () => {
       active: item(7, { status: "downloading", bytesDone: 512 * 1024 }),
       activeElsewhere: false,
       freeBytes: 10 * 1024 ** 3,
+      diskFull: false,
       dataDir: "/data",
     });
     expect(status).toBe(
@@ -194,6 +195,11 @@ describe("queue view", () => {
         "Free disk space: 10.0 GB in <code>/data</code>",
       ].join("\n"),
     );
+    const full = renderStatus({ counts: {}, queuePaused: false, activeElsewhere: false, freeBytes: 3 * 1024 ** 2, diskFull: true, dataDir: "/data" });
+    expect(full.split("\n").slice(-2)).toEqual([
+      "⚠️ The disk is full: nothing is downloaded until space is freed on the server.",
+      "Free disk space: 3.0 MB in <code>/data</code>",
+    ]);
   });
 });
 

@@ -147,6 +147,7 @@ export function renderStatus(s: StatusInfo): string {
     `Items: ${n("downloading") + n("uploading")} running · ${n("queued")} queued · ${n("paused")} paused · ` +
       `${n("completed")} delivered · ${n("failed")} failed · ${n("cancelled")} cancelled`,
   );
+  if (s.diskFull) lines.push("⚠️ The disk is full: nothing is downloaded until space is freed on the server.");
   lines.push(
     s.freeBytes === null
       ? `Free disk space: unknown (${escapeHtml(truncate(s.dataDir, 200))})`

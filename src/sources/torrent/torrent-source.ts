@@ -4,7 +4,7 @@ import parseTorrent, { type ParsedTorrent } from "parse-torrent";
 import type { Torrent } from "webtorrent";
 import type { Db } from "../../db/database.ts";
 import { claimNotice, findMetainfo, pruneMetainfo, saveMetainfo } from "../../db/torrent-repository.ts";
-import { AppError, DownloadError, StopError } from "../../errors.ts";
+import { AppError, DownloadError, StopError, diskFullError, isDiskFull } from "../../errors.ts";
 import type { AddressPolicy, Resolver } from "../../net/address-guard.ts";
 import { safeFileName } from "../../storage/paths.ts";
 import { formatBytes, formatDuration } from "../../text/format.ts";
@@ -42,6 +42,9 @@ export interface TorrentSourceDeps {
   progressEveryMs?: number;
 }
 
+/** How often a running torrent looks at the free disk space. */
+const DISK_CHECK_MS = 2000;
+
 function stopReason(signal: AbortSignal): StopError {
   return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
 }
@@ -53,14 +56,7 @@ function safeTitle(name: string): string {
 function torrentError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  if (code === "ENOSPC") {
-    return new DownloadError("DISK_FULL", "disk full", {
-      retryable: true,
-      cause: error,
-      userMessage: "the bot's disk is full; the download will be retried once space is free.",
-    });
-  }
+  if (isDiskFull(error)) return diskFullError(error);
   return new DownloadError("TORRENT_FAILED", `torrent: ${message}`, {
     retryable: true,
     cause: error,
@@ -157,6 +153,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     let multiFile = false;
     let lastBytes = -1;
     let lastChange = now();
+    let lastDiskCheck = 0;
     let recorded: Promise<void> = Promise.resolve();
 
     let settle!: { resolve: (files: DeliverableFile[]) => void; reject: (error: unknown) => void };
@@ -187,6 +184,11 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
         return;
       }
       ctx.progress({ bytesDone: done, totalBytes: total, details: [peers, speeds] });
+      // webtorrent writes on its own: stop it before the disk is full.
+      if (now() - lastDiskCheck >= DISK_CHECK_MS) {
+        lastDiskCheck = now();
+        ctx.ensureDiskRoom().catch((error: unknown) => fail(torrentError(error)));
+      }
       if (done !== lastBytes) {
         lastBytes = done;
         lastChange = now();
