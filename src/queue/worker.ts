@@ -235,7 +235,7 @@ export class QueueWorker {
         active.release();
       }
       // Given up when the disk was full: back once there is room again.
-      await this.deps.disk.restoreBallast();
+      if (!this.stopping.signal.aborted) await this.deps.disk.restoreBallast();
     }
   }
 
