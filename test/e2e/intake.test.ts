@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
+import { tooManyRequests } from "../support/bot-api-double.ts";
 import { Harness, messageIdOf } from "../support/harness.ts";
 
 let h: Harness | undefined;
@@ -41,5 +42,26 @@ describe("intake off the chat's turn", () => {
     expect((await listItems(h.app!.db)).map((i) => i.url)).toEqual(files.map((f) => f.url));
     await h.api.waitForCall(() => h!.uploads().length === 5, { since });
     expect(h.uploads().map((u) => u.files[0]!.sha256)).toEqual(files.map((f) => f.sha256));
+  });
+
+  it("answers /status while the answer to a /download waits out a 429", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/flood.bin", FileServer.randomBytes(5_000, 99));
+    h.files.fault("/flood.bin", { kind: "holdHead", times: 1 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.files.waitForHeldHead("/flood.bin");
+    // The answer to the /download meets a flood limit of 3 s when it goes out.
+    h.api.failNext("sendMessage", tooManyRequests(3));
+    h.files.releaseStalls();
+    await h.api.waitForCall((c) => c.method === "sendMessage" && c.response?.ok === false, { since });
+    const asked = h.api.nextSeq;
+    h.send("/status");
+    const status = await h.reply(asked, undefined, /^<b>Status<\/b>/);
+    const ack = await h.reply(since, undefined, /Queued #1/);
+    expect(String(ack.params.text)).toMatch(/^✓ Queued #1 /);
+    // The chat's next command did not wait for the flood limit: it was answered first.
+    expect(status.seq).toBeLessThan(ack.seq);
   });
 });
