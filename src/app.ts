@@ -4,7 +4,7 @@ import { type RunnerHandle, run, sequentialize } from "@grammyjs/runner";
 import type { Bot, Context } from "grammy";
 import type { BotCommand } from "grammy/types";
 import { ChatReporter } from "./bot/chat-reporter.ts";
-import { createBot } from "./bot/create-bot.ts";
+import { createBot, identifyBot } from "./bot/create-bot.ts";
 import { accessFeature } from "./bot/features/access.ts";
 import { downloadFeature } from "./bot/features/download.ts";
 import { helpFeature } from "./bot/features/help.ts";
@@ -174,7 +174,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     worker,
     stopped,
     async start() {
-      await bot.init();
+      await identifyBot(bot, config.apiRoot);
       await bot.api.setMyCommands(COMMANDS).catch((error) => logger.warn({ err: String(error) }, "setMyCommands failed"));
       // Registered here so it is last whatever the features above: a press nobody handled is answered.
       bot.use(unhandledButtonsFeature());

@@ -20,11 +20,15 @@ export const TorrentConfigSchema = z
   })
   .strict();
 
+/** The token config.example.json carries, refused before anything talks to Telegram. */
+export const EXAMPLE_TOKEN = "123456789:replace-with-your-token";
+
 export const ConfigSchema = z
   .object({
     botToken: z
       .string({ error: "expected the bot token from @BotFather (a string like 123456:ABC-DEF...)" })
-      .regex(/^\d+:[A-Za-z0-9_-]+$/, "expected a bot token like 123456:ABC-DEF... (from @BotFather)"),
+      .regex(/^\d+:[A-Za-z0-9_-]+$/, "expected a bot token like 123456:ABC-DEF... (from @BotFather)")
+      .refine((t) => t !== EXAMPLE_TOKEN, "still the example's placeholder: put the token @BotFather gave you here (or in BOT_TOKEN)"),
     apiRoot: z
       .url({ protocol: /^https?$/, error: "expected an http(s) URL of a Bot API server" })
       .default("https://api.telegram.org")

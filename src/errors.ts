@@ -8,6 +8,7 @@ export type ErrorCode =
   | "CONFIG_INVALID"
   | "CONFIG_MISSING"
   | "MIGRATION_FAILED"
+  | "STARTUP_FAILED"
   | "INVALID_URL"
   | "PRIVATE_NETWORK"
   | "TOO_LARGE"

@@ -23,6 +23,11 @@ async function main(): Promise<void> {
   const secret = config.botToken.split(":")[1] ?? "";
   const logger = createLogger({ level: config.logLevel, secrets: [config.botToken, secret] });
   captureConsole(logger);
+  /** One line for the person at the console, never with the token in it. */
+  const say = (line: string) => {
+    for (const s of [config.botToken, secret].filter(Boolean)) line = line.split(s).join("[redacted]");
+    process.stderr.write(`${line}\n`);
+  };
 
   // A bug must not end the bot silently or print a bare stack: log it as JSON. A rejected
   // promise nobody awaited leaves the process sound; an uncaught exception may not, so exit
@@ -41,6 +46,8 @@ async function main(): Promise<void> {
     await app.start();
   } catch (error) {
     logger.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
+    // A person reads this: one line that says what to fix.
+    say(`Could not start: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   }
 
@@ -65,7 +72,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.fatal("polling ended; exiting");
-    process.stderr.write(`${pollingEndedLine(error)}\n`);
+    say(pollingEndedLine(error));
     app.stop().finally(() => process.exit(1));
   });
 }

@@ -1,5 +1,6 @@
 import { autoRetry } from "@grammyjs/auto-retry";
-import { Bot, type Context } from "grammy";
+import { Bot, type Context, GrammyError, HttpError } from "grammy";
+import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 
 const UPLOAD_METHODS = new Set(["sendDocument", "sendVideo", "sendAudio"]);
@@ -64,7 +65,8 @@ export function createBot(options: CreateBotOptions): Bot<Context> {
     return prev(method, { parse_mode: "HTML", link_preview_options: { is_disabled: true }, ...payload }, signal);
   });
   bot.api.config.use((prev, method, payload, signal) => {
-    if (method === "editMessageText") return prev(method, payload, signal);
+    // Progress edits have their own scheduler; the start-up's getMe its own short retries.
+    if (method === "editMessageText" || method === "getMe") return prev(method, payload, signal);
     if (UPLOAD_METHODS.has(method)) return retryUpload(prev, method, payload, signal);
     return retry(prev, method, payload, signal);
   });
@@ -104,4 +106,30 @@ export function createBot(options: CreateBotOptions): Bot<Context> {
     );
   });
   return bot;
+}
+
+/**
+ * Asks Telegram who the bot is, as the start's first call: a few tries within about 30 s, then
+ * one line that names what to fix. grammY's own `init()` retries a dead `apiRoot` for ever.
+ */
+export async function identifyBot(bot: Bot<Context>, apiRoot: string, attempts = 3): Promise<void> {
+  let reason = "";
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      bot.botInfo = await bot.api.getMe(AbortSignal.timeout(8000) as Parameters<typeof bot.api.getMe>[0]);
+      return;
+    } catch (error) {
+      if (error instanceof GrammyError && (error.error_code === 401 || error.error_code === 404)) {
+        throw new AppError("STARTUP_FAILED", `botToken was rejected by Telegram (${error.error_code} ${error.description}): copy the token @BotFather gave you into botToken (or BOT_TOKEN).`, { cause: error });
+      }
+      if (error instanceof GrammyError) {
+        throw new AppError("STARTUP_FAILED", `apiRoot ${apiRoot} answered getMe with ${error.error_code} ${error.description}: check apiRoot.`, { cause: error });
+      }
+      // Only the cause's code: the message of a failed request holds its URL, and with it the token.
+      const cause = (error instanceof HttpError ? error.error : error) as { code?: unknown; name?: unknown } | undefined;
+      reason = typeof cause?.code === "string" ? cause.code : cause?.name === "TimeoutError" || cause?.name === "AbortError" ? "no answer within 8 s" : "the connection failed";
+      if (attempt < attempts) await new Promise((r) => setTimeout(r, 2000 * attempt));
+    }
+  }
+  throw new AppError("STARTUP_FAILED", `apiRoot ${apiRoot} is unreachable: ${reason}. Check apiRoot and the server's network.`);
 }

@@ -208,4 +208,24 @@ describe("the bot process", () => {
     expect(String((await h.reply(since, CHAT, /held\.bin/)).params.text)).toMatch(/^✓ Queued #\d+ <b>held\.bin<\/b>/);
     expect(h.uploads()).toHaveLength(2);
   });
+
+  it("ends the start with one line naming the key to fix when Telegram refuses the token or apiRoot is unreachable", async () => {
+    h = await Harness.create();
+    const config = async (name: string, overrides: Record<string, unknown>) => {
+      const file = path.join(h!.dataDir, name);
+      await writeFile(file, JSON.stringify({ ...h!.configInput, ...overrides }));
+      return file;
+    };
+    const wrongToken = startProcess({ CONFIG_FILE: await config("token.json", { botToken: "999:not-this-bots-token" }) });
+    const noServer = startProcess({ CONFIG_FILE: await config("server.json", { apiRoot: "http://127.0.0.1:9" }) });
+    children.push(wrongToken.child, noServer.child);
+    expect((await wrongToken.exited).code).toBe(1);
+    expect(wrongToken.stderr().trim().split("\n")).toEqual([
+      "Could not start: botToken was rejected by Telegram (401 Unauthorized): copy the token @BotFather gave you into botToken (or BOT_TOKEN).",
+    ]);
+    expect((await noServer.exited).code).toBe(1);
+    expect(noServer.stderr().trim().split("\n")).toHaveLength(1);
+    expect(noServer.stderr().trim()).toBe("Could not start: apiRoot http://127.0.0.1:9 is unreachable: ECONNREFUSED. Check apiRoot and the server's network.");
+    expect(noServer.output()).not.toContain(h.api.token);
+  });
 });

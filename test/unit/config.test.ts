@@ -33,6 +33,7 @@ describe("config", () => {
       [{ ...minimal, maxFileSize: 1 }, /unknown key "maxFileSize"/],
       [{ ...minimal, apiRoot: "ftp://x" }, /"apiRoot"/],
       [{ ...minimal, crawlMaxItems: 0 }, /"crawlMaxItems": expected at least 1 file/],
+      [{ ...minimal, botToken: "123456789:replace-with-your-token" }, /"botToken": still the example's placeholder/],
     ];
     for (const [raw, message] of cases) {
       expect(() => parseConfig(raw)).toThrow(message);
@@ -51,11 +52,13 @@ describe("config", () => {
     expect((error as ConfigError).message).toMatch(/copy config\.example\.json to config\.json/);
   });
 
-  it("reads CONFIG_FILE and accepts the shipped example", async () => {
+  it("reads CONFIG_FILE and accepts the shipped example once it has a real token", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "cfg-"));
     await writeFile(path.join(dir, "c.json"), JSON.stringify(minimal));
     expect((await loadConfig({ CONFIG_FILE: "c.json" }, dir)).allowedChatIds).toEqual([42]);
-    const example = await loadConfig({ CONFIG_FILE: path.resolve("config.example.json") });
+    const example = await loadConfig({ CONFIG_FILE: path.resolve("config.example.json"), BOT_TOKEN: "987:real-token" });
     expect(example.maxFileSizeBytes).toBe(52_428_800);
+    // Unchanged, it is refused before anything talks to Telegram.
+    await expect(loadConfig({ CONFIG_FILE: path.resolve("config.example.json") })).rejects.toThrow(/"botToken": still the example's placeholder/);
   });
 });
