@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
@@ -211,9 +211,12 @@ describe("the bot process", () => {
 
   it("ends the start with one line naming the key to fix when Telegram refuses the token or apiRoot is unreachable", async () => {
     h = await Harness.create();
+    // Each its own data directory: two processes must not migrate one database at once.
     const config = async (name: string, overrides: Record<string, unknown>) => {
-      const file = path.join(h!.dataDir, name);
-      await writeFile(file, JSON.stringify({ ...h!.configInput, ...overrides }));
+      const dataDir = path.join(h!.dataDir, name);
+      await mkdir(dataDir);
+      const file = path.join(dataDir, "config.json");
+      await writeFile(file, JSON.stringify({ ...h!.configInput, dataDir, ...overrides }));
       return file;
     };
     const wrongToken = startProcess({ CONFIG_FILE: await config("token.json", { botToken: "999:not-this-bots-token" }) });
