@@ -11,7 +11,13 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  // Decided on the rounded value, so 1048575 B is "1.0 MB", not "1024 KB", and 99.97 KB is "100 KB".
+  let digits = unit === 0 || value >= 99.95 ? 0 : 1;
+  if (Number(value.toFixed(digits)) >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+    digits = 1;
+  }
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 

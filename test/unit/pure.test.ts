@@ -164,6 +164,25 @@ describe("text helpers", () => {
     expect(formatBytes(0)).toBe("0 B");
     expect(formatBytes(1536)).toBe("1.5 KB");
     expect(formatBytes(52_428_800)).toBe("50.0 MB");
+    // Every unit's boundaries: the unit rolls over where the rounded number would reach 1024.
+    const K = 1024;
+    const cases: Array<[number, string]> = [
+      [1023, "1023 B"],
+      [K, "1.0 KB"],
+      [K * 99.94, "99.9 KB"],
+      [K * 99.97, "100 KB"],
+      [K * K - 1, "1.0 MB"],
+      [K * K - K * 0.4, "1.0 MB"],
+      [K * K - K * 0.6, "1023 KB"],
+      [K * K - K, "1023 KB"],
+      [K * K, "1.0 MB"],
+      [K ** 3 - 1, "1.0 GB"],
+      [K ** 3, "1.0 GB"],
+      [K ** 4 - 1, "1.0 TB"],
+      [K ** 4, "1.0 TB"],
+      [K ** 5, "1024 TB"],
+    ];
+    for (const [bytes, text] of cases) expect(formatBytes(bytes), String(bytes)).toBe(text);
     expect(formatDuration(3_725_000)).toBe("1h 2m");
     expect(escapeHtml(`<a href="x">&</a>`)).toBe("&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
     // Telegram counts UTF-16 units: an emoji is two.
