@@ -76,7 +76,6 @@ export interface StatusInfo {
   freeBytes: number | null;
   /** Down to the reserve kept for the database: nothing is downloaded until space is freed. */
   diskFull: boolean;
-  dataDir: string;
 }
 
 /**
@@ -254,7 +253,6 @@ export class QueueControl {
       activeElsewhere: active !== undefined && active.chatId !== chatId,
       freeBytes,
       diskFull: freeBytes !== null && freeBytes < DISK_RESERVE_BYTES,
-      dataDir: this.deps.disk.dir,
     };
   }
 

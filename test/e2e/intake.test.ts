@@ -64,4 +64,13 @@ describe("intake off the chat's turn", () => {
     // The chat's next command did not wait for the flood limit: it was answered first.
     expect(status.seq).toBeLessThan(ack.seq);
   });
+
+  it("says what is wrong with a link once, without repeating its host", async () => {
+    h = await Harness.create();
+    await h.start();
+    const url = `${h.files.baseUrl}/nowhere.bin`;
+    const since = h.api.nextSeq;
+    h.send(`/download ${url}`);
+    expect(String((await h.reply(since)).params.text)).toBe(`✗ ${url}: the file is not there (HTTP 404); check the link and send it again.`);
+  });
 });

@@ -433,7 +433,9 @@ describe("commands", () => {
     const status = String((await h.reply(from)).params.text);
     expect(status).toMatch(/Queue: ⏸ paused/);
     expect(status).toMatch(/Items: 0 running · 2 queued/);
-    expect(status).toMatch(/Free disk space: .+ in <code>/);
+    // The free space, not where on the server it is.
+    expect(status).toMatch(/\nFree disk space: \d+(\.\d)? [KMGT]?B$/);
+    expect(status).not.toContain(h.dataDir);
     await quietly(300);
     expect(gets()).toHaveLength(1);
 

@@ -200,6 +200,8 @@ describe("text helpers", () => {
   it("describes outcomes in one line", () => {
     const refused = describeOutcome({ status: "refused", error: new DownloadError("TOO_LARGE", "big", { userMessage: "too big." }) }, "https://x.example/a");
     expect(refused).toBe("✗ https://x.example/a: too big.");
+    const missing = describeOutcome({ status: "refused", error: new DownloadError("HTTP_PERMANENT", "404", { userMessage: "x.example:8080: the file is not there." }) }, "https://x.example:8080/a");
+    expect(missing).toBe("✗ https://x.example:8080/a: the file is not there.");
   });
 });
 

@@ -9,7 +9,7 @@ export type ReplyOutcome = RequestOutcome;
 /** One line about what happened to one URL, for the reply. */
 export function describeOutcome(outcome: ReplyOutcome, url: string): string {
   const short = escapeHtml(truncate(url, 80));
-  if (outcome.status === "refused") return `✗ ${short}: ${escapeHtml(outcome.error.userMessage)}`;
+  if (outcome.status === "refused") return `✗ ${short}: ${escapeHtml(withoutHost(outcome.error.userMessage, url))}`;
   const item = outcome.item;
   const name = `<b>${escapeHtml(truncate(item.title, 120))}</b>`;
   const size = item.sizeBytes !== null ? ` (${formatBytes(item.sizeBytes)})` : "";
@@ -21,6 +21,17 @@ export function describeOutcome(outcome: ReplyOutcome, url: string): string {
     return `↺ ${name} was delivered here before (#${item.id}): sent again from Telegram's copy.`;
   }
   return `✓ Queued #${item.id} ${name}${size}: position ${outcome.position} in the queue.`;
+}
+
+/** "h: the file is not there" → "the file is not there": the line shows the link already. */
+function withoutHost(message: string, url: string): string {
+  let host: string;
+  try {
+    host = new URL(url).host;
+  } catch {
+    return message;
+  }
+  return host && message.startsWith(`${host}: `) ? message.slice(host.length + 2) : message;
 }
 
 export function joinReply(lines: string[]): string {

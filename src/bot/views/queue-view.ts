@@ -148,10 +148,7 @@ export function renderStatus(s: StatusInfo): string {
       `${n("completed")} delivered · ${n("failed")} failed · ${n("cancelled")} cancelled`,
   );
   if (s.diskFull) lines.push("⚠️ The disk is full: nothing is downloaded until space is freed on the server.");
-  lines.push(
-    s.freeBytes === null
-      ? `Free disk space: unknown (${escapeHtml(truncate(s.dataDir, 200))})`
-      : `Free disk space: ${formatBytes(s.freeBytes)} in <code>${escapeHtml(truncate(s.dataDir, 200))}</code>`,
-  );
+  // The size only: the server's paths are none of the chat's business.
+  lines.push(`Free disk space: ${s.freeBytes === null ? "unknown" : formatBytes(s.freeBytes)}`);
   return lines.join("\n");
 }
