@@ -1,5 +1,6 @@
 import { load, loadBuffer, type CheerioAPI } from "cheerio";
 import path from "node:path";
+import { withoutInvisibles } from "../storage/paths.ts";
 
 /**
  * Finding the media on a web page: pure functions from an HTML document and its URL to the files
@@ -231,9 +232,26 @@ function pageTitle($: CheerioAPI): string | null {
     $('meta[property="og:title"]').first().attr("content"),
     $("head title").first().text() || $("title").first().text(),
   ];
+  const site = $('meta[property="og:site_name"]').first().attr("content");
   for (const c of candidates) {
-    const clean = c?.replace(/\s+/g, " ").trim();
+    const clean = withoutSiteName(withoutInvisibles(c ?? "").replace(/\s+/g, " ").trim(), site);
     if (clean) return clean;
   }
   return null;
+}
+
+/**
+ * "Episode 4 - Example TV" → "Episode 4" when the page names its site "Example TV": the site's
+ * name belongs to the page, not to the file. Pure.
+ */
+export function withoutSiteName(title: string, site: string | undefined): string {
+  const name = withoutInvisibles(site ?? "").replace(/\s+/g, " ").trim();
+  if (!name || title.length <= name.length) return title;
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const separators = "[-|–—·:•»]";
+  const stripped = title
+    .replace(new RegExp(`\\s*${separators}\\s*${escaped}$`, "i"), "")
+    .replace(new RegExp(`^${escaped}\\s*${separators}\\s*`, "i"), "")
+    .trim();
+  return stripped || title;
 }

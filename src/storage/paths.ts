@@ -6,8 +6,16 @@ import path from "node:path";
  */
 const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
 
+/**
+ * Zero-width, bidirectional and other invisible format characters: in a name they hide what it
+ * says ("txt.exe" shown as "exe.txt" with U+202E) and nobody typed them. Pure.
+ */
+export function withoutInvisibles(text: string): string {
+  return text.replace(/[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g, "");
+}
+
 export function safeFileName(name: string, fallback = "download"): string {
-  let clean = name
+  let clean = withoutInvisibles(name)
     .normalize("NFC")
     .replace(/[\u0000-\u001f\u007f]/g, "")
     .replace(/[\/\\:*?"<>|]/g, "_")

@@ -67,6 +67,24 @@ describe("/download of a web page with one main media", () => {
     ]);
   });
 
+  it("names the file after the page without the site's name, and without invisible characters", async () => {
+    h = await Harness.create();
+    const video = h.files.addFile("/media/ep4.mp4", FileServer.randomBytes(30_000, 24), { contentType: "video/mp4" });
+    const page = h.files.addHtml(
+      "/watch/ep4.html",
+      `<!doctype html><html><head><title>Episode\u200b 4: The \u202eKey - Example TV</title>
+        <meta property="og:site_name" content="Example TV"></head>
+        <body><video controls src="/media/ep4.mp4"></video></body></html>`,
+    );
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(video.sha256);
+    expect(upload.files[0]!.filename).toBe("Episode 4_ The Key.mp4");
+    expect(await h.waitForText(await h.progressMessageId(since), /delivered/, since)).toBe("✅ Episode 4_ The Key.mp4: delivered (29.3 KB)");
+  });
+
   it("downloads the og:video of a page that shows no player", async () => {
     h = await Harness.create();
     const clip = h.files.addFile("/cdn/v/clip-720.mp4", FileServer.randomBytes(80_000, 24), { contentType: "video/mp4" });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { chooseUploadKind } from "../../src/bot/uploader.ts";
 import { describeOutcome, joinReply } from "../../src/bot/views/intake-view.ts";
+import { withoutSiteName } from "../../src/sources/page-media.ts";
 import { MAX_URL_LENGTH, parseUrlList } from "../../src/intake/url-input.ts";
 import { DownloadError, InputError } from "../../src/errors.ts";
 import { assertPublicHost, createGuardedLookup, isPublicAddress } from "../../src/net/address-guard.ts";
@@ -206,6 +207,16 @@ describe("text helpers", () => {
 });
 
 describe("names from outside", () => {
+  it("lose invisible and bidirectional characters", () => {
+    expect(safeFileName("invoice\u202Efdp.exe")).toBe("invoicefdp.exe");
+    expect(safeFileName("a\u200Bb\u200Fc\uFEFF.mp4")).toBe("abc.mp4");
+    expect(withoutSiteName("Episode 4 - Example TV", "Example TV")).toBe("Episode 4");
+    expect(withoutSiteName("Example TV | Episode 4", "example tv")).toBe("Episode 4");
+    expect(withoutSiteName("Example TV", "Example TV")).toBe("Example TV");
+    expect(withoutSiteName("Talk (C++) — my.site", "my.site")).toBe("Talk (C++)");
+    expect(withoutSiteName("Talk - other", "my.site")).toBe("Talk - other");
+  });
+
   it("never escape the directory", () => {
     expect(safeFileName("../../etc/passwd")).toBe("_.._etc_passwd");
     expect(safeFileName("..")).toBe("download");
