@@ -8,6 +8,7 @@ import { createBot, identifyBot } from "./bot/create-bot.ts";
 import { accessFeature } from "./bot/features/access.ts";
 import { downloadFeature } from "./bot/features/download.ts";
 import { helpFeature } from "./bot/features/help.ts";
+import { plainMessagesFeature } from "./bot/features/plain-messages.ts";
 import { queueControlFeature, unhandledButtonsFeature } from "./bot/features/queue-control.ts";
 import { torrentFeature } from "./bot/features/torrent.ts";
 import { MessageEditor } from "./bot/message-editor.ts";
@@ -163,6 +164,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   bot.use(downloadFeature({ answers }));
   bot.use(torrentFeature({ answers }));
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
+  // Last: what no command took.
+  bot.use(plainMessagesFeature({ answers }));
 
   let resolveStopped!: (error?: unknown) => void;
   const stopped = new Promise<unknown>((r) => (resolveStopped = r));

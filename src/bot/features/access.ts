@@ -17,7 +17,9 @@ export function accessFeature(allowedChatIds: readonly number[], logger: Logger)
       return;
     }
     const message = ctx.message;
-    if (message && chatId !== undefined && (message.text?.startsWith("/") || message.document)) {
+    // In a private chat every message is for the bot; in a group only commands and files are.
+    const forUs = message?.chat.type === "private" || message?.text?.startsWith("/") || message?.document !== undefined;
+    if (message && chatId !== undefined && forUs) {
       await ctx.reply(
         `Sorry, this bot only works in the chats it was set up for. This chat's id is ${chatId}; the bot's owner can add it to allowedChatIds.`,
       );

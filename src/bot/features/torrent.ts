@@ -36,6 +36,9 @@ export function torrentFeature(deps: TorrentFeatureDeps): Composer<Context> {
     const doc = ctx.msg.document;
     const command = /^\/torrent(?:@(\w+))?(?:\s|$)/i.exec(ctx.msg.caption ?? "");
     const forUs = command !== null && (!command[1] || command[1].toLowerCase() === ctx.me.username.toLowerCase());
+    // In a group, a file is for the bot only with the command, or as a reply to the bot.
+    const addressed = forUs || ctx.chat.type === "private" || ctx.msg.reply_to_message?.from?.id === ctx.me.id;
+    if (!addressed) return;
     if (!isTorrentDocument(doc)) {
       if (!forUs) return next();
       await reply(ctx, [`${excerpt(doc.file_name ?? "that file", 80)} is not a .torrent file.`, TORRENT_USAGE]);

@@ -1,0 +1,72 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { listItems } from "../../src/db/item-repository.ts";
+import { FileServer } from "../support/file-server.ts";
+import { CHAT, Harness, STRANGER_CHAT, USER } from "../support/harness.ts";
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+const GROUP = -100200;
+const HINT = "Send me a link (or several, one per line) and I send the file here; /help lists everything else.";
+
+/** The bot's messages in a chat, as the chat shows them. */
+const botTexts = (harness: Harness, chatId: number) => harness.api.visibleMessages(chatId).map((m) => m.text);
+
+describe("messages without a command", () => {
+  it("in a private chat, takes a message of links as /download of them", async () => {
+    h = await Harness.create();
+    const a = h.files.addFile("/bare/a.bin", FileServer.randomBytes(3_000, 41));
+    const b = h.files.addFile("/bare/b.bin", FileServer.randomBytes(4_000, 42));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`${a.url}\n${b.url}`);
+    expect(String((await h.reply(since, CHAT, /Queued/)).params.text).split("\n")).toEqual([
+      "✓ Queued #1 <b>a.bin</b> (2.9 KB): position 1 in the queue.",
+      "✓ Queued #2 <b>b.bin</b> (3.9 KB): position 2 in the queue.",
+    ]);
+    await h.api.waitForCall(() => h!.uploads().length === 2, { since });
+    expect(h.uploads().map((u) => u.files[0]!.sha256)).toEqual([a.sha256, b.sha256]);
+  });
+
+  it("in a private chat, answers other text and unknown commands with a one-line hint", async () => {
+    h = await Harness.create();
+    await h.start();
+    let since = h.api.nextSeq;
+    h.send("hello, what can you do?");
+    expect(String((await h.reply(since)).params.text)).toBe(HINT);
+    since = h.api.nextSeq;
+    h.send("/frobnicate now");
+    expect(String((await h.reply(since)).params.text)).toBe(`I don't know /frobnicate. ${HINT}`);
+    expect(botTexts(h, CHAT)).toEqual([HINT, `I don't know /frobnicate. ${HINT}`]);
+    expect(await listItems(h.app!.db)).toEqual([]);
+  });
+
+  it("in a group, reads only what is addressed to the bot", async () => {
+    h = await Harness.create({ allowedChatIds: [CHAT, GROUP] });
+    const file = h.files.addFile("/group/clip.bin", FileServer.randomBytes(5_000, 43));
+    await h.start();
+    // People talking about a link: not for the bot.
+    h.api.sendText(GROUP, `look at this ${file.url}`, { fromId: USER, chatType: "supergroup" });
+    h.api.sendText(GROUP, file.url, { fromId: USER, chatType: "supergroup" });
+    const since = h.api.nextSeq;
+    // Addressed to the bot: downloaded.
+    h.api.sendText(GROUP, `@test_bot ${file.url}`, { fromId: USER, chatType: "supergroup" });
+    expect(String((await h.reply(since, GROUP, /Queued/)).params.text)).toMatch(/^✓ Queued #1 <b>clip\.bin<\/b>/);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+    expect((await listItems(h.app!.db)).map((i) => i.url)).toEqual([file.url]);
+    expect(h.files.requests.filter((r) => r.method === "HEAD")).toHaveLength(1);
+  });
+
+  it("refuses a link from a private chat that is not allowed", async () => {
+    h = await Harness.create();
+    const file = h.files.addFile("/nope.bin", FileServer.randomBytes(1_000, 44));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.api.sendText(STRANGER_CHAT, file.url, { fromId: 777 });
+    expect(String((await h.reply(since, STRANGER_CHAT)).params.text)).toMatch(/^Sorry, this bot only works in the chats it was set up for/);
+    expect(h.files.requests).toEqual([]);
+  });
+});
