@@ -164,7 +164,8 @@ export class ChatReporter implements QueueReporter, Acknowledger {
             ...(stop.reason === "hold" ? { details: ["The whole queue is paused: /resume continues."] } : {}),
           }
         : { ...this.waitingView(item, stop.waiting), paused: true };
-      void this.deps.editor.edit(item.chatId, messageId, { text: renderProgress(view), markup: progressKeyboard(item.id, { paused }) });
+      const markup = progressKeyboard(item.id, { paused, queuePaused: stop.reason === "hold" });
+      void this.deps.editor.edit(item.chatId, messageId, { text: renderProgress(view), markup });
     };
     if (stop.wasRunning) this.afterRun(item, show);
     else show(item.progressMessageId ?? undefined);
@@ -184,7 +185,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
           note: "The bot restarted: this continues from where it stopped when its turn comes.",
           ...(where.queuePaused ? { details: ["The whole queue is paused: /resume continues."] } : {}),
         });
-        void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
+        void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false, queuePaused: where.queuePaused }) });
         return;
       }
       case "completed":

@@ -13,6 +13,8 @@ export type CallbackAction =
   | { action: "cancel"; itemId: number }
   /** Download an already delivered item's URL again instead of re-sending Telegram's copy. */
   | { action: "again"; itemId: number }
+  /** Resume the whole queue (shown on the live message of an item the queue's pause held). */
+  | { action: "resumeQueue"; itemId: number }
   | { action: "queuePage"; page: number }
   | { action: "historyPage"; page: number };
 
@@ -21,6 +23,7 @@ const CODES = {
   resume: "r",
   cancel: "c",
   again: "a",
+  resumeQueue: "rq",
   queuePage: "qp",
   historyPage: "hp",
 } as const satisfies Record<CallbackAction["action"], string>;
@@ -55,16 +58,17 @@ function button(text: string, a: CallbackAction): InlineKeyboardButton.CallbackB
   return { text, callback_data: encodeCallback(a) };
 }
 
-/** The progress message's buttons: Pause (Resume while paused) and Cancel. */
-export function progressKeyboard(itemId: number, state: { paused: boolean }): InlineKeyboardMarkup {
-  return {
-    inline_keyboard: [
-      [
-        state.paused ? button("▶️ Resume", { action: "resume", itemId }) : button("⏸ Pause", { action: "pause", itemId }),
-        button("✖️ Cancel", { action: "cancel", itemId }),
-      ],
-    ],
-  };
+/**
+ * The progress message's buttons: Pause (Resume while paused) for that item, and Cancel. While
+ * the whole queue is paused, Resume resumes the queue instead.
+ */
+export function progressKeyboard(itemId: number, state: { paused: boolean; queuePaused?: boolean }): InlineKeyboardMarkup {
+  const first = state.queuePaused
+    ? button("▶️ Resume the queue", { action: "resumeQueue", itemId })
+    : state.paused
+      ? button("▶️ Resume", { action: "resume", itemId })
+      : button("⏸ Pause", { action: "pause", itemId });
+  return { inline_keyboard: [[first, button("✖️ Cancel", { action: "cancel", itemId })]] };
 }
 
 /** « and » for a paged listing; undefined when everything fits on one page. */

@@ -398,6 +398,37 @@ describe("commands", () => {
     expect(gets().map((r) => r.path)).toEqual(["/prio/c.bin", "/prio/b.bin", "/prio/d.bin", "/prio/a.bin"]);
   });
 
+  it("after /pause, the held item's live message offers to resume the queue, and that button does", async () => {
+    h = await Harness.create();
+    const big = h.files.addFile("/held/big.bin", FileServer.randomBytes(300_000, 52));
+    h.files.throttle("/held/big.bin", 300_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${big.url}`);
+    const progress = await h.progressMessageId(since);
+    await h.files.waitForBytes("/held/big.bin", 50_000);
+    const labels = () => (h.api.chat(CHAT).find((m) => m.message_id === progress)?.reply_markup?.inline_keyboard.flat() ?? []).map((b) => b.text);
+    expect(labels()).toEqual(["⏸ Pause", "✖️ Cancel"]);
+    h.send("/pause");
+    await h.waitForText(progress, /whole queue is paused/, since);
+    expect(labels()).toEqual(["▶️ Resume the queue", "✖️ Cancel"]);
+    expect(buttonsOf(progress)).toEqual(["q:rq:1", "q:c:1"]);
+    h.files.throttle("/held/big.bin", null);
+    expect(await press(progress, "q:rq:1")).toBe("The queue runs again");
+    expect((await h.upload(since)).files[0]!.sha256).toBe(big.sha256);
+    expect(await press(progress, "q:rq:1")).toBe("The queue is not paused");
+  });
+
+  it("/help says what the buttons do", async () => {
+    h = await Harness.create();
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send("/help");
+    expect(String((await h.reply(since)).params.text)).toContain(
+      "Under a download's live message, ⏸ pauses that download only; while the whole queue is paused, its button resumes the queue.",
+    );
+  });
+
   it("/pause stops the running transfer keeping its bytes, survives a restart, and /resume continues it first", async () => {
     h = await Harness.create();
     const big = h.files.addFile("/g/big.bin", FileServer.randomBytes(300_000, 50));

@@ -63,6 +63,7 @@ describe("callback data", () => {
       { action: "resume", itemId: 1 },
       { action: "cancel", itemId: Number.MAX_SAFE_INTEGER },
       { action: "again", itemId: 7 },
+      { action: "resumeQueue", itemId: 3 },
       { action: "queuePage", page: 0 },
       { action: "historyPage", page: 41 },
     ];

@@ -29,6 +29,8 @@ export const ANSWERS = {
   notPaused: "Not paused",
   busy: "Busy, try again",
   again: "Downloading again",
+  queueResumed: "The queue runs again",
+  queueNotPaused: "The queue is not paused",
   stale: "This button no longer works",
   failed: "Something went wrong",
 } as const;
@@ -217,6 +219,8 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
         return answerFor(await control.cancel(action.itemId, chatId), ANSWERS.cancelled);
       case "again":
         return downloadAgain(ctx, chatId, action.itemId);
+      case "resumeQueue":
+        return (await control.resumeQueue()).changed ? ANSWERS.queueResumed : ANSWERS.queueNotPaused;
       case "queuePage":
       case "historyPage": {
         const view = action.action === "queuePage" ? await queuePage(chatId, action.page) : await historyPage(chatId, action.page);
