@@ -32,6 +32,7 @@ export interface Acknowledger {
 
 /** The running item's live message. */
 interface Live {
+  startedAt: number;
   /** Settles with the progress message's id once it exists (undefined if it could not be sent). */
   ready: Promise<number | undefined>;
   messageId?: number;
@@ -67,7 +68,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
   }
 
   started(item: Item, state: TransferState): void {
-    const live: Live = { ready: Promise.resolve(undefined), state, meter: new SpeedMeter() };
+    const live: Live = { startedAt: this.now(), ready: Promise.resolve(undefined), state, meter: new SpeedMeter() };
     // The transfer does not wait for its progress message: under a flood limit, sending it can
     // take retry_after seconds. Edits start once it exists; the endings wait for it.
     live.ready = this.ensureProgressMessage(item, state).then((id) => (live.messageId = id));
@@ -84,7 +85,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     if (messageId === undefined || this.deps.editor.hasPending(item.chatId, messageId)) return;
     // Rendered when the edit goes out, so Telegram gets the newest state.
     void this.deps.editor.edit(item.chatId, messageId, () => ({
-      text: renderProgress({ ...live.state, speed: live.meter.speed() }),
+      text: renderProgress({ ...live.state, itemId: item.id, speed: live.meter.speed(), elapsedMs: this.now() - live.startedAt }),
       markup: progressKeyboard(item.id, { paused: false }),
     }));
   }
@@ -152,6 +153,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
       const paused = stop.reason === "pause";
       const view: ProgressState = stop.wasRunning
         ? {
+            itemId: item.id,
             title: item.title,
             phase: item.downloaded ? "uploading" : "downloading",
             bytesDone: item.bytesDone,
@@ -231,6 +233,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
   /** A waiting item as its progress message shows it. */
   private waitingView(item: Item, waiting: number): ProgressState {
     return {
+      itemId: item.id,
       title: item.title,
       phase: item.downloaded ? "uploading" : item.bytesDone > 0 ? "downloading" : "starting",
       bytesDone: item.bytesDone,
@@ -250,7 +253,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
 
   private async ensureProgressMessage(item: Item, state: TransferState): Promise<number | undefined> {
     const { api, editor } = this.deps;
-    const text = renderProgress({ ...state, speed: null });
+    const text = renderProgress({ ...state, itemId: item.id, speed: null });
     const markup = progressKeyboard(item.id, { paused: false });
     if (item.progressMessageId !== null) {
       void editor.edit(item.chatId, item.progressMessageId, { text, markup });

@@ -70,3 +70,34 @@ describe("messages without a command", () => {
     expect(h.files.requests).toEqual([]);
   });
 });
+
+describe("the live message", () => {
+  it("shows the item's id, the time it has taken, and the upload's speed and ETA", async () => {
+    h = await Harness.create();
+    // Big enough that the socket's buffers cannot take it all at once: the bar follows the server.
+    const file = h.files.addFile("/up.bin", FileServer.randomBytes(12 * 1024 * 1024, 45));
+    h.api.throttleUploads(4 * 1024 * 1024);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    const uploading = await h.waitForText(progress, /Uploading\n[█░]{16} [1-8]?\d%[\s\S]*ETA \d/, since);
+    expect(uploading).toMatch(/^#1 up\.bin\n⬆️ Uploading\n[█░]{16} \d+%\n[\d.]+ MB \/ 12\.0 MB · [\d.]+ MB\/s · ETA \d+s · \d+s elapsed\nnothing else waiting$/);
+    h.api.throttleUploads(null);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+  });
+
+  it("says it is reading the page while it does", async () => {
+    h = await Harness.create();
+    const page = h.files.addHtml("/slow-page.html", `<html><head><title>Slow</title></head><body>${"<p>text</p>".repeat(2000)}</body></html>`);
+    h.files.throttle("/slow-page.html", 4_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const progress = await h.progressMessageId(since);
+    expect(await h.waitForText(progress, /reading the page/, since)).toMatch(/^#1 slow-page\.html\n⬇️ Downloading · \d+s elapsed\nreading the page\nnothing else waiting$/);
+    h.files.throttle("/slow-page.html", null);
+    expect(String((await h.reply(since, CHAT, /failed/)).params.text)).toMatch(/^❌ <b>Slow<\/b>: failed: no downloadable media was found on the page/);
+  });
+});
+

@@ -447,7 +447,7 @@ describe("failures and retries", () => {
     await h.waitForText(progress, /delivered/, since);
     // A mid-transfer edit shows everything the issue lists.
     const mid = edits.map((c) => String(c.params.text)).find((t) => /Downloading/.test(t) && /ETA \d/.test(t))!;
-    expect(mid).toMatch(/^<b>slow\.bin<\/b>\n⬇️ Downloading\n[█░]{16} \d+%\n[\d.]+ KB \/ 586 KB · [\d.]+ KB\/s · ETA \d+s\nnothing else waiting$/);
+    expect(mid).toMatch(/^#1 <b>slow\.bin<\/b>\n⬇️ Downloading\n[█░]{16} \d+%\n[\d.]+ KB \/ 586 KB · [\d.]+ KB\/s · ETA \d+s · \d+s elapsed\nnothing else waiting$/);
     for (const gap of h.editGaps(progress)) expect(gap).toBeGreaterThanOrEqual(190);
   });
 });

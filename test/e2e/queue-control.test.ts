@@ -107,7 +107,7 @@ describe("the progress message's buttons", () => {
     await h.files.waitForBytes("/o/b.bin", 20_000);
     expect(await press(progressA, "q:r:1")).toBe("Resumed");
     expect(await h.waitForText(progressA, /Resumed: position 2 in the queue/, since)).toBe(
-      "a.bin\n⏳ Waiting in line\nResumed: position 2 in the queue.\n2 waiting in the queue",
+      "#1 a.bin\n⏳ Waiting in line\nResumed: position 2 in the queue.\n2 waiting in the queue",
     );
     expect(buttonsOf(progressA)).toEqual(["q:p:1", "q:c:1"]);
 
@@ -221,7 +221,7 @@ describe("the progress message's buttons", () => {
       (c) => c.method === "editMessageText" && c.params.message_id === progress && /⬆️ Uploading/.test(String(c.params.text)),
       { since },
     );
-    expect(String(uploading.params.text)).toMatch(/^<b>large\.bin<\/b>\n⬆️ Uploading\n[█░]{16} \d+%\n[\d.]+ (B|KB|MB) \/ 11\.4 MB · /);
+    expect(String(uploading.params.text)).toMatch(/^#1 <b>large\.bin<\/b>\n⬆️ Uploading\n[█░]{16} \d+%\n[\d.]+ (B|KB|MB) \/ 11\.4 MB · /);
     expect(buttonsOf(progress)).toEqual(["q:p:1", "q:c:1"]);
 
     expect(await press(progress, "q:p:1")).toBe("Paused");

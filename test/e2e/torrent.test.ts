@@ -228,7 +228,7 @@ describe("/torrent", () => {
   });
 
   it("fails a torrent nobody seeds after the metadata timeout, with the retry schedule and a clear message", async () => {
-    const { h, swarm } = await setUp({ torrent: { ...LOOPBACK, metadataTimeoutMs: 1500 }, retryDelaysMs: [100] });
+    const { h, swarm } = await setUp({ torrent: { ...LOOPBACK, metadataTimeoutMs: 1500 }, retryDelaysMs: [1000] });
     await h.start();
     const since = h.api.nextSeq;
     const started = Date.now();

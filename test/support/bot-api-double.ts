@@ -399,6 +399,7 @@ export class BotApiDouble {
   private readonly uploadWaiters = new Waitlist<UploadedFile>();
   /** While set, uploads stop being read (TCP backpressure reaches the bot) until resumed. */
   private uploadGate: { promise: Promise<void>; open: () => void } | undefined;
+  private uploadRate: number | undefined;
   private readonly callbackQueryRecords = new Map<string, CallbackQueryRecord>();
   private callbackCounter = 0;
   private readonly failures = new Map<string, { error: ApiErrorBody; remaining: number }[]>();
@@ -637,6 +638,11 @@ export class BotApiDouble {
     let open!: () => void;
     const promise = new Promise<void>((resolve) => (open = resolve));
     this.uploadGate = { promise, open };
+  }
+
+  /** Reads upload bodies at `bytesPerSecond` at most (a slow link); null for full speed. */
+  throttleUploads(bytesPerSecond: number | null): void {
+    this.uploadRate = bytesPerSecond ?? undefined;
   }
 
   resumeUploads(): void {
@@ -903,6 +909,8 @@ export class BotApiDouble {
           if (!out.write(chunk)) await once(out, "drain"); // rejects if the stream fails meanwhile
         }
         if (this.uploadGate) await this.uploadGate.promise;
+        // A slow link: the body arrives at this rate at most.
+        if (this.uploadRate) await new Promise((r) => setTimeout(r, (chunk.length / this.uploadRate!) * 1000));
       },
       end: async () => {
         if (failure) throw failure;

@@ -3,6 +3,8 @@ import { escapeHtml, formatBytes, formatDuration, truncate } from "../../text/fo
 export type Phase = "starting" | "downloading" | "uploading";
 
 export interface ProgressState {
+  /** Shown before the name, so `/cancel 12` needs no look-up. */
+  itemId?: number;
   title: string;
   phase: Phase;
   bytesDone: number;
@@ -18,6 +20,8 @@ export interface ProgressState {
   paused?: boolean;
   /** Back in line (resumed), waiting for its turn. */
   queued?: boolean;
+  /** How long this attempt has been running. */
+  elapsedMs?: number;
 }
 
 const BAR_WIDTH = 16;
@@ -36,19 +40,23 @@ const PHASE_LABEL: Record<Phase, string> = {
 
 /** The live progress message, as HTML. Pure: same state, same text (so unchanged edits are skipped). */
 export function renderProgress(s: ProgressState): string {
-  const lines: string[] = [`<b>${escapeHtml(truncate(s.title, 200))}</b>`];
+  const lines: string[] = [`${s.itemId !== undefined ? `#${s.itemId} ` : ""}<b>${escapeHtml(truncate(s.title, 200))}</b>`];
+  const elapsed = s.elapsedMs !== undefined ? ` · ${formatDuration(s.elapsedMs)} elapsed` : "";
   const label = s.paused ? "⏸ Paused" : s.queued ? "⏳ Waiting in line" : PHASE_LABEL[s.phase];
   const attempt = s.attempt && s.attempt > 1 && s.attempts ? ` (attempt ${s.attempt} of ${s.attempts})` : "";
-  lines.push(`${label}${attempt}`);
-  if (s.note) {
-    lines.push(escapeHtml(s.note));
+  // Before the first byte there is nothing to measure yet: say what is going on instead.
+  const note = s.note ?? (s.phase === "starting" && s.bytesDone === 0 && !s.paused && !s.queued ? "connecting…" : undefined);
+  // The time it has taken goes with the numbers, or, without them, with the phase.
+  lines.push(`${label}${attempt}${note ? elapsed : ""}`);
+  if (note) {
+    lines.push(escapeHtml(note));
   } else if (s.totalBytes && s.totalBytes > 0) {
     const fraction = s.bytesDone / s.totalBytes;
     lines.push(`${progressBar(fraction)} ${Math.floor(Math.min(1, fraction) * 100)}%`);
     const eta = s.speed && s.speed > 0 ? formatDuration(((s.totalBytes - s.bytesDone) / s.speed) * 1000) : "?";
-    lines.push(`${formatBytes(s.bytesDone)} / ${formatBytes(s.totalBytes)} · ${speedText(s.speed)} · ETA ${eta}`);
+    lines.push(`${formatBytes(s.bytesDone)} / ${formatBytes(s.totalBytes)} · ${speedText(s.speed)} · ETA ${eta}${elapsed}`);
   } else {
-    lines.push(`${formatBytes(s.bytesDone)} of unknown size · ${speedText(s.speed)}`);
+    lines.push(`${formatBytes(s.bytesDone)} of unknown size · ${speedText(s.speed)}${elapsed}`);
   }
   for (const d of s.details ?? []) lines.push(escapeHtml(d));
   lines.push(s.waiting > 0 ? `${s.waiting} waiting in the queue` : "nothing else waiting");
