@@ -107,16 +107,23 @@ export class ChatReporter implements QueueReporter, Acknowledger {
   }
 
   done(item: Item, message: string): void {
-    const text = `✅ <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(message)}`;
-    this.afterRun(item, (messageId) => this.finish(item, messageId, text, "done"));
+    // The one answer about a page (what it queued, what it skipped): a reply that notifies and
+    // stays, in place of the live message, which would only say the same again.
+    const icon = item.sourceKind === "crawler" ? "📄" : "✅";
+    this.replace(item, `${icon} <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(message)}`, "done");
   }
 
   failed(item: Item, error: { userMessage: string }): void {
-    const text = renderFailed(item.title, error.userMessage);
+    this.replace(item, renderFailed(item.title, error.userMessage), "failed");
+  }
+
+  /**
+   * The item's last word as a message of its own that stays (an edit notifies nobody), replying
+   * to the request; its live message goes, so the outcome shows once.
+   */
+  private replace(item: Item, text: string, outcome: Outcome): void {
     this.afterRun(item, (messageId) => {
-      if (messageId === undefined) return this.finish(item, messageId, text, "failed");
-      // An edit notifies nobody, so the progress message is replaced by a new one: the chat is
-      // told, and the failure shows once.
+      if (messageId === undefined) return this.finish(item, messageId, text, outcome, false);
       this.deps.editor.forget(item.chatId, messageId);
       this.track(
         this.deps.api.sendMessage(item.chatId, text, replyTo(item.requestMessageId)).then(
@@ -129,8 +136,8 @@ export class ChatReporter implements QueueReporter, Acknowledger {
             this.settle(item, messageId);
           },
           (error: unknown) => {
-            this.deps.logger.warn({ err: errorText(error) }, "could not send the failure message");
-            this.finish(item, messageId, text, "failed");
+            this.deps.logger.warn({ err: errorText(error) }, "could not send the final message");
+            this.finish(item, messageId, text, outcome, false);
           },
         ),
       );
@@ -275,8 +282,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
    * has none. The file (or the page summary) stays in the chat; the line about it goes after a
    * while. Failures stay.
    */
-  private finish(item: Item, messageId: number | undefined, text: string, outcome: Outcome): void {
-    const transient = outcome !== "failed";
+  private finish(item: Item, messageId: number | undefined, text: string, outcome: Outcome, transient = outcome !== "failed"): void {
     if (messageId === undefined) {
       this.track(
         this.deps.api.sendMessage(item.chatId, text).then(

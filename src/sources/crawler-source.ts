@@ -3,7 +3,7 @@ import path from "node:path";
 import { AppError, DownloadError, StopError } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { safeFileName } from "../storage/paths.ts";
-import { escapeHtml, formatBytes, truncate } from "../text/format.ts";
+import { formatBytes, truncate } from "../text/format.ts";
 import { isHtml, tooLargeError } from "./direct-source.ts";
 import { probeUrl } from "./http-probe.ts";
 import { type MediaCandidate, extensionOfUrl, findPageMedia } from "./page-media.ts";
@@ -68,22 +68,23 @@ function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /**
- * One line about a crawl. Pure.
+ * One sentence about a crawl, each word once. Pure.
  *
  * @example
  * summarizeCrawl({ found: 80, added: 50, overCap: 30, cap: 50, tooLarge: 0, alreadyQueued: 0, refused: 0 })
- * // → "found 80 files: added 50 to the queue; skipped 30: over the limit of 50 files per page."
+ * // → "80 files found: 50 queued, 30 skipped (over the limit of 50 per page)."
  */
 export function summarizeCrawl(t: CrawlTally): string {
-  const head = `found ${plural(t.found, "file")}: added ${t.added} to the queue`;
-  const reasons: string[] = [];
-  if (t.overCap) reasons.push(`${t.overCap} over the limit of ${plural(t.cap, "file")} per page`);
-  if (t.tooLarge) reasons.push(`${t.tooLarge} too large`);
-  if (t.alreadyQueued) reasons.push(`${t.alreadyQueued} already queued`);
-  if (t.refused) reasons.push(`${t.refused} refused${t.firstRefusal ? ` (${t.firstRefusal.replace(/\.$/, "")})` : ""}`);
+  const found = `${plural(t.found, "file")} found`;
   const skipped = t.overCap + t.tooLarge + t.alreadyQueued + t.refused;
-  if (skipped === 0) return `${head}.`;
-  return `${head}; skipped ${skipped}: ${reasons.join(", ")}.`;
+  if (skipped === 0) return t.found === 1 ? `${found}, queued.` : `${found}, all queued.`;
+  const reasons: string[] = [];
+  if (t.overCap) reasons.push(`${t.overCap === skipped ? "" : `${t.overCap} `}over the limit of ${t.cap} per page`);
+  if (t.tooLarge) reasons.push(`${t.tooLarge === skipped ? "" : `${t.tooLarge} `}too large`);
+  if (t.alreadyQueued) reasons.push(`${t.alreadyQueued === skipped ? "" : `${t.alreadyQueued} `}already in line`);
+  if (t.refused) reasons.push(`${t.refused === skipped ? "" : `${t.refused} `}refused${t.firstRefusal ? `: ${t.firstRefusal.replace(/\.$/, "")}` : ""}`);
+  const queued = t.added === 0 ? "none queued" : `${t.added} queued`;
+  return `${found}: ${queued}, ${skipped} skipped (${reasons.join("; ")}).`;
 }
 
 /**
@@ -164,7 +165,7 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     const open = await ctx.findOpen(main.url);
     if (open && open.item.id !== item.id) {
       const where = open.position !== null ? `position ${open.position} in the queue` : open.item.status;
-      return await finish(ctx, `its ${main.kind.replace("og:", "")} is already in the queue as #${open.item.id} (${where}).`);
+      return finish(ctx, `its ${main.kind.replace("og:", "")} is already in the queue as #${open.item.id} (${where}).`);
     }
     const probe = await probeUrl(options.http, main.url, ctx.signal);
     if (probe.contentType && isHtml(probe.contentType)) return null;
@@ -200,13 +201,12 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
       }
     }
     ctx.logger.info({ page: item.url, ...tally }, "queued the files of a page");
-    return await finish(ctx, summarizeCrawl(tally));
+    return finish(ctx, summarizeCrawl(tally));
   }
 
-  /** Ends the page item without an upload; the chat gets the outcome as a reply (an edit notifies nobody). */
-  async function finish(ctx: SourceContext, message: string): Promise<SourceResult> {
-    const name = escapeHtml(truncate(ctx.item.title, 200));
-    await ctx.notice(`📄 <b>${name}</b>: ${escapeHtml(message)}`).catch((error: unknown) => ctx.logger.warn({ err: String(error) }, "could not send the page summary"));
+  /** Ends the page item without an upload: the worker reports the outcome, the chat's one answer about the page. */
+  function finish(ctx: SourceContext, message: string): SourceResult {
+    ctx.logger.info({ page: ctx.item.url, message }, "page done");
     return { kind: "done", message };
   }
 

@@ -116,7 +116,7 @@ describe("/download of a web page with one main media", () => {
     await h.start();
     const since = h.api.nextSeq;
     h.send(`/download ${page}`);
-    expect(String((await h.reply(since, CHAT, /found/)).params.text)).toBe("📄 <b>Show 7</b>: found 1 file: added 1 to the queue.");
+    expect(String((await h.reply(since, CHAT, /found/)).params.text)).toBe("📄 <b>Show 7</b>: 1 file found, queued.");
     expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
     // The player page was only pre-checked, never read or queued.
     expect(h.files.requests.filter((r) => r.path === "/embed/7").map((r) => r.method)).toEqual(["HEAD"]);
@@ -155,7 +155,7 @@ describe("/download of a page that lists files", () => {
     const request = h.send(`/download ${page}`);
 
     const summary = await h.reply(since, CHAT, /found/);
-    expect(String(summary.params.text)).toBe("📄 <b>Index of /course/</b>: found 5 files: added 5 to the queue.");
+    expect(String(summary.params.text)).toBe("📄 <b>Index of /course/</b>: 5 files found, all queued.");
     expect((summary.params.reply_parameters as { message_id: number }).message_id).toBe(request);
 
     const sent = await uploads(5, since);
@@ -168,11 +168,12 @@ describe("/download of a page that lists files", () => {
       [page, "completed"],
       ...files.map((f) => [f.url, "completed"]),
     ]);
-    // The page item ends with the same line in its progress message.
-    // (Its first, as the page item ran first; a finished item's message is no longer its live one.)
+    // The page answers once: its live message gave way to the answer, which is the only message
+    // that says so.
     const pageProgress = await h.progressMessageId(since);
     expect(items[0]!.progressMessageId).toBeNull();
-    expect(await h.waitForText(pageProgress, /found 5 files/, since)).toBe("✅ Index of /course/: found 5 files: added 5 to the queue.");
+    expect(h.api.visibleMessages(CHAT).map((m) => m.message_id)).not.toContain(pageProgress);
+    expect(h.api.visibleMessages(CHAT).filter((m) => /5 files found/.test(m.text ?? ""))).toHaveLength(1);
     expect(h.files.requests.some((r) => r.path === "/course/readme.txt")).toBe(false);
   });
 
@@ -186,7 +187,7 @@ describe("/download of a page that lists files", () => {
     const since = h.api.nextSeq;
     h.send(`/download ${page}`);
     const summary = await h.reply(since, CHAT, /found/);
-    expect(String(summary.params.text)).toMatch(/found 2 files: added 2 to the queue/);
+    expect(String(summary.params.text)).toMatch(/2 files found, all queued/);
     const sent = await uploads(2, since);
     expect(sent.map((u) => u.files[0]!.sha256)).toEqual(files.map((f) => f.sha256));
   });
@@ -202,7 +203,7 @@ describe("/download of a page that lists files", () => {
 
     const summary = String((await h.reply(since, CHAT, /found/)).params.text);
     expect(summary).toBe(
-      "📄 <b>Index of /big/</b>: found 80 files: added 50 to the queue; skipped 30: 30 over the limit of 50 files per page.",
+      "📄 <b>Index of /big/</b>: 80 files found: 50 queued, 30 skipped (over the limit of 50 per page).",
     );
     const items = await listItems(h.app!.db);
     expect(items.slice(1).map((i) => i.url)).toEqual(files.slice(0, 50).map((f) => f.url));
@@ -239,7 +240,7 @@ describe("/download of a page that lists files", () => {
     h.send(`/download http://files.test:${port}/list/`);
     const summary = String((await h.reply(since, CHAT, /found/)).params.text);
     expect(summary).toBe(
-      "📄 <b>list</b>: found 5 files: added 1 to the queue; skipped 4: 1 too large, 3 refused (intranet.test (10.0.0.7) is on a private or local network, which this bot does not fetch from; send a public URL).",
+      "📄 <b>list</b>: 5 files found: 1 queued, 4 skipped (1 too large; 3 refused: intranet.test (10.0.0.7) is on a private or local network, which this bot does not fetch from; send a public URL).",
     );
     expect((await h.upload(since)).files[0]!.sha256).toBe(ok.sha256);
     expect(resolved).toContain("intranet.test");
@@ -331,10 +332,10 @@ describe("duplicates", () => {
 
     since = h.api.nextSeq;
     h.files.releaseStalls("/blocker.bin");
-    const first = String((await h.reply(since, CHAT, /added 3 to the queue/)).params.text);
-    expect(first).toBe("📄 <b>Index of /eps/</b>: found 3 files: added 3 to the queue.");
-    const second = await h.reply(since, CHAT, /already queued/);
-    expect(String(second.params.text)).toBe("📄 <b>Index of /eps/</b>: found 3 files: added 0 to the queue; skipped 3: 3 already queued.");
+    const first = String((await h.reply(since, CHAT, /3 files found, all queued/)).params.text);
+    expect(first).toBe("📄 <b>Index of /eps/</b>: 3 files found, all queued.");
+    const second = await h.reply(since, CHAT, /already in line/);
+    expect(String(second.params.text)).toBe("📄 <b>Index of /eps/</b>: 3 files found: none queued, 3 skipped (already in line).");
     const third = String((await h.reply(since, CHAT, /📄 <b>Trailer/)).params.text);
     expect(third).toMatch(/^📄 <b>Trailer<\/b>: its video is already in the queue as #5 \(position \d+ in the queue\)\.$/);
 

@@ -169,14 +169,15 @@ describe("URL helpers", () => {
 describe("crawl texts", () => {
   it("says how many were added and why the others were skipped", () => {
     const base = { found: 0, added: 0, overCap: 0, cap: 50, tooLarge: 0, alreadyQueued: 0, refused: 0 };
-    expect(summarizeCrawl({ ...base, found: 5, added: 5 })).toBe("found 5 files: added 5 to the queue.");
+    expect(summarizeCrawl({ ...base, found: 5, added: 5 })).toBe("5 files found, all queued.");
+    expect(summarizeCrawl({ ...base, found: 1, added: 1 })).toBe("1 file found, queued.");
     expect(summarizeCrawl({ ...base, found: 80, added: 50, overCap: 30 })).toBe(
-      "found 80 files: added 50 to the queue; skipped 30: 30 over the limit of 50 files per page.",
+      "80 files found: 50 queued, 30 skipped (over the limit of 50 per page).",
     );
     expect(
       summarizeCrawl({ ...base, found: 7, added: 3, tooLarge: 1, alreadyQueued: 2, refused: 1, firstRefusal: "x is on a private network." }),
-    ).toBe("found 7 files: added 3 to the queue; skipped 4: 1 too large, 2 already queued, 1 refused (x is on a private network).");
-    expect(summarizeCrawl({ ...base, found: 1, alreadyQueued: 1, cap: 1 })).toBe("found 1 file: added 0 to the queue; skipped 1: 1 already queued.");
+    ).toBe("7 files found: 3 queued, 4 skipped (1 too large; 2 already in line; 1 refused: x is on a private network).");
+    expect(summarizeCrawl({ ...base, found: 1, alreadyQueued: 1, cap: 1 })).toBe("1 file found: none queued, 1 skipped (already in line).");
   });
 
   it("names the main media after the page, keeping the file's extension", () => {
