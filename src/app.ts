@@ -153,9 +153,21 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       fetchDocument: telegramFileFetcher(bot.api, { apiRoot: config.apiRoot, token: config.botToken }),
     }),
   });
-  const answers = new RequestAnswers({ api: bot.api, requests, editor, acks: reporter, tasks, logger });
+  const answers = new RequestAnswers({ api: bot.api, requests, editor, acks: reporter, tasks, logger, queuePaused: () => worker.queuePaused });
   const control = new QueueControl({ db, worker, reporter, disk, logger: logger.child({ part: "control" }) });
 
+  // The chat's live message is sent anew once other messages pushed it out of sight: it is told
+  // of every message, the bot's own included.
+  bot.api.config.use(async (prev, method, payload, signal) => {
+    const result = await prev(method, payload, signal);
+    const sent = result.ok ? (result.result as { message_id?: unknown; chat?: { id?: unknown } }) : undefined;
+    if (sent && typeof sent.message_id === "number" && typeof sent.chat?.id === "number") reporter.observe(sent.chat.id, sent.message_id);
+    return result;
+  });
+  bot.use((ctx, next) => {
+    if (ctx.msg && ctx.chat) reporter.observe(ctx.chat.id, ctx.msg.message_id);
+    return next();
+  });
   // Every update is tracked so that shutdown can let the ones in flight finish.
   bot.use((_ctx, next) => tasks.track(next()));
   bot.use(sequentialize(updateOrderKey));

@@ -1,7 +1,7 @@
 import type { Api } from "grammy";
 import type { Db } from "../db/database.ts";
 import { listItemFiles, updateItem } from "../db/item-repository.ts";
-import { recordItemMessage, settleProgressMessage } from "../db/message-repository.ts";
+import { clearProgressMessage, recordItemMessage, settleProgressMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { QueueReporter, StopReason, TransferState } from "../queue/reporter.ts";
@@ -28,11 +28,17 @@ export interface Acknowledger {
    * deleted after a while. Resolves once the record is stored.
    */
   acknowledged(message: { chat: { id: number }; message_id: number }, itemIds: readonly number[], transient: boolean): Promise<void>;
+  /** The acknowledgement is about this one new item alone: it may become its live message. */
+  offer(chatId: number, messageId: number, itemId: number): void;
+  /** The item's request is answered by a message it cannot have (it names several items). */
+  decline(itemId: number): void;
 }
 
 /** The running item's live message. */
 interface Live {
   startedAt: number;
+  /** Why the attempt before this one failed: shown while this one runs. */
+  previous?: string;
   /** Settles with the progress message's id once it exists (undefined if it could not be sent). */
   ready: Promise<number | undefined>;
   messageId?: number;
@@ -41,6 +47,25 @@ interface Live {
 }
 
 type Outcome = "delivered" | "done" | "failed" | "cancelled";
+
+/** A chat's live status message, which the chat's items run in one after another. */
+interface ChatState {
+  /** The newest message id seen in the chat, anyone's (ids grow by one per message). */
+  newest: number;
+  liveId?: number;
+  /** The item the live message shows, or showed last. */
+  showing?: number;
+  /**
+   * It shows a delivery now, which the file itself announces: the next item may take it over.
+   * A paused, retrying or cancelled item keeps its message.
+   */
+  free?: boolean;
+}
+
+/** How many messages may follow the live message before it is out of sight and sent anew below. */
+const IN_SIGHT = 4;
+/** How long a new item's live message waits for its acknowledgement, to become that message. */
+const ADOPT_WAIT_MS = 2500;
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -53,6 +78,10 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
  */
 export class ChatReporter implements QueueReporter, Acknowledger {
   private readonly live = new Map<number, Live>();
+  private readonly chats = new Map<number, ChatState>();
+  /** Acknowledgements offered for an item, and items waiting for theirs. */
+  private readonly offered = new Map<number, number | undefined>();
+  private readonly adopters = new Map<number, (messageId: number | undefined) => void>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly now: () => number;
 
@@ -67,8 +96,34 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     clearTimeout(timer);
   }
 
+  /** A message went into a chat (anyone's): the live message may now be out of sight. */
+  observe(chatId: number, messageId: number): void {
+    const chat = this.chat(chatId);
+    chat.newest = Math.max(chat.newest, messageId);
+  }
+
+  /**
+   * The answer to a request about one item went out: if that item starts at once, this message
+   * becomes its live message instead of a second one.
+   */
+  offer(chatId: number, messageId: number, itemId: number): void {
+    const adopt = this.adopters.get(itemId);
+    if (adopt) return adopt(messageId);
+    this.offered.set(itemId, messageId);
+    setTimeout(() => this.offered.delete(itemId), ADOPT_WAIT_MS * 2).unref();
+    this.observe(chatId, messageId);
+  }
+
+  decline(itemId: number): void {
+    const adopt = this.adopters.get(itemId);
+    if (adopt) return adopt(undefined);
+    this.offered.set(itemId, undefined);
+    setTimeout(() => this.offered.delete(itemId), ADOPT_WAIT_MS * 2).unref();
+  }
+
   started(item: Item, state: TransferState): void {
     const live: Live = { startedAt: this.now(), ready: Promise.resolve(undefined), state, meter: new SpeedMeter() };
+    if (item.attempts > 0 && item.lastError) live.previous = `attempt ${item.attempts} of ${state.attempts} failed: ${item.lastError}`;
     // The transfer does not wait for its progress message: under a flood limit, sending it can
     // take retry_after seconds. Edits start once it exists; the endings wait for it.
     live.ready = this.ensureProgressMessage(item, state).then((id) => (live.messageId = id));
@@ -85,7 +140,13 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     if (messageId === undefined || this.deps.editor.hasPending(item.chatId, messageId)) return;
     // Rendered when the edit goes out, so Telegram gets the newest state.
     void this.deps.editor.edit(item.chatId, messageId, () => ({
-      text: renderProgress({ ...live.state, itemId: item.id, speed: live.meter.speed(), elapsedMs: this.now() - live.startedAt }),
+      text: renderProgress({
+        ...live.state,
+        itemId: item.id,
+        speed: live.meter.speed(),
+        elapsedMs: this.now() - live.startedAt,
+        details: [...(live.state.details ?? []), ...(live.previous ? [live.previous] : [])],
+      }),
       markup: progressKeyboard(item.id, { paused: false }),
     }));
   }
@@ -103,7 +164,11 @@ export class ChatReporter implements QueueReporter, Acknowledger {
   }
 
   delivered(item: Item, result: { bytes: number; files: number }): void {
-    this.afterRun(item, (messageId) => this.finish(item, messageId, renderDelivered(item.title, result.bytes, result.files), "delivered"));
+    this.afterRun(item, (messageId) => {
+      const chat = this.chat(item.chatId);
+      if (messageId !== undefined && chat.liveId === messageId && chat.showing === item.id) chat.free = true;
+      this.finish(item, messageId, renderDelivered(item.title, result.bytes, result.files), "delivered");
+    });
   }
 
   done(item: Item, message: string): void {
@@ -129,6 +194,9 @@ export class ChatReporter implements QueueReporter, Acknowledger {
         this.deps.api.sendMessage(item.chatId, text, replyTo(item.requestMessageId)).then(
           async (message) => {
             this.remember(item, message.message_id);
+            this.observe(item.chatId, message.message_id);
+            const chat = this.chat(item.chatId);
+            if (chat.liveId === messageId) chat.liveId = undefined;
             await this.deps.api.deleteMessage(item.chatId, messageId).catch(() => {
               // Too old to delete (48 h) or already gone: leave it as the final line instead.
               void this.deps.editor.edit(item.chatId, messageId, { text });
@@ -177,7 +245,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
       void this.deps.editor.edit(item.chatId, messageId, { text: renderProgress(view), markup });
     };
     if (stop.wasRunning) this.afterRun(item, show);
-    else show(item.progressMessageId ?? undefined);
+    else show(this.ownMessage(item));
   }
 
   restored(item: Item, where: { queuePaused: boolean; waiting: number }): void {
@@ -220,12 +288,21 @@ export class ChatReporter implements QueueReporter, Acknowledger {
   }
 
   resumed(item: Item, where: { position: number; queuePaused: boolean; waiting: number }): void {
-    if (item.progressMessageId === null) return;
+    const messageId = this.ownMessage(item);
+    if (messageId === undefined) return;
     const note = where.queuePaused
       ? `Resumed: position ${where.position} in the queue; the whole queue is paused (/resume continues).`
       : `Resumed: position ${where.position} in the queue.`;
     const text = renderProgress({ ...this.waitingView(item, where.waiting), queued: true, note });
-    void this.deps.editor.edit(item.chatId, item.progressMessageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
+    void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
+  }
+
+  /** The item's progress message, unless the chat's live message there shows another item now. */
+  private ownMessage(item: Item): number | undefined {
+    const messageId = item.progressMessageId ?? undefined;
+    const chat = this.chats.get(item.chatId);
+    if (messageId !== undefined && chat?.liveId === messageId && chat.showing !== undefined && chat.showing !== item.id) return undefined;
+    return messageId;
   }
 
   async acknowledged(message: { chat: { id: number }; message_id: number }, itemIds: readonly number[], transient: boolean): Promise<void> {
@@ -258,23 +335,81 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     this.track(live.ready.then(() => then(live.messageId)));
   }
 
+  private chat(chatId: number): ChatState {
+    let chat = this.chats.get(chatId);
+    if (!chat) {
+      chat = { newest: 0 };
+      this.chats.set(chatId, chat);
+    }
+    return chat;
+  }
+
+  /**
+   * The message a starting item shows its progress in: its own from an earlier attempt; else the
+   * chat's live message, while it is in sight; else its acknowledgement, when that is the answer
+   * to its request alone; else a new one at the bottom of the chat.
+   */
   private async ensureProgressMessage(item: Item, state: TransferState): Promise<number | undefined> {
-    const { api, editor } = this.deps;
+    const { api, editor, notices } = this.deps;
+    const chat = this.chat(item.chatId);
     const text = renderProgress({ ...state, itemId: item.id, speed: null });
     const markup = progressKeyboard(item.id, { paused: false });
-    if (item.progressMessageId !== null) {
-      void editor.edit(item.chatId, item.progressMessageId, { text, markup });
-      return item.progressMessageId;
-    }
+    const show = async (messageId: number, fresh: boolean) => {
+      if (chat.liveId === messageId && chat.showing !== undefined && chat.showing !== item.id) {
+        await this.detach(item.chatId, chat.showing, messageId);
+      }
+      chat.liveId = messageId;
+      chat.showing = item.id;
+      chat.free = false;
+      if (fresh) editor.track(item.chatId, messageId, text, markup);
+      else void editor.edit(item.chatId, messageId, { text, markup });
+      if (item.progressMessageId !== messageId) await updateItem(this.deps.db, item.id, { progressMessageId: messageId }, this.now());
+      return messageId;
+    };
+    const usable = (messageId: number) => {
+      // A final line scheduled to go is kept after all; one already gone cannot be shown again.
+      notices.keep(item.chatId, messageId);
+      return !notices.wasDeleted(item.chatId, messageId);
+    };
+    if (item.progressMessageId !== null && usable(item.progressMessageId)) return show(item.progressMessageId, false);
+    if (chat.liveId !== undefined && chat.free && chat.newest - chat.liveId <= IN_SIGHT && usable(chat.liveId)) return show(chat.liveId, false);
+    const ack = await this.acknowledgementOf(item);
+    if (ack !== undefined && usable(ack)) return show(ack, false);
     try {
       const message = await api.sendMessage(item.chatId, text, { reply_markup: markup, ...replyTo(item.requestMessageId) });
-      editor.track(item.chatId, message.message_id, text, markup);
-      await updateItem(this.deps.db, item.id, { progressMessageId: message.message_id }, this.now());
-      return message.message_id;
+      this.observe(item.chatId, message.message_id);
+      // The old live message, out of sight now, shows a final line that goes after a while.
+      return show(message.message_id, true);
     } catch (error) {
       this.deps.logger.warn({ itemId: item.id, err: errorText(error) }, "could not send the progress message");
       return undefined;
     }
+  }
+
+  /** The answer to the item's request, when it comes soon (the item was just queued) and is about it alone. */
+  private acknowledgementOf(item: Item): Promise<number | undefined> {
+    if (this.offered.has(item.id)) {
+      const offered = this.offered.get(item.id);
+      this.offered.delete(item.id);
+      return Promise.resolve(offered);
+    }
+    // Only a request someone just sent has an answer on its way.
+    if (item.requestId === null || this.now() - item.createdAt > ADOPT_WAIT_MS) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(undefined), ADOPT_WAIT_MS);
+      const done = (messageId: number | undefined) => {
+        clearTimeout(timer);
+        this.adopters.delete(item.id);
+        resolve(messageId);
+      };
+      this.adopters.set(item.id, done);
+    });
+  }
+
+  /** An item whose live message now shows another: the message stays findable as about it. */
+  private async detach(chatId: number, itemId: number, messageId: number): Promise<void> {
+    await recordItemMessage(this.deps.db, chatId, messageId, [itemId], this.now()).catch(() => {});
+    await clearProgressMessage(this.deps.db, itemId, messageId).catch(() => {});
   }
 
   /**
@@ -298,9 +433,12 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     }
     this.track(
       this.deps.editor.edit(item.chatId, messageId, { text }).then(() => {
+        this.settle(item, messageId);
+        // The chat's next item may have taken the message over meanwhile: it is live again.
+        const chat = this.chat(item.chatId);
+        if (chat.liveId === messageId && chat.showing !== item.id) return;
         this.deps.editor.forget(item.chatId, messageId);
         if (transient) this.deps.notices.schedule(item.chatId, messageId);
-        this.settle(item, messageId);
       }),
     );
   }

@@ -10,6 +10,8 @@ import type { Logger } from "../logger.ts";
  */
 export class TransientNotices {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Deleted by this process (bounded: only the latest are remembered). */
+  private readonly deleted = new BoundedSet<string>(1000);
   private stopped = false;
 
   /**
@@ -28,6 +30,7 @@ export class TransientNotices {
     clearTimeout(this.timers.get(key));
     const timer = setTimeout(() => {
       this.timers.delete(key);
+      this.deleted.add(key);
       void this.delete(chatId, messageId);
     }, ttlMs);
     timer.unref();
@@ -39,6 +42,12 @@ export class TransientNotices {
     const key = `${chatId}:${messageId}`;
     clearTimeout(this.timers.get(key));
     this.timers.delete(key);
+    this.deleted.delete(key);
+  }
+
+  /** Whether this message was deleted as a notice (it cannot be shown again). */
+  wasDeleted(chatId: number, messageId: number): boolean {
+    return this.deleted.has(`${chatId}:${messageId}`);
   }
 
   get pending(): number {
@@ -62,5 +71,21 @@ export class TransientNotices {
         "could not delete a transient notice",
       );
     }
+  }
+}
+
+/** A set that forgets its oldest entries past `limit` (weeks of notices must not pile up). */
+class BoundedSet<T> {
+  private readonly items = new Set<T>();
+  constructor(private readonly limit: number) {}
+  add(item: T): void {
+    this.items.add(item);
+    if (this.items.size > this.limit) this.items.delete(this.items.values().next().value as T);
+  }
+  has(item: T): boolean {
+    return this.items.has(item);
+  }
+  delete(item: T): void {
+    this.items.delete(item);
   }
 }

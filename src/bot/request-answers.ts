@@ -16,6 +16,8 @@ export interface RequestAnswersDeps {
   acks: Acknowledger;
   tasks: TaskRunner;
   logger: Logger;
+  /** Whether the whole queue is paused (then nothing starts at once). */
+  queuePaused?: () => boolean;
   /** How long the checks may take for the answer to come as one message. Default 1.5 s. */
   quickAnswerMs?: number;
 }
@@ -68,6 +70,7 @@ export class RequestAnswers {
     const label = request.kind === "document" ? "the .torrent file" : request.text;
     const message = await this.deps.api.sendMessage(request.chatId, describeOutcome(outcome, label), replyTo(request.requestMessageId));
     await this.deps.acks.acknowledged(message, itemIds([outcome]), outcome.status !== "refused");
+    if (outcome.status === "queued") this.deps.acks.offer(request.chatId, message.message_id, outcome.item.id);
   }
 
   private async answer(entries: Array<Submitted & { label: string }>, options: AskOptions): Promise<void> {
@@ -92,6 +95,11 @@ export class RequestAnswers {
       const markup = againKeyboard(outcomes);
       const message = await api.sendMessage(options.chatId, joinReply(lines), { ...replyTo(pointAt), ...(markup ? { reply_markup: markup } : {}) });
       await this.deps.acks.acknowledged(message, itemIds(outcomes), transient(problems, outcomes));
+      // The answer about one new item may become its live message when it starts at once.
+      if (only?.status === "queued" && only.position === 1 && !this.deps.queuePaused?.()) {
+        this.deps.acks.offer(options.chatId, message.message_id, only.item.id);
+      }
+      else for (const id of itemIds(outcomes)) this.deps.acks.decline(id);
       return;
     }
 
@@ -101,6 +109,8 @@ export class RequestAnswers {
     });
     const message = await api.sendMessage(options.chatId, joinReply([...problems, ...checking, ...extra]), replyTo(options.requestMessageId));
     editor.track(options.chatId, message.message_id, joinReply([...problems, ...checking, ...extra]));
+    // This answer is about several things at once: no item's live message.
+    for (const entry of entries) void entry.outcome.then((o) => itemIds([o]).forEach((id) => this.deps.acks.decline(id)));
     await all;
     const outcomes = entries.map((_, i) => settled.get(i)!);
     const lines = [...problems, ...outcomes.map((o, i) => describeOutcome(o, entries[i]!.label)), ...extra];

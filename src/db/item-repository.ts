@@ -46,6 +46,7 @@ export function toItem(row: ItemRowWithFiles): Item {
     etag: row.etag,
     lastModified: row.last_modified,
     progressMessageId: row.progress_message_id,
+    requestId: row.request_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     startedAt: row.started_at,

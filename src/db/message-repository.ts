@@ -55,3 +55,8 @@ export async function settleProgressMessage(db: Db, item: Item, now: number): Pr
     await trx.updateTable("items").set({ progress_message_id: null }).where("id", "=", item.id).where("progress_message_id", "=", messageId).execute();
   });
 }
+
+/** The item's live message shows another item now: it is no longer this item's. */
+export async function clearProgressMessage(db: Db, itemId: number, messageId: number): Promise<void> {
+  await db.updateTable("items").set({ progress_message_id: null }).where("id", "=", itemId).where("progress_message_id", "=", messageId).execute();
+}

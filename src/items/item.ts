@@ -76,6 +76,8 @@ export interface Item {
   etag: string | null;
   lastModified: string | null;
   progressMessageId: number | null;
+  /** The stored request it came from (a link someone sent), or null (found on a page, say). */
+  requestId: number | null;
   createdAt: number;
   updatedAt: number;
   startedAt: number | null;

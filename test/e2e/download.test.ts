@@ -7,7 +7,7 @@ import { openDatabase } from "../../src/db/database.ts";
 import { findItem, listItemFiles, listItems } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { tooManyRequests } from "../support/bot-api-double.ts";
-import { CHAT, Harness, PROGRESS_TEXT, STRANGER_CHAT, messageIdOf } from "../support/harness.ts";
+import { CHAT, Harness, STRANGER_CHAT, messageIdOf } from "../support/harness.ts";
 
 let h: Harness;
 afterEach(async () => {
@@ -37,9 +37,9 @@ describe("/download of a direct link", () => {
     expect(final).toBe("✅ report.bin: delivered (293 KB)");
     expect(h.api.chat(CHAT).find((m) => m.message_id === progress)?.reply_markup).toBeUndefined();
 
-    // Exactly one progress message for the item; edits spaced by the interval; none pointless.
-    const progressSends = h.api.callsOf("sendMessage").filter((c) => PROGRESS_TEXT.test(String(c.params.text)));
-    expect(progressSends).toHaveLength(1);
+    // Exactly one progress message for the item, and it is the acknowledgement itself (the item
+    // started at once); edits spaced by the interval; none pointless.
+    expect(h.progressMessages(since)).toEqual([messageIdOf(queued)]);
     for (const gap of h.editGaps(progress)) expect(gap).toBeGreaterThanOrEqual(290);
     expect(h.api.callsOf("editMessageText").filter((c) => c.response?.ok === false)).toEqual([]);
 

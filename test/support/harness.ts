@@ -112,13 +112,35 @@ export class Harness {
     return this.textOf(messageId, chatId);
   }
 
-  /** The id of the first progress message sent after `since`. */
+  /**
+   * The id of the first message that shows progress after `since`: a progress message sent, or
+   * a message edited into one (an acknowledgement, or the chat's live message of earlier items).
+   */
   async progressMessageId(since: number, chatId = CHAT): Promise<number> {
     const call = await this.api.waitForCall(
-      (c) => c.method === "sendMessage" && c.params.chat_id === chatId && c.response?.ok === true && PROGRESS_TEXT.test(String(c.params.text)),
+      (c) =>
+        (c.method === "sendMessage" || c.method === "editMessageText") &&
+        c.params.chat_id === chatId &&
+        c.response?.ok === true &&
+        PROGRESS_TEXT.test(String(c.params.text)),
       { since },
     );
-    return messageIdOf(call);
+    return call.method === "sendMessage" ? messageIdOf(call) : Number(call.params.message_id);
+  }
+
+  /** The messages that showed progress (sent so, or edited into it) since `since`, in order. */
+  progressMessages(since = 0, chatId = CHAT): number[] {
+    const ids = this.api.calls
+      .filter(
+        (c) =>
+          c.seq >= since &&
+          (c.method === "sendMessage" || c.method === "editMessageText") &&
+          c.params.chat_id === chatId &&
+          c.response?.ok === true &&
+          PROGRESS_TEXT.test(String(c.params.text)),
+      )
+      .map((c) => (c.method === "sendMessage" ? messageIdOf(c) : Number(c.params.message_id)));
+    return [...new Set(ids)];
   }
 
   /** Gaps between consecutive edit requests of one message, in ms. */
