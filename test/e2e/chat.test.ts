@@ -101,3 +101,47 @@ describe("the live message", () => {
   });
 });
 
+describe("a tidy chat", () => {
+  it("items of a chat that run back to back share its live message", async () => {
+    h = await Harness.create();
+    const a = h.files.addFile("/b2b/a.bin", FileServer.randomBytes(100_000, 46));
+    const b = h.files.addFile("/b2b/b.bin", FileServer.randomBytes(100_000, 47));
+    h.files.throttle("/b2b/b.bin", 50_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${a.url} ${b.url}`);
+    const live = await h.progressMessageId(since);
+    expect(await h.waitForText(live, /b\.bin(<\/b>)?\n⬇️ Downloading/, since)).toMatch(/^#2 b\.bin/);
+    h.files.throttle("/b2b/b.bin", null);
+    await h.api.waitForCall(() => h!.uploads().length === 2, { since });
+    expect(await h.waitForText(live, /b\.bin(<\/b>)?: delivered/, since)).toBe("✅ b.bin: delivered (97.7 KB)");
+    expect(h.progressMessages(since)).toEqual([live]);
+  });
+
+
+  it("a page listing 20 files leaves the 20 files and at most 3 bot messages once the transient ones are gone", async () => {
+    h = await Harness.create({ noticeTtlMs: 300 });
+    const names = Array.from({ length: 20 }, (_, i) => `part${String(i + 1).padStart(2, "0")}.mp3`);
+    const files = names.map((n, i) => h!.files.addFile(`/set/${n}`, FileServer.randomBytes(2_000 + i, 200 + i)));
+    const rows = names.map((n) => `<a href="${n}">${n}</a>`).join("\n");
+    const page = h.files.addHtml("/set/", `<html><head><title>Index of /set/</title></head><body><pre>${rows}</pre></body></html>`);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    await h.api.waitForCall(() => h!.uploads().length === 20, { since });
+    expect(h.uploads().map((u) => u.files[0]!.sha256)).toEqual(files.map((f) => f.sha256));
+
+    const notFiles = () => h!.api.visibleMessages(CHAT).filter((m) => m.kind === "text");
+    // The transient ones (acknowledgement, live messages and their delivered lines) go after noticeTtlMs.
+    await h.api.waitForCall(() => notFiles().every((m) => !/Queued|delivered|waiting/.test(m.text ?? "")), { since });
+    expect(notFiles().length).toBeLessThanOrEqual(3);
+    expect(h.api.visibleMessages(CHAT).filter((m) => m.kind !== "text")).toHaveLength(20);
+    expect(notFiles().map((m) => m.text)).toEqual(["📄 Index of /set/: 20 files found, all queued."]);
+    // Along the way, the items shared a few live messages instead of one each: each was sent anew
+    // only once the files had pushed the one before out of sight.
+    const live = h.progressMessages(since);
+    expect(live.length).toBeGreaterThanOrEqual(2);
+    expect(live.length).toBeLessThanOrEqual(8);
+  });
+});
+
