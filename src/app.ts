@@ -115,7 +115,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     ? new TorrentSeeding({ dir: path.resolve(config.dataDir, "seeding"), clients: torrents, logger: logger.child({ part: "seeding" }) })
     : undefined;
   // The checks every link goes through before it is queued, pasted or found on a page.
-  const checks = { db, http, logger, maxFileSizeBytes: config.maxFileSizeBytes };
+  const checks = {
+    db,
+    http,
+    logger,
+    maxFileSizeBytes: config.maxFileSizeBytes,
+    uploadLimitBytes: config.uploadLimitBytes,
+    splitLargeFiles: config.splitLargeFiles,
+  };
   const worker = new QueueWorker({
     db,
     logger: logger.child({ part: "worker" }),

@@ -43,7 +43,13 @@ export const ConfigSchema = z
       .number({ error: "expected a number of bytes" })
       .int()
       .positive("expected a positive number of bytes")
+      .default(2_147_483_648),
+    uploadLimitBytes: z
+      .number({ error: "expected a number of bytes" })
+      .int()
+      .positive("expected a positive number of bytes")
       .default(52_428_800),
+    splitLargeFiles: z.boolean({ error: "expected true or false" }).default(true),
     progressIntervalMs: ms("the edit interval").min(100, "expected at least 100 ms").default(5000),
     retryDelaysMs: z
       .array(ms("a retry delay"), { error: "expected a list of delays in milliseconds" })

@@ -27,9 +27,12 @@ export function chooseUploadKind(name: string, uploadAs: "auto" | "document"): U
  * upload got. A supplier, so every upload attempt (the auto-retry plugin's included) opens a fresh
  * stream instead of reusing a consumed one.
  */
-function countingFile(file: string, onBytes: (n: number) => void): InputFile {
+function countingFile(file: DeliverableFile, onBytes: (n: number) => void): InputFile {
+  const start = file.offset ?? 0;
   return new InputFile(() => {
-    const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
+    // A part of a bigger file is its byte range, read straight from the download.
+    const range = file.size > 0 ? { start, end: start + file.size - 1 } : {};
+    const stream = createReadStream(file.path, { highWaterMark: 256 * 1024, ...range });
     let sent = 0;
     return (async function* () {
       for await (const chunk of stream) {
@@ -38,7 +41,7 @@ function countingFile(file: string, onBytes: (n: number) => void): InputFile {
         yield chunk as Uint8Array;
       }
     })();
-  }, path.basename(file));
+  }, file.name);
 }
 
 function fileIdOf(message: Message): string | null {
@@ -55,7 +58,7 @@ export interface UploadOptions {
 /** Sends one finished file to the chat and returns Telegram's file_id for it. */
 export async function uploadFile(api: Api, chatId: number, file: DeliverableFile, options: UploadOptions): Promise<{ fileId: string | null; kind: UploadKind }> {
   const kind = chooseUploadKind(file.name, options.uploadAs);
-  const input = countingFile(file.path, options.onBytes ?? (() => {}));
+  const input = countingFile(file, options.onBytes ?? (() => {}));
   const common = {
     ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}),
     ...replyTo(options.replyTo),
@@ -83,7 +86,7 @@ export function createFileUploader(api: Api, options: { uploadAs: "auto" | "docu
     uploadFile(
       api,
       item.chatId,
-      { path: file.path, name: file.name, size: file.sizeBytes, ...(file.caption ? { caption: file.caption } : {}) },
+      { path: file.path, name: file.name, size: file.sizeBytes, offset: file.offset, ...(file.caption ? { caption: file.caption } : {}) },
       { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId },
     );
 }

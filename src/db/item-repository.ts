@@ -408,6 +408,7 @@ function toItemFile(row: ItemFileRow): ItemFile {
     path: row.path,
     name: row.name,
     sizeBytes: row.size_bytes,
+    offset: row.byte_offset,
     caption: row.caption,
     fileId: row.file_id,
     uploadKind: row.upload_kind,
@@ -422,9 +423,10 @@ function toItemFile(row: ItemFileRow): ItemFile {
 export async function markDownloaded(
   db: Db,
   id: number,
-  files: Array<{ path: string; name: string; size: number; caption?: string }>,
+  files: Array<{ path: string; name: string; size: number; offset?: number; caption?: string }>,
   now: number,
 ): Promise<Item | undefined> {
+  // Parts of one file count once.
   const total = files.reduce((sum, f) => sum + f.size, 0);
   return db.transaction().execute(async (trx) => {
     const moved = await transition(trx, id, { from: "downloading", to: "uploading", patch: { bytesDone: total, sizeBytes: total } }, now);
@@ -440,6 +442,7 @@ export async function markDownloaded(
             path: f.path,
             name: f.name,
             size_bytes: f.size,
+            byte_offset: f.offset ?? 0,
             caption: f.caption ?? null,
           })),
         )

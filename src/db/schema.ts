@@ -53,6 +53,8 @@ export interface ItemFilesTable {
   path: string;
   name: string;
   size_bytes: number;
+  /** Where in `path` this file's bytes start (a part of a bigger file; migration 007). */
+  byte_offset: ColumnType<number, number | undefined, number>;
   caption: string | null;
   file_id: string | null;
   upload_kind: string | null;

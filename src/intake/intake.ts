@@ -7,6 +7,7 @@ import type { Logger } from "../logger.ts";
 import { isHtml, tooLargeError } from "../sources/direct-source.ts";
 import { probeUrl } from "../sources/http-probe.ts";
 import type { FoundOutcome } from "../sources/source.ts";
+import { overUploadLimitError } from "../queue/upload-parts.ts";
 import { safeFileName } from "../storage/paths.ts";
 
 export interface IntakeDeps {
@@ -14,6 +15,9 @@ export interface IntakeDeps {
   http: Got;
   logger: Logger;
   maxFileSizeBytes: number;
+  /** Largest single upload, and whether a file over it is split (else refused before download). */
+  uploadLimitBytes?: number;
+  splitLargeFiles?: boolean;
   now?: () => number;
   /** Called after an item is stored, to wake the worker. */
   onQueued?: () => void;
@@ -81,6 +85,9 @@ export async function checkUrl(deps: IntakeDeps, request: IntakeRequest): Promis
   }
   if (size !== null && !request.sizeIsTotal && size > deps.maxFileSizeBytes) {
     return { ok: false, error: tooLargeError(size, deps.maxFileSizeBytes) };
+  }
+  if (size !== null && !request.sizeIsTotal && deps.splitLargeFiles === false && deps.uploadLimitBytes !== undefined && size > deps.uploadLimitBytes) {
+    return { ok: false, error: overUploadLimitError(size, deps.uploadLimitBytes) };
   }
   return { ok: true, title, size };
 }

@@ -92,6 +92,8 @@ export interface ItemFile {
   path: string;
   name: string;
   sizeBytes: number;
+  /** Where in `path` its bytes start: a part of a file over the upload limit. */
+  offset: number;
   caption: string | null;
   fileId: string | null;
   uploadKind: string | null;

@@ -29,8 +29,12 @@ import type { DataDisk } from "../storage/data-disk.ts";
 import { itemDir } from "../storage/paths.ts";
 import type { QueueReporter, StopReason, TransferState } from "./reporter.ts";
 import { decideRetry } from "./retry-policy.ts";
+import { uploadParts } from "./upload-parts.ts";
 
-export type WorkerConfig = Pick<Config, "dataDir" | "maxFileSizeBytes" | "progressIntervalMs" | "retryDelaysMs">;
+export type WorkerConfig = Pick<
+  Config,
+  "dataDir" | "maxFileSizeBytes" | "progressIntervalMs" | "retryDelaysMs" | "uploadLimitBytes" | "splitLargeFiles"
+>;
 
 /** Sends one finished file of an item to its chat; resolves with Telegram's file_id and the method used. */
 export type FileUploader = (
@@ -374,8 +378,10 @@ export class QueueWorker {
           log.info("item done without upload");
           return;
         }
-        await markDownloaded(db, item.id, result.files, this.now());
-        log.info({ files: result.files.length }, "download complete");
+        // Over the upload limit: parts (or a refusal), decided once and recorded with the files.
+        const parts = uploadParts(result.files, { limit: config.uploadLimitBytes, split: config.splitLargeFiles });
+        await markDownloaded(db, item.id, parts, this.now());
+        log.info({ files: result.files.length, uploads: parts.length }, "download complete");
       }
 
       state.phase = "uploading";

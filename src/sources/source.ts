@@ -18,6 +18,8 @@ export interface DeliverableFile {
   /** The name Telegram shows. */
   name: string;
   size: number;
+  /** Where in `path` the bytes start (a part of a bigger file); 0 by default. */
+  offset?: number;
   caption?: string;
 }
 

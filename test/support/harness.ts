@@ -4,7 +4,7 @@ import path from "node:path";
 import { type App, createApp, type AppOptions } from "../../src/app.ts";
 import { type Config, type ConfigInput, parseConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/logger.ts";
-import { BotApiDouble, type RecordedCall } from "./bot-api-double.ts";
+import { BotApiDouble, type BotApiDoubleOptions, type RecordedCall } from "./bot-api-double.ts";
 import { FileServer } from "./file-server.ts";
 
 export const CHAT = 1001;
@@ -24,8 +24,8 @@ export class Harness {
     readonly configInput: ConfigInput,
   ) {}
 
-  static async create(overrides: Partial<ConfigInput> = {}): Promise<Harness> {
-    const api = await BotApiDouble.start();
+  static async create(overrides: Partial<ConfigInput> = {}, apiOptions: BotApiDoubleOptions = {}): Promise<Harness> {
+    const api = await BotApiDouble.start(apiOptions);
     const files = await FileServer.start();
     const dataDir = await mkdtemp(path.join(tmpdir(), "dlbot-"));
     const configInput: ConfigInput = {

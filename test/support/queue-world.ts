@@ -166,7 +166,7 @@ export class QueueWorld {
     this.worker = new QueueWorker({
       db: this.db,
       logger,
-      config: { dataDir: this.dir, maxFileSizeBytes: 1e9, progressIntervalMs: 50, retryDelaysMs: this.retryDelaysMs },
+      config: { dataDir: this.dir, maxFileSizeBytes: 1e9, progressIntervalMs: 50, retryDelaysMs: this.retryDelaysMs, uploadLimitBytes: 1e9, splitLargeFiles: true },
       sources: { direct: this.source },
       upload,
       // Found items skip the HTTP pre-check here: the URLs point nowhere.

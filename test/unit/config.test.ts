@@ -13,7 +13,9 @@ describe("config", () => {
     expect(c).toMatchObject({
       apiRoot: "https://api.telegram.org",
       dataDir: "./data",
-      maxFileSizeBytes: 52_428_800,
+      maxFileSizeBytes: 2_147_483_648,
+      uploadLimitBytes: 52_428_800,
+      splitLargeFiles: true,
       progressIntervalMs: 5000,
       retryDelaysMs: [0, 120_000, 480_000],
       allowPrivateNetworks: false,
@@ -33,6 +35,8 @@ describe("config", () => {
       [{ ...minimal, maxFileSize: 1 }, /unknown key "maxFileSize"/],
       [{ ...minimal, apiRoot: "ftp://x" }, /"apiRoot"/],
       [{ ...minimal, crawlMaxItems: 0 }, /"crawlMaxItems": expected at least 1 file/],
+      [{ ...minimal, splitLargeFiles: "yes" }, /"splitLargeFiles": expected true or false/],
+      [{ ...minimal, uploadLimitBytes: -1 }, /"uploadLimitBytes": expected a positive number of bytes/],
       [{ ...minimal, botToken: "123456789:replace-with-your-token" }, /"botToken": still the example's placeholder/],
     ];
     for (const [raw, message] of cases) {
@@ -57,7 +61,7 @@ describe("config", () => {
     await writeFile(path.join(dir, "c.json"), JSON.stringify(minimal));
     expect((await loadConfig({ CONFIG_FILE: "c.json" }, dir)).allowedChatIds).toEqual([42]);
     const example = await loadConfig({ CONFIG_FILE: path.resolve("config.example.json"), BOT_TOKEN: "987:real-token" });
-    expect(example.maxFileSizeBytes).toBe(52_428_800);
+    expect(example).toMatchObject({ maxFileSizeBytes: 2_147_483_648, uploadLimitBytes: 52_428_800, splitLargeFiles: true });
     // Unchanged, it is refused before anything talks to Telegram.
     await expect(loadConfig({ CONFIG_FILE: path.resolve("config.example.json") })).rejects.toThrow(/"botToken": still the example's placeholder/);
   });

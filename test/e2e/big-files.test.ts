@@ -1,0 +1,81 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { listItemFiles } from "../../src/db/item-repository.ts";
+import { FileServer } from "../support/file-server.ts";
+import { CHAT, Harness } from "../support/harness.ts";
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+const MB = 1024 * 1024;
+
+/** A Telegram that refuses uploads over 1 MB (413), and a bot told so. */
+const limited = (overrides: Parameters<typeof Harness.create>[0] = {}) =>
+  Harness.create({ uploadLimitBytes: MB, ...overrides }, { maxUploadBytes: MB });
+
+describe("files over the upload limit", () => {
+  it("go up as byte parts under the limit, in order, that join back into the download", async () => {
+    h = await limited();
+    const file = h.files.addFile("/big/disk.img", FileServer.randomBytes(3.5 * MB, 301));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.api.waitForCall(() => h!.uploads().length === 4, { since });
+    const parts = h.uploads();
+    expect(parts.map((u) => u.files[0]!.filename)).toEqual(["disk.img.001", "disk.img.002", "disk.img.003", "disk.img.004"]);
+    for (const part of parts) expect(part.files[0]!.size).toBeLessThanOrEqual(MB);
+    expect(parts.map((u) => u.params.caption)).toEqual([
+      'Part 1 of 4. Join the 4 parts with: cat "disk.img".0* > "disk.img" (on Windows, 7-Zip opens disk.img.001)',
+      "Part 2 of 4",
+      "Part 3 of 4",
+      "Part 4 of 4",
+    ]);
+    const joined = createHash("sha256");
+    for (const part of parts) joined.update(await readFile(part.files[0]!.path));
+    expect(joined.digest("hex")).toBe(file.sha256);
+    expect(await h.waitForText(await h.progressMessageId(since), /delivered/, since)).toBe("✅ disk.img: delivered (4 files, 3.5 MB)");
+    // Nothing was refused on the way: no upload went over Telegram's limit.
+    expect(h.api.calls.filter((c) => c.response?.ok === false)).toEqual([]);
+  });
+
+  it("are refused before anything is downloaded when splitLargeFiles is off", async () => {
+    h = await limited({ splitLargeFiles: false });
+    const file = h.files.addFile("/big/whole.bin", FileServer.randomBytes(2 * MB, 302));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    expect(String((await h.reply(since, CHAT)).params.text)).toBe(
+      `✗ ${file.url}: the file is 2.0 MB, over the upload limit of 1.0 MB, and splitLargeFiles is off.`,
+    );
+    expect(h.files.requests.map((r) => r.method)).toEqual(["HEAD"]);
+  });
+
+  it("sends each part exactly once across a restart between two parts", async () => {
+    h = await limited();
+    const file = h.files.addFile("/big/resume.bin", FileServer.randomBytes(3 * MB, 303));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.upload(since);
+    // The second part hangs on a slow link when the bot stops.
+    h.api.pauseUploads();
+    await h.api.waitForUploadBytes(1);
+    await h.stopApp();
+    h.api.resumeUploads();
+    await h.start();
+    await h.api.waitForCall(() => h!.uploads().length === 3, { since });
+    expect(h.uploads().map((u) => u.files[0]!.filename)).toEqual(["resume.bin.001", "resume.bin.002", "resume.bin.003"]);
+    const joined = createHash("sha256");
+    for (const part of h.uploads()) joined.update(await readFile(part.files[0]!.path));
+    expect(joined.digest("hex")).toBe(file.sha256);
+    expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.offset, f.sizeBytes])).toEqual([
+      ["resume.bin.001", 0, MB],
+      ["resume.bin.002", MB, MB],
+      ["resume.bin.003", 2 * MB, MB],
+    ]);
+  });
+});
