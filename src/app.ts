@@ -21,6 +21,7 @@ import { createFileUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
 import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
+import { findMediaTools } from "./media/ffmpeg.ts";
 import { createRequestHandler } from "./intake/request-handler.ts";
 import { RequestQueue } from "./intake/request-queue.ts";
 import type { Logger } from "./logger.ts";
@@ -129,7 +130,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     config,
     disk,
     reporter,
-    upload: createFileUploader(bot.api, { uploadAs: config.uploadAs }),
+    upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: findMediaTools(config, logger) }),
     // Found while the worker runs an item: it looks at the queue again when that item ends.
     enqueue: (of, found) =>
       enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, ...found }),

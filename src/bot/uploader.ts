@@ -3,6 +3,7 @@ import path from "node:path";
 import { type Api, GrammyError, HttpError, InputFile } from "grammy";
 import type { Message } from "grammy/types";
 import { AppError } from "../errors.ts";
+import { type MediaTools, makeThumbnail, probeMedia } from "../media/ffmpeg.ts";
 import type { FileUploader } from "../queue/worker.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 import { CAPTION_LIMIT, truncate } from "../text/format.ts";
@@ -53,11 +54,47 @@ export interface UploadOptions {
   signal?: AbortSignal;
   onBytes?: (sent: number) => void;
   replyTo?: number | null;
+  /** ffmpeg/ffprobe: videos and audio then go up with duration, size, tags and a thumbnail. */
+  media?: MediaTools;
+}
+
+/**
+ * What Telegram needs to play a video or show an audio file properly (duration, size, tags, a
+ * thumbnail), read from the file with ffprobe and ffmpeg. Empty without the tools or for a part
+ * of a bigger file; `kind` falls back to a document for a "video" with no picture in it.
+ */
+async function mediaFields(file: DeliverableFile, kind: UploadKind, options: UploadOptions): Promise<{ kind: UploadKind; fields: Record<string, unknown> }> {
+  const tools = options.media;
+  if (!tools || kind === "document" || (file.offset ?? 0) !== 0) return { kind, fields: {} };
+  const info = await probeMedia(tools, file.path, options.signal);
+  if (!info) return { kind, fields: {} };
+  if (kind === "video" && !info.video) return { kind: "document", fields: {} };
+  const thumbPath = `${file.path}.thumb.jpg`;
+  const withThumb = async (cover: boolean) =>
+    (await makeThumbnail(tools, file.path, thumbPath, { atSeconds: Math.min(5, info.duration / 10), cover, ...(options.signal ? { signal: options.signal } : {}) }))
+      ? { thumbnail: new InputFile(thumbPath, "thumb.jpg") }
+      : {};
+  if (kind === "video") {
+    return {
+      kind,
+      fields: { duration: info.duration, width: info.video!.width, height: info.video!.height, supports_streaming: true, ...(await withThumb(false)) },
+    };
+  }
+  return {
+    kind,
+    fields: {
+      duration: info.duration,
+      ...(info.performer ? { performer: truncate(info.performer, 64) } : {}),
+      ...(info.title ? { title: truncate(info.title, 64) } : {}),
+      ...(info.cover ? await withThumb(true) : {}),
+    },
+  };
 }
 
 /** Sends one finished file to the chat and returns Telegram's file_id for it. */
 export async function uploadFile(api: Api, chatId: number, file: DeliverableFile, options: UploadOptions): Promise<{ fileId: string | null; kind: UploadKind }> {
-  const kind = chooseUploadKind(file.name, options.uploadAs);
+  const media = await mediaFields(file, chooseUploadKind(file.name, options.uploadAs), options);
+  const kind = media.kind;
   const input = countingFile(file, options.onBytes ?? (() => {}));
   const common = {
     ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}),
@@ -68,9 +105,9 @@ export async function uploadFile(api: Api, chatId: number, file: DeliverableFile
   try {
     let message: Message;
     if (kind === "video") {
-      message = await api.sendVideo(chatId, input, { ...common, supports_streaming: true }, signal);
+      message = await api.sendVideo(chatId, input, { supports_streaming: true, ...common, ...media.fields }, signal);
     } else if (kind === "audio") {
-      message = await api.sendAudio(chatId, input, common, signal);
+      message = await api.sendAudio(chatId, input, { ...common, ...media.fields }, signal);
     } else {
       message = await api.sendDocument(chatId, input, common, signal);
     }
@@ -81,13 +118,13 @@ export async function uploadFile(api: Api, chatId: number, file: DeliverableFile
 }
 
 /** The worker's upload step: each file of an item goes to the item's chat, as a reply to its request. */
-export function createFileUploader(api: Api, options: { uploadAs: "auto" | "document" }): FileUploader {
+export function createFileUploader(api: Api, options: { uploadAs: "auto" | "document"; media?: MediaTools | undefined }): FileUploader {
   return (item, file, { signal, onBytes }) =>
     uploadFile(
       api,
       item.chatId,
       { path: file.path, name: file.name, size: file.sizeBytes, offset: file.offset, ...(file.caption ? { caption: file.caption } : {}) },
-      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId },
+      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, ...(options.media ? { media: options.media } : {}) },
     );
 }
 

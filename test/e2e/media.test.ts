@@ -1,0 +1,75 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { readProbe } from "../../src/media/ffmpeg.ts";
+import { Harness } from "../support/harness.ts";
+
+/** Real media, made by ffmpeg in the set-up (the binaries the npm packages ship). */
+const require = createRequire(import.meta.url);
+const FFMPEG = (require("@ffmpeg-installer/ffmpeg") as { path: string }).path;
+const FFPROBE = (require("@ffprobe-installer/ffprobe") as { path: string }).path;
+
+let dir: string;
+let h: Harness | undefined;
+
+const ffmpeg = (...args: string[]) => execFileSync(FFMPEG, ["-v", "error", "-y", ...args], { stdio: "pipe" });
+const probe = (file: string) => readProbe(JSON.parse(execFileSync(FFPROBE, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file]).toString()));
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "dlbot-media-"));
+  ffmpeg("-f", "lavfi", "-i", "testsrc=duration=4:size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:duration=4",
+    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path.join(dir, "clip.mp4"));
+  ffmpeg("-f", "lavfi", "-i", "sine=frequency=330:duration=3", "-f", "lavfi", "-i", "testsrc=size=500x500:rate=1:duration=1",
+    "-map", "0:a", "-map", "1:v", "-c:a", "libmp3lame", "-c:v", "mjpeg", "-frames:v", "1", "-disposition:v", "attached_pic",
+    "-metadata", "title=Night Song", "-metadata", "artist=The Loopbacks", "-id3v2_version", "3", path.join(dir, "song.mp3"));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+describe("media that plays in Telegram", () => {
+  it("sends a video with its duration, size, streaming flag and a JPEG thumbnail of at most 320 px", async () => {
+    h = await Harness.create();
+    const clip = h.files.addFile("/media/clip.mp4", readFileSync(path.join(dir, "clip.mp4")), { contentType: "video/mp4" });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${clip.url}`);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendVideo");
+    expect(upload.params).toMatchObject({ duration: 4, width: 640, height: 360, supports_streaming: true });
+    const video = upload.files.find((f) => f.sha256 === clip.sha256);
+    expect(video).toBeDefined();
+    const thumb = upload.files.find((f) => f !== video)!;
+    expect(upload.params.thumbnail).toBe(`attach://${thumb.field}`);
+    const bytes = readFileSync(thumb.path);
+    expect(bytes.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    expect(bytes.length).toBeLessThan(200 * 1024);
+    const picture = probe(thumb.path).video!;
+    expect(Math.max(picture.width, picture.height)).toBe(320);
+    expect(picture.width / picture.height).toBeCloseTo(640 / 360, 1);
+  });
+
+  it("sends audio with its duration, performer, title and its cover as the thumbnail", async () => {
+    h = await Harness.create();
+    const song = h.files.addFile("/media/song.mp3", readFileSync(path.join(dir, "song.mp3")), { contentType: "audio/mpeg" });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${song.url}`);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendAudio");
+    expect(upload.params).toMatchObject({ duration: 3, performer: "The Loopbacks", title: "Night Song" });
+    const thumb = upload.files.find((f) => f.sha256 !== song.sha256)!;
+    expect(readFileSync(thumb.path).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    expect(probe(thumb.path).video).toMatchObject({ width: 320, height: 320 });
+  });
+});
