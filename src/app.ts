@@ -22,6 +22,7 @@ import type { Config } from "./config.ts";
 import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./media/ffmpeg.ts";
+import { createUploadPreparer } from "./media/prepare-upload.ts";
 import { createRequestHandler } from "./intake/request-handler.ts";
 import { RequestQueue } from "./intake/request-queue.ts";
 import type { Logger } from "./logger.ts";
@@ -124,13 +125,21 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     uploadLimitBytes: config.uploadLimitBytes,
     splitLargeFiles: config.splitLargeFiles,
   };
+  const mediaTools = findMediaTools(config, logger);
   const worker = new QueueWorker({
     db,
     logger: logger.child({ part: "worker" }),
     config,
     disk,
     reporter,
-    upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: findMediaTools(config, logger) }),
+    upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools }),
+    prepare: createUploadPreparer({
+      tools: config.uploadAs === "document" ? undefined : mediaTools,
+      limit: config.uploadLimitBytes,
+      split: config.splitLargeFiles,
+      disk,
+      logger: logger.child({ part: "media" }),
+    }),
     // Found while the worker runs an item: it looks at the queue again when that item ends.
     enqueue: (of, found) =>
       enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, ...found }),

@@ -52,6 +52,11 @@ export interface WorkerDeps {
   config: WorkerConfig;
   sources: Partial<Record<SourceKind, Source>>;
   upload: FileUploader;
+  /**
+   * What goes up for the downloaded files (parts of files over the upload limit, a remux that
+   * plays): called once, before the files are recorded. Default: byte parts of files over the limit.
+   */
+  prepare?: (files: DeliverableFile[], signal: AbortSignal) => Promise<DeliverableFile[]>;
   enqueue: FoundItemQueuer;
   reporter: QueueReporter;
   /** The data directory's disk: room checks, and the ballast given up when it is full. */
@@ -379,7 +384,11 @@ export class QueueWorker {
           return;
         }
         // Over the upload limit: parts (or a refusal), decided once and recorded with the files.
-        const parts = uploadParts(result.files, { limit: config.uploadLimitBytes, split: config.splitLargeFiles });
+        state.note = "preparing the upload";
+        report();
+        const parts = this.deps.prepare
+          ? await this.deps.prepare(result.files, signal)
+          : uploadParts(result.files, { limit: config.uploadLimitBytes, split: config.splitLargeFiles });
         await markDownloaded(db, item.id, parts, this.now());
         log.info({ files: result.files.length, uploads: parts.length }, "download complete");
       }
@@ -503,6 +512,8 @@ export class QueueWorker {
           },
         });
         await markFileUploaded(db, file.id, fileId, kind, this.now());
+        // A file of its own (a cut part, say) is not needed once it went up; byte parts share theirs.
+        if (!files.some((other) => other !== file && other.path === file.path)) await fs.rm(file.path, { force: true }).catch(() => {});
       } finally {
         answered();
         if (active) active.answer = undefined;

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { readProbe } from "../../src/media/ffmpeg.ts";
+import { moovFirst } from "../../src/media/prepare-upload.ts";
 import { Harness } from "../support/harness.ts";
 
 /** Real media, made by ffmpeg in the set-up (the binaries the npm packages ship). */
@@ -26,6 +27,11 @@ beforeAll(() => {
   ffmpeg("-f", "lavfi", "-i", "sine=frequency=330:duration=3", "-f", "lavfi", "-i", "testsrc=size=500x500:rate=1:duration=1",
     "-map", "0:a", "-map", "1:v", "-c:a", "libmp3lame", "-c:v", "mjpeg", "-frames:v", "1", "-disposition:v", "attached_pic",
     "-metadata", "title=Night Song", "-metadata", "artist=The Loopbacks", "-id3v2_version", "3", path.join(dir, "song.mp3"));
+  // The same video in Matroska, which Telegram does not play as it is.
+  ffmpeg("-i", path.join(dir, "clip.mp4"), "-c", "copy", path.join(dir, "clip.mkv"));
+  // Noise compresses badly: a big video quickly, with a keyframe every second.
+  ffmpeg("-f", "lavfi", "-i", "nullsrc=s=320x240:r=25,geq=random(1)*255:128:128", "-t", "8", "-c:v", "libx264", "-preset", "ultrafast",
+    "-qp", "0", "-g", "25", "-pix_fmt", "yuv420p", path.join(dir, "noise.mp4"));
 });
 
 afterAll(async () => {
@@ -47,8 +53,11 @@ describe("media that plays in Telegram", () => {
     const upload = await h.upload(since);
     expect(upload.method).toBe("sendVideo");
     expect(upload.params).toMatchObject({ duration: 4, width: 640, height: 360, supports_streaming: true });
-    const video = upload.files.find((f) => f.sha256 === clip.sha256);
-    expect(video).toBeDefined();
+    // ffmpeg wrote its index (moov) last; the bot sends it first, so the video streams.
+    expect(await moovFirst(path.join(dir, "clip.mp4"))).toBe(false);
+    const video = upload.files.find((f) => f.filename === "clip.mp4")!;
+    expect(await moovFirst(video.path)).toBe(true);
+    expect(probe(video.path)).toMatchObject({ duration: 4, video: { codec: "h264", width: 640, height: 360 } });
     const thumb = upload.files.find((f) => f !== video)!;
     expect(upload.params.thumbnail).toBe(`attach://${thumb.field}`);
     const bytes = readFileSync(thumb.path);
@@ -71,5 +80,46 @@ describe("media that plays in Telegram", () => {
     const thumb = upload.files.find((f) => f.sha256 !== song.sha256)!;
     expect(readFileSync(thumb.path).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
     expect(probe(thumb.path).video).toMatchObject({ width: 320, height: 320 });
+  });
+
+  it("sends a Matroska video with codecs Telegram plays as an MP4 video", async () => {
+    h = await Harness.create();
+    const mkv = h.files.addFile("/media/clip.mkv", readFileSync(path.join(dir, "clip.mkv")), { contentType: "video/x-matroska" });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${mkv.url}`);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendVideo");
+    const video = upload.files.find((f) => f.filename === "clip.mp4")!;
+    expect(await moovFirst(video.path)).toBe(true);
+    expect(probe(video.path)).toMatchObject({ duration: 4, video: { codec: "h264" }, audio: { codec: "aac" } });
+  });
+
+  it("cuts a video over the upload limit into playable parts under it, which together last as long", async () => {
+    h = await Harness.create({ uploadLimitBytes: 5 * 1024 * 1024 }, { maxUploadBytes: 5 * 1024 * 1024 });
+    const source = path.join(dir, "noise.mp4");
+    const original = probe(source);
+    const noise = h.files.addFile("/media/noise.mp4", readFileSync(source), { contentType: "video/mp4" });
+    expect(noise.size).toBeGreaterThan(3 * 5 * 1024 * 1024);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${noise.url}`);
+    const delivered = await h.api.waitForCall((c) => c.method === "editMessageText" && /delivered/.test(String(c.params.text)), { since, timeoutMs: 60_000 });
+    const parts = h.uploads();
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    expect(String(delivered.params.text)).toMatch(new RegExp(`^✅ <b>noise\\.mp4</b>: delivered \\(${parts.length} files, `));
+    let total = 0;
+    for (const [i, part] of parts.entries()) {
+      expect(part.method).toBe("sendVideo");
+      expect(part.params.caption).toBe(`Part ${i + 1} of ${parts.length}`);
+      const file = part.files.find((f) => f.filename === `noise.part${i + 1}of${parts.length}.mp4`)!;
+      expect(file.size).toBeLessThanOrEqual(5 * 1024 * 1024);
+      const info = probe(file.path);
+      expect(info.duration).toBeGreaterThan(0);
+      expect(part.params.duration).toBe(info.duration);
+      total += Number(JSON.parse(execFileSync(FFPROBE, ["-v", "error", "-print_format", "json", "-show_format", file.path]).toString()).format.duration);
+    }
+    expect(Math.abs(total - original.duration)).toBeLessThan(2);
+    expect(h.api.calls.filter((c) => c.response?.ok === false)).toEqual([]);
   });
 });

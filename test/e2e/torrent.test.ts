@@ -189,7 +189,7 @@ describe("/torrent", () => {
 
   it("gives up on a .torrent link whose server stalls, and gets it on the retry", async () => {
     // The stall limit of torrents is the longer of stallTimeoutMs (3 s here) and metadataTimeoutMs.
-    const { h, swarm } = await setUp({ torrent: { metadataTimeoutMs: 1000 } });
+    const { h, swarm } = await setUp({ torrent: { metadataTimeoutMs: 1000 }, retryDelaysMs: [1000, 1000, 1000] });
     const seeded = await swarm.seed("slow.bin", [{ path: "slow.bin", bytes: FileServer.randomBytes(100_000, 56) }]);
     const link = h.files.addFile("/get/slow", seeded.torrentFile, { contentType: "application/x-bittorrent" });
     // The direct handler's look at the headers, then the torrent handler's fetch: that one stalls.

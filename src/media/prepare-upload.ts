@@ -1,0 +1,157 @@
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Logger } from "../logger.ts";
+import { overUploadLimitError, uploadParts } from "../queue/upload-parts.ts";
+import type { DeliverableFile } from "../sources/source.ts";
+import type { DataDisk } from "../storage/data-disk.ts";
+import { type MediaTools, probeMedia, runTool } from "./ffmpeg.ts";
+
+export interface PrepareOptions {
+  tools?: MediaTools | undefined;
+  /** Largest single upload (`uploadLimitBytes`). */
+  limit: number;
+  /** `splitLargeFiles`. */
+  split: boolean;
+  disk: DataDisk;
+  logger: Logger;
+}
+
+/** What goes up for the downloaded files of an item (the worker's step between download and upload). */
+export type UploadPreparer = (files: DeliverableFile[], signal: AbortSignal) => Promise<DeliverableFile[]>;
+
+const MEDIA = /\.(mp4|m4v|mkv|webm|mov|avi|mp3|m4a|aac|ogg|oga|opus|flac|wav)$/i;
+/** Containers Telegram plays as video once they are MP4, with codecs it plays. */
+const REMUX = /\.(mkv|webm|mov|avi|m4v)$/i;
+const PLAYABLE_VIDEO = new Set(["h264", "hevc"]);
+const PLAYABLE_AUDIO = new Set(["aac", "mp3"]);
+
+/**
+ * Files over the upload limit: a video or audio file is cut into playable parts with ffmpeg
+ * (stream copy, no re-encoding, each part starting on a keyframe and under the limit), anything
+ * else (or media ffmpeg cannot cut) into byte parts. Videos Telegram plays but in another
+ * container (MKV, WebM, MOV, AVI) become MP4 by stream copy; an MP4 whose index sits at its end is
+ * rewritten with the index first, so it streams.
+ */
+export function createUploadPreparer(options: PrepareOptions): UploadPreparer {
+  return async (files, signal) => {
+    const out: DeliverableFile[] = [];
+    for (const file of files) {
+      const tools = options.tools;
+      const media = tools && (file.offset ?? 0) === 0 && MEDIA.test(file.name) ? tools : undefined;
+      if (file.size <= options.limit) {
+        out.push(media ? await playable(media, file, options, signal) : file);
+        continue;
+      }
+      if (!options.split) throw overUploadLimitError(file.size, options.limit);
+      const parts = media ? await cutMedia(media, file, options, signal) : undefined;
+      out.push(...(parts ?? uploadParts([file], { limit: options.limit, split: true })));
+    }
+    return out;
+  };
+}
+
+/** An MP4 with its index first, made from a playable video in another container or with `moov` last. */
+async function playable(tools: MediaTools, file: DeliverableFile, options: PrepareOptions, signal: AbortSignal): Promise<DeliverableFile> {
+  const isMp4 = /\.mp4$/i.test(file.name);
+  if (isMp4 ? await moovFirst(file.path) : !REMUX.test(file.name)) return file;
+  const info = await probeMedia(tools, file.path, signal);
+  if (!info?.video || !PLAYABLE_VIDEO.has(info.video.codec) || (info.audio && !PLAYABLE_AUDIO.has(info.audio.codec))) return file;
+  await options.disk.assertRoom(file.size);
+  const name = isMp4 ? file.name : `${path.basename(file.name, path.extname(file.name))}.mp4`;
+  const target = path.join(path.dirname(file.path), `remux-${name}`);
+  try {
+    await runTool(tools.ffmpeg, ["-v", "error", "-i", file.path, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", target], {
+      signal,
+      timeoutMs: 30 * 60_000,
+    });
+  } catch (error) {
+    await fs.rm(target, { force: true });
+    if (signal.aborted) throw error;
+    options.logger.warn({ file: file.name, err: error instanceof Error ? error.message : String(error) }, "could not remux to MP4; sending the file as it is");
+    return file;
+  }
+  await fs.rm(file.path, { force: true });
+  const { size } = await fs.stat(target);
+  return { ...file, path: target, name, size };
+}
+
+/**
+ * Whether an MP4's index (`moov`) comes before its data (`mdat`), from the top-level boxes at its
+ * start: a player can start before the whole file arrived only then.
+ */
+export async function moovFirst(file: string): Promise<boolean> {
+  const handle = await fs.open(file, "r");
+  try {
+    const header = Buffer.alloc(16);
+    let position = 0;
+    for (let boxes = 0; boxes < 64; boxes++) {
+      const { bytesRead } = await handle.read(header, 0, 16, position);
+      if (bytesRead < 8) return true;
+      const type = header.toString("latin1", 4, 8);
+      if (type === "moov") return true;
+      if (type === "mdat") return false;
+      let size = header.readUInt32BE(0);
+      if (size === 1 && bytesRead >= 16) size = Number(header.readBigUInt64BE(8));
+      if (size < 8) return true;
+      position += size;
+    }
+    return true;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Playable parts under the limit, by ffmpeg's segment muxer with stream copy (cuts fall on
+ * keyframes). Each part's real size is checked: one that came out too big means cutting again
+ * with shorter parts. Undefined when ffmpeg cannot cut it (then it goes in byte parts).
+ */
+async function cutMedia(tools: MediaTools, file: DeliverableFile, options: PrepareOptions, signal: AbortSignal): Promise<DeliverableFile[] | undefined> {
+  const info = await probeMedia(tools, file.path, signal);
+  if (!info || info.duration <= 0 || (!info.video && !info.audio)) return undefined;
+  // The parts need as much room as the file; it goes once they exist.
+  await options.disk.assertRoom(file.size);
+  const ext = info.video ? ".mp4" : path.extname(file.name).toLowerCase();
+  const stem = path.basename(file.name, path.extname(file.name));
+  const work = path.join(path.dirname(file.path), `parts-${stem}`.slice(0, 120));
+  let seconds = Math.max(1, Math.floor((info.duration * options.limit * 0.9) / file.size));
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await fs.rm(work, { recursive: true, force: true });
+    await fs.mkdir(work, { recursive: true });
+    try {
+      await runTool(
+        tools.ffmpeg,
+        [
+          "-v", "error", "-i", file.path,
+          "-map", info.video ? "0:v:0" : "0:a:0", ...(info.video ? ["-map", "0:a:0?"] : []),
+          "-c", "copy", "-f", "segment", "-segment_time", String(seconds), "-reset_timestamps", "1",
+          ...(info.video ? ["-segment_format", "mp4", "-segment_format_options", "movflags=+faststart"] : []),
+          path.join(work, `%04d${ext}`),
+        ],
+        { signal, timeoutMs: 60 * 60_000 },
+      );
+    } catch (error) {
+      await fs.rm(work, { recursive: true, force: true });
+      if (signal.aborted) throw error;
+      options.logger.warn({ file: file.name, err: error instanceof Error ? error.message : String(error) }, "could not cut the media; sending byte parts");
+      return undefined;
+    }
+    const names = (await fs.readdir(work)).sort();
+    const sizes = await Promise.all(names.map(async (n) => (await fs.stat(path.join(work, n))).size));
+    if (names.length > 0 && sizes.every((s) => s <= options.limit)) {
+      const count = names.length;
+      const parts = names.map((n, i) => ({
+        path: path.join(work, n),
+        name: `${stem}.part${i + 1}of${count}${ext}`,
+        size: sizes[i]!,
+        caption: file.caption ? `${file.caption}\nPart ${i + 1} of ${count}` : `Part ${i + 1} of ${count}`,
+      }));
+      await fs.rm(file.path, { force: true });
+      return parts;
+    }
+    // A part came out over the limit (a long stretch between keyframes): cut shorter.
+    seconds = Math.max(1, Math.floor(seconds * 0.7));
+  }
+  await fs.rm(work, { recursive: true, force: true });
+  return undefined;
+}
