@@ -67,7 +67,7 @@ async function playable(tools: MediaTools, file: DeliverableFile, options: Prepa
   } catch (error) {
     await fs.rm(target, { force: true });
     if (signal.aborted) throw error;
-    options.logger.warn({ file: file.name, err: error instanceof Error ? error.message : String(error) }, "could not remux to MP4; sending the file as it is");
+    options.logger.warn({ file: file.name, err: error instanceof Error ? error.message : String(error), stderr: (error as { stderr?: string }).stderr }, "could not remux to MP4; sending the file as it is");
     return file;
   }
   await fs.rm(file.path, { force: true });
@@ -133,7 +133,7 @@ async function cutMedia(tools: MediaTools, file: DeliverableFile, options: Prepa
     } catch (error) {
       await fs.rm(work, { recursive: true, force: true });
       if (signal.aborted) throw error;
-      options.logger.warn({ file: file.name, err: error instanceof Error ? error.message : String(error) }, "could not cut the media; sending byte parts");
+      options.logger.warn({ file: file.name, err: error instanceof Error ? error.message : String(error), stderr: (error as { stderr?: string }).stderr }, "could not cut the media; sending byte parts");
       return undefined;
     }
     const names = (await fs.readdir(work)).sort();

@@ -489,8 +489,10 @@ export class QueueWorker {
     state.bytesDone = base;
     changed();
     const active = this.active?.item.id === item.id ? this.active : undefined;
-    for (const file of files) {
+    for (const [index, file] of files.entries()) {
       if (file.uploadedAt !== null) continue;
+      // Several files (a torrent's, the parts of a big one): say which one is going up.
+      if (files.length > 1) state.details = [`${index + 1} of ${files.length}: ${file.name}`];
       try {
         await fs.access(file.path);
       } catch {

@@ -21,9 +21,13 @@ describe("files over the upload limit", () => {
   it("go up as byte parts under the limit, in order, that join back into the download", async () => {
     h = await limited();
     const file = h.files.addFile("/big/disk.img", FileServer.randomBytes(3.5 * MB, 301));
+    // A slow link, so the live message is seen saying which part is going up.
+    h.api.throttleUploads(2 * MB);
     await h.start();
     const since = h.api.nextSeq;
     h.send(`/download ${file.url}`);
+    await h.waitForText(await h.progressMessageId(since), /⬆️ Uploading[\s\S]*\n2 of 4: disk\.img\.002\n/, since);
+    h.api.throttleUploads(null);
     await h.api.waitForCall(() => h!.uploads().length === 4, { since });
     const parts = h.uploads();
     expect(parts.map((u) => u.files[0]!.filename)).toEqual(["disk.img.001", "disk.img.002", "disk.img.003", "disk.img.004"]);
