@@ -141,7 +141,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
   }
 
   async function run(ctx: SourceContext, infoHash: string, torrentId: ParsedTorrent, hadMetadata: boolean): Promise<SourceResult> {
-    const { item, signal, logger } = ctx;
+    const { signal, logger } = ctx;
     const client = deps.clients.get();
     const leftover = await client.get(infoHash);
     if (leftover) await destroyTorrent(leftover);
