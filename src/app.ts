@@ -17,7 +17,7 @@ import { createRedeliverer } from "./bot/redelivery.ts";
 import { RequestAnswers } from "./bot/request-answers.ts";
 import { TaskRunner } from "./bot/task-runner.ts";
 import { telegramFileFetcher } from "./bot/telegram-file-fetcher.ts";
-import { createFileUploader } from "./bot/uploader.ts";
+import { createFileUploader, createGroupUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
 import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
@@ -133,6 +133,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     disk,
     reporter,
     upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools }),
+    uploadGroup: createGroupUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools }),
     prepare: createUploadPreparer({
       tools: config.uploadAs === "document" ? undefined : mediaTools,
       limit: config.uploadLimitBytes,

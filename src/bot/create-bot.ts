@@ -3,7 +3,7 @@ import { Bot, type Context, GrammyError, HttpError } from "grammy";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 
-const UPLOAD_METHODS = new Set(["sendDocument", "sendVideo", "sendAudio"]);
+const UPLOAD_METHODS = new Set(["sendDocument", "sendVideo", "sendAudio", "sendMediaGroup"]);
 /** Methods whose text is ours: always HTML, never with a link preview (unless a call says otherwise). */
 const TEXT_METHODS = new Set(["sendMessage", "editMessageText"]);
 

@@ -1,10 +1,10 @@
 import { createReadStream } from "node:fs";
 import path from "node:path";
-import { type Api, GrammyError, HttpError, InputFile } from "grammy";
+import { type Api, GrammyError, HttpError, InputFile, InputMediaBuilder } from "grammy";
 import type { Message } from "grammy/types";
 import { AppError } from "../errors.ts";
 import { type MediaTools, makeThumbnail, probeMedia } from "../media/ffmpeg.ts";
-import type { FileUploader } from "../queue/worker.ts";
+import type { FileUploader, GroupUploader } from "../queue/worker.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 import { CAPTION_LIMIT, truncate } from "../text/format.ts";
 import { replyTo } from "./create-bot.ts";
@@ -117,7 +117,55 @@ export async function uploadFile(api: Api, chatId: number, file: DeliverableFile
   }
 }
 
+/**
+ * Sends 2 to 10 files as one album (`sendMediaGroup`), each with its caption and, for media, what
+ * makes it play. Telegram groups documents only with documents and audio only with audio: a group
+ * whose files would go as different kinds goes as documents.
+ */
+export async function uploadGroup(
+  api: Api,
+  chatId: number,
+  files: DeliverableFile[],
+  options: UploadOptions,
+): Promise<Array<{ fileId: string | null; kind: UploadKind }>> {
+  const prepared: Array<{ kind: UploadKind; fields: Record<string, unknown> }> = [];
+  for (const file of files) prepared.push(await mediaFields(file, chooseUploadKind(file.name, options.uploadAs), options));
+  const uniform = prepared.every((p) => p.kind === prepared[0]!.kind);
+  const sent = files.map(() => 0);
+  const media = files.map((file, i) => {
+    const input = countingFile(file, (n) => {
+      sent[i] = n;
+      options.onBytes?.(sent.reduce((a, b) => a + b, 0));
+    });
+    const caption = file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {};
+    const kind = uniform ? prepared[i]!.kind : "document";
+    const fields = uniform ? prepared[i]!.fields : {};
+    if (kind === "video") return InputMediaBuilder.video(input, { ...caption, ...fields });
+    if (kind === "audio") return InputMediaBuilder.audio(input, { ...caption, ...fields });
+    return InputMediaBuilder.document(input, caption);
+  });
+  const signal = options.signal as Parameters<Api["sendMediaGroup"]>[3];
+  try {
+    // One kind per album (checked above), which is what the union of media types cannot say.
+    const messages = await api.sendMediaGroup(chatId, media as Parameters<Api["sendMediaGroup"]>[1], replyTo(options.replyTo), signal);
+    return messages.map((m, i) => ({ fileId: fileIdOf(m), kind: uniform ? prepared[i]!.kind : "document" }));
+  } catch (error) {
+    throw uploadError(error);
+  }
+}
+
 /** The worker's upload step: each file of an item goes to the item's chat, as a reply to its request. */
+/** The worker's album step: parts of a big file go to the item's chat together. */
+export function createGroupUploader(api: Api, options: { uploadAs: "auto" | "document"; media?: MediaTools | undefined }): GroupUploader {
+  return (item, files, { signal, onBytes }) =>
+    uploadGroup(
+      api,
+      item.chatId,
+      files.map((file) => ({ path: file.path, name: file.name, size: file.sizeBytes, offset: file.offset, ...(file.caption ? { caption: file.caption } : {}) })),
+      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, ...(options.media ? { media: options.media } : {}) },
+    );
+}
+
 export function createFileUploader(api: Api, options: { uploadAs: "auto" | "document"; media?: MediaTools | undefined }): FileUploader {
   return (item, file, { signal, onBytes }) =>
     uploadFile(

@@ -409,6 +409,7 @@ function toItemFile(row: ItemFileRow): ItemFile {
     name: row.name,
     sizeBytes: row.size_bytes,
     offset: row.byte_offset,
+    partOf: row.part_of,
     caption: row.caption,
     fileId: row.file_id,
     uploadKind: row.upload_kind,
@@ -423,7 +424,7 @@ function toItemFile(row: ItemFileRow): ItemFile {
 export async function markDownloaded(
   db: Db,
   id: number,
-  files: Array<{ path: string; name: string; size: number; offset?: number; caption?: string }>,
+  files: Array<{ path: string; name: string; size: number; offset?: number; partOf?: number; caption?: string }>,
   now: number,
 ): Promise<Item | undefined> {
   // Parts of one file count once.
@@ -443,6 +444,7 @@ export async function markDownloaded(
             name: f.name,
             size_bytes: f.size,
             byte_offset: f.offset ?? 0,
+            part_of: f.partOf ?? null,
             caption: f.caption ?? null,
           })),
         )

@@ -55,6 +55,8 @@ export interface ItemFilesTable {
   size_bytes: number;
   /** Where in `path` this file's bytes start (a part of a bigger file; migration 007). */
   byte_offset: ColumnType<number, number | undefined, number>;
+  /** How many parts its file was cut into; null for a whole file. */
+  part_of: ColumnType<number | null, number | null | undefined, number | null>;
   caption: string | null;
   file_id: string | null;
   upload_kind: string | null;

@@ -94,6 +94,8 @@ export interface ItemFile {
   sizeBytes: number;
   /** Where in `path` its bytes start: a part of a file over the upload limit. */
   offset: number;
+  /** How many parts its file was cut into (they go up together); null for a whole file. */
+  partOf: number | null;
   caption: string | null;
   fileId: string | null;
   uploadKind: string | null;

@@ -144,6 +144,7 @@ async function cutMedia(tools: MediaTools, file: DeliverableFile, options: Prepa
         path: path.join(work, n),
         name: `${stem}.part${i + 1}of${count}${ext}`,
         size: sizes[i]!,
+        partOf: count,
         caption: file.caption ? `${file.caption}\nPart ${i + 1} of ${count}` : `Part ${i + 1} of ${count}`,
       }));
       await fs.rm(file.path, { force: true });

@@ -36,7 +36,7 @@ export function uploadParts(files: readonly DeliverableFile[], policy: PartPolic
       const name = `${base}.${String(i + 1).padStart(digits, "0")}`;
       const join = i === 0 ? `. Join the ${count} parts with: cat "${base}".0* > "${base}" (on Windows, 7-Zip opens ${name})` : "";
       const what = `Part ${i + 1} of ${count}${join}`;
-      out.push({ path: file.path, name, size, offset, caption: file.caption ? `${file.caption}\n${what}` : what });
+      out.push({ path: file.path, name, size, offset, partOf: count, caption: file.caption ? `${file.caption}\n${what}` : what });
     }
   }
   return out;

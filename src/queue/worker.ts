@@ -43,6 +43,16 @@ export type FileUploader = (
   options: { signal: AbortSignal; onBytes: (sent: number) => void },
 ) => Promise<{ fileId: string | null; kind: string }>;
 
+/** Sends 2 to 10 files of an item as one album; resolves with each one's file_id and method, in order. */
+export type GroupUploader = (
+  item: Item,
+  files: ItemFile[],
+  options: { signal: AbortSignal; onBytes: (sent: number) => void },
+) => Promise<Array<{ fileId: string | null; kind: string }>>;
+
+/** Most files Telegram takes in one album. */
+const ALBUM_SIZE = 10;
+
 /** Queues an item found by a handler (through intake's checks), in the chat and for the request of `of`. */
 export type FoundItemQueuer = (of: Item, found: FoundItem) => Promise<FoundOutcome>;
 
@@ -52,6 +62,8 @@ export interface WorkerDeps {
   config: WorkerConfig;
   sources: Partial<Record<SourceKind, Source>>;
   upload: FileUploader;
+  /** Sends files together as one album (2 to 10 parts of a big file); without it, one by one. */
+  uploadGroup?: GroupUploader;
   /**
    * What goes up for the downloaded files (parts of files over the upload limit, a remux that
    * plays): called once, before the files are recorded. Default: byte parts of files over the limit.
@@ -489,38 +501,65 @@ export class QueueWorker {
     state.bytesDone = base;
     changed();
     const active = this.active?.item.id === item.id ? this.active : undefined;
-    for (const [index, file] of files.entries()) {
-      if (file.uploadedAt !== null) continue;
+    for (let index = 0; index < files.length; ) {
+      const file = files[index]!;
+      if (file.uploadedAt !== null) {
+        index++;
+        continue;
+      }
+      // Parts of a big file go up together, as albums of up to ten; anything else one by one.
+      const group = [file];
+      while (
+        this.deps.uploadGroup &&
+        file.partOf !== null &&
+        group.length < ALBUM_SIZE &&
+        files[index + group.length]?.partOf === file.partOf &&
+        files[index + group.length]?.uploadedAt === null
+      ) {
+        group.push(files[index + group.length]!);
+      }
+      const size = group.reduce((sum, f) => sum + f.sizeBytes, 0);
       // Several files (a torrent's, the parts of a big one): say which one is going up.
-      if (files.length > 1) state.details = [`${index + 1} of ${files.length}: ${file.name}`];
-      try {
-        await fs.access(file.path);
-      } catch {
-        await forgetFiles(db, item.id, this.now());
-        throw new DownloadError("NETWORK", `the downloaded file ${file.name} is missing from disk`, {
-          retryable: true,
-          userMessage: "the downloaded file disappeared from the bot's disk; it will be downloaded again.",
-        });
+      if (files.length > 1) {
+        state.details = [group.length > 1 ? `${index + 1}-${index + group.length} of ${files.length}: ${file.name} …` : `${index + 1} of ${files.length}: ${file.name}`];
+      }
+      for (const f of group) {
+        try {
+          await fs.access(f.path);
+        } catch {
+          await forgetFiles(db, item.id, this.now());
+          throw new DownloadError("NETWORK", `the downloaded file ${f.name} is missing from disk`, {
+            retryable: true,
+            userMessage: "the downloaded file disappeared from the bot's disk; it will be downloaded again.",
+          });
+        }
       }
       let answered!: () => void;
       const answer = new Promise<void>((r) => (answered = r));
+      const onBytes = (sent: number) => {
+        state.bytesDone = base + Math.min(sent, size);
+        if (active && sent >= size) active.answer ??= answer;
+        changed();
+      };
       try {
-        const { fileId, kind } = await this.deps.upload(item, file, {
-          signal,
-          onBytes: (sent) => {
-            state.bytesDone = base + Math.min(sent, file.sizeBytes);
-            if (active && sent >= file.sizeBytes) active.answer ??= answer;
-            changed();
-          },
-        });
-        await markFileUploaded(db, file.id, fileId, kind, this.now());
-        // A file of its own (a cut part, say) is not needed once it went up; byte parts share theirs.
-        if (!files.some((other) => other !== file && other.path === file.path)) await fs.rm(file.path, { force: true }).catch(() => {});
+        const results =
+          group.length > 1 && this.deps.uploadGroup
+            ? await this.deps.uploadGroup(item, group, { signal, onBytes })
+            : [await this.deps.upload(item, file, { signal, onBytes })];
+        // Recorded at once, every file of an album together: none goes up twice.
+        for (const [k, f] of group.entries()) await markFileUploaded(db, f.id, results[k]?.fileId ?? null, results[k]?.kind ?? "document", this.now());
+        for (const f of group) {
+          // A file of its own (a cut part, say) is not needed once it went up; byte parts share theirs.
+          if (!files.some((other) => !group.includes(other) && other.path === f.path) && group.filter((g) => g.path === f.path).length === 1) {
+            await fs.rm(f.path, { force: true }).catch(() => {});
+          }
+        }
       } finally {
         answered();
         if (active) active.answer = undefined;
       }
-      base += file.sizeBytes;
+      base += size;
+      index += group.length;
     }
     return { bytes: total, files: files.length };
   }

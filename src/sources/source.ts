@@ -20,6 +20,8 @@ export interface DeliverableFile {
   size: number;
   /** Where in `path` the bytes start (a part of a bigger file); 0 by default. */
   offset?: number;
+  /** How many parts the file it is a part of was cut into. */
+  partOf?: number;
   caption?: string;
 }
 

@@ -26,20 +26,23 @@ describe("files over the upload limit", () => {
     await h.start();
     const since = h.api.nextSeq;
     h.send(`/download ${file.url}`);
-    await h.waitForText(await h.progressMessageId(since), /⬆️ Uploading[\s\S]*\n2 of 4: disk\.img\.002\n/, since);
+    await h.waitForText(await h.progressMessageId(since), /⬆️ Uploading[\s\S]*\n1-4 of 4: disk\.img\.001 …\n/, since);
     h.api.throttleUploads(null);
-    await h.api.waitForCall(() => h!.uploads().length === 4, { since });
-    const parts = h.uploads();
-    expect(parts.map((u) => u.files[0]!.filename)).toEqual(["disk.img.001", "disk.img.002", "disk.img.003", "disk.img.004"]);
-    for (const part of parts) expect(part.files[0]!.size).toBeLessThanOrEqual(MB);
-    expect(parts.map((u) => u.params.caption)).toEqual([
+    // One album of the four parts: the chat shows one group, not four loose files.
+    const album = await h.upload(since);
+    expect(album.method).toBe("sendMediaGroup");
+    const parts = h.delivered();
+    expect(parts.map((p) => p.filename)).toEqual(["disk.img.001", "disk.img.002", "disk.img.003", "disk.img.004"]);
+    expect(parts.map((p) => p.method)).toEqual(["sendDocument", "sendDocument", "sendDocument", "sendDocument"]);
+    for (const part of parts) expect(part.size).toBeLessThanOrEqual(MB);
+    expect(parts.map((p) => p.caption)).toEqual([
       'Part 1 of 4. Join the 4 parts with: cat "disk.img".0* > "disk.img" (on Windows, 7-Zip opens disk.img.001)',
       "Part 2 of 4",
       "Part 3 of 4",
       "Part 4 of 4",
     ]);
     const joined = createHash("sha256");
-    for (const part of parts) joined.update(await readFile(part.files[0]!.path));
+    for (const part of parts) joined.update(await readFile(part.path));
     expect(joined.digest("hex")).toBe(file.sha256);
     expect(await h.waitForText(await h.progressMessageId(since), /delivered/, since)).toBe("✅ disk.img: delivered (4 files, 3.5 MB)");
     // Nothing was refused on the way: no upload went over Telegram's limit.
@@ -58,28 +61,28 @@ describe("files over the upload limit", () => {
     expect(h.files.requests.map((r) => r.method)).toEqual(["HEAD"]);
   });
 
-  it("sends each part exactly once across a restart between two parts", async () => {
-    h = await limited();
-    const file = h.files.addFile("/big/resume.bin", FileServer.randomBytes(3 * MB, 303));
+  it("sends each part exactly once across a restart between two albums", async () => {
+    // Twelve parts: an album of ten, then one of two.
+    const part = 256 * 1024;
+    h = await Harness.create({ uploadLimitBytes: part }, { maxUploadBytes: part });
+    const file = h.files.addFile("/big/resume.bin", FileServer.randomBytes(12 * part, 303));
     await h.start();
     const since = h.api.nextSeq;
     h.send(`/download ${file.url}`);
-    await h.upload(since);
-    // The second part hangs on a slow link when the bot stops.
+    const first = await h.upload(since);
+    // The second album hangs on a slow link when the bot stops.
     h.api.pauseUploads();
     await h.api.waitForUploadBytes(1);
     await h.stopApp();
     h.api.resumeUploads();
     await h.start();
-    await h.api.waitForCall(() => h!.uploads().length === 3, { since });
-    expect(h.uploads().map((u) => u.files[0]!.filename)).toEqual(["resume.bin.001", "resume.bin.002", "resume.bin.003"]);
+    await h.upload(first.seq + 1);
+    const names = Array.from({ length: 12 }, (_, i) => `resume.bin.${String(i + 1).padStart(3, "0")}`);
+    expect(h.uploads().map((u) => u.method)).toEqual(["sendMediaGroup", "sendMediaGroup"]);
+    expect(h.delivered().map((p) => p.filename)).toEqual(names);
     const joined = createHash("sha256");
-    for (const part of h.uploads()) joined.update(await readFile(part.files[0]!.path));
+    for (const p of h.delivered()) joined.update(await readFile(p.path));
     expect(joined.digest("hex")).toBe(file.sha256);
-    expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.offset, f.sizeBytes])).toEqual([
-      ["resume.bin.001", 0, MB],
-      ["resume.bin.002", MB, MB],
-      ["resume.bin.003", 2 * MB, MB],
-    ]);
+    expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.offset, f.fileId !== null])).toEqual(names.map((n, i) => [n, i * part, true]));
   });
 });

@@ -105,19 +105,21 @@ describe("media that plays in Telegram", () => {
     const since = h.api.nextSeq;
     h.send(`/download ${noise.url}`);
     const delivered = await h.api.waitForCall((c) => c.method === "editMessageText" && /delivered/.test(String(c.params.text)), { since, timeoutMs: 60_000 });
-    const parts = h.uploads();
+    const parts = h.delivered();
     expect(parts.length).toBeGreaterThanOrEqual(3);
+    expect(h.uploads().every((u) => u.method === "sendMediaGroup")).toBe(true);
     expect(String(delivered.params.text)).toMatch(new RegExp(`^✅ <b>noise\\.mp4</b>: delivered \\(${parts.length} files, `));
     let total = 0;
     for (const [i, part] of parts.entries()) {
       expect(part.method).toBe("sendVideo");
-      expect(part.params.caption).toBe(`Part ${i + 1} of ${parts.length}`);
-      const file = part.files.find((f) => f.filename === `noise.part${i + 1}of${parts.length}.mp4`)!;
-      expect(file.size).toBeLessThanOrEqual(5 * 1024 * 1024);
-      const info = probe(file.path);
+      expect(part.caption).toBe(`Part ${i + 1} of ${parts.length}`);
+      expect(part.filename).toBe(`noise.part${i + 1}of${parts.length}.mp4`);
+      expect(part.size).toBeLessThanOrEqual(5 * 1024 * 1024);
+      const info = probe(part.path);
       expect(info.duration).toBeGreaterThan(0);
       expect(part.params.duration).toBe(info.duration);
-      total += Number(JSON.parse(execFileSync(FFPROBE, ["-v", "error", "-print_format", "json", "-show_format", file.path]).toString()).format.duration);
+      expect(part.params.supports_streaming).toBe(true);
+      total += Number(JSON.parse(execFileSync(FFPROBE, ["-v", "error", "-print_format", "json", "-show_format", part.path]).toString()).format.duration);
     }
     expect(Math.abs(total - original.duration)).toBeLessThan(2);
     expect(h.api.calls.filter((c) => c.response?.ok === false)).toEqual([]);

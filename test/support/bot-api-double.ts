@@ -1215,6 +1215,28 @@ export class BotApiDouble {
     return { stored, upload };
   }
 
+  /** An album: 2-10 media, documents only with documents and audio only with audio, as Telegram allows. */
+  private sendMediaGroup(ctx: CallContext): Message[] {
+    const { params: p } = ctx;
+    const media = p["media"];
+    if (!Array.isArray(media)) throw bad("can't parse media JSON object");
+    if (media.length < 2 || media.length > 10) throw bad("wrong number of media in the media group: must be 2-10");
+    const types = media.map((m) => (isObject(m) && typeof m["type"] === "string" ? m["type"] : ""));
+    for (const type of ["document", "audio"]) {
+      if (types.includes(type) && types.some((t) => t !== type)) throw bad(`${type} can't be mixed with other media types`);
+    }
+    if (types.some((t) => !["document", "audio", "video", "photo"].includes(t))) throw bad("unsupported media type in the media group");
+    const group = String(++this.fileCounter * 1000 + 7);
+    return media.map((m, i) => {
+      const entry = m as Record<string, unknown>;
+      const kind = types[i] as Exclude<MessageKind, "text">;
+      // Each entry is sent like its own method, with the call's chat and reply.
+      const params: Params = { chat_id: p["chat_id"], reply_parameters: p["reply_parameters"], ...entry, [kind]: entry["media"] };
+      const message = this.sendMedia(kind, { ...ctx, params });
+      return { ...message, media_group_id: group };
+    });
+  }
+
   private sendMedia(kind: Exclude<MessageKind, "text">, { params: p, files }: CallContext): Message {
     const chat = this.targetChat(p);
     const caption = this.formatted(p, "caption", "caption_entities");
@@ -1367,6 +1389,7 @@ export class BotApiDouble {
       sendVideo: (ctx) => this.sendMedia("video", ctx),
       sendAudio: (ctx) => this.sendMedia("audio", ctx),
       sendPhoto: (ctx) => this.sendMedia("photo", ctx),
+      sendMediaGroup: (ctx) => this.sendMediaGroup(ctx),
 
       answerCallbackQuery: ({ params: p }) => {
         const id = str(p, "callback_query_id") ?? "";

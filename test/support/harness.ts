@@ -4,7 +4,7 @@ import path from "node:path";
 import { type App, createApp, type AppOptions } from "../../src/app.ts";
 import { type Config, type ConfigInput, parseConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/logger.ts";
-import { BotApiDouble, type BotApiDoubleOptions, type RecordedCall } from "./bot-api-double.ts";
+import { BotApiDouble, type BotApiDoubleOptions, type RecordedCall, type UploadedFile } from "./bot-api-double.ts";
 import { FileServer } from "./file-server.ts";
 
 export const CHAT = 1001;
@@ -97,6 +97,11 @@ export class Harness {
     return this.api.calls.filter((c) => isUpload(c) && c.response?.ok === true);
   }
 
+  /** Every file delivered so far, one entry per file (an album counts each of its files). */
+  delivered(): ReturnType<typeof deliveredFiles> {
+    return this.uploads().flatMap(deliveredFiles);
+  }
+
   /** The last text of a bot message (edits applied). */
   textOf(messageId: number, chatId = CHAT): string {
     return this.api.chat(chatId).find((m) => m.message_id === messageId)?.text ?? "";
@@ -154,7 +159,26 @@ export class Harness {
 }
 
 export function isUpload(c: RecordedCall): boolean {
-  return c.method === "sendDocument" || c.method === "sendVideo" || c.method === "sendAudio";
+  return c.method === "sendDocument" || c.method === "sendVideo" || c.method === "sendAudio" || c.method === "sendMediaGroup";
+}
+
+/**
+ * The files a successful upload call delivered, in order, without thumbnails: the one its method
+ * names, or each of an album's.
+ */
+export function deliveredFiles(call: RecordedCall): Array<UploadedFile & { caption?: string; method: string; params: Record<string, unknown> }> {
+  const byRef = (ref: unknown, fallback: string) =>
+    call.files.find((f) => (typeof ref === "string" && ref.startsWith("attach://") ? f.field === ref.slice(9) : f.field === fallback))!;
+  if (call.method === "sendMediaGroup") {
+    return (call.params.media as Array<Record<string, unknown>>).map((m) => ({
+      ...byRef(m.media, ""),
+      ...(typeof m.caption === "string" ? { caption: m.caption } : {}),
+      method: `send${String(m.type).charAt(0).toUpperCase()}${String(m.type).slice(1)}`,
+      params: m,
+    }));
+  }
+  const kind = call.method.replace(/^send/, "").toLowerCase();
+  return [{ ...byRef(call.params[kind], kind), ...(typeof call.params.caption === "string" ? { caption: call.params.caption } : {}), method: call.method, params: call.params }];
 }
 
 /** The result message id of a recorded send call. */
