@@ -8,7 +8,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request, type IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Api, Bot, GrammyError, InlineKeyboard, InputFile } from "grammy";
+import { Api, Bot, GrammyError, InlineKeyboard, InputFile, InputMediaBuilder } from "grammy";
+import type { Message } from "grammy/types";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BotApiDouble, NOT_MODIFIED, tooManyRequests } from "./support/bot-api-double.ts";
 import { FileServer } from "./support/file-server.ts";
@@ -375,6 +376,24 @@ describe("BotApiDouble", () => {
     } finally {
       await small.stop();
     }
+  });
+
+  it("takes albums of 2 to 10 files, documents only with documents, as Telegram does", async () => {
+    double.addChat(1001);
+    const doc = (n: number) => InputMediaBuilder.document(new InputFile(Buffer.from(`part ${n}`), `f.${n}`), { caption: `Part ${n}` });
+    const messages = (await api.sendMediaGroup(1001, [doc(1), doc(2), doc(3)])) as Message[];
+    expect(messages.map((m) => [m.document?.file_name, m.caption])).toEqual([
+      ["f.1", "Part 1"],
+      ["f.2", "Part 2"],
+      ["f.3", "Part 3"],
+    ]);
+    expect(new Set(messages.map((m) => m.media_group_id)).size).toBe(1);
+    expect(double.callsOf("sendMediaGroup")[0]?.files.map((f) => f.filename)).toEqual(["f.1", "f.2", "f.3"]);
+    expect((await grammyError(() => api.sendMediaGroup(1001, [doc(1)]))).error_code).toBe(400);
+    expect((await grammyError(() => api.sendMediaGroup(1001, Array.from({ length: 11 }, (_, i) => doc(i))))).error_code).toBe(400);
+    const video = InputMediaBuilder.video(new InputFile(Buffer.from("v"), "v.mp4"));
+    const mixed = await grammyError(() => api.sendMediaGroup(1001, [doc(1), video] as never));
+    expect(mixed.description).toBe("Bad Request: document can't be mixed with other media types");
   });
 
   it("holds long polls until an update arrives, ends them on stop, and explains waitForCall timeouts", async () => {
