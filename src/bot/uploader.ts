@@ -65,7 +65,9 @@ export interface UploadOptions {
  */
 async function mediaFields(file: DeliverableFile, kind: UploadKind, options: UploadOptions): Promise<{ kind: UploadKind; fields: Record<string, unknown> }> {
   const tools = options.media;
-  if (!tools || kind === "document" || (file.offset ?? 0) !== 0) return { kind, fields: {} };
+  // Without the tools nothing says a video plays, nor how long it is: a document then.
+  if (!tools) return { kind: kind === "video" ? "document" : kind, fields: {} };
+  if (kind === "document" || (file.offset ?? 0) !== 0) return { kind, fields: {} };
   const info = await probeMedia(tools, file.path, options.signal);
   if (!info) return { kind, fields: {} };
   if (kind === "video" && !info.video) return { kind: "document", fields: {} };

@@ -55,10 +55,22 @@ function fromPackage(name: string): string | undefined {
  * Without them, videos go up without duration or thumbnail (one warning at start).
  */
 export function findMediaTools(config: { ffmpegPath?: string | undefined; ffprobePath?: string | undefined }, logger: Logger): MediaTools | undefined {
-  const ffmpeg = config.ffmpegPath ?? onPath("ffmpeg") ?? fromPackage("@ffmpeg-installer/ffmpeg");
-  const ffprobe = config.ffprobePath ?? onPath("ffprobe") ?? fromPackage("@ffprobe-installer/ffprobe");
+  const configured = (file: string | undefined) => {
+    if (file === undefined) return undefined;
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      return null; // configured, but not there: not looked for elsewhere
+    }
+  };
+  const ffmpeg = configured(config.ffmpegPath) ?? (config.ffmpegPath ? undefined : (onPath("ffmpeg") ?? fromPackage("@ffmpeg-installer/ffmpeg")));
+  const ffprobe = configured(config.ffprobePath) ?? (config.ffprobePath ? undefined : (onPath("ffprobe") ?? fromPackage("@ffprobe-installer/ffprobe")));
   if (!ffmpeg || !ffprobe) {
-    logger.warn("ffmpeg or ffprobe not found: videos and audio go up without duration, size or thumbnail");
+    logger.warn(
+      { ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath },
+      "ffmpeg or ffprobe not found: videos go up as documents, big files in byte parts",
+    );
     return undefined;
   }
   logger.debug({ ffmpeg, ffprobe }, "media tools");
