@@ -86,5 +86,16 @@ describe("files over the upload limit", () => {
     for (const p of h.delivered()) joined.update(await readFile(p.path));
     expect(joined.digest("hex")).toBe(file.sha256);
     expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.offset, f.fileId !== null])).toEqual(names.map((n, i) => [n, i * part, true]));
+
+    // Asked for again, every part is sent again from Telegram's copies, nothing downloaded.
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    const requestsBefore = h.files.requests.length;
+    const again = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.reply(again, undefined, /delivered here before/);
+    const resent = h.api.calls.filter((c) => c.seq >= again && c.method === "sendDocument" && c.response?.ok === true);
+    expect(resent).toHaveLength(12);
+    expect(resent.every((c) => c.files.length === 0)).toBe(true);
+    expect(h.files.requests).toHaveLength(requestsBefore);
   });
 });
