@@ -35,9 +35,12 @@ export interface CrawlTally {
   firstRefusal?: string;
 }
 
-export function noMediaError(): DownloadError {
+/** Nothing to download on a page; the message says what the reader saw. */
+export function noMediaError(scriptedPlayer = false): DownloadError {
   return new DownloadError("NO_MEDIA", "no media found on the page", {
-    userMessage: "no downloadable media was found on the page (no video, audio or file links).",
+    userMessage: scriptedPlayer
+      ? "the page has a player whose source is set by a script the bot could not read, and no video, audio or file links."
+      : "no downloadable media was found on the page (no video, audio or file links).",
   });
 }
 
@@ -165,7 +168,8 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     const open = await ctx.findOpen(main.url);
     if (open && open.item.id !== item.id) {
       const where = open.position !== null ? `position ${open.position} in the queue` : open.item.status;
-      return finish(ctx, `its ${main.kind.replace("og:", "")} is already in the queue as #${open.item.id} (${where}).`);
+      const what = main.kind === "audio" || main.kind === "og:audio" ? "audio" : "video";
+      return finish(ctx, `its ${what} is already in the queue as #${open.item.id} (${where}).`);
     }
     const probe = await probeUrl(options.http, main.url, ctx.signal);
     if (probe.contentType && isHtml(probe.contentType)) return null;
@@ -231,7 +235,7 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
           rejected = media.main.url;
         }
         const files = media.files.filter((url) => url !== rejected && !isSelf(url));
-        if (files.length === 0) throw noMediaError();
+        if (files.length === 0) throw noMediaError(media.scriptedPlayer);
         return await queueFiles(ctx, files);
       } catch (error) {
         if (signal.aborted) throw stopReason(signal);

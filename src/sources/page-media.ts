@@ -9,7 +9,7 @@ import { withoutInvisibles } from "../storage/paths.ts";
  */
 
 /** Where on the page a candidate was found. */
-export type CandidateKind = "video" | "audio" | "og:video" | "og:audio" | "enclosure" | "link";
+export type CandidateKind = "video" | "audio" | "og:video" | "og:audio" | "enclosure" | "link" | "script" | "json-ld";
 
 export interface MediaCandidate {
   /** Absolute http(s) URL, without its #fragment. */
@@ -33,12 +33,15 @@ export interface PageMedia {
    * media elements, enclosures and links to media or archive files, in page order.
    */
   files: string[];
+  /** A player whose source is set by a script the reader could not read (for the "nothing found" answer). */
+  scriptedPlayer: boolean;
 }
 
 /** Extensions that make an `<a href>` a file worth queueing: video, audio, archives, disc images. */
 export const FILE_EXTENSIONS: ReadonlySet<string> = new Set([
   // video
-  ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp", ".ogv",
+  // (not ".ts": in a listing, that is far more often TypeScript than an MPEG transport stream)
+  ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".3gp", ".ogv",
   // audio
   ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wav", ".wma",
   // archives and images of discs
@@ -88,13 +91,27 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
   };
   const ogOrder: Array<"og:video" | "og:audio"> = [];
 
+  // Lazy pages keep the address in a data- attribute until a script moves it.
+  const srcOf = (el: Parameters<typeof $>[0]) => $(el).attr("src") ?? $(el).attr("data-src") ?? $(el).attr("data-url");
+  let scriptedPlayer = false;
+
   // One pass in document order over everything that can name a file.
-  $("video, audio, meta[property], meta[name], link[rel][href], a[href]").each((_, el) => {
-    const tag = el.tagName.toLowerCase();
+  $("video, video-js, audio, meta[property], meta[name], link[rel][href], a[href]").each((_, el) => {
+    const raw = el.tagName.toLowerCase();
+    const tag = raw === "video-js" ? "video" : raw;
     if (tag === "video" || tag === "audio") {
       const alternatives: Array<{ url: string; type: string }> = [];
       const known = new Set<string>();
-      const own = resolve($(el).attr("src"));
+      // video.js keeps its sources in a JSON attribute.
+      const setup = videoJsSources($(el).attr("data-setup"));
+      for (const source of setup) {
+        const url = resolve(source);
+        if (url && !known.has(url)) {
+          known.add(url);
+          alternatives.push({ url, type: "" });
+        }
+      }
+      const own = resolve(srcOf(el));
       if (own) {
         alternatives.push({ url: own, type: $(el).attr("type") ?? "" });
         known.add(own);
@@ -102,20 +119,30 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
       // Its <source> children (HTML puts them nowhere else). Not find(): cheerio's find() is
       // quadratic in the number of children, and a page may hold a hundred thousand.
       $(el)
-        .children("source[src]")
+        .children("source")
         .each((_, source) => {
-          const url = resolve($(source).attr("src"));
+          const url = resolve(srcOf(source));
           if (!url || known.has(url)) return;
           known.add(url);
           alternatives.push({ url, type: $(source).attr("type") ?? "" });
         });
-      if (alternatives.length === 0) return;
+      if (alternatives.length === 0) {
+        scriptedPlayer = true;
+        return;
+      }
       elements.push({ kind: tag, alternatives });
       for (const a of alternatives) add(a.url, tag);
       return;
     }
     if (tag === "meta") {
       const property = ($(el).attr("property") ?? $(el).attr("name") ?? "").trim().toLowerCase();
+      // A card's stream is the video itself (its player is a page).
+      if (property === "twitter:player:stream") {
+        const stream = resolve($(el).attr("content"));
+        if (stream) og["og:video"].urls.push(stream);
+        if (stream && !ogOrder.includes("og:video")) ogOrder.push("og:video");
+        return;
+      }
       const match = /^(og:video|og:audio)(?::(url|secure_url|type))?$/.exec(property);
       if (!match) return;
       const key = match[1] as "og:video" | "og:audio";
@@ -152,8 +179,33 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
     add(unique[0]!, key);
   }
 
+  // Players set up in scripts: JSON-LD's contentUrl, JW Player's setup({ file }), a video.js or
+  // plain player whose source a script sets. Their script text is data, read as such.
+  const scripted: MediaCandidate[] = [];
+  $("script").each((_, el) => {
+    const type = ($(el).attr("type") ?? "").toLowerCase();
+    const text = $(el).text();
+    if (type === "application/ld+json") {
+      for (const url of jsonLdMedia(text)) {
+        const resolved = resolve(url);
+        if (resolved) scripted.push({ url: resolved, kind: "json-ld" });
+      }
+      return;
+    }
+    if (!type || type.includes("javascript")) {
+      for (const url of playerSetupFiles(text)) {
+        const resolved = resolve(url);
+        if (resolved) scripted.push({ url: resolved, kind: "script" });
+      }
+      if (/\b(jwplayer|videojs|Hls|loadSource|shaka|dashjs|plyr)\b/.test(text)) scriptedPlayer = true;
+    }
+  });
+  for (const c of scripted) add(c.url, c.kind);
+
   let main: MediaCandidate | null = null;
-  if (elements.length === 1) {
+  if (elements.length === 0 && scripted.length > 0) {
+    main = scripted[0]!;
+  } else if (elements.length === 1) {
     const el = elements[0]!;
     main = { url: preferPlayable(el.alternatives), kind: el.kind };
   } else if (ogMain["og:video"]) {
@@ -174,7 +226,54 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
     files.push(c.url);
   }
 
-  return { title: pageTitle($), candidates, main, files };
+  return { title: pageTitle($), candidates, main, files, scriptedPlayer: scriptedPlayer && candidates.length === 0 };
+}
+
+/** The sources of a video.js `data-setup` attribute (JSON). */
+function videoJsSources(setup: string | undefined): string[] {
+  if (!setup) return [];
+  try {
+    const parsed = JSON.parse(setup) as { sources?: Array<{ src?: unknown }> };
+    return (parsed.sources ?? []).flatMap((s) => (typeof s.src === "string" ? [s.src] : []));
+  } catch {
+    return [];
+  }
+}
+
+/** The `contentUrl` of every VideoObject and AudioObject in a JSON-LD block (nested, @graph, arrays). Pure. */
+export function jsonLdMedia(text: string): string[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  const visit = (node: unknown, depth: number) => {
+    if (depth > 8 || node === null || typeof node !== "object") return;
+    if (Array.isArray(node)) return node.forEach((n) => visit(n, depth + 1));
+    const record = node as Record<string, unknown>;
+    const types = ([] as unknown[]).concat(record["@type"] ?? []);
+    if (types.some((t) => t === "VideoObject" || t === "AudioObject") && typeof record.contentUrl === "string") out.push(record.contentUrl);
+    for (const value of Object.values(record)) visit(value, depth + 1);
+  };
+  visit(data, 0);
+  return out;
+}
+
+/**
+ * Media files a player's setup names in a script: JW Player's `file: "..."` (also inside
+ * `sources: [...]`), and `src: "..."` of a source list, when the value ends in a media extension.
+ * The script is read as text, never run. Pure.
+ */
+export function playerSetupFiles(script: string): string[] {
+  const out: string[] = [];
+  for (const m of script.matchAll(/\b(?:file|src)\s*:\s*(["'])((?:(?!\1)[^\\\n]|\\.){1,2048})\1/g)) {
+    const value = m[2]!.replace(/\\\//g, "/");
+    const absolute = resolveUrl(value, "https://x.invalid/");
+    if (absolute && FILE_EXTENSIONS.has(extensionOfUrl(absolute))) out.push(value);
+  }
+  return out;
 }
 
 function preferPlayable(alternatives: Array<{ url: string; type: string }>): string {

@@ -85,6 +85,38 @@ describe("/download of a web page with one main media", () => {
     expect(await h.waitForText(await h.progressMessageId(since), /delivered/, since)).toBe("✅ Episode 4_ The Key.mp4: delivered (29.3 KB)");
   });
 
+  it("delivers the video of a JW Player page, a JSON-LD page and a lazy page", async () => {
+    h = await Harness.create();
+    const pages = [
+      ["jw", `<title>JW</title><div id="p"></div><script>jwplayer("p").setup({ file: "/v/jw.mp4", image: "/v/poster.jpg" });</script>`],
+      ["ld", `<title>LD</title><script type="application/ld+json">{"@context":"https://schema.org","@type":"VideoObject","name":"LD","contentUrl":"/v/ld.mp4"}</script>`],
+      ["lazy", `<title>Lazy</title><video class="lazyload" data-src="/v/lazy.mp4" poster="/v/poster.jpg"></video>`],
+    ] as const;
+    const videos = pages.map(([name], i) => h.files.addFile(`/v/${name}.mp4`, FileServer.randomBytes(20_000 + i, 140 + i), { contentType: "video/mp4" }));
+    const urls = pages.map(([name, html]) => h.files.addHtml(`/p/${name}.html`, `<!doctype html><html><head></head><body>${html}</body></html>`));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${urls.join("\n")}`);
+    await h.api.waitForCall(() => h!.uploads().length === 3, { since });
+    expect(h.uploads().map((u) => [u.method, u.files[0]!.sha256, u.files[0]!.filename])).toEqual([
+      ["sendVideo", videos[0]!.sha256, "JW.mp4"],
+      ["sendVideo", videos[1]!.sha256, "LD.mp4"],
+      ["sendVideo", videos[2]!.sha256, "Lazy.mp4"],
+    ]);
+    expect(h.files.requests.some((r) => r.path === "/v/poster.jpg")).toBe(false);
+  });
+
+  it("says when a page's player is set up by a script it cannot read", async () => {
+    h = await Harness.create();
+    const page = h.files.addHtml("/p/hidden.html", `<title>Hidden</title><video id="v"></video><script>var hls = new Hls(); hls.loadSource(pick());</script>`);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    expect(String((await h.reply(since, CHAT, /failed/)).params.text)).toBe(
+      "❌ <b>Hidden</b>: failed: the page has a player whose source is set by a script the bot could not read, and no video, audio or file links.",
+    );
+  });
+
   it("downloads the og:video of a page that shows no player", async () => {
     h = await Harness.create();
     const clip = h.files.addFile("/cdn/v/clip-720.mp4", FileServer.randomBytes(80_000, 24), { contentType: "video/mp4" });

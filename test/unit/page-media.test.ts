@@ -112,13 +112,35 @@ describe("findPageMedia", () => {
     expect(findPageMedia(named, PAGE).main).toEqual({ url: "https://example.com/shows/week/two.mp4", kind: "og:video" });
   });
 
-  it("finds nothing on a page without media, and never reads script text", () => {
+  it("finds nothing on a page without media, and takes no address out of arbitrary script text", () => {
     const media = findPageMedia(
       `<html><head><title>Blog</title><script>var src = "https://example.com/secret.mp4";</script></head>
        <body><p>video.mp4 is mentioned in text</p><a href="/post/2">next</a><!-- <video src="c.mp4"> --></body></html>`,
       PAGE,
     );
-    expect(media).toEqual({ title: "Blog", candidates: [], main: null, files: [] });
+    expect(media).toEqual({ title: "Blog", candidates: [], main: null, files: [], scriptedPlayer: false });
+  });
+
+  it("reads players set up in scripts and markup: JW Player, JSON-LD, video.js, lazy attributes, twitter:player:stream", () => {
+    const main = (html: string) => findPageMedia(html, PAGE).main;
+    expect(main(`<div id="p"></div><script>jwplayer("p").setup({ file: "/media/jw.mp4", image: "/poster.jpg" });</script>`)).toEqual({
+      url: "https://example.com/media/jw.mp4",
+      kind: "script",
+    });
+    expect(main(`<script>jwplayer("p").setup({ sources: [{ file: "https:\\/\\/cdn.example.com\\/a.mp4" }] })</script>`)?.url).toBe("https://cdn.example.com/a.mp4");
+    const ld = { "@context": "https://schema.org", "@graph": [{ "@type": "WebPage" }, { "@type": "VideoObject", name: "Ep", contentUrl: "/v/ep.mp4" }] };
+    expect(main(`<script type="application/ld+json">${JSON.stringify(ld)}</script>`)).toEqual({ url: "https://example.com/v/ep.mp4", kind: "json-ld" });
+    expect(main(`<video-js data-setup='{"sources":[{"src":"/vjs.mp4","type":"video/mp4"}]}'></video-js>`)?.url).toBe("https://example.com/vjs.mp4");
+    expect(main(`<video class="lazy" data-src="/lazy.mp4" poster="/p.jpg"></video>`)?.url).toBe("https://example.com/lazy.mp4");
+    expect(main(`<video><source data-src="/lazy2.mp4" type="video/mp4"></video>`)?.url).toBe("https://example.com/lazy2.mp4");
+    expect(main(`<meta name="twitter:player" content="/embed/1"><meta name="twitter:player:stream" content="/tw.mp4">`)?.url).toBe("https://example.com/tw.mp4");
+    // A player whose source no script names in a way the reader can take: it says so.
+    const hidden = findPageMedia(`<video id="v"></video><script>var hls = new Hls(); hls.loadSource(stream());</script>`, PAGE);
+    expect(hidden).toMatchObject({ main: null, files: [], scriptedPlayer: true });
+  });
+
+  it("does not take a .ts link for a video: in a listing it is far more often TypeScript", () => {
+    expect(findPageMedia(`<a href="app.ts">app.ts</a><a href="clip.mp4">clip.mp4</a>`, PAGE).files).toEqual(["https://example.com/shows/week/clip.mp4"]);
   });
 
   it("decodes raw bytes in the charset the server or the page declares", () => {
