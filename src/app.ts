@@ -32,6 +32,8 @@ import { QueueControl } from "./queue/queue-control.ts";
 import { QueueWorker } from "./queue/worker.ts";
 import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
+import { createStreamDownloader } from "./sources/stream-source.ts";
+import { GuardedProxy } from "./net/guarded-proxy.ts";
 import { TorrentClientHolder } from "./sources/torrent/torrent-client.ts";
 import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
 import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
@@ -126,6 +128,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     splitLargeFiles: config.splitLargeFiles,
   };
   const mediaTools = findMediaTools(config, logger);
+  // ffmpeg fetches streams itself: only through this proxy, which applies the guard.
+  const proxy = new GuardedProxy(policy, logger.child({ part: "proxy" }), options.resolve);
   const worker = new QueueWorker({
     db,
     logger: logger.child({ part: "worker" }),
@@ -145,7 +149,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     enqueue: (of, found) =>
       enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, ...found }),
     sources: {
-      direct: createDirectSource({ http, stallTimeoutMs: config.stallTimeoutMs }),
+      direct: createDirectSource({
+        http,
+        stallTimeoutMs: config.stallTimeoutMs,
+        ...(mediaTools ? { streams: createStreamDownloader({ tools: mediaTools, proxyUrl: () => proxy.url }) } : {}),
+      }),
       torrent: createTorrentSource({
         db,
         clients: torrents,
@@ -211,6 +219,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await bot.api.setMyCommands(COMMANDS).catch((error) => logger.warn({ err: String(error) }, "setMyCommands failed"));
       // Registered here so it is last whatever the features above: a press nobody handled is answered.
       bot.use(unhandledButtonsFeature());
+      await proxy.start();
       await worker.start();
       // What a previous process stored and did not get to: checked now, answered on its own.
       await requests.resume((request, outcome) =>
@@ -242,6 +251,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await Promise.allSettled([polling, worker.stop(4000)]);
       seeding?.close();
       await torrents.destroy();
+      await proxy.stop();
       await tasks.drain(2000);
       await reporter.drain(1500);
       notices.stop();

@@ -90,13 +90,20 @@ export class ToolError extends Error {
  * Runs a tool to its end: resolves with its stdout, rejects on a non-zero exit, on the time limit
  * or on abort. The tool runs in a process group of its own, so a kill takes its children too.
  */
-export function runTool(bin: string, args: string[], options: { signal?: AbortSignal; timeoutMs: number }): Promise<string> {
+export function runTool(
+  bin: string,
+  args: string[],
+  options: { signal?: AbortSignal; timeoutMs: number; env?: Record<string, string>; onStdout?: (text: string) => void },
+): Promise<string> {
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
-    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on("data", (d: Buffer) => {
+      if (options.onStdout) options.onStdout(d.toString());
+      else stdout += d.toString();
+    });
     // Only the tail matters for a failure report.
     child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     let why: unknown;

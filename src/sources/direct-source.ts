@@ -8,12 +8,18 @@ import { safeFileName } from "../storage/paths.ts";
 import { formatBytes } from "../text/format.ts";
 import { filenameFromDisposition, totalFromContentRange } from "./http-probe.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
+import { type StreamDownloader, isStreamManifest } from "./stream-source.ts";
 
 export interface DirectSourceOptions {
   http: Got;
   /** No bytes for this long fails the attempt (a stalled transfer). */
   stallTimeoutMs: number;
+  /** Downloads an HLS or DASH stream (with ffmpeg); without it, a manifest is just a file. */
+  streams?: StreamDownloader;
 }
+
+/** The response is a stream's manifest: the stream downloader takes over. */
+const STREAM = Symbol("stream");
 
 export function tooLargeError(size: number, limit: number): DownloadError {
   return new DownloadError("TOO_LARGE", `file is ${formatBytes(size)}, over the ${formatBytes(limit)} limit`, {
@@ -45,6 +51,12 @@ export function createDirectSource(options: DirectSourceOptions): Source {
   return {
     kind: "direct",
     async download(ctx: SourceContext): Promise<SourceResult> {
+      const result = await fetchFile(ctx);
+      return result === STREAM ? options.streams!(ctx, ctx.item.url) : result;
+    },
+  };
+
+  async function fetchFile(ctx: SourceContext): Promise<SourceResult | typeof STREAM> {
       const { item, signal } = ctx;
       // Named after the item's title, which a retry sees as this attempt leaves it: a name from
       // Content-Disposition is adopted (below) before the first byte is written.
@@ -114,6 +126,10 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         if (offset === 0 && isTorrentFile(contentType, item.url)) {
           stream.destroy();
           return { kind: "reroute", sourceKind: "torrent" };
+        }
+        if (offset === 0 && options.streams && isStreamManifest(contentType, item.url)) {
+          stream.destroy();
+          return STREAM;
         }
         if (total !== null && total > ctx.maxBytes) throw tooLargeError(total, ctx.maxBytes);
 
@@ -186,8 +202,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         signal.removeEventListener("abort", onAbort);
         stream.destroy();
       }
-    },
-  };
+  }
 }
 
 export function isHtml(contentType: string): boolean {

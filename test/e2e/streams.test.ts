@@ -1,0 +1,119 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { readProbe } from "../../src/media/ffmpeg.ts";
+import { CHAT, Harness } from "../support/harness.ts";
+
+/** HLS and DASH streams made by ffmpeg in the set-up, served on loopback. */
+const require = createRequire(import.meta.url);
+const FFMPEG = (require("@ffmpeg-installer/ffmpeg") as { path: string }).path;
+const FFPROBE = (require("@ffprobe-installer/ffprobe") as { path: string }).path;
+const ffmpeg = (cwd: string, ...args: string[]) => execFileSync(FFMPEG, ["-v", "error", "-y", ...args], { cwd, stdio: "pipe" });
+const probeFile = (file: string) =>
+  readProbe(JSON.parse(execFileSync(FFPROBE, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file]).toString()));
+
+let dir: string;
+let h: Harness | undefined;
+
+const TYPES: Record<string, string> = { ".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".mpd": "application/dash+xml", ".mp4": "video/mp4", ".m4s": "video/iso.segment" };
+/** Every file of a folder, served under `prefix`. */
+function serve(harness: Harness, folder: string, prefix: string): void {
+  for (const name of readdirSync(folder)) {
+    harness.files.addFile(`${prefix}/${name}`, readFileSync(path.join(folder, name)), { contentType: TYPES[path.extname(name)] ?? "application/octet-stream" });
+  }
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "dlbot-streams-"));
+  const hls = path.join(dir, "hls");
+  mkdirSync(hls);
+  for (const [variant, size] of [["0", "640x360"], ["1", "320x180"]] as const) {
+    ffmpeg(hls, "-f", "lavfi", "-i", `testsrc=duration=6:size=${size}:rate=25`, "-f", "lavfi", "-i", "sine=frequency=440:duration=6",
+      "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-shortest",
+      "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_filename", `v${variant}_%03d.ts`, `v${variant}.m3u8`);
+  }
+  writeFileSync(path.join(hls, "master.m3u8"), [
+    "#EXTM3U",
+    "#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360",
+    "v0.m3u8",
+    "#EXT-X-STREAM-INF:BANDWIDTH=300000,RESOLUTION=320x180",
+    "v1.m3u8",
+    "",
+  ].join("\n"));
+  const dash = path.join(dir, "dash");
+  mkdirSync(dash);
+  ffmpeg(dash, "-f", "lavfi", "-i", "testsrc=duration=6:size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:duration=6",
+    "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-shortest", "-f", "dash", "-seg_duration", "2", "manifest.mpd");
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+describe("streams", () => {
+  it("delivers an HLS page's best variant as a playable MP4 of the right duration", { timeout: 60_000 }, async () => {
+    h = await Harness.create();
+    serve(h, path.join(dir, "hls"), "/hls");
+    const page = h.files.addHtml("/watch/hls.html", `<title>Live Show</title><video controls src="/hls/master.m3u8"></video>`);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendVideo");
+    const video = upload.files.find((f) => f.filename === "Live Show.mp4")!;
+    const info = probeFile(video.path);
+    expect(info).toMatchObject({ video: { codec: "h264", width: 640, height: 360 }, audio: { codec: "aac" } });
+    expect(Math.abs(info.duration - 6)).toBeLessThanOrEqual(1);
+    expect(upload.params).toMatchObject({ width: 640, height: 360, supports_streaming: true });
+    // Every segment of the best variant went through the bot's proxy to the server.
+    expect(h.files.requests.filter((r) => /^\/hls\/v0_00[012]\.ts$/.test(r.path)).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("delivers a DASH stream as a playable MP4 of the right duration", { timeout: 60_000 }, async () => {
+    h = await Harness.create();
+    serve(h, path.join(dir, "dash"), "/dash");
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${h.files.baseUrl}/dash/manifest.mpd`);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendVideo");
+    const video = upload.files.find((f) => f.filename.endsWith(".mp4"))!;
+    const info = probeFile(video.path);
+    expect(info).toMatchObject({ video: { codec: "h264", width: 640 }, audio: { codec: "aac" } });
+    expect(Math.abs(info.duration - 6)).toBeLessThanOrEqual(1);
+  });
+
+  it("refuses a stream whose segments point at a private address, without fetching them", { timeout: 60_000 }, async () => {
+    h = await Harness.create({ allowPrivateNetworks: false, retryDelaysMs: [] });
+    const port = new URL(h.files.baseUrl).port;
+    serve(h, path.join(dir, "hls"), "/hls");
+    // A media playlist whose segments live on a name that resolves into a private network.
+    const playlist = readFileSync(path.join(dir, "hls", "v0.m3u8"), "utf8").replace(/^(v0_\d+\.ts)$/gm, `http://intranet.test:${port}/hls/$1`);
+    h.files.addFile("/evil/list.m3u8", Buffer.from(playlist), { contentType: "application/vnd.apple.mpegurl" });
+    const resolved: string[] = [];
+    await h.start({
+      trustedAddresses: ["127.0.0.1"],
+      resolve: async (name) => {
+        resolved.push(name);
+        return name === "files.test" ? [{ address: "127.0.0.1", family: 4 }] : name === "intranet.test" ? [{ address: "10.0.0.7", family: 4 }] : [];
+      },
+    });
+    const since = h.api.nextSeq;
+    h.send(`/download http://files.test:${port}/evil/list.m3u8`);
+    const failure = await h.reply(since, CHAT, /failed/);
+    expect(String(failure.params.text)).toMatch(/the stream could not be read/);
+    // ffmpeg asked for the segments through the bot's proxy, which refused them.
+    expect(resolved).toContain("intranet.test");
+    expect(h.files.requests.some((r) => r.path.startsWith("/hls/v0_"))).toBe(false);
+    expect(h.uploads()).toEqual([]);
+  });
+});
