@@ -268,13 +268,24 @@ export function jsonLdMedia(text: string): string[] {
  */
 export function playerSetupFiles(script: string): string[] {
   const out: string[] = [];
-  for (const m of script.matchAll(/\b(?:file|src)\s*:\s*(["'])((?:(?!\1)[^\\\n]|\\.){1,2048})\1/g)) {
-    const value = m[2]!.replace(/\\\//g, "/");
-    const absolute = resolveUrl(value, "https://x.invalid/");
-    if (absolute && FILE_EXTENSIONS.has(extensionOfUrl(absolute))) out.push(value);
+  // `file: "..."` / `src: "..."` of a setup, and hls.js / dash.js `loadSource("...")` / `attachSource("...")`.
+  const patterns = [
+    /\b(?:file|src)\s*:\s*(["'])((?:(?!\1)[^\\\n]|\\.){1,2048})\1/g,
+    /\b(?:loadSource|attachSource)\s*\(\s*(["'])((?:(?!\1)[^\\\n]|\\.){1,2048})\1/g,
+  ];
+  for (const pattern of patterns) {
+    for (const m of script.matchAll(pattern)) {
+      const value = m[2]!.replace(/\\\//g, "/");
+      const absolute = resolveUrl(value, "https://x.invalid/");
+      const ext = absolute ? extensionOfUrl(absolute) : "";
+      if (FILE_EXTENSIONS.has(ext) || STREAM_EXTENSIONS.has(ext)) out.push(value);
+    }
   }
   return out;
 }
+
+/** Stream manifests a player loads (downloaded with ffmpeg). */
+const STREAM_EXTENSIONS: ReadonlySet<string> = new Set([".m3u8", ".mpd"]);
 
 function preferPlayable(alternatives: Array<{ url: string; type: string }>): string {
   const playable = alternatives.find((a) => PLAYABLE_TYPES.test(a.type) || PLAYABLE.has(extensionOfUrl(a.url)));

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -76,6 +76,42 @@ describe("streams", () => {
     expect(upload.params).toMatchObject({ width: 640, height: 360, supports_streaming: true });
     // Every segment of the best variant went through the bot's proxy to the server.
     expect(h.files.requests.filter((r) => /^\/hls\/v0_00[012]\.ts$/.test(r.path)).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("delivers the stream of an hls.js page", { timeout: 60_000 }, async () => {
+    h = await Harness.create();
+    serve(h, path.join(dir, "hls"), "/hls");
+    const page = h.files.addHtml(
+      "/watch/hlsjs.html",
+      `<title>Player</title><video id="v"></video><script>var hls = new Hls(); hls.loadSource("/hls/master.m3u8"); hls.attachMedia(document.getElementById("v"));</script>`,
+    );
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendVideo");
+    const video = upload.files.find((f) => f.filename === "Player.mp4")!;
+    expect(Math.abs(probeFile(video.path).duration - 6)).toBeLessThanOrEqual(1);
+  });
+
+  it("cancels a stream mid-way: ffmpeg is gone and its files removed", { timeout: 60_000 }, async () => {
+    h = await Harness.create();
+    serve(h, path.join(dir, "hls"), "/hls");
+    // A slow server: the segments trickle in.
+    for (const name of readdirSync(path.join(dir, "hls")).filter((n) => n.endsWith(".ts"))) h.files.throttle(`/hls/${name}`, 20_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${h.files.baseUrl}/hls/v0.m3u8`);
+    const live = await h.progressMessageId(since);
+    await h.waitForText(live, /of the stream/, since);
+    expect(execFileSync("pgrep", ["-f", h.dataDir]).toString().trim()).not.toBe("");
+    const press = h.api.pressButton(CHAT, live, "q:c:1", { fromId: 501 });
+    const answer = await h.api.waitForCall((c) => c.method === "answerCallbackQuery" && c.params.callback_query_id === press.callback_query!.id);
+    expect(answer.params.text).toBe("Cancelled");
+    // The answer comes once the worker let go: ffmpeg has exited and the item's files are gone.
+    expect(() => execFileSync("pgrep", ["-f", h!.dataDir])).toThrow();
+    expect(existsSync(path.join(h.dataDir, "downloads", "1"))).toBe(false);
+    expect(h.uploads()).toEqual([]);
   });
 
   it("delivers a DASH stream as a playable MP4 of the right duration", { timeout: 60_000 }, async () => {
