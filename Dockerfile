@@ -14,13 +14,14 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # Stage 2: the runtime image: no compiler, no npm cache, a non-root user. Debian's ffmpeg (on
-# PATH, so the bot prefers it to the npm-shipped binaries) reads and cuts media.
+# PATH, so the bot prefers it to the npm-shipped binaries) reads and cuts media; yt-dlp reads the
+# pages the bot's own reader does not.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     CONFIG_FILE=/config/config.json
 WORKDIR /app
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates tini ffmpeg \
+ && apt-get install -y --no-install-recommends ca-certificates tini ffmpeg yt-dlp \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /data /config \
  && chown node:node /data

@@ -23,6 +23,7 @@ import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./media/ffmpeg.ts";
 import { createUploadPreparer } from "./media/prepare-upload.ts";
+import { createYtDlpDownloader, findYtDlp } from "./media/yt-dlp.ts";
 import { createRequestHandler } from "./intake/request-handler.ts";
 import { RequestQueue } from "./intake/request-queue.ts";
 import type { Logger } from "./logger.ts";
@@ -128,6 +129,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     splitLargeFiles: config.splitLargeFiles,
   };
   const mediaTools = findMediaTools(config, logger);
+  const ytDlp = findYtDlp(config.ytDlpPath);
+  if (!ytDlp) logger.warn("yt-dlp not found: pages are read by the built-in reader only");
   // ffmpeg fetches streams itself: only through this proxy, which applies the guard.
   const proxy = new GuardedProxy(policy, logger.child({ part: "proxy" }), options.resolve);
   const worker = new QueueWorker({
@@ -165,7 +168,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         stallTimeoutMs: Math.max(config.stallTimeoutMs, config.torrent.metadataTimeoutMs),
         seeding,
       }),
-      crawler: createCrawlerSource({ http, maxItems: config.crawlMaxItems, stallTimeoutMs: config.stallTimeoutMs }),
+      crawler: createCrawlerSource({
+        http,
+        maxItems: config.crawlMaxItems,
+        stallTimeoutMs: config.stallTimeoutMs,
+        ...(ytDlp
+          ? { ytdlp: createYtDlpDownloader({ bin: ytDlp, tools: mediaTools, proxyUrl: () => proxy.url, cookiesFile: config.ytDlpCookiesFile }) }
+          : {}),
+      }),
     },
   });
   const intake: IntakeDeps = { ...checks, onQueued: () => worker.notify() };
@@ -180,7 +190,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     }),
   });
   const answers = new RequestAnswers({ api: bot.api, requests, editor, acks: reporter, tasks, logger, queuePaused: () => worker.queuePaused });
-  const control = new QueueControl({ db, worker, reporter, disk, logger: logger.child({ part: "control" }) });
+  const control = new QueueControl({ db, worker, reporter, disk, ytDlp: ytDlp !== undefined, logger: logger.child({ part: "control" }) });
 
   // The chat's live message is sent anew once other messages pushed it out of sight: it is told
   // of every message, the bot's own included.

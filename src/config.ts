@@ -52,6 +52,8 @@ export const ConfigSchema = z
     splitLargeFiles: z.boolean({ error: "expected true or false" }).default(true),
     ffmpegPath: z.string({ error: "expected the path of the ffmpeg binary" }).min(1).optional(),
     ffprobePath: z.string({ error: "expected the path of the ffprobe binary" }).min(1).optional(),
+    ytDlpPath: z.string({ error: "expected the path of the yt-dlp binary" }).min(1).optional(),
+    ytDlpCookiesFile: z.string({ error: "expected the path of a cookies.txt file" }).min(1).optional(),
     progressIntervalMs: ms("the edit interval").min(100, "expected at least 100 ms").default(5000),
     retryDelaysMs: z
       .array(ms("a retry delay"), { error: "expected a list of delays in milliseconds" })

@@ -44,6 +44,8 @@ export interface QueueControlDeps {
   worker: ControlledWorker;
   reporter: Pick<QueueReporter, "stopped" | "resumed">;
   disk: DataDisk;
+  /** Whether yt-dlp is installed (/status says when it is not). */
+  ytDlp?: boolean;
   logger: Logger;
   now?: () => number;
 }
@@ -76,6 +78,8 @@ export interface StatusInfo {
   freeBytes: number | null;
   /** Down to the reserve kept for the database: nothing is downloaded until space is freed. */
   diskFull: boolean;
+  /** False when yt-dlp is not installed. */
+  ytDlp?: boolean;
 }
 
 /**
@@ -253,6 +257,7 @@ export class QueueControl {
       activeElsewhere: active !== undefined && active.chatId !== chatId,
       freeBytes,
       diskFull: freeBytes !== null && freeBytes < DISK_RESERVE_BYTES,
+      ...(this.deps.ytDlp === undefined ? {} : { ytDlp: this.deps.ytDlp }),
     };
   }
 

@@ -7,6 +7,7 @@ import { formatBytes, truncate } from "../text/format.ts";
 import { isHtml, tooLargeError } from "./direct-source.ts";
 import { probeUrl } from "./http-probe.ts";
 import { type MediaCandidate, extensionOfUrl, findPageMedia } from "./page-media.ts";
+import type { YtDlpDownloader } from "../media/yt-dlp.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 
 /** Pages larger than this are not parsed: a page worth crawling is far smaller. */
@@ -20,6 +21,8 @@ export interface CrawlerSourceOptions {
   stallTimeoutMs: number;
   /** Default {@link PAGE_MAX_BYTES}. */
   pageMaxBytes?: number;
+  /** yt-dlp, for a page the built-in reader finds nothing on. */
+  ytdlp?: YtDlpDownloader;
 }
 
 /** What became of the files found on a page, for the one-line summary. */
@@ -235,7 +238,12 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
           rejected = media.main.url;
         }
         const files = media.files.filter((url) => url !== rejected && !isSelf(url));
-        if (files.length === 0) throw noMediaError(media.scriptedPlayer);
+        if (files.length === 0) {
+          // yt-dlp knows players the built-in reader does not (a player page behind og:video, say).
+          const found = options.ytdlp ? await options.ytdlp(ctx, item.url) : null;
+          if (found) return found;
+          throw noMediaError(media.scriptedPlayer);
+        }
         return await queueFiles(ctx, files);
       } catch (error) {
         if (signal.aborted) throw stopReason(signal);

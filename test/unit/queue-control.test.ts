@@ -197,6 +197,8 @@ describe("queue view", () => {
       ].join("\n"),
     );
     const full = renderStatus({ counts: {}, queuePaused: false, activeElsewhere: false, freeBytes: 3 * 1024 ** 2, diskFull: true });
+    const noYtDlp = renderStatus({ counts: {}, queuePaused: false, activeElsewhere: false, freeBytes: 1024 ** 3, diskFull: false, ytDlp: false });
+    expect(noYtDlp.split("\n").at(-1)).toBe("yt-dlp: not installed, so pages are read by the bot's own reader only");
     expect(full.split("\n").slice(-2)).toEqual([
       "⚠️ The disk is full: nothing is downloaded until space is freed on the server.",
       "Free disk space: 3.0 MB",

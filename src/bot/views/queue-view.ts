@@ -150,5 +150,6 @@ export function renderStatus(s: StatusInfo): string {
   if (s.diskFull) lines.push("⚠️ The disk is full: nothing is downloaded until space is freed on the server.");
   // The size only: the server's paths are none of the chat's business.
   lines.push(`Free disk space: ${s.freeBytes === null ? "unknown" : formatBytes(s.freeBytes)}`);
+  if (s.ytDlp === false) lines.push("yt-dlp: not installed, so pages are read by the bot's own reader only");
   return lines.join("\n");
 }

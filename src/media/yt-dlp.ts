@@ -1,0 +1,104 @@
+import { accessSync, constants, promises as fs } from "node:fs";
+import path from "node:path";
+import { DownloadError, StopError } from "../errors.ts";
+import type { SourceContext, SourceResult } from "../sources/source.ts";
+import { type MediaTools, ToolError, runTool } from "./ffmpeg.ts";
+
+/**
+ * yt-dlp, wrapped once: where it is, the arguments (a format Telegram plays, within the size
+ * limit, through the bot's guarded proxy), its JSON progress lines, and its failures.
+ */
+
+export interface YtDlpOptions {
+  bin: string;
+  tools?: MediaTools | undefined;
+  /** The guarded forward proxy yt-dlp must use (it does its own networking). */
+  proxyUrl: () => string;
+  cookiesFile?: string | undefined;
+  timeoutMs?: number;
+}
+
+/** The configured yt-dlp, else the one on PATH; undefined when there is none. */
+export function findYtDlp(configured: string | undefined): string | undefined {
+  const candidates = configured ? [configured] : (process.env.PATH ?? "").split(path.delimiter).filter(Boolean).map((d) => path.join(d, "yt-dlp"));
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** MP4 with H.264/AAC first, as Telegram plays it (as ytdlbot does), then whatever merges into MP4. */
+const FORMAT = "b[ext=mp4][vcodec^=avc1]/bv*[ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[ext=mp4]/bv*+ba/b";
+
+/**
+ * Downloads what yt-dlp finds on a page into the item's directory, reporting its progress;
+ * null when yt-dlp does not know the page either.
+ */
+export type YtDlpDownloader = (ctx: SourceContext, url: string) => Promise<SourceResult | null>;
+
+export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
+  return async (ctx, url) => {
+    const { signal } = ctx;
+    ctx.progress({ bytesDone: 0, totalBytes: null, note: "asking yt-dlp about the page" });
+    let files: string[] = [];
+    let buffer = "";
+    try {
+      await runTool(
+        options.bin,
+        [
+          "--no-config", "--no-playlist", "--no-part", "--no-mtime", "--newline", "--progress",
+          "--proxy", options.proxyUrl(),
+          ...(options.tools ? ["--ffmpeg-location", path.dirname(options.tools.ffmpeg)] : []),
+          ...(options.cookiesFile ? ["--cookies", options.cookiesFile] : []),
+          "-f", FORMAT, "--merge-output-format", "mp4", "--max-filesize", String(ctx.maxBytes),
+          "--progress-template", "download:PROGRESS %(progress)j",
+          "--print", "after_move:FILE %(filepath)s",
+          "-o", path.join(ctx.dir, "%(title).80B.%(ext)s"),
+          url,
+        ],
+        {
+          signal,
+          timeoutMs: options.timeoutMs ?? 6 * 60 * 60_000,
+          onStdout: (text) => {
+            buffer += text;
+            const lines = buffer.split("\n");
+            buffer = lines.pop() ?? "";
+            for (const line of lines) {
+              if (line.startsWith("FILE ")) files.push(line.slice(5).trim());
+              if (!line.startsWith("PROGRESS ")) continue;
+              try {
+                const p = JSON.parse(line.slice(9)) as { downloaded_bytes?: number; total_bytes?: number; total_bytes_estimate?: number };
+                ctx.progress({ bytesDone: p.downloaded_bytes ?? 0, totalBytes: p.total_bytes ?? p.total_bytes_estimate ?? null });
+              } catch {
+                // a line yt-dlp did not finish: the next one will do
+              }
+            }
+          },
+        },
+      );
+    } catch (error) {
+      if (signal.aborted) throw signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
+      const detail = error instanceof ToolError ? error.stderr.trim().split("\n").pop() || error.message : error instanceof Error ? error.message : String(error);
+      if (/unsupported url/i.test(detail)) return null;
+      throw new DownloadError("NO_MEDIA", `yt-dlp: ${detail}`, {
+        cause: error,
+        retryable: !/no video formats|requested format is not available/i.test(detail),
+        userMessage: "yt-dlp could not download the page's video (details are in the bot's log).",
+      });
+    }
+    files = files.filter((f) => f.startsWith(ctx.dir));
+    if (files.length === 0) {
+      throw new DownloadError("TOO_LARGE", "yt-dlp downloaded nothing", {
+        userMessage: "yt-dlp found the page's video but no format of it fits the bot's size limit (maxFileSizeBytes).",
+      });
+    }
+    const out = [];
+    for (const file of files) out.push({ path: file, name: path.basename(file), size: (await fs.stat(file)).size });
+    return { kind: "files", files: out };
+  };
+}
