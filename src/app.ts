@@ -23,7 +23,7 @@ import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./media/ffmpeg.ts";
 import { createUploadPreparer } from "./media/prepare-upload.ts";
-import { createYtDlpDownloader, findYtDlp } from "./media/yt-dlp.ts";
+import { createSiteMatcher, createYtDlpDownloader, findYtDlp } from "./media/yt-dlp.ts";
 import { createRequestHandler } from "./intake/request-handler.ts";
 import { RequestQueue } from "./intake/request-queue.ts";
 import type { Logger } from "./logger.ts";
@@ -131,6 +131,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const mediaTools = findMediaTools(config, logger);
   const ytDlp = findYtDlp(config.ytDlpPath);
   if (!ytDlp) logger.warn("yt-dlp not found: pages are read by the built-in reader only");
+  const ytDlpDownloader = ytDlp
+    ? createYtDlpDownloader({ bin: ytDlp, tools: mediaTools, proxyUrl: () => proxy.url, cookiesFile: config.ytDlpCookiesFile })
+    : undefined;
   // ffmpeg fetches streams itself: only through this proxy, which applies the guard.
   const proxy = new GuardedProxy(policy, logger.child({ part: "proxy" }), options.resolve);
   const worker = new QueueWorker({
@@ -156,6 +159,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         http,
         stallTimeoutMs: config.stallTimeoutMs,
         ...(mediaTools ? { streams: createStreamDownloader({ tools: mediaTools, proxyUrl: () => proxy.url }) } : {}),
+        ...(ytDlpDownloader && ytDlp ? { sites: { handles: createSiteMatcher(ytDlp), download: ytDlpDownloader } } : {}),
       }),
       torrent: createTorrentSource({
         db,
@@ -172,9 +176,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         http,
         maxItems: config.crawlMaxItems,
         stallTimeoutMs: config.stallTimeoutMs,
-        ...(ytDlp
-          ? { ytdlp: createYtDlpDownloader({ bin: ytDlp, tools: mediaTools, proxyUrl: () => proxy.url, cookiesFile: config.ytDlpCookiesFile }) }
-          : {}),
+        ...(ytDlpDownloader ? { ytdlp: ytDlpDownloader } : {}),
       }),
     },
   });

@@ -1,4 +1,5 @@
-import { accessSync, constants, promises as fs } from "node:fs";
+import { accessSync, constants, promises as fs, readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import path from "node:path";
 import { DownloadError, StopError } from "../errors.ts";
 import type { SourceContext, SourceResult } from "../sources/source.ts";
@@ -100,5 +101,50 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
     const out = [];
     for (const file of files) out.push({ path: file, name: path.basename(file), size: (await fs.stat(file)).size });
     return { kind: "files", files: out };
+  };
+}
+
+/** Asks yt-dlp's own extractor list which site extractor (not its generic one) takes a URL. */
+const WHICH_EXTRACTOR = `
+import sys
+sys.path.insert(0, sys.argv[2])
+from yt_dlp.extractor import gen_extractor_classes
+url = sys.argv[1]
+print(next((e.IE_NAME for e in gen_extractor_classes() if e.IE_NAME != "generic" and e.suitable(url)), ""))
+`;
+
+/**
+ * Whether yt-dlp has an extractor of its own for a URL's site (YouTube, a broadcaster...): such a
+ * link goes to yt-dlp first. Answered offline by yt-dlp's Python module, once per host; a bare IP
+ * address is never a site of its own, and a yt-dlp that is not a Python script cannot be asked.
+ */
+export function createSiteMatcher(bin: string): (url: string, signal?: AbortSignal) => Promise<boolean> {
+  const known = new Map<string, boolean>();
+  let python: string | undefined;
+  try {
+    const first = readFileSync(bin, { encoding: "latin1" }).slice(0, 200).split("\n")[0] ?? "";
+    const match = /^#!\s*(\S*python[\d.]*)\s*$/.exec(first) ?? /^#!\s*\S*env\s+(python[\d.]*)\s*$/.exec(first);
+    python = match?.[1];
+  } catch {
+    python = undefined;
+  }
+  return async (url, signal) => {
+    let host: string;
+    try {
+      host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+    } catch {
+      return false;
+    }
+    if (!python || isIP(host)) return false;
+    const cached = known.get(host);
+    if (cached !== undefined) return cached;
+    let name = "";
+    try {
+      name = (await runTool(python, ["-c", WHICH_EXTRACTOR, url, bin], { ...(signal ? { signal } : {}), timeoutMs: 20_000 })).trim();
+    } catch {
+      name = "";
+    }
+    known.set(host, name !== "");
+    return name !== "";
   };
 }

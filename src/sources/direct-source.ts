@@ -9,6 +9,7 @@ import { formatBytes } from "../text/format.ts";
 import { filenameFromDisposition, totalFromContentRange } from "./http-probe.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 import { type StreamDownloader, isStreamManifest } from "./stream-source.ts";
+import type { YtDlpDownloader } from "../media/yt-dlp.ts";
 
 export interface DirectSourceOptions {
   http: Got;
@@ -16,6 +17,8 @@ export interface DirectSourceOptions {
   stallTimeoutMs: number;
   /** Downloads an HLS or DASH stream (with ffmpeg); without it, a manifest is just a file. */
   streams?: StreamDownloader;
+  /** yt-dlp for sites it has an extractor of its own for: such a link goes there first. */
+  sites?: { handles: (url: string, signal?: AbortSignal) => Promise<boolean>; download: YtDlpDownloader };
 }
 
 /** The response is a stream's manifest: the stream downloader takes over. */
@@ -51,6 +54,10 @@ export function createDirectSource(options: DirectSourceOptions): Source {
   return {
     kind: "direct",
     async download(ctx: SourceContext): Promise<SourceResult> {
+      if (options.sites && (await options.sites.handles(ctx.item.url, ctx.signal))) {
+        const found = await options.sites.download(ctx, ctx.item.url);
+        if (found) return found;
+      }
       const result = await fetchFile(ctx);
       return result === STREAM ? options.streams!(ctx, ctx.item.url) : result;
     },
