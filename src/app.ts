@@ -132,7 +132,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const ytDlp = findYtDlp(config.ytDlpPath);
   if (!ytDlp) logger.warn("yt-dlp not found: pages are read by the built-in reader only");
   const ytDlpDownloader = ytDlp
-    ? createYtDlpDownloader({ bin: ytDlp, tools: mediaTools, proxyUrl: () => proxy.url, cookiesFile: config.ytDlpCookiesFile })
+    ? createYtDlpDownloader({ bin: ytDlp, tools: mediaTools, proxyUrl: () => proxy.url, cookiesFile: config.ytDlpCookiesFile, maxItems: config.crawlMaxItems })
     : undefined;
   // ffmpeg fetches streams itself: only through this proxy, which applies the guard.
   const proxy = new GuardedProxy(policy, logger.child({ part: "proxy" }), options.resolve);

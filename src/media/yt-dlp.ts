@@ -2,7 +2,8 @@ import { accessSync, constants, promises as fs, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
 import { DownloadError, StopError } from "../errors.ts";
-import type { SourceContext, SourceResult } from "../sources/source.ts";
+import { queueFound } from "../sources/crawler-source.ts";
+import type { FoundItem, SourceContext, SourceResult } from "../sources/source.ts";
 import { type MediaTools, ToolError, runTool } from "./ffmpeg.ts";
 
 /**
@@ -17,6 +18,39 @@ export interface YtDlpOptions {
   proxyUrl: () => string;
   cookiesFile?: string | undefined;
   timeoutMs?: number;
+  /** A playlist queues at most this many of its entries (`crawlMaxItems`, as a page's files). */
+  maxItems: number;
+}
+
+/** The little of `--flat-playlist --dump-single-json` the bot reads. */
+interface YtDlpInfo {
+  _type?: string;
+  url?: string;
+  webpage_url?: string;
+  entries?: (YtDlpInfo | null)[] | null;
+  formats?: { url?: string }[];
+}
+
+/**
+ * Where each entry of a playlist can be fetched on its own: a site's entry page (yt-dlp reads it
+ * again as an item of its own) or, for media found in a page (the generic extractor), the best
+ * format's own URL, a file. Entries without either are left out. Pure.
+ */
+export function playlistEntries(info: YtDlpInfo, pageUrl: string): FoundItem[] {
+  const found: FoundItem[] = [];
+  const seen = new Set<string>();
+  for (const entry of info.entries ?? []) {
+    if (!entry) continue;
+    const listed = entry._type === "url" || entry._type === "url_transparent";
+    const file = listed ? undefined : entry.formats?.filter((f) => f.url).at(-1)?.url;
+    const page = listed ? entry.url : entry.webpage_url !== pageUrl ? entry.webpage_url : undefined;
+    const next: FoundItem | undefined = file && /^https?:/i.test(file) ? { url: file, expectFile: true } : page && /^https?:/i.test(page) ? { url: page } : undefined;
+    if (next && !seen.has(next.url)) {
+      seen.add(next.url);
+      found.push(next);
+    }
+  }
+  return found;
 }
 
 /** The configured yt-dlp, else the one on PATH; undefined when there is none. */
@@ -46,16 +80,41 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
   return async (ctx, url) => {
     const { signal } = ctx;
     ctx.progress({ bytesDone: 0, totalBytes: null, note: "asking yt-dlp about the page" });
+    const common = [
+      "--no-config", "--proxy", options.proxyUrl(),
+      ...(options.cookiesFile ? ["--cookies", options.cookiesFile] : []),
+    ];
+    const failed = (error: unknown): DownloadError | null => {
+      if (signal.aborted) throw signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
+      const detail = error instanceof ToolError ? error.stderr.trim().split("\n").pop() || error.message : error instanceof Error ? error.message : String(error);
+      if (/unsupported url/i.test(detail)) return null;
+      return new DownloadError("NO_MEDIA", `yt-dlp: ${detail}`, {
+        cause: error,
+        retryable: !/no video formats|requested format is not available/i.test(detail),
+        userMessage: "yt-dlp could not download the page's video (details are in the bot's log).",
+      });
+    };
+    // The metadata first (entries only listed, not read): a playlist is queued entry by entry.
+    let info: YtDlpInfo;
+    try {
+      info = JSON.parse(await runTool(options.bin, [...common, "--flat-playlist", "--dump-single-json", url], { signal, timeoutMs: 5 * 60_000 })) as YtDlpInfo;
+    } catch (error) {
+      const reason = failed(error);
+      if (reason) throw reason;
+      return null;
+    }
+    if (info._type === "playlist") {
+      const entries = playlistEntries(info, url);
+      if (entries.length > 1) return queueFound(ctx, entries, options.maxItems);
+    }
     let files: string[] = [];
     let buffer = "";
     try {
       await runTool(
         options.bin,
         [
-          "--no-config", "--no-playlist", "--no-part", "--no-mtime", "--newline", "--progress",
-          "--proxy", options.proxyUrl(),
+          ...common, "--no-playlist", "--no-part", "--no-mtime", "--newline", "--progress",
           ...(options.tools ? ["--ffmpeg-location", path.dirname(options.tools.ffmpeg)] : []),
-          ...(options.cookiesFile ? ["--cookies", options.cookiesFile] : []),
           "-f", FORMAT, "--merge-output-format", "mp4", "--max-filesize", String(ctx.maxBytes),
           "--progress-template", "download:PROGRESS %(progress)j",
           "--print", "after_move:FILE %(filepath)s",
@@ -83,14 +142,9 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
         },
       );
     } catch (error) {
-      if (signal.aborted) throw signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
-      const detail = error instanceof ToolError ? error.stderr.trim().split("\n").pop() || error.message : error instanceof Error ? error.message : String(error);
-      if (/unsupported url/i.test(detail)) return null;
-      throw new DownloadError("NO_MEDIA", `yt-dlp: ${detail}`, {
-        cause: error,
-        retryable: !/no video formats|requested format is not available/i.test(detail),
-        userMessage: "yt-dlp could not download the page's video (details are in the bot's log).",
-      });
+      const reason = failed(error);
+      if (reason) throw reason;
+      return null;
     }
     files = files.filter((f) => f.startsWith(ctx.dir));
     if (files.length === 0) {

@@ -8,7 +8,7 @@ import { isHtml, tooLargeError } from "./direct-source.ts";
 import { probeUrl } from "./http-probe.ts";
 import { type MediaCandidate, extensionOfUrl, findPageMedia } from "./page-media.ts";
 import type { YtDlpDownloader } from "../media/yt-dlp.ts";
-import type { Source, SourceContext, SourceResult } from "./source.ts";
+import type { FoundItem, Source, SourceContext, SourceResult } from "./source.ts";
 
 /** Pages larger than this are not parsed: a page worth crawling is far smaller. */
 export const PAGE_MAX_BYTES = 5 * 1024 * 1024;
@@ -104,6 +104,45 @@ export function mediaName(pageTitle: string | null, fileName: string, url: strin
   return safeFileName(ext && !stem.toLowerCase().endsWith(ext) ? `${stem}${ext}` : stem, fileName);
 }
 
+/** Ends the page item without an upload: the worker reports the outcome, the chat's one answer about the page. */
+function finishPage(ctx: SourceContext, message: string): SourceResult {
+  ctx.logger.info({ page: ctx.item.url, message }, "page done");
+  return { kind: "done", message };
+}
+
+/**
+ * Queues what a page lists (its files, or a yt-dlp playlist's entries) as items of their own, at
+ * most `maxItems`, each through the same checks as a pasted link; the page item ends with one summary.
+ */
+export async function queueFound(ctx: SourceContext, found: FoundItem[], maxItems: number): Promise<SourceResult> {
+  const { item, signal } = ctx;
+  const considered = found.slice(0, maxItems);
+  const tally: CrawlTally = {
+    found: found.length,
+    added: 0,
+    overCap: found.length - considered.length,
+    cap: maxItems,
+    tooLarge: 0,
+    alreadyQueued: 0,
+    refused: 0,
+  };
+  for (const [index, entry] of considered.entries()) {
+    if (signal.aborted) throw stopReason(signal);
+    ctx.progress({ bytesDone: 0, totalBytes: null, note: `queueing the files found on the page: ${index + 1} of ${considered.length}` });
+    // Through the same checks as a pasted link: the guard, the size pre-check, duplicates.
+    const outcome = await untilAborted(signal, ctx.enqueue(entry));
+    if (outcome.status === "queued") tally.added++;
+    else if (outcome.status === "duplicate") tally.alreadyQueued++;
+    else if (outcome.error.code === "TOO_LARGE") tally.tooLarge++;
+    else {
+      tally.refused++;
+      tally.firstRefusal ??= outcome.error.userMessage;
+    }
+  }
+  ctx.logger.info({ page: item.url, ...tally }, "queued the files of a page");
+  return finishPage(ctx, summarizeCrawl(tally));
+}
+
 interface Page {
   body: Buffer;
   finalUrl: string;
@@ -172,7 +211,7 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     if (open && open.item.id !== item.id) {
       const where = open.position !== null ? `position ${open.position} in the queue` : open.item.status;
       const what = main.kind === "audio" || main.kind === "og:audio" ? "audio" : "video";
-      return finish(ctx, `its ${what} is already in the queue as #${open.item.id} (${where}).`);
+      return finishPage(ctx, `its ${what} is already in the queue as #${open.item.id} (${where}).`);
     }
     const probe = await probeUrl(options.http, main.url, ctx.signal);
     if (probe.contentType && isHtml(probe.contentType)) return null;
@@ -182,40 +221,6 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     return { kind: "reroute", sourceKind: "direct", url: main.url };
   }
 
-  async function queueFiles(ctx: SourceContext, files: string[]): Promise<SourceResult> {
-    const { item, signal } = ctx;
-    const considered = files.slice(0, options.maxItems);
-    const tally: CrawlTally = {
-      found: files.length,
-      added: 0,
-      overCap: files.length - considered.length,
-      cap: options.maxItems,
-      tooLarge: 0,
-      alreadyQueued: 0,
-      refused: 0,
-    };
-    for (const [index, url] of considered.entries()) {
-      if (signal.aborted) throw stopReason(signal);
-      ctx.progress({ bytesDone: 0, totalBytes: null, note: `queueing the files found on the page: ${index + 1} of ${considered.length}` });
-      // Through the same checks as a pasted link: the guard, the size pre-check, duplicates.
-      const outcome = await untilAborted(signal, ctx.enqueue({ url, expectFile: true }));
-      if (outcome.status === "queued") tally.added++;
-      else if (outcome.status === "duplicate") tally.alreadyQueued++;
-      else if (outcome.error.code === "TOO_LARGE") tally.tooLarge++;
-      else {
-        tally.refused++;
-        tally.firstRefusal ??= outcome.error.userMessage;
-      }
-    }
-    ctx.logger.info({ page: item.url, ...tally }, "queued the files of a page");
-    return finish(ctx, summarizeCrawl(tally));
-  }
-
-  /** Ends the page item without an upload: the worker reports the outcome, the chat's one answer about the page. */
-  function finish(ctx: SourceContext, message: string): SourceResult {
-    ctx.logger.info({ page: ctx.item.url, message }, "page done");
-    return { kind: "done", message };
-  }
 
   return {
     kind: "crawler",
@@ -244,7 +249,7 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
           if (found) return found;
           throw noMediaError(media.scriptedPlayer);
         }
-        return await queueFiles(ctx, files);
+        return await queueFound(ctx, files.map((url) => ({ url, expectFile: true })), options.maxItems);
       } catch (error) {
         if (signal.aborted) throw stopReason(signal);
         if (error instanceof AppError) throw error;

@@ -61,6 +61,28 @@ describe.skipIf(!ytDlp)(`yt-dlp${ytDlp ? "" : " (skipped: yt-dlp is not installe
     expect(upload.files.find((f) => f.filename.endsWith(".mp4"))!.sha256).toBe(clip.sha256);
   });
 
+  it("queues a playlist yt-dlp finds as one item per entry, at most crawlMaxItems, with one summary", { timeout: 90_000 }, async () => {
+    h = await Harness.create({ crawlMaxItems: 2 });
+    const clip = readFileSync(path.join(dir, "clip.mp4"));
+    // Three episodes, each a distinct file (a byte appended keeps the MP4 playable).
+    const episodes = [1, 2, 3].map((n) => h!.files.addFile(`/media/ep${n}.mp4`, Buffer.concat([clip, Buffer.from([n])]), { contentType: "video/mp4" }));
+    h.files.addHtml("/embed/season.html", `<html><head><title>Season</title></head><body>${[1, 2, 3].map((n) => `<video src="/media/ep${n}.mp4"></video>`).join("")}</body></html>`);
+    const page = h.files.addHtml(
+      "/watch/season.html",
+      `<html><head><title>The Season</title><meta name="twitter:card" content="player"><meta name="twitter:player" content="${h.files.baseUrl}/embed/season.html"></head><body></body></html>`,
+    );
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const summary = String((await h.reply(since, CHAT, /found/)).params.text);
+    expect(summary).toMatch(/3 files found: 2 queued, 1 skipped \(over the limit of 2 per page\)\.$/);
+    const first = await h.upload(since);
+    const second = await h.upload(first.seq + 1);
+    const sent = [first, second];
+    expect(sent.map((u) => u.files.find((f) => f.filename.endsWith(".mp4"))!.sha256)).toEqual(episodes.slice(0, 2).map((e) => e.sha256));
+    expect(h.files.requests.some((r) => r.path === "/media/ep3.mp4")).toBe(false);
+  });
+
   it("cancels yt-dlp mid-way: the process is gone and its files removed", { timeout: 60_000 }, async () => {
     h = await Harness.create();
     const { page } = playerPages(h);

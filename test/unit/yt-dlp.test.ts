@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createSiteMatcher, findYtDlp } from "../../src/media/yt-dlp.ts";
+import { createSiteMatcher, findYtDlp, playlistEntries } from "../../src/media/yt-dlp.ts";
 
 const ytDlp = findYtDlp(undefined);
 
@@ -11,5 +11,30 @@ describe.skipIf(!ytDlp)(`yt-dlp's site extractors${ytDlp ? "" : " (skipped: yt-d
     expect(await handles("https://example.com/files/report.bin")).toBe(false);
     expect(await handles("http://127.0.0.1:8080/watch/x.html")).toBe(false);
     expect(await handles("not a url")).toBe(false);
+  });
+});
+
+describe("playlistEntries", () => {
+  it("takes a site's entry pages as pages and media found in a page as files, each once", () => {
+    const page = "https://example.com/season";
+    expect(
+      playlistEntries(
+        {
+          _type: "playlist",
+          entries: [
+            { _type: "url", url: "https://www.youtube.com/watch?v=a" },
+            { _type: "url", url: "https://www.youtube.com/watch?v=a" },
+            { webpage_url: page, formats: [{ url: "https://cdn.example.com/low.mp4" }, { url: "https://cdn.example.com/high.mp4" }] },
+            { _type: "url", url: "javascript:alert(1)" },
+            null,
+            { webpage_url: page },
+          ],
+        },
+        page,
+      ),
+    ).toEqual([
+      { url: "https://www.youtube.com/watch?v=a" },
+      { url: "https://cdn.example.com/high.mp4", expectFile: true },
+    ]);
   });
 });
