@@ -94,10 +94,11 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
         userMessage: "yt-dlp could not download the page's video (details are in the bot's log).",
       });
     };
-    // The metadata first (entries only listed, not read): a playlist is queued entry by entry.
+    // The metadata first (entries only listed, not read): a playlist is queued entry by entry;
+    // a video link that also names a playlist (YouTube's watch?v=…&list=…) is that one video.
     let info: YtDlpInfo;
     try {
-      info = JSON.parse(await runTool(options.bin, [...common, "--flat-playlist", "--dump-single-json", url], { signal, timeoutMs: 5 * 60_000 })) as YtDlpInfo;
+      info = JSON.parse(await runTool(options.bin, [...common, "--no-playlist", "--flat-playlist", "--dump-single-json", url], { signal, timeoutMs: 5 * 60_000 })) as YtDlpInfo;
     } catch (error) {
       const reason = failed(error);
       if (reason) throw reason;
