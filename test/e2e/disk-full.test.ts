@@ -28,15 +28,6 @@ function mountTmpfs(sizeMb: number): { dataDir: string; unmount: () => Promise<v
   };
 }
 
-const whyNot = (() => {
-  try {
-    const probe = mountTmpfs(1);
-    void probe.unmount();
-    return null;
-  } catch (error) {
-    return error instanceof Error ? error.message.split("\n")[0] : String(error);
-  }
-})();
 
 const free = (dir: string) => {
   const s = statfsSync(dir);
@@ -65,7 +56,8 @@ afterEach(async () => {
   disk = undefined;
 });
 
-describe.skipIf(whyNot !== null)(`a full disk${whyNot ? ` (skipped: cannot mount a tmpfs here: ${whyNot})` : ""}`, () => {
+// A real tmpfs needs root (CI runs as root): without it these tests fail with the mount error, they never skip.
+describe("a full disk", () => {
   it("stops a download of unknown size before the disk is full, deletes its partial file, and goes on answering", async () => {
     disk = mountTmpfs(40);
     h = await Harness.create({ dataDir: disk.dataDir, retryDelaysMs: [60_000] });
