@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import type { RecordedCall } from "../support/bot-api-double.ts";
-import { CHAT, Harness } from "../support/harness.ts";
+import { CHAT, Harness, madeUpNames } from "../support/harness.ts";
 
 let h: Harness;
 afterEach(async () => {
@@ -260,14 +260,9 @@ describe("/download of a page that lists files", () => {
     // A link found on a page must be a file: a page behind it is not crawled in turn.
     h.files.addHtml("/list/player.mp4", `<video src="/list/secret.zip"></video>`);
     h.files.addHtml("/watch/private.html", `<title>Private</title><video src="http://intranet.test:${port}/v/secret.mp4"></video>`);
-    const resolved: string[] = [];
-    await h.start({
-      trustedAddresses: ["127.0.0.1"],
-      resolve: async (name) => {
-        resolved.push(name);
-        return name === "files.test" ? [{ address: "127.0.0.1", family: 4 }] : name === "intranet.test" ? [{ address: "10.0.0.7", family: 4 }] : [];
-      },
-    });
+    const names = madeUpNames();
+    const resolved = names.resolved;
+    await h.start(names.options);
     let since = h.api.nextSeq;
     h.send(`/download http://files.test:${port}/list/`);
     const summary = String((await h.reply(since, CHAT, /found/)).params.text);

@@ -7,7 +7,7 @@ import { openDatabase } from "../../src/db/database.ts";
 import { findItem, listItemFiles, listItems } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { tooManyRequests } from "../support/bot-api-double.ts";
-import { CHAT, Harness, STRANGER_CHAT, messageIdOf } from "../support/harness.ts";
+import { CHAT, Harness, STRANGER_CHAT, madeUpNames, messageIdOf } from "../support/harness.ts";
 
 let h: Harness;
 afterEach(async () => {
@@ -187,11 +187,7 @@ describe("/download of a direct link", () => {
     h.files.addRedirect("/to-name", `http://intranet.test:${port}/ok.bin`);
     h.files.addRedirect("/to-fine", `http://files.test:${port}/ok.bin`);
     // The fixtures live on 127.0.0.1: trust exactly that address, and resolve made-up names.
-    await h.start({
-      trustedAddresses: ["127.0.0.1"],
-      resolve: async (name) =>
-        name === "files.test" ? [{ address: "127.0.0.1", family: 4 }] : name === "intranet.test" ? [{ address: "10.0.0.7", family: 4 }] : [],
-    });
+    await h.start(madeUpNames().options);
     const since = h.api.nextSeq;
     h.send(`/download http://files.test:${port}/to-literal http://files.test:${port}/to-name http://files.test:${port}/to-fine`);
     const text = String((await h.reply(since)).params.text);

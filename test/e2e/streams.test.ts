@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { readProbe } from "../../src/media/ffmpeg.ts";
-import { CHAT, Harness } from "../support/harness.ts";
+import { CHAT, Harness, madeUpNames } from "../support/harness.ts";
 
 /** HLS and DASH streams made by ffmpeg in the set-up, served on loopback. */
 const require = createRequire(import.meta.url);
@@ -135,14 +135,9 @@ describe("streams", () => {
     // A media playlist whose segments live on a name that resolves into a private network.
     const playlist = readFileSync(path.join(dir, "hls", "v0.m3u8"), "utf8").replace(/^(v0_\d+\.ts)$/gm, `http://intranet.test:${port}/hls/$1`);
     h.files.addFile("/evil/list.m3u8", Buffer.from(playlist), { contentType: "application/vnd.apple.mpegurl" });
-    const resolved: string[] = [];
-    await h.start({
-      trustedAddresses: ["127.0.0.1"],
-      resolve: async (name) => {
-        resolved.push(name);
-        return name === "files.test" ? [{ address: "127.0.0.1", family: 4 }] : name === "intranet.test" ? [{ address: "10.0.0.7", family: 4 }] : [];
-      },
-    });
+    const names = madeUpNames();
+    const resolved = names.resolved;
+    await h.start(names.options);
     const since = h.api.nextSeq;
     h.send(`/download http://files.test:${port}/evil/list.m3u8`);
     const failure = await h.reply(since, CHAT, /failed/);

@@ -188,3 +188,21 @@ export function messageIdOf(call: RecordedCall): number {
 
 /** True for the live progress message's texts (they always end with the queue line). */
 export const PROGRESS_TEXT = /(waiting in the queue|nothing else waiting)$/;
+
+/**
+ * Made-up host names for the private-network tests: `files.test` is the fixtures' 127.0.0.1 (the
+ * one address trusted), `intranet.test` a private 10.0.0.7. `resolved` lists each name looked up.
+ */
+export function madeUpNames(): { resolved: string[]; options: Pick<AppOptions, "trustedAddresses" | "resolve"> } {
+  const resolved: string[] = [];
+  return {
+    resolved,
+    options: {
+      trustedAddresses: ["127.0.0.1"],
+      resolve: async (name) => {
+        resolved.push(name);
+        return name === "files.test" ? [{ address: "127.0.0.1", family: 4 }] : name === "intranet.test" ? [{ address: "10.0.0.7", family: 4 }] : [];
+      },
+    },
+  };
+}
