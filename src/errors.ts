@@ -75,6 +75,11 @@ export class StopError extends AppError {
   }
 }
 
+/** Why an aborted handler stopped: the StopError its signal was aborted with, else a shutdown. */
+export function stopReason(signal: AbortSignal): StopError {
+  return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
+}
+
 /**
  * Wraps anything thrown into an AppError so callers only deal with one shape. Unknown errors are
  * retryable (a bug or a passing fault) and show a generic line: their text may carry internals.

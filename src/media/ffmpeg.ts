@@ -86,6 +86,12 @@ export class ToolError extends Error {
   }
 }
 
+/** What a tool's failure comes down to, for the log: the last line it wrote to stderr. */
+export function toolErrorDetail(error: unknown): string {
+  if (error instanceof ToolError) return error.stderr.trim().split("\n").pop() || error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
 /**
  * Runs a tool to its end: resolves with its stdout, rejects on a non-zero exit, on the time limit
  * or on abort. The tool runs in a process group of its own, so a kill takes its children too.
@@ -93,16 +99,20 @@ export class ToolError extends Error {
 export function runTool(
   bin: string,
   args: string[],
-  options: { signal?: AbortSignal; timeoutMs: number; env?: Record<string, string>; onStdout?: (text: string) => void },
+  options: { signal?: AbortSignal; timeoutMs: number; env?: Record<string, string>; onLine?: (line: string) => void },
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
     let stdout = "";
     let stderr = "";
+    // With onLine, stdout is handed over line by line (progress) and not kept.
     child.stdout.on("data", (d: Buffer) => {
-      if (options.onStdout) options.onStdout(d.toString());
-      else stdout += d.toString();
+      stdout += d.toString();
+      if (!options.onLine) return;
+      const lines = stdout.split("\n");
+      stdout = lines.pop() ?? "";
+      for (const line of lines) options.onLine(line);
     });
     // Only the tail matters for a failure report.
     child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -127,7 +137,8 @@ export function runTool(
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
       if (why !== undefined) return reject(why);
-      if (code === 0) return resolve(stdout);
+      if (options.onLine && stdout) options.onLine(stdout);
+      if (code === 0) return resolve(options.onLine ? "" : stdout);
       reject(new ToolError(`${path.basename(bin)} exited with ${code}`, stderr));
     });
   });

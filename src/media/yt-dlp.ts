@@ -1,10 +1,10 @@
 import { accessSync, constants, promises as fs, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
-import { DownloadError, StopError } from "../errors.ts";
+import { DownloadError, stopReason } from "../errors.ts";
 import { queueFound } from "../sources/crawler-source.ts";
 import type { FoundItem, SourceContext, SourceResult } from "../sources/source.ts";
-import { type MediaTools, ToolError, runTool } from "./ffmpeg.ts";
+import { type MediaTools, runTool, toolErrorDetail } from "./ffmpeg.ts";
 
 /**
  * yt-dlp, wrapped once: where it is, the arguments (a format Telegram plays, within the size
@@ -85,8 +85,8 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
       ...(options.cookiesFile ? ["--cookies", options.cookiesFile] : []),
     ];
     const failed = (error: unknown): DownloadError | null => {
-      if (signal.aborted) throw signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
-      const detail = error instanceof ToolError ? error.stderr.trim().split("\n").pop() || error.message : error instanceof Error ? error.message : String(error);
+      if (signal.aborted) throw stopReason(signal);
+      const detail = toolErrorDetail(error);
       if (/unsupported url/i.test(detail)) return null;
       return new DownloadError("NO_MEDIA", `yt-dlp: ${detail}`, {
         cause: error,
@@ -109,7 +109,6 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
       if (entries.length > 1) return queueFound(ctx, entries, options.maxItems);
     }
     let files: string[] = [];
-    let buffer = "";
     try {
       await runTool(
         options.bin,
@@ -125,19 +124,14 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
         {
           signal,
           timeoutMs: options.timeoutMs ?? 6 * 60 * 60_000,
-          onStdout: (text) => {
-            buffer += text;
-            const lines = buffer.split("\n");
-            buffer = lines.pop() ?? "";
-            for (const line of lines) {
-              if (line.startsWith("FILE ")) files.push(line.slice(5).trim());
-              if (!line.startsWith("PROGRESS ")) continue;
-              try {
-                const p = JSON.parse(line.slice(9)) as { downloaded_bytes?: number; total_bytes?: number; total_bytes_estimate?: number };
-                ctx.progress({ bytesDone: p.downloaded_bytes ?? 0, totalBytes: p.total_bytes ?? p.total_bytes_estimate ?? null });
-              } catch {
-                // a line yt-dlp did not finish: the next one will do
-              }
+          onLine: (line) => {
+            if (line.startsWith("FILE ")) files.push(line.slice(5).trim());
+            if (!line.startsWith("PROGRESS ")) return;
+            try {
+              const p = JSON.parse(line.slice(9)) as { downloaded_bytes?: number; total_bytes?: number; total_bytes_estimate?: number };
+              ctx.progress({ bytesDone: p.downloaded_bytes ?? 0, totalBytes: p.total_bytes ?? p.total_bytes_estimate ?? null });
+            } catch {
+              // a progress line that is not JSON (an odd title, say): the next one will do
             }
           },
         },

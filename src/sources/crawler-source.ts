@@ -1,6 +1,6 @@
 import type { Got, Response } from "got";
 import path from "node:path";
-import { AppError, DownloadError, StopError } from "../errors.ts";
+import { AppError, DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatBytes, truncate } from "../text/format.ts";
@@ -51,10 +51,6 @@ function pageTooLargeError(limit: number): DownloadError {
   return new DownloadError("NO_MEDIA", `the page is over ${limit} bytes`, {
     userMessage: `the page is larger than ${formatBytes(limit)}, too large to be searched for media.`,
   });
-}
-
-function stopReason(signal: AbortSignal): StopError {
-  return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
 }
 
 /**

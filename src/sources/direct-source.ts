@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import type { Got, Response } from "got";
-import { DownloadError, StopError } from "../errors.ts";
+import { DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatBytes } from "../text/format.ts";
@@ -39,10 +39,6 @@ const BODY_BUFFER_BYTES = 1024 * 1024;
 function header(response: Response, name: string): string | null {
   const v = response.headers[name];
   return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
-}
-
-function stopReason(signal: AbortSignal): StopError {
-  return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
 }
 
 /**

@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { DownloadError, StopError } from "../errors.ts";
-import { type MediaTools, ToolError, runTool } from "../media/ffmpeg.ts";
+import { DownloadError, stopReason } from "../errors.ts";
+import { type MediaTools, runTool, toolErrorDetail } from "../media/ffmpeg.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatDuration } from "../text/format.ts";
 import type { SourceContext, SourceResult } from "./source.ts";
@@ -61,7 +61,6 @@ export function createStreamDownloader(options: StreamOptions): StreamDownloader
     const duration = Number(probe.format?.duration ?? 0) || 0;
     const map = pickVariant(probe.programs ?? [], duration, ctx.maxBytes);
     const file = path.join(ctx.dir, `${safeFileName(path.basename(ctx.item.title, path.extname(ctx.item.title)) || "stream")}.mp4`);
-    let buffer = "";
     let done = 0;
     let bytes = 0;
     try {
@@ -77,18 +76,13 @@ export function createStreamDownloader(options: StreamOptions): StreamDownloader
           signal,
           timeoutMs: options.timeoutMs ?? 6 * 60 * 60_000,
           env,
-          onStdout: (text) => {
-            buffer += text;
-            const lines = buffer.split("\n");
-            buffer = lines.pop() ?? "";
-            for (const line of lines) {
-              const [key, value] = line.split("=");
-              if (key === "out_time_us" || key === "out_time_ms") done = Number(value) / 1_000_000 || done;
-              if (key === "total_size") bytes = Number(value) || bytes;
-              if (key === "progress") {
-                const of = duration > 0 ? ` of ${formatDuration(duration * 1000)}` : "";
-                ctx.progress({ bytesDone: bytes, totalBytes: null, note: `${formatDuration(done * 1000)}${of} of the stream` });
-              }
+          onLine: (line) => {
+            const [key, value] = line.split("=");
+            if (key === "out_time_us" || key === "out_time_ms") done = Number(value) / 1_000_000 || done;
+            if (key === "total_size") bytes = Number(value) || bytes;
+            if (key === "progress") {
+              const of = duration > 0 ? ` of ${formatDuration(duration * 1000)}` : "";
+              ctx.progress({ bytesDone: bytes, totalBytes: null, note: `${formatDuration(done * 1000)}${of} of the stream` });
             }
           },
         },
@@ -124,9 +118,8 @@ export function pickVariant(programs: Probe["programs"] & object, durationSecond
 }
 
 function streamError(error: unknown, signal: AbortSignal): Error {
-  if (signal.aborted) return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
-  const detail = error instanceof ToolError ? error.stderr.trim().split("\n").pop() || error.message : error instanceof Error ? error.message : String(error);
-  return new DownloadError("NETWORK", `stream: ${detail}`, {
+  if (signal.aborted) return stopReason(signal);
+  return new DownloadError("NETWORK", `stream: ${toolErrorDetail(error)}`, {
     retryable: true,
     cause: error,
     userMessage: "the stream could not be read (its playlist or segments did not load); it will be retried from the start.",

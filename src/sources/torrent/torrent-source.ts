@@ -4,7 +4,7 @@ import parseTorrent, { type ParsedTorrent } from "parse-torrent";
 import type { Torrent } from "webtorrent";
 import type { Db } from "../../db/database.ts";
 import { claimNotice, findMetainfo, pruneMetainfo, saveMetainfo } from "../../db/torrent-repository.ts";
-import { AppError, DownloadError, StopError, diskFullError, isDiskFull } from "../../errors.ts";
+import { AppError, DownloadError, diskFullError, stopReason, isDiskFull } from "../../errors.ts";
 import type { AddressPolicy, Resolver } from "../../net/address-guard.ts";
 import { safeFileName } from "../../storage/paths.ts";
 import { formatBytes, formatDuration } from "../../text/format.ts";
@@ -44,10 +44,6 @@ export interface TorrentSourceDeps {
 
 /** How often a running torrent looks at the free disk space. */
 const DISK_CHECK_MS = 2000;
-
-function stopReason(signal: AbortSignal): StopError {
-  return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
-}
 
 function safeTitle(name: string): string {
   return safeFileName(name.trim().slice(0, 300), "torrent");
