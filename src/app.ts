@@ -158,6 +158,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       direct: createDirectSource({
         http,
         stallTimeoutMs: config.stallTimeoutMs,
+        connections: config.connectionsPerDownload,
         ...(mediaTools ? { streams: createStreamDownloader({ tools: mediaTools, proxyUrl: () => proxy.url }) } : {}),
         ...(ytDlpDownloader && ytDlp ? { sites: { handles: createSiteMatcher(ytDlp), download: ytDlpDownloader } } : {}),
       }),

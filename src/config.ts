@@ -61,6 +61,12 @@ export const ConfigSchema = z
     allowPrivateNetworks: z.boolean({ error: "expected true or false" }).default(false),
     uploadAs: z.enum(["auto", "document"], { error: 'expected "auto" or "document"' }).default("auto"),
     stallTimeoutMs: ms("the stall timeout").min(100).default(60_000),
+    connectionsPerDownload: z
+      .number({ error: "expected a number of connections" })
+      .int("expected a whole number of connections")
+      .min(1, "expected at least 1 connection")
+      .max(16, "expected at most 16 connections (more only burdens the server)")
+      .default(4),
     noticeTtlMs: ms("how long notices stay").default(60_000),
     crawlMaxItems: z
       .number({ error: "expected a number of files" })

@@ -78,7 +78,18 @@ export interface ItemMessagesTable {
   created_at: number;
 }
 
+/** How far each part of a file fetched over several connections got (migration 008). */
+export interface DownloadSegmentsTable {
+  item_id: number;
+  position: number;
+  start_byte: number;
+  /** Exclusive. */
+  end_byte: number;
+  done_bytes: number;
+}
+
 export interface Database {
+  download_segments: DownloadSegmentsTable;
   intake_requests: IntakeRequestsTable;
   torrent_metainfo: TorrentMetainfoTable;
   torrent_notices: TorrentNoticesTable;

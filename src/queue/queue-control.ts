@@ -13,6 +13,7 @@ import {
   updateItemIn,
 } from "../db/item-repository.ts";
 import { itemsForMessage, recordItemMessage } from "../db/message-repository.ts";
+import { clearSegments } from "../db/segment-repository.ts";
 import {
   type Item,
   type ItemStatus,
@@ -173,6 +174,7 @@ export class QueueControl {
       if (!cancelled) return undefined;
       // A paused or retry-waiting item may have bytes on disk.
       await fs.rm(itemDir(this.deps.disk.dir, item.id), { recursive: true, force: true });
+      await clearSegments(this.deps.db, item.id);
       this.deps.logger.info({ itemId: item.id }, "item cancelled while waiting");
       this.deps.reporter.stopped(cancelled, { reason: "cancel", wasRunning: false, waiting: await countQueued(this.deps.db) });
       return { ok: true, item: cancelled, did: "cancelled" };

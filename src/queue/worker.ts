@@ -20,6 +20,7 @@ import {
   transition,
   updateItem,
 } from "../db/item-repository.ts";
+import { clearSegments, loadSegments, saveSegments } from "../db/segment-repository.ts";
 import { getSetting, putSetting } from "../db/settings-repository.ts";
 import { type AppError, DownloadError, StopError, isDiskFull, toAppError } from "../errors.ts";
 import { ACTIVE_STATUSES, type Item, type ItemFile, type ItemPatch, type ItemStatus, type SourceKind } from "../items/item.ts";
@@ -469,6 +470,11 @@ export class QueueWorker {
             item.title = patch.title;
           }
         },
+        segments: {
+          load: () => loadSegments(db, item.id),
+          save: (segments) => saveSegments(db, item.id, segments),
+          clear: () => clearSegments(db, item.id),
+        },
         enqueue: (found) => this.deps.enqueue(item, found),
         findOpen: async (url) => {
           const open = await findOpenByUrl(db, item.chatId, url);
@@ -625,6 +631,8 @@ export class QueueWorker {
 
   /** Best effort: a file that cannot be removed must not turn a delivered item into a failure. */
   private async removeItemDir(itemId: number): Promise<void> {
+    // The parts' progress describes files about to go: a later attempt must not trust it.
+    await clearSegments(this.deps.db, itemId).catch(() => {});
     await fs.rm(itemDir(this.deps.config.dataDir, itemId), { recursive: true, force: true }).catch((error) => {
       this.deps.logger.warn({ itemId, err: error instanceof Error ? error.message : String(error) }, "could not remove an item's files");
     });

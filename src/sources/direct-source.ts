@@ -1,12 +1,13 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import type { Got, Response } from "got";
 import { DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatBytes } from "../text/format.ts";
 import { filenameFromDisposition, totalFromContentRange } from "./http-probe.ts";
+import { DISK_CHECK_BYTES, RANGE_REFUSED, downloadRanges, header, stalledError, takeBody } from "./ranged-download.ts";
+import { type Segment, canSplit, coversFile, planSegments } from "./segments.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 import { type StreamDownloader, isStreamManifest } from "./stream-source.ts";
 import type { YtDlpDownloader } from "../media/yt-dlp.ts";
@@ -15,6 +16,8 @@ export interface DirectSourceOptions {
   http: Got;
   /** No bytes for this long fails the attempt (a stalled transfer). */
   stallTimeoutMs: number;
+  /** Connections for one big file from a server that serves ranges; 1 (the default) turns splitting off. */
+  connections?: number;
   /** Downloads an HLS or DASH stream (with ffmpeg); without it, a manifest is just a file. */
   streams?: StreamDownloader;
   /** yt-dlp for sites it has an extractor of its own for: such a link goes there first. */
@@ -30,23 +33,17 @@ export function tooLargeError(size: number, limit: number): DownloadError {
   });
 }
 
-/** How much is written between two looks at the free disk space. */
-const DISK_CHECK_BYTES = 4 * 1024 * 1024;
-
-/** What the body may hold between the socket and the disk (the disk is usually the slower). */
-const BODY_BUFFER_BYTES = 1024 * 1024;
-
-function header(response: Response, name: string): string | null {
-  const v = response.headers[name];
-  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
-}
-
 /**
  * Downloads one HTTP(S) file to the item's directory, streaming to disk. A retry continues from
  * the bytes already there with `Range`, guarded by `If-Range` so a file that changed on the server
  * starts over instead of being stitched from two versions.
+ *
+ * A big file from a server that serves ranges is fetched over several connections at once (the
+ * first request goes on as the first part), each part resumed from its own bytes. A server that
+ * refuses a part gets one connection and a fresh start.
  */
 export function createDirectSource(options: DirectSourceOptions): Source {
+  const connections = options.connections ?? 1;
   return {
     kind: "direct",
     async download(ctx: SourceContext): Promise<SourceResult> {
@@ -54,13 +51,51 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         const found = await options.sites.download(ctx, ctx.item.url);
         if (found) return found;
       }
-      const result = await fetchFile(ctx);
+      let result = await fetchFile(ctx, connections > 1);
+      if (result === RANGE_REFUSED) {
+        ctx.logger.info("the server refused a part: starting over on one connection");
+        await ctx.segments.clear();
+        await fs.rm(path.join(ctx.dir, safeFileName(ctx.item.title)), { force: true });
+        result = await fetchFile(ctx, false);
+      }
+      if (result === RANGE_REFUSED) throw new DownloadError("INTERNAL", "a single connection asked for parts");
       return result === STREAM ? options.streams!(ctx, ctx.item.url) : result;
     },
   };
 
-  async function fetchFile(ctx: SourceContext): Promise<SourceResult | typeof STREAM> {
+  /** Resumes a file whose parts were being fetched over several connections. */
+  async function resumeParts(ctx: SourceContext, saved: Segment[]): Promise<SourceResult | typeof RANGE_REFUSED> {
+    const { item } = ctx;
+    const file = path.join(ctx.dir, safeFileName(item.title));
+    const validator = validatorOf(item);
+    const there = await fs.stat(file).then(() => true, () => false);
+    if (!there || validator === null || !coversFile(saved, item.sizeBytes)) return RANGE_REFUSED;
+    const total = item.sizeBytes!;
+    const outcome = await downloadRanges({
+      http: options.http,
+      url: item.url,
+      file,
+      total,
+      validator,
+      segments: saved,
+      fresh: false,
+      signal: ctx.signal,
+      stallTimeoutMs: options.stallTimeoutMs,
+      save: ctx.segments.save,
+      progress: (bytesDone) => ctx.progress({ bytesDone, totalBytes: total }),
+      ensureDiskRoom: ctx.ensureDiskRoom,
+    });
+    if (outcome === RANGE_REFUSED) return outcome;
+    await ctx.segments.clear();
+    return { kind: "files", files: [{ path: file, name: path.basename(file), size: total }] };
+  }
+
+  async function fetchFile(ctx: SourceContext, split: boolean): Promise<SourceResult | typeof STREAM | typeof RANGE_REFUSED> {
       const { item, signal } = ctx;
+      if (split) {
+        const saved = await ctx.segments.load();
+        if (saved.length > 0) return resumeParts(ctx, saved);
+      }
       // Named after the item's title, which a retry sees as this attempt leaves it: a name from
       // Content-Disposition is adopted (below) before the first byte is written.
       let file = path.join(ctx.dir, safeFileName(item.title));
@@ -70,7 +105,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
       } catch {
         existing = 0;
       }
-      const validator = item.etag && !item.etag.startsWith("W/") ? item.etag : item.lastModified;
+      const validator = validatorOf(item);
       const resume = existing > 0 && validator !== null;
       const headers: Record<string, string> = { "accept-encoding": "identity" };
       if (resume) {
@@ -136,16 +171,8 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         }
         if (total !== null && total > ctx.maxBytes) throw tooLargeError(total, ctx.maxBytes);
 
-        // Take the body from here on, before anything below awaits: got drops what it buffered
-        // when the connection breaks, and a fast server can send everything (and hang up) in
-        // the meantime. Bytes handed over here are kept for the file whatever happens next.
-        const body = new PassThrough({ highWaterMark: BODY_BUFFER_BYTES });
-        let broken: unknown;
-        stream.once("error", (error) => {
-          broken = error;
-          body.end();
-        });
-        stream.pipe(body);
+        const taken = takeBody(stream);
+        const { body } = taken;
 
         const named = offset === 0 ? filenameFromDisposition(header(response, "content-disposition") ?? undefined) : undefined;
         await ctx.checkpoint({
@@ -155,6 +182,34 @@ export function createDirectSource(options: DirectSourceOptions): Source {
           ...(named && safeFileName(named) !== item.title ? { title: safeFileName(named) } : {}),
         });
         if (named) file = path.join(ctx.dir, safeFileName(named));
+
+        const etag = header(response, "etag");
+        const partsValidator = etag && !etag.startsWith("W/") ? etag : header(response, "last-modified");
+        if (split && offset === 0 && status === 200 && canSplit({ connections, total, acceptRanges: header(response, "accept-ranges"), validator: partsValidator })) {
+          // This request goes on as the first part; the others get their own connections.
+          clearTimeout(watchdog);
+          const segments = planSegments(total!, connections);
+          // Stored before the first byte is written: a crash from here on finds the plan.
+          await ctx.segments.save(segments);
+          const outcome = await downloadRanges({
+            http: options.http,
+            url: response.url || item.url,
+            file,
+            total: total!,
+            validator: partsValidator!,
+            segments,
+            first: taken,
+            fresh: true,
+            signal,
+            stallTimeoutMs: options.stallTimeoutMs,
+            save: ctx.segments.save,
+            progress: (bytesDone) => ctx.progress({ bytesDone, totalBytes: total }),
+            ensureDiskRoom: ctx.ensureDiskRoom,
+          });
+          if (outcome === RANGE_REFUSED) return outcome;
+          await ctx.segments.clear();
+          return { kind: "files", files: [{ path: file, name: path.basename(file), size: total! }] };
+        }
 
         let done = offset;
         ctx.progress({ bytesDone: done, totalBytes: total });
@@ -178,9 +233,10 @@ export function createDirectSource(options: DirectSourceOptions): Source {
             ctx.progress({ bytesDone: done, totalBytes: total });
           }
         } finally {
-          body.destroy();
+          taken.destroy();
           await out.close();
         }
+        const broken = taken.broken();
         if (broken !== undefined) throw broken;
         if (total !== null && done !== total) {
           throw new DownloadError("NETWORK", `the transfer ended at ${done} of ${total} bytes`, { retryable: true });
@@ -188,12 +244,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         return { kind: "files", files: [{ path: file, name: path.basename(file), size: done }] };
       } catch (error) {
         if (signal.aborted) throw stopReason(signal);
-        if (stalled) {
-          throw new DownloadError("STALLED", `no data for ${Math.round(options.stallTimeoutMs / 1000)} s`, {
-            retryable: true,
-            userMessage: `the server sent no data for ${Math.round(options.stallTimeoutMs / 1000)} s.`,
-          });
-        }
+        if (stalled) throw stalledError(options.stallTimeoutMs);
         if (error instanceof DownloadError) throw error;
         if ((error as { response?: Response }).response?.statusCode === 416) {
           // Our partial file no longer fits the server's; start over on the next attempt.
@@ -206,6 +257,11 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         stream.destroy();
       }
   }
+}
+
+/** What If-Range may carry: a strong ETag, else Last-Modified. */
+function validatorOf(item: { etag: string | null; lastModified: string | null }): string | null {
+  return item.etag && !item.etag.startsWith("W/") ? item.etag : item.lastModified;
 }
 
 export function isHtml(contentType: string): boolean {

@@ -1,6 +1,7 @@
 import type { AppError } from "../errors.ts";
 import type { Item, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
+import type { Segment } from "./segments.ts";
 
 /** What a handler reports while it works; the worker turns it into the progress message. */
 export interface TransferProgress {
@@ -36,6 +37,14 @@ export interface SourceContext extends SourceHelpers {
   progress(p: TransferProgress): void;
   /** Persists what a retry needs (validators, size, title) right away. */
   checkpoint(patch: { title?: string; sizeBytes?: number | null; etag?: string | null; lastModified?: string | null }): Promise<void>;
+  /** Where each part of a file fetched over several connections got (kept across retries and restarts). */
+  segments: SegmentStore;
+}
+
+export interface SegmentStore {
+  load(): Promise<Segment[]>;
+  save(segments: Segment[]): Promise<void>;
+  clear(): Promise<void>;
 }
 
 /**

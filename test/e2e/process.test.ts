@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { openDatabase } from "../../src/db/database.ts";
+import { loadSegments } from "../../src/db/segment-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { CHAT, Harness, USER } from "../support/harness.ts";
 
@@ -112,6 +113,38 @@ describe("the bot process", () => {
     expect(h.uploads()).toHaveLength(1);
     // The progress message of the first run is the one the second run finished.
     expect(h.progressMessages(since)).toHaveLength(1);
+  });
+
+  it("survives kill -9 during a download over four connections: each part resumes from the bytes saved for it", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * 1024 * 1024 });
+    const MB = 1024 * 1024;
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(24 * MB, 22));
+    h.files.throttle("/big.bin", MB);
+    const config = await writeConfig(h);
+    const first = await startBot(h, config);
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    // Three seconds into every part: the parts' progress has been saved (every second) a few times.
+    await h.files.waitForProgress((r) => r.method === "GET" && r.range === undefined && r.bytesSent >= 3 * MB, { timeoutMs: 30_000 });
+    for (const i of [1, 2, 3]) {
+      await h.files.waitForProgress((r) => r.range?.startsWith(`bytes=${i * 6 * MB}-`) === true && r.bytesSent >= 3 * MB, { timeoutMs: 30_000 });
+    }
+    first.child.kill("SIGKILL");
+    await first.exited;
+
+    const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
+    const saved = await loadSegments(db, 1).finally(() => db.destroy());
+    expect(saved).toHaveLength(4);
+    for (const s of saved) expect(s.done).toBeGreaterThanOrEqual(MB);
+
+    h.files.throttle("/big.bin", null);
+    const resumedFrom = h.files.nextSeq;
+    await startBot(h, config);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const resumed = h.files.requests.filter((r) => r.method === "GET" && r.seq >= resumedFrom);
+    expect(resumed.map((r) => r.range).sort()).toEqual(saved.map((s) => `bytes=${s.start + s.done}-${s.end - 1}`).sort());
+    expect(h.uploads()).toHaveLength(1);
   });
 
   it("does not upload twice when the upload was recorded before a crash", async () => {

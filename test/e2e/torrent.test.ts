@@ -441,6 +441,7 @@ describe("the torrent handler, driven directly", () => {
         logger,
         progress: () => {},
         checkpoint: async () => {},
+        segments: { load: async () => [], save: async () => {}, clear: async () => {} },
         enqueue: () => Promise.reject(new Error("a torrent queues nothing")),
         findOpen: async () => undefined,
         notice: async () => {},

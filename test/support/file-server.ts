@@ -43,6 +43,8 @@ export interface FileOptions {
   lastModified?: string | false;
   /** Default true. false: Range is ignored (always 200) and no Accept-Ranges is sent. */
   acceptRanges?: boolean;
+  /** Default false. true: Accept-Ranges is sent but Range ignored (always 200), as some misconfigured servers do. */
+  ignoreRanges?: boolean;
   /** Default true. false: HEAD answers 405. */
   allowHead?: boolean;
   /** Default true. false: no Content-Length, the body goes out chunked. */
@@ -68,6 +70,7 @@ interface FileEntry {
   etag?: string;
   lastModified?: string;
   acceptRanges: boolean;
+  ignoreRanges: boolean;
   allowHead: boolean;
   sendLength: boolean;
 }
@@ -166,6 +169,7 @@ export class FileServer {
       etag: opts.etag === false ? undefined : (opts.etag ?? `"${sha256.slice(0, 32)}"`),
       lastModified: opts.lastModified === false ? undefined : (opts.lastModified ?? httpDate(new Date())),
       acceptRanges: opts.acceptRanges ?? true,
+      ignoreRanges: opts.ignoreRanges ?? false,
       allowHead: opts.allowHead ?? true,
       sendLength: opts.sendLength ?? true,
     });
@@ -246,6 +250,12 @@ export class FileServer {
       timeoutMs,
       () => `FileServer.waitForBytes(${p}, ${n}): not reached within ${timeoutMs} ms.\n${this.describeRecent()}`,
     );
+  }
+
+  /** Resolves once some response matches `pred`, checked again each time one sends bytes or changes state. */
+  async waitForProgress(pred: (r: ServedRequest) => boolean, opts: { timeoutMs?: number } = {}): Promise<ServedRequest> {
+    const timeoutMs = opts.timeoutMs ?? 15_000;
+    return this.progressWaiters.wait(this.requests, pred, timeoutMs, () => `FileServer.waitForProgress: no match within ${timeoutMs} ms.\n${this.describeRecent()}`);
   }
 
   /** Responses whose body is being sent right now (stalled ones included). */
@@ -379,7 +389,7 @@ export class FileServer {
     let start = 0;
     let end = size - 1; // inclusive; -1 for an empty body
     const rangeHeader = header(req, "range");
-    if (entry.acceptRanges && rangeHeader !== undefined && ifRangeMatches(header(req, "if-range"), entry)) {
+    if (entry.acceptRanges && !entry.ignoreRanges && rangeHeader !== undefined && ifRangeMatches(header(req, "if-range"), entry)) {
       const range = parseRange(rangeHeader, size);
       if (range === "unsatisfiable") {
         const rec = this.record(req, path, 416);

@@ -33,7 +33,7 @@ describe("migration 005: delivered files live in item_files only", () => {
       await sql`insert into item_files (item_id, position, path, name, size_bytes, file_id, upload_kind, uploaded_at)
         values (2, 0, '/d/a', 'a', 10, 'FA', 'document', ${now}), (2, 1, '/d/b', 'b', 10, 'FB', 'document', ${now})`.execute(db);
 
-      expect(await migrateToLatest(db)).toEqual(["2026-11-28-005-files-in-item-files", "2026-11-28-006-intake-requests", "2026-11-28-007-file-parts"]);
+      expect(await migrateToLatest(db)).toEqual(["2026-11-28-005-files-in-item-files", "2026-11-28-006-intake-requests", "2026-11-28-007-file-parts", "2026-11-28-008-download-segments"]);
 
       expect(await findDelivered(db, 7, "https://x.invalid/old.mp4")).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
       expect((await listItemFiles(db, 2)).map((f) => f.fileId)).toEqual(["FA", "FB"]);

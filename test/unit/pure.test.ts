@@ -9,6 +9,7 @@ import { decideRetry } from "../../src/queue/retry-policy.ts";
 import { SpeedMeter, progressBar, renderProgress } from "../../src/bot/views/progress-view.ts";
 import { filenameFromDisposition, filenameFromUrl, totalFromContentRange } from "../../src/sources/http-probe.ts";
 import { isHtml, isTorrentFile } from "../../src/sources/direct-source.ts";
+import { MIN_SPLIT_BYTES, canSplit, coversFile, planSegments } from "../../src/sources/segments.ts";
 import { safeFileName, safeJoin } from "../../src/storage/paths.ts";
 import { escapeHtml, formatBytes, formatDuration, truncate } from "../../src/text/format.ts";
 
@@ -251,5 +252,39 @@ describe("HTTP helpers", () => {
     expect(chooseUploadKind("a.ogg", "auto")).toBe("audio");
     expect(chooseUploadKind("a.zip", "auto")).toBe("document");
     expect(chooseUploadKind("a.mp4", "document")).toBe("document");
+  });
+});
+
+describe("splitting a download into parts", () => {
+  const MB = 1024 * 1024;
+  it("cuts a file into equal parts that cover it exactly, fewer for a small file", () => {
+    expect(planSegments(24 * MB, 4)).toEqual([0, 1, 2, 3].map((i) => ({ start: i * 6 * MB, end: (i + 1) * 6 * MB, done: 0 })));
+    const odd = planSegments(100 * MB + 3, 4);
+    expect(odd).toHaveLength(4);
+    expect(coversFile(odd, 100 * MB + 3)).toBe(true);
+    // No part under 5 MB: 21 MB gets 4, 12 MB would get 2.
+    expect(planSegments(21 * MB, 8)).toHaveLength(4);
+    expect(planSegments(12 * MB, 4)).toHaveLength(2);
+  });
+
+  it("splits only what is big enough, with ranges and a validator for If-Range", () => {
+    const ok = { connections: 4, total: MIN_SPLIT_BYTES, acceptRanges: "bytes", validator: '"abc"' };
+    expect(canSplit(ok)).toBe(true);
+    expect(canSplit({ ...ok, connections: 1 })).toBe(false);
+    expect(canSplit({ ...ok, total: MIN_SPLIT_BYTES - 1 })).toBe(false);
+    expect(canSplit({ ...ok, total: null })).toBe(false);
+    expect(canSplit({ ...ok, acceptRanges: "none" })).toBe(false);
+    expect(canSplit({ ...ok, acceptRanges: null })).toBe(false);
+    expect(canSplit({ ...ok, validator: null })).toBe(false);
+  });
+
+  it("trusts a stored plan only when it covers the file in order with sane progress", () => {
+    const plan = planSegments(24 * MB, 4);
+    expect(coversFile(plan, 24 * MB)).toBe(true);
+    expect(coversFile(plan, 25 * MB)).toBe(false);
+    expect(coversFile(plan, null)).toBe(false);
+    expect(coversFile([], 0)).toBe(false);
+    expect(coversFile([plan[1]!, plan[0]!, plan[2]!, plan[3]!], 24 * MB)).toBe(false);
+    expect(coversFile(plan.map((s, i) => (i === 2 ? { ...s, done: 7 * MB } : s)), 24 * MB)).toBe(false);
   });
 });

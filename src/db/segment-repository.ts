@@ -1,0 +1,28 @@
+import type { Segment } from "../sources/segments.ts";
+import type { Db } from "./database.ts";
+
+export async function loadSegments(db: Db, itemId: number): Promise<Segment[]> {
+  const rows = await db
+    .selectFrom("download_segments")
+    .select(["start_byte", "end_byte", "done_bytes"])
+    .where("item_id", "=", itemId)
+    .orderBy("position")
+    .execute();
+  return rows.map((r) => ({ start: r.start_byte, end: r.end_byte, done: r.done_bytes }));
+}
+
+/** Replaces the item's parts with these (one transaction: a crash leaves the old set or the new). */
+export async function saveSegments(db: Db, itemId: number, segments: readonly Segment[]): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom("download_segments").where("item_id", "=", itemId).execute();
+    if (segments.length === 0) return;
+    await trx
+      .insertInto("download_segments")
+      .values(segments.map((s, position) => ({ item_id: itemId, position, start_byte: s.start, end_byte: s.end, done_bytes: s.done })))
+      .execute();
+  });
+}
+
+export async function clearSegments(db: Db, itemId: number): Promise<void> {
+  await db.deleteFrom("download_segments").where("item_id", "=", itemId).execute();
+}

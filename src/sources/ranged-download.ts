@@ -1,0 +1,222 @@
+import { promises as fs } from "node:fs";
+import { PassThrough } from "node:stream";
+import type { Got, Response } from "got";
+import { AppError, DownloadError, stopReason } from "../errors.ts";
+import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
+import { totalFromContentRange } from "./http-probe.ts";
+import { type Segment, bytesDone } from "./segments.ts";
+
+/** How much is written between two looks at the free disk space. */
+export const DISK_CHECK_BYTES = 4 * 1024 * 1024;
+
+/** What a body may hold between the socket and the disk (the disk is usually the slower). */
+const BODY_BUFFER_BYTES = 1024 * 1024;
+
+/** How often the parts' progress is written to the database while they run. */
+const SAVE_INTERVAL_MS = 1000;
+
+/** A part's connection that breaks after making progress is opened again this many times. */
+const RECONNECTS = 3;
+
+export function header(response: Response, name: string): string | null {
+  const v = response.headers[name];
+  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+}
+
+export function stalledError(stallTimeoutMs: number): DownloadError {
+  const s = Math.round(stallTimeoutMs / 1000);
+  return new DownloadError("STALLED", `no data for ${s} s`, { retryable: true, userMessage: `the server sent no data for ${s} s.` });
+}
+
+/** A response body taken over from got: `broken()` tells whether the connection failed under it. */
+export interface TakenBody {
+  body: AsyncIterable<Buffer>;
+  broken(): unknown;
+  destroy(): void;
+}
+
+/**
+ * Takes the body from got's stream at once, before anything else awaits: got drops what it
+ * buffered when the connection breaks, and a fast server can send everything (and hang up) in
+ * the meantime. Bytes handed over here are kept whatever happens next.
+ */
+export function takeBody(stream: NodeJS.ReadableStream & { destroy(): void }): TakenBody {
+  const body = new PassThrough({ highWaterMark: BODY_BUFFER_BYTES });
+  let broken: unknown;
+  stream.once("error", (error) => {
+    broken = error;
+    body.end();
+  });
+  stream.pipe(body);
+  return {
+    body,
+    broken: () => broken,
+    destroy: () => {
+      body.destroy();
+      stream.destroy();
+    },
+  };
+}
+
+/** The server would not give a part (it sent the whole file, or the file changed): start over on one connection. */
+export const RANGE_REFUSED = Symbol("range refused");
+
+export interface RangedDownloadOptions {
+  http: Got;
+  url: string;
+  file: string;
+  total: number;
+  /** Strong ETag or Last-Modified: every part asks with If-Range, so a changed file is never stitched. */
+  validator: string;
+  /** The parts; their `done` is updated as bytes are written. */
+  segments: Segment[];
+  /** The response already running from byte 0 (the request that found the file): it fetches part 0. */
+  first?: TakenBody;
+  /** A fresh file (truncated) or one to continue (written in place). */
+  fresh: boolean;
+  signal: AbortSignal;
+  stallTimeoutMs: number;
+  /** Stores the parts' progress; called every second and once at the end, whatever the outcome. */
+  save(segments: Segment[]): Promise<void>;
+  progress(bytesDone: number): void;
+  ensureDiskRoom(): Promise<void>;
+}
+
+/**
+ * Fetches every unfinished part over its own connection at once, each writing its bytes at its
+ * own place in one file. The first failure stops the others; what each got is saved, so the
+ * next attempt resumes every part from its own bytes. Resolves once the file is whole, or with
+ * RANGE_REFUSED when the server will not serve parts of this file.
+ */
+export async function downloadRanges(opts: RangedDownloadOptions): Promise<void | typeof RANGE_REFUSED> {
+  const { segments, signal } = opts;
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  if (signal.aborted) throw stopReason(signal);
+
+  let stalled = false;
+  let watchdog: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      stalled = true;
+      controller.abort();
+    }, opts.stallTimeoutMs);
+  };
+
+  let saving: Promise<void> | undefined;
+  const saveNow = () => {
+    saving ??= opts.save(segments.map((s) => ({ ...s }))).finally(() => (saving = undefined));
+    return saving;
+  };
+  const saver = setInterval(() => void saveNow().catch(() => {}), SAVE_INTERVAL_MS);
+
+  let done = bytesDone(segments);
+  let unchecked = 0;
+  let failure: unknown;
+  let refused = false;
+  let firstUnused = opts.first;
+  const out = await fs.open(opts.file, opts.fresh ? "w" : "r+");
+
+  /** Opens a connection for the rest of a part. */
+  async function openRange(seg: Segment): Promise<TakenBody> {
+    const from = seg.start + seg.done;
+    const stream = opts.http.stream(opts.url, {
+      headers: { "accept-encoding": "identity", range: `bytes=${from}-${seg.end - 1}`, "if-range": opts.validator },
+      signal: controller.signal,
+    });
+    stream.on("error", () => {});
+    const response = await new Promise<Response>((resolve, reject) => {
+      stream.once("response", resolve);
+      stream.once("error", reject);
+    });
+    const status = response.statusCode;
+    const range = header(response, "content-range")?.match(/^bytes (\d+)-(\d+)\//);
+    // 200: the server ignored the range, or If-Range saw a changed file. 416: the file shrank.
+    if (status === 200 || status === 416 || (status === 206 && (!range || Number(range[1]) !== from || totalFromContentRange(header(response, "content-range") ?? undefined) !== opts.total))) {
+      stream.destroy();
+      refused = true;
+      throw RANGE_REFUSED;
+    }
+    if (status !== 206) {
+      stream.destroy();
+      throw httpStatusError(status, opts.url);
+    }
+    return takeBody(stream);
+  }
+
+  /** Writes a part's bytes in place until the part is whole or its body ends. */
+  async function fill(seg: Segment, taken: TakenBody): Promise<void> {
+    try {
+      for await (const chunk of taken.body) {
+        arm();
+        const room = seg.end - seg.start - seg.done;
+        const take = Math.min(chunk.length, room);
+        if (take > 0) await out.write(chunk, 0, take, seg.start + seg.done);
+        seg.done += take;
+        done += take;
+        unchecked += take;
+        if (unchecked >= DISK_CHECK_BYTES) {
+          unchecked = 0;
+          await opts.ensureDiskRoom();
+        }
+        opts.progress(done);
+        if (seg.done === seg.end - seg.start) return;
+      }
+    } finally {
+      taken.destroy();
+    }
+    const broken = taken.broken();
+    if (broken !== undefined) throw broken;
+    throw new DownloadError("NETWORK", `a part ended at ${seg.start + seg.done} of ${seg.end} bytes`, { retryable: true });
+  }
+
+  async function run(seg: Segment): Promise<void> {
+    let reconnects = 0;
+    while (seg.done < seg.end - seg.start && !controller.signal.aborted) {
+      const before = seg.done;
+      try {
+        let taken = seg.start === 0 ? firstUnused : undefined;
+        firstUnused = undefined;
+        taken ??= await openRange(seg);
+        await fill(seg, taken);
+      } catch (error) {
+        if (error === RANGE_REFUSED || controller.signal.aborted) throw error;
+        const known = error instanceof AppError ? error : classifyHttpError(error, opts.url);
+        // A broken connection that was making progress is opened again; anything else ends the attempt.
+        if (known.retryable && seg.done > before && reconnects < RECONNECTS) {
+          reconnects++;
+          continue;
+        }
+        throw known;
+      }
+    }
+  }
+
+  try {
+    arm();
+    opts.progress(done);
+    await Promise.all(
+      segments.map((seg) =>
+        run(seg).catch((error: unknown) => {
+          failure ??= error;
+          controller.abort();
+        }),
+      ),
+    );
+  } finally {
+    clearTimeout(watchdog);
+    clearInterval(saver);
+    signal.removeEventListener("abort", onAbort);
+    firstUnused?.destroy();
+    await out.close();
+    await saving?.catch(() => {});
+    await saveNow();
+  }
+  if (signal.aborted) throw stopReason(signal);
+  if (refused) return RANGE_REFUSED;
+  if (stalled) throw stalledError(opts.stallTimeoutMs);
+  if (failure !== undefined) throw failure instanceof AppError ? failure : classifyHttpError(failure, opts.url);
+  if (done !== opts.total) throw new DownloadError("NETWORK", `the parts hold ${done} of ${opts.total} bytes`, { retryable: true });
+}

@@ -1,0 +1,182 @@
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase } from "../../src/db/database.ts";
+import { listItems } from "../../src/db/item-repository.ts";
+import { loadSegments } from "../../src/db/segment-repository.ts";
+import type { Segment } from "../../src/sources/segments.ts";
+import { FileServer, type ServedRequest } from "../support/file-server.ts";
+import { CHAT, Harness, madeUpNames } from "../support/harness.ts";
+
+/** Several connections per download: each part of a big file over its own connection, resumed from its own bytes. */
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+const MB = 1024 * 1024;
+/** 24 MB: over the 20 MB at which a file is split, cut into four parts of 6 MB. */
+const SIZE = 24 * MB;
+const PART = 6 * MB;
+const PARTS = [0, 1, 2, 3].map((i) => `bytes=${i * PART}-${(i + 1) * PART - 1}`);
+
+const gets = (requests: ServedRequest[], since = 0) => requests.filter((r) => r.method === "GET" && r.seq >= since);
+
+async function withDb<T>(harness: Harness, work: (db: ReturnType<typeof openDatabase>) => Promise<T>): Promise<T> {
+  const db = openDatabase(path.join(harness.dataDir, "bot.sqlite"));
+  try {
+    return await work(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+describe("a big file over several connections", () => {
+  it("fetches each part over its own connection at once, with If-Range, and uploads the same bytes", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 31));
+    // Slow enough per connection that the four overlap.
+    h.files.throttle("/big.bin", 12 * MB);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    expect(upload.files[0]!.size).toBe(SIZE);
+    const served = gets(h.files.requests);
+    // The request that found the file goes on as the first part; the other three ask for theirs.
+    expect(served.map((r) => r.range ?? "whole")).toEqual(["whole", PARTS[1], PARTS[2], PARTS[3]]);
+    expect(served[0]!.status).toBe(200);
+    expect(served.slice(1).every((r) => r.status === 206 && r.ifRange === `"${file.sha256.slice(0, 32)}"`)).toBe(true);
+    expect(h.files.maxConcurrentTransfers).toBe(4);
+    // Nothing fetched twice: the first response is cut where its part ends.
+    const parts = served.slice(1).reduce((sum, r) => sum + r.bytesSent, 0);
+    expect(parts).toBe(SIZE - PART);
+    // Its part is done: nothing about the parts stays behind.
+    expect(await withDb(h, (db) => loadSegments(db, 1))).toEqual([]);
+  });
+
+  it("resumes every part from its own bytes after a restart", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 32));
+    h.files.throttle("/big.bin", 2 * MB);
+    await h.start();
+    h.send(`/download ${file.url}`);
+    // Every part under way, none finished.
+    await h.files.waitForProgress((r) => r.method === "GET" && r.range === undefined && r.bytesSent >= MB);
+    for (const range of PARTS.slice(1)) await h.files.waitForProgress((r) => r.range === range && r.bytesSent >= MB);
+    await h.stopApp();
+
+    const saved: Segment[] = await withDb(h, (db) => loadSegments(db, 1));
+    expect(saved.map((s) => [s.start, s.end])).toEqual([0, 1, 2, 3].map((i) => [i * PART, (i + 1) * PART]));
+    for (const s of saved) {
+      // What the server sent, less what was still on its way when the bot stopped.
+      expect(s.done).toBeGreaterThanOrEqual(MB / 2);
+      expect(s.done).toBeLessThan(PART);
+    }
+
+    h.files.throttle("/big.bin", null);
+    const since = h.api.nextSeq;
+    const resumedFrom = h.files.nextSeq;
+    await h.start();
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    // Each part asked for exactly what it still lacked, nothing from the start again.
+    const resumed = gets(h.files.requests, resumedFrom);
+    expect(resumed.map((r) => r.range).sort()).toEqual(saved.map((s) => `bytes=${s.start + s.done}-${s.end - 1}`).sort());
+    expect(resumed.every((r) => r.status === 206 && r.ifRange === `"${file.sha256.slice(0, 32)}"`)).toBe(true);
+    const left = saved.reduce((sum, s) => sum + (s.end - s.start - s.done), 0);
+    expect(resumed.reduce((sum, r) => sum + r.bytesSent, 0)).toBe(left);
+  });
+
+  it("reopens a part whose connection drops, from that part's own bytes, without failing the attempt", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 33));
+    // The first GET (the first part) is cut after 2 MB.
+    h.files.fault("/big.bin", { kind: "drop", afterBytes: 2 * MB, times: 1 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const reopened = gets(h.files.requests).filter((r) => r.range?.endsWith(`-${PART - 1}`));
+    expect(reopened).toHaveLength(1);
+    expect(Number(/bytes=(\d+)-/.exec(reopened[0]!.range!)![1])).toBeGreaterThan(0);
+    expect(h.api.chat(CHAT).some((m) => /attempt \d+ failed/i.test(m.text ?? ""))).toBe(false);
+    // Done on the first attempt: the drop cost no retry.
+    expect((await withDb(h, (db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 0 });
+  });
+
+  it("falls back to one connection and starts over when the server answers a part with the whole file", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 34), { ignoreRanges: true });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const served = gets(h.files.requests);
+    // The first request, the refused parts (200 instead of 206), then one plain GET that is whole.
+    expect(served[0]!.range).toBeUndefined();
+    const last = served.at(-1)!;
+    expect(last.range).toBeUndefined();
+    expect(last).toMatchObject({ status: 200, bytesSent: SIZE, state: "complete" });
+    expect(served.slice(1, -1).every((r) => r.range !== undefined && r.status === 200)).toBe(true);
+  });
+
+  it("starts over on one connection when the file changed between a stop and the resume", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB });
+    const old = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 35));
+    h.files.throttle("/big.bin", 2 * MB);
+    await h.start();
+    h.send(`/download ${old.url}`);
+    for (const range of PARTS.slice(1)) await h.files.waitForProgress((r) => r.range === range && r.bytesSent >= 256 * 1024);
+    await h.stopApp();
+
+    const changed = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 36));
+    h.files.throttle("/big.bin", null);
+    const since = h.api.nextSeq;
+    const resumedFrom = h.files.nextSeq;
+    await h.start();
+    const upload = await h.upload(since);
+    // Never stitched from two versions: the new file, whole.
+    expect(upload.files[0]!.sha256).toBe(changed.sha256);
+    const resumed = gets(h.files.requests, resumedFrom);
+    expect(resumed.some((r) => r.range !== undefined && r.status === 200)).toBe(true);
+    expect(resumed.at(-1)).toMatchObject({ range: undefined, status: 200, bytesSent: SIZE });
+  });
+
+  it("keeps to one connection with connectionsPerDownload: 1", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB, connectionsPerDownload: 1 });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 37));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+    expect(gets(h.files.requests).map((r) => r.range ?? "whole")).toEqual(["whole"]);
+  });
+
+  it("checks every part's connection against private networks (a name that turns private midway is refused)", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB, allowPrivateNetworks: false });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 38));
+    h.files.throttle("/big.bin", 4 * MB);
+    const names = madeUpNames();
+    let rebound = false;
+    const resolve = names.options.resolve!;
+    await h.start({
+      ...names.options,
+      // DNS rebinding: once the first GET is in, the name points into the private network.
+      resolve: async (name) => (rebound && name === "files.test" ? [{ address: "10.0.0.7", family: 4 }] : resolve(name)),
+    });
+    const port = new URL(h.files.baseUrl).port;
+    const since = h.api.nextSeq;
+    h.send(`/download http://files.test:${port}/big.bin`);
+    await h.files.waitForRequest((r) => r.method === "GET");
+    rebound = true;
+    const failed = await h.reply(since, CHAT, /private or local network/);
+    expect(String(failed.params.text)).toMatch(/files\.test \(10\.0\.0\.7\) is on a private or local network/);
+    // No part ever reached the server.
+    expect(gets(h.files.requests).map((r) => r.range ?? "whole")).toEqual(["whole"]);
+    expect(h.uploads()).toHaveLength(0);
+  });
+});
