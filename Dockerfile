@@ -3,15 +3,21 @@
 # Run:   docker run -d --name download-bot -v "$PWD/config.json:/config/config.json:ro" -v download-bot-data:/data download-bot
 # (set "dataDir": "/data" in config.json; or pass the whole config as -e CONFIG_JSON='{...}', and the token as -e BOT_TOKEN=...)
 
-# Stage 1: production dependencies. better-sqlite3 and webtorrent's native parts download prebuilt
-# binaries when they exist for this platform and fall back to compiling, hence the toolchain here.
+# Stage 1: dependencies and the JavaScript build. better-sqlite3 and webtorrent's native parts
+# download prebuilt binaries when they exist for this platform and fall back to compiling, hence
+# the toolchain here. TypeScript (a dev dependency) builds dist/, then the dev dependencies go.
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+COPY migrations ./migrations
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # Stage 2: the runtime image: no compiler, no npm cache, a non-root user. Debian's ffmpeg (on
 # PATH, so the bot prefers it to the npm-shipped binaries) reads and cuts media; yt-dlp reads the
@@ -26,11 +32,10 @@ RUN apt-get update \
  && mkdir -p /data /config \
  && chown node:node /data
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
-COPY --chown=root:root package.json tsconfig.json ./
-COPY --chown=root:root src ./src
-COPY --chown=root:root migrations ./migrations
+COPY --from=deps --chown=root:root /app/dist ./dist
+COPY --chown=root:root package.json ./
 USER node
 VOLUME ["/data"]
 # tini forwards SIGTERM so `docker stop` gives the bot its clean shutdown (partial downloads kept).
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "dist/src/main.js"]

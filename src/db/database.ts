@@ -36,7 +36,7 @@ export function openDatabase(file: string): Db {
 
 /**
  * Kysely's FileMigrationProvider, but importing from our own module: the import then goes through
- * whatever loads our TypeScript (tsx at run time, Vite in tests) instead of Node's bare loader.
+ * whatever loads our code (plain JavaScript from dist/ at run time, Vite in tests) instead of Node's bare loader.
  */
 export class TypeScriptMigrationProvider implements MigrationProvider {
   constructor(private readonly folder: string) {}

@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { loadSegments } from "../../src/db/segment-repository.ts";
@@ -24,7 +24,7 @@ interface Running {
 }
 
 function startProcess(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, ["dist/src/main.js"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -41,6 +41,12 @@ function startProcess(env: Record<string, string>): Running {
   );
   return { child, output: () => out, stderr: () => err, exited };
 }
+
+// What `npm start` does first: build the JavaScript when a source is newer than the last build.
+beforeAll(() => {
+  const build = spawnSync(process.execPath, ["scripts/build.mjs", "--if-stale"], { cwd: ROOT, encoding: "utf8" });
+  if (build.status !== 0) throw new Error(`the build failed:\n${build.stdout}${build.stderr}`);
+}, 120_000);
 
 let h: Harness | undefined;
 const children: ChildProcess[] = [];
