@@ -25,13 +25,17 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations", import.m
  * Opens the SQLite file in WAL mode (readers never block the single writer) with a busy timeout,
  * so a second process or a slow disk waits instead of failing at once.
  */
-export function openDatabase(file: string): Db {
+export function openDatabase(file: string, opts: { onQuery?: (sql: string, ms: number) => void } = {}): Db {
   const sqlite = new SqliteDatabase(file);
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("busy_timeout = 5000");
   sqlite.pragma("foreign_keys = ON");
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const { onQuery } = opts;
+  return new Kysely<Database>({
+    dialect: new SqliteDialect({ database: sqlite }),
+    ...(onQuery ? { log: (event) => onQuery(event.query.sql, event.queryDurationMillis) } : {}),
+  });
 }
 
 /**

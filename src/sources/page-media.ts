@@ -1,6 +1,11 @@
-import { load, loadBuffer, type CheerioAPI } from "cheerio";
+import { createRequire } from "node:module";
+import type { CheerioAPI } from "cheerio";
 import path from "node:path";
 import { withoutInvisibles } from "../storage/paths.ts";
+
+/** cheerio (with parse5) is loaded the first time a page is read: it is a fifth of an idle bot's memory. */
+let cheerioModule: typeof import("cheerio") | undefined;
+const cheerio = () => (cheerioModule ??= createRequire(import.meta.url)("cheerio") as typeof import("cheerio"));
 
 /**
  * Finding the media on a web page: pure functions from an HTML document and its URL to the files
@@ -68,8 +73,8 @@ const MAX_URL_LENGTH = 2048;
 export function findPageMedia(html: string | Buffer, pageUrl: string, options: { charset?: string } = {}): PageMedia {
   const $ =
     typeof html === "string"
-      ? load(html)
-      : loadBuffer(html, {
+      ? cheerio().load(html)
+      : cheerio().loadBuffer(html, {
           encoding: { defaultEncoding: "utf-8", ...(options.charset ? { transportLayerEncodingLabel: options.charset } : {}) },
         });
   const base = baseUrl($, pageUrl);

@@ -376,7 +376,7 @@ describe("TorrentSeeding", () => {
       await seeding.start(request);
       // Queued again and downloaded: the handler takes the seeding torrent out of the client first,
       // and the new copy goes on seeding once delivered.
-      await destroyTorrent((await clients.get().get(infoHash))!);
+      await destroyTorrent((await (await clients.get()).get(infoHash))!);
       await seeding.start(request);
       // Nothing to wait for but the earlier seeding's timer: give it a few periods.
       await new Promise((r) => setTimeout(r, 800));
@@ -477,7 +477,8 @@ describe("the torrent handler, driven directly", () => {
     try {
       const attempt = settled(w.run());
       await uploadedAtLeast(seeded.torrent, 100_000);
-      await new Promise<void>((resolve) => w.clients.get().destroy(() => resolve()));
+      const client = await w.clients.get();
+      await new Promise<void>((resolve) => client.destroy(() => resolve()));
       expect(await outcome(attempt, 3000)).toMatchObject({ code: "TORRENT_FAILED", retryable: true });
     } finally {
       await w.close();
@@ -489,13 +490,13 @@ describe("the torrent handler, driven directly", () => {
     const magnet = swarm.deadMagnet("leftover");
     const w = await handler(magnet, { metadataTimeoutMs: 5000 });
     try {
-      const leftover = w.clients.get().add(await parseTorrentId(magnet), { path: tmpdir(), deselect: true });
+      const leftover = (await w.clients.get()).add(await parseTorrentId(magnet), { path: tmpdir(), deselect: true });
       leftover.on("error", () => {});
       leftover.once("close", () => w.controller.abort(new StopError("cancel")));
       const ended = await outcome(settled(w.run()), 3000);
       expect(ended).toBeInstanceOf(StopError);
       expect((ended as StopError).reason).toBe("cancel");
-      expect(w.clients.get().torrents).toEqual([]);
+      expect((await w.clients.get()).torrents).toEqual([]);
     } finally {
       await w.close();
     }
@@ -507,7 +508,7 @@ describe("the torrent handler, driven directly", () => {
     const w = await handler(seeded.magnetURI, { maxBytes: 100_000 });
     try {
       expect(await outcome(settled(w.run()), 5000)).toMatchObject({ code: "TOO_LARGE" });
-      expect(w.clients.get().torrents).toEqual([]);
+      expect((await w.clients.get()).torrents).toEqual([]);
       await noPeersLeft(seeded.torrent);
     } finally {
       await w.close();

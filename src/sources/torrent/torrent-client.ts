@@ -1,6 +1,7 @@
 import dns from "node:dns";
 import net from "node:net";
-import WebTorrent, { type ClientOptions, type PeerBlocklist } from "webtorrent";
+import type WebTorrent from "webtorrent";
+import type { ClientOptions, PeerBlocklist } from "webtorrent";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../logger.ts";
 import { type AddressPolicy, type Resolver, isAllowedAddress } from "../../net/address-guard.ts";
@@ -80,11 +81,17 @@ export class TorrentClientHolder {
 
   constructor(private readonly options: TorrentClientOptions) {}
 
-  /** The shared client, created on first use. */
-  get(): WebTorrent {
+  /**
+   * The shared client, created on first use. webtorrent is loaded then too: it is a third of the
+   * bot's memory, and many bots never see a torrent.
+   */
+  async get(): Promise<WebTorrent> {
+    if (this.client && !this.client.destroyed) return this.client;
+    const { default: WebTorrentClient } = await import("webtorrent");
+    // Checked again: another caller may have made it while the module loaded.
     if (this.client && !this.client.destroyed) return this.client;
     const { logger } = this.options;
-    const client = new WebTorrent(webTorrentOptions(this.options.torrent));
+    const client = new WebTorrentClient(webTorrentOptions(this.options.torrent));
     if (!this.options.policy.allowPrivate) client.blocked = peerBlocklist(this.options.policy);
     // A client-level error (a port that cannot be bound, a DHT failure) must not crash the bot;
     // the torrents in progress fail through their own handlers and the next one gets a new client.

@@ -1,9 +1,10 @@
 import type { Got } from "got";
-import parseTorrent, { type ParsedTorrent } from "parse-torrent";
+import type { ParsedTorrent } from "parse-torrent";
 import { DownloadError } from "../../errors.ts";
 import { classifyHttpError } from "../../net/http-client.ts";
 import { formatBytes } from "../../text/format.ts";
 import {
+
   INFO_HASH,
   type MagnetParts,
   type TorrentEntry,
@@ -11,6 +12,12 @@ import {
   invalidTorrentFileError,
   isPaddingAttr,
 } from "./torrent-files.ts";
+
+/** parse-torrent, loaded on first use: it pulls in much of the torrent stack, which many bots never need. */
+export async function parseTorrent(id: string | Uint8Array | ParsedTorrent): Promise<ParsedTorrent> {
+  const { default: parse } = await import("parse-torrent");
+  return parse(id);
+}
 
 /**
  * Reading torrents people send: magnet links, .torrent bytes, and .torrent files behind a URL.

@@ -1,6 +1,6 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import parseTorrent from "parse-torrent";
+import { parseTorrent } from "./torrent-meta.ts";
 import type { Torrent } from "webtorrent";
 import type { Logger } from "../../logger.ts";
 import type { TorrentClientHolder } from "./torrent-client.ts";
@@ -64,7 +64,7 @@ export class TorrentSeeding {
     }
 
     const parsed = await parseTorrent(request.metainfo);
-    const client = this.options.clients.get();
+    const client = await this.options.clients.get();
     const torrent = client.add(parsed, { path: target, store: safeStore(target), deselect: true });
     const wanted = new Set(request.files.map((f) => f.index));
     torrent.once("metadata", () => {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { Got } from "got";
-import parseTorrent, { type ParsedTorrent } from "parse-torrent";
+import type { ParsedTorrent } from "parse-torrent";
 import type { Torrent } from "webtorrent";
 import type { Db } from "../../db/database.ts";
 import { claimNotice, findMetainfo, pruneMetainfo, saveMetainfo } from "../../db/torrent-repository.ts";
@@ -21,7 +21,7 @@ import {
   torrentCaption,
   torrentDiskPaths,
 } from "./torrent-files.ts";
-import { entriesOf, fetchTorrentFile, parseMagnet, parseTorrentFile } from "./torrent-meta.ts";
+import { entriesOf, fetchTorrentFile, parseMagnet, parseTorrent, parseTorrentFile } from "./torrent-meta.ts";
 
 export interface TorrentSourceDeps {
   db: Db;
@@ -138,7 +138,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
 
   async function run(ctx: SourceContext, infoHash: string, torrentId: ParsedTorrent, hadMetadata: boolean): Promise<SourceResult> {
     const { signal, logger } = ctx;
-    const client = deps.clients.get();
+    const client = await deps.clients.get();
     const leftover = await client.get(infoHash);
     if (leftover) await destroyTorrent(leftover);
 

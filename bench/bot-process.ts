@@ -1,0 +1,98 @@
+/**
+ * The bot as `npm start` runs it (node dist/src/main.js, built first when stale), as its own
+ * process, so its memory and CPU are its own and not the bench's. Read from /proc (Linux).
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { BotApiDouble } from "../test/support/bot-api-double.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+export function buildOnce(): void {
+  const build = spawnSync(process.execPath, ["scripts/build.mjs", "--if-stale"], { cwd: ROOT, stdio: "inherit" });
+  if (build.status !== 0) throw new Error("the build failed");
+}
+
+export class BotProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly logFile: string,
+  ) {}
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  static async start(api: BotApiDouble, dir: string, config: Record<string, unknown>): Promise<BotProcess> {
+    const configFile = path.join(dir, `config-${Date.now()}.json`);
+    await writeFile(configFile, JSON.stringify({ botToken: api.token, apiRoot: api.apiRoot, ...config }));
+    const logFile = path.join(dir, `bot-${Date.now()}.log`);
+    const log = createWriteStream(logFile);
+    const since = api.nextSeq;
+    // BENCH_NODE_FLAGS: try V8 flags (e.g. --cpu-prof) on the bot without changing it.
+    const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+    const child = spawn(process.execPath, [...flags, "dist/src/main.js"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", CONFIG_FILE: configFile },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    const bot = new BotProcess(child, logFile);
+    await Promise.race([
+      api.waitForCall((c) => c.method === "getUpdates", { since, timeoutMs: 30_000 }),
+      new Promise((_, reject) => child.once("exit", () => reject(new Error(`the bot exited at start; see ${logFile}`)))),
+    ]);
+    return bot;
+  }
+
+  private status(): string {
+    return readFileSync(`/proc/${this.pid}/status`, "utf8");
+  }
+
+  private statusMb(field: string): number {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(this.status());
+    return m ? Number(m[1]) / 1024 : NaN;
+  }
+
+  /** Resident memory now. */
+  rssMb(): number {
+    return this.statusMb("VmRSS");
+  }
+
+  /** The highest resident memory since the start or the last resetPeak(). */
+  peakMb(): number {
+    return this.statusMb("VmHWM");
+  }
+
+  /** Starts a new peak from the current resident memory (Linux: clear_refs 5). */
+  resetPeak(): void {
+    writeFileSync(`/proc/${this.pid}/clear_refs`, "5");
+  }
+
+  /** CPU seconds used so far (user + system). */
+  cpuSeconds(): number {
+    const fields = readFileSync(`/proc/${this.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // utime and stime are fields 14 and 15 of stat; [0] here is field 3.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  }
+
+  /** The log lines (JSON) written so far. */
+  async logLines(): Promise<Array<Record<string, unknown> & { time: number; msg: string }>> {
+    const text = await readFile(this.logFile, "utf8");
+    return text
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown> & { time: number; msg: string });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once("exit", r));
+    this.child.kill("SIGTERM");
+    await exited;
+  }
+}
