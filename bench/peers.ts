@@ -153,6 +153,12 @@ export function run(command: string, args: string[]): Promise<void> {
   });
 }
 
+/**
+ * Writes dirty pages out before a measured transfer: the bench writes many GB, and whoever runs
+ * while the kernel throttles writers would otherwise pay for the one before.
+ */
+export const settle = () => run("sync", []);
+
 export const curlGet = (url: string, out: string) => run("curl", ["-sS", "--fail", "-o", out, url]);
 
 export const aria2 = (url: string, dir: string, name: string) =>

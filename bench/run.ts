@@ -22,7 +22,7 @@ import { BotApiDouble, type RecordedCall } from "../test/support/bot-api-double.
 import { FileServer } from "../test/support/file-server.ts";
 import { TorrentSwarm } from "../test/support/torrent-swarm.ts";
 import { BotProcess, buildOnce } from "./bot-process.ts";
-import { MB, Nginx, aria2, aria2Torrent, curlGet, curlUpload, median, percentile, requireTools, writeRandomFile } from "./peers.ts";
+import { MB, Nginx, aria2, aria2Torrent, curlGet, curlUpload, median, percentile, requireTools, settle, writeRandomFile } from "./peers.ts";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3));
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const hugeSha = BIG_MB ? await writeRandomFile(path.join(root, "huge.bin"), BIG_MB * MB, 4) : "";
 
   const nginx = await Nginx.start(dir, root, LIMIT);
-  const api = await BotApiDouble.start({ maxUploadBytes: 2_097_152_000 });
+  const api = await BotApiDouble.start({ maxUploadBytes: 2_097_152_000, storeUploads: false });
   const uploadUrl = `${api.apiRoot}/bot${api.token}/sendDocument`;
   // The chat exists once someone wrote in it (curl -F uploads into it before the bot answered anything).
   api.sendText(CHAT, "/help");
@@ -129,9 +129,11 @@ async function main(): Promise<void> {
     const up = { bot: [] as number[], curl: [] as number[] };
     let peak1 = 0;
     for (let run = 1; run <= RUNS; run++) {
+      await settle();
       await curlGet(`${nginx.baseUrl}/files/big.bin?curl-${run}`, scratch);
       down.curl.push((await nginx.transferSeconds(`curl-${run}`)).seconds);
       const upSince = api.nextSeq;
+      await settle();
       await curlUpload(uploadUrl, scratch);
       const curlCall = api.calls.find((c) => c.seq >= upSince && c.method === "sendDocument")!;
       up.curl.push((curlCall.at - curlCall.startedAt) / 1000);
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
       await rm(scratch, { force: true });
 
       one.resetPeak();
+      await settle();
       const calls = await botDelivers(api, `${nginx.baseUrl}/files/big.bin?bot1-${run}`);
       peak1 = Math.max(peak1, one.peakMb());
       down.bot.push((await nginx.transferSeconds(`bot1-${run}`)).seconds);
@@ -153,6 +156,7 @@ async function main(): Promise<void> {
 
     if (BIG_MB) {
       one.resetPeak();
+      await settle();
       const calls = await botDelivers(api, `${nginx.baseUrl}/files/huge.bin?bot1-huge`, Math.ceil((BIG_MB * MB) / 2_097_152_000));
       const peak = one.peakMb();
       const { seconds } = await nginx.transferSeconds("bot1-huge");
@@ -168,12 +172,15 @@ async function main(): Promise<void> {
     const limited = { bot: [] as number[], curl: [] as number[], aria: [] as number[] };
     const free4 = { bot: [] as number[], aria: [] as number[] };
     for (let run = 1; run <= RUNS; run++) {
+      await settle();
       await curlGet(`${nginx.baseUrl}/limited/mid.bin?curlL-${run}`, scratch);
       limited.curl.push((await nginx.transferSeconds(`curlL-${run}`)).seconds);
+      await settle();
       await aria2(`${nginx.baseUrl}/limited/mid.bin?ariaL-${run}`, dir, "peer.bin");
       limited.aria.push((await nginx.transferSeconds(`ariaL-${run}`)).seconds);
       if ((await sha256File(scratch)) !== limitedSha) failures.push("aria2c fetched other bytes");
       await rm(scratch, { force: true });
+      await settle();
       const calls = await botDelivers(api, `${nginx.baseUrl}/limited/mid.bin?bot4L-${run}`);
       const seen = await nginx.transferSeconds(`bot4L-${run}`);
       limited.bot.push(seen.seconds);
@@ -181,9 +188,11 @@ async function main(): Promise<void> {
       if (seen.gets !== 4) failures.push(`bot, 4 connections, run ${run}: ${seen.gets} GETs, expected 4`);
       await dropUploads(calls);
 
+      await settle();
       await aria2(`${nginx.baseUrl}/files/big.bin?aria-${run}`, dir, "peer.bin");
       free4.aria.push((await nginx.transferSeconds(`aria-${run}`)).seconds);
       await rm(scratch, { force: true });
+      await settle();
       const freeCalls = await botDelivers(api, `${nginx.baseUrl}/files/big.bin?bot4-${run}`);
       free4.bot.push((await nginx.transferSeconds(`bot4-${run}`)).seconds);
       await dropUploads(freeCalls);
@@ -201,10 +210,12 @@ async function main(): Promise<void> {
         // A torrent of its own per run: the same one again would be answered from the history.
         const seeded = await swarm.seed(`seeded-${run}.bin`, [{ path: `seeded-${run}.bin`, bytes: FileServer.randomBytes(TORRENT_MB * MB, 10 + run) }]);
         const ariaDir = path.join(dir, `aria-t-${run}`);
+        await settle();
         let started = Date.now();
         await aria2Torrent(seeded.magnetURI, ariaDir);
         t.aria.push((Date.now() - started) / 1000);
         await rm(ariaDir, { recursive: true, force: true });
+        await settle();
         const since = api.nextSeq;
         started = Date.now();
         api.sendText(CHAT, `/torrent ${seeded.magnetURI}`);

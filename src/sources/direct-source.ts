@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Got, Response } from "got";
 import { DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
+import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatBytes } from "../text/format.ts";
 import { filenameFromDisposition, totalFromContentRange } from "./http-probe.ts";
@@ -213,10 +214,10 @@ export function createDirectSource(options: DirectSourceOptions): Source {
 
         let done = offset;
         ctx.progress({ bytesDone: done, totalBytes: total });
-        // Plain awaited writes instead of pipeline(): when the connection drops, pipeline would
-        // destroy the file stream and lose what it still buffered; here every byte received
-        // before the failure is on disk for the next attempt's Range request.
-        const out = await fs.open(file, offset > 0 ? "a" : "w");
+        // Not pipeline(): when the connection drops, pipeline would destroy the file stream and
+        // lose what it still buffered; here the sink is closed, so every byte received before
+        // the failure is on disk for the next attempt's Range request.
+        const out = new FileSink(file, { flags: offset > 0 ? "a" : "w" });
         try {
           let unchecked = 0;
           for await (const chunk of body as AsyncIterable<Buffer>) {

@@ -3,6 +3,7 @@ import { PassThrough } from "node:stream";
 import type { Got, Response } from "got";
 import { AppError, DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
+import { FileSink } from "../storage/file-sink.ts";
 import { totalFromContentRange } from "./http-probe.ts";
 import { type Segment, bytesDone } from "./segments.ts";
 
@@ -117,7 +118,7 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
   let failure: unknown;
   let refused = false;
   let firstUnused = opts.first;
-  const out = await fs.open(opts.file, opts.fresh ? "w" : "r+");
+  if (opts.fresh) await (await fs.open(opts.file, "w")).close();
 
   /** Opens a connection for the rest of a part. */
   async function openRange(seg: Segment): Promise<TakenBody> {
@@ -146,27 +147,44 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
     return takeBody(stream);
   }
 
-  /** Writes a part's bytes in place until the part is whole or its body ends. */
+  /**
+   * Writes a part's bytes in place until the part is whole or its body ends. The part's `done`
+   * grows as the disk takes its bytes, so a save never claims more than the file holds.
+   */
   async function fill(seg: Segment, taken: TakenBody): Promise<void> {
+    const base = seg.done;
+    const out = new FileSink(opts.file, { flags: "r+", start: seg.start + base });
+    const onDisk = () => {
+      const now = base + out.written;
+      done += now - seg.done;
+      seg.done = now;
+    };
+    let queued = base;
     try {
       for await (const chunk of taken.body) {
         arm();
-        const room = seg.end - seg.start - seg.done;
-        const take = Math.min(chunk.length, room);
-        if (take > 0) await out.write(chunk, 0, take, seg.start + seg.done);
-        seg.done += take;
-        done += take;
+        const take = Math.min(chunk.length, seg.end - seg.start - queued);
+        if (take > 0) await out.write(take === chunk.length ? chunk : chunk.subarray(0, take));
+        queued += take;
         unchecked += take;
         if (unchecked >= DISK_CHECK_BYTES) {
           unchecked = 0;
           await opts.ensureDiskRoom();
         }
+        onDisk();
         opts.progress(done);
-        if (seg.done === seg.end - seg.start) return;
+        if (queued === seg.end - seg.start) break;
       }
     } finally {
       taken.destroy();
+      try {
+        await out.close();
+      } finally {
+        onDisk();
+      }
     }
+    opts.progress(done);
+    if (seg.done === seg.end - seg.start) return;
     const broken = taken.broken();
     if (broken !== undefined) throw broken;
     throw new DownloadError("NETWORK", `a part ended at ${seg.start + seg.done} of ${seg.end} bytes`, { retryable: true });
@@ -210,7 +228,6 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
     clearInterval(saver);
     signal.removeEventListener("abort", onAbort);
     firstUnused?.destroy();
-    await out.close();
     await saving?.catch(() => {});
     await saveNow();
   }

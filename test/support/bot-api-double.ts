@@ -127,6 +127,8 @@ export interface BotApiDoubleOptions {
   maxUploadBytes?: number;
   /** Largest file getFile hands out (the real limit is 20 MB); larger ones: "file is too big". */
   maxDownloadBytes?: number;
+  /** Default true. false: uploads are hashed and counted but not written to disk (the bench: no disk noise). */
+  storeUploads?: boolean;
 }
 
 export interface InjectOptions {
@@ -379,6 +381,7 @@ export class BotApiDouble {
 
   private readonly maxUploadBytes: number;
   private readonly maxDownloadBytes: number;
+  private readonly storeUploads: boolean;
   private readonly tmpDir: string;
   private readonly handlers: Map<string, { name: string; handler: Handler }>;
   private readonly callWaiters = new Waitlist<RecordedCall>();
@@ -415,6 +418,7 @@ export class BotApiDouble {
     this.token = opts.token ?? "123456:TEST-token";
     this.maxUploadBytes = opts.maxUploadBytes ?? 50 * 1024 * 1024;
     this.maxDownloadBytes = opts.maxDownloadBytes ?? 20 * 1024 * 1024;
+    this.storeUploads = opts.storeUploads ?? true;
     this.tmpDir = mkdtempSync(join(tmpdir(), "bot-api-double-"));
     const botId = Number(this.token.split(":")[0]);
     this.botUser = {
@@ -884,7 +888,7 @@ export class BotApiDouble {
       complete: false,
     };
     const hash = createHash("sha256");
-    const out = createWriteStream(record.path);
+    const out = this.storeUploads ? createWriteStream(record.path) : createWriteStream("/dev/null");
     // The file stream always has an 'error' listener: its errors come out of write()/end() as
     // their rejection, never as an 'error' event nobody listens to (an uncaught exception).
     // abort() needs this too: destroy() while an fs write is still in flight (the client broke
