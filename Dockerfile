@@ -38,4 +38,6 @@ USER node
 VOLUME ["/data"]
 # tini forwards SIGTERM so `docker stop` gives the bot its clean shutdown (partial downloads kept).
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "dist/src/main.js"]
+# A 2 MB young generation (V8's default is 16 MB): a third less memory while moving a file, at a
+# cost the profile does not show (buffers, not objects, are what a transfer allocates).
+CMD ["node", "--max-semi-space-size=2", "dist/src/main.js"]

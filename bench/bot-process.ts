@@ -9,6 +9,11 @@ import path from "node:path";
 import type { BotApiDouble } from "../test/support/bot-api-double.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
+const START_FLAGS = (() => {
+  const start = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
+  const last = start.split("&&").pop()!.trim().split(/\s+/);
+  return last.filter((word) => word.startsWith("--"));
+})();
 const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 export function buildOnce(): void {
@@ -32,8 +37,8 @@ export class BotProcess {
     const logFile = path.join(dir, `bot-${Date.now()}.log`);
     const log = createWriteStream(logFile);
     const since = api.nextSeq;
-    // BENCH_NODE_FLAGS: try V8 flags (e.g. --cpu-prof) on the bot without changing it.
-    const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+    // The Node flags `npm start` gives the bot, and BENCH_NODE_FLAGS to try others (e.g. --cpu-prof).
+    const flags = [...START_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)];
     const child = spawn(process.execPath, [...flags, "dist/src/main.js"], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", CONFIG_FILE: configFile },

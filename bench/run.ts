@@ -49,6 +49,8 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** Every measurement, printed with BENCH_RAW=1. */
+const raw: Record<string, number[]> = {};
 const notes: string[] = [];
 const failures: string[] = [];
 
@@ -129,26 +131,33 @@ async function main(): Promise<void> {
     const up = { bot: [] as number[], curl: [] as number[] };
     let peak1 = 0;
     for (let run = 1; run <= RUNS; run++) {
-      await settle();
-      await curlGet(`${nginx.baseUrl}/files/big.bin?curl-${run}`, scratch);
-      down.curl.push((await nginx.transferSeconds(`curl-${run}`)).seconds);
-      const upSince = api.nextSeq;
-      await settle();
-      await curlUpload(uploadUrl, scratch);
-      const curlCall = api.calls.find((c) => c.seq >= upSince && c.method === "sendDocument")!;
-      up.curl.push((curlCall.at - curlCall.startedAt) / 1000);
-      await dropUploads([curlCall]);
-      await rm(scratch, { force: true });
-
-      one.resetPeak();
-      await settle();
-      const calls = await botDelivers(api, `${nginx.baseUrl}/files/big.bin?bot1-${run}`);
-      peak1 = Math.max(peak1, one.peakMb());
-      down.bot.push((await nginx.transferSeconds(`bot1-${run}`)).seconds);
-      up.bot.push((calls[0]!.at - calls[0]!.startedAt) / 1000);
-      if (calls[0]!.files[0]!.sha256 !== bigSha) failures.push(`bot upload ${run}: the bytes differ from the served file`);
-      await dropUploads(calls);
+      const peer = async () => {
+        await settle();
+        await curlGet(`${nginx.baseUrl}/files/big.bin?curl-${run}`, scratch);
+        down.curl.push((await nginx.transferSeconds(`curl-${run}`)).seconds);
+        const upSince = api.nextSeq;
+        await settle();
+        await curlUpload(uploadUrl, scratch);
+        const curlCall = api.calls.find((c) => c.seq >= upSince && c.method === "sendDocument")!;
+        up.curl.push((curlCall.at - curlCall.startedAt) / 1000);
+        await dropUploads([curlCall]);
+        await rm(scratch, { force: true });
+      };
+      const bot = async () => {
+        one.resetPeak();
+        await settle();
+        const calls = await botDelivers(api, `${nginx.baseUrl}/files/big.bin?bot1-${run}`);
+        peak1 = Math.max(peak1, one.peakMb());
+        down.bot.push((await nginx.transferSeconds(`bot1-${run}`)).seconds);
+        if (process.env.BENCH_RAW) console.log(JSON.stringify(await nginx.served(`bot1-${run}`)));
+        up.bot.push((calls[0]!.at - calls[0]!.startedAt) / 1000);
+        if (calls[0]!.files[0]!.sha256 !== bigSha) failures.push(`bot upload ${run}: the bytes differ from the served file`);
+        await dropUploads(calls);
+      };
+      // Who goes first alternates: the page cache and the disk favour neither.
+      for (const step of run % 2 ? [peer, bot] : [bot, peer]) await step();
     }
+    Object.assign(raw, { downBot: down.bot, downCurl: down.curl, upBot: up.bot, upCurl: up.curl });
     row(`download ${SIZE_MB} MB, 1 connection (MB/s)`, mbps(size, median(down.bot)), "curl", mbps(size, median(down.curl)), { min: 0.9, label: "≥ 0.9x" });
     row(`upload ${SIZE_MB} MB (MB/s)`, mbps(size, median(up.bot)), "curl -F", mbps(size, median(up.curl)), { min: 0.9, label: "≥ 0.9x" });
     notes.push(`peak RSS moving ${SIZE_MB} MB: ${peak1.toFixed(0)} MB (target < 150 MB)`);
@@ -172,30 +181,43 @@ async function main(): Promise<void> {
     const limited = { bot: [] as number[], curl: [] as number[], aria: [] as number[] };
     const free4 = { bot: [] as number[], aria: [] as number[] };
     for (let run = 1; run <= RUNS; run++) {
-      await settle();
-      await curlGet(`${nginx.baseUrl}/limited/mid.bin?curlL-${run}`, scratch);
-      limited.curl.push((await nginx.transferSeconds(`curlL-${run}`)).seconds);
-      await settle();
-      await aria2(`${nginx.baseUrl}/limited/mid.bin?ariaL-${run}`, dir, "peer.bin");
-      limited.aria.push((await nginx.transferSeconds(`ariaL-${run}`)).seconds);
-      if ((await sha256File(scratch)) !== limitedSha) failures.push("aria2c fetched other bytes");
-      await rm(scratch, { force: true });
-      await settle();
-      const calls = await botDelivers(api, `${nginx.baseUrl}/limited/mid.bin?bot4L-${run}`);
-      const seen = await nginx.transferSeconds(`bot4L-${run}`);
-      limited.bot.push(seen.seconds);
-      if (calls[0]!.files[0]!.sha256 !== limitedSha) failures.push(`bot, 4 connections, run ${run}: the bytes differ`);
-      if (seen.gets !== 4) failures.push(`bot, 4 connections, run ${run}: ${seen.gets} GETs, expected 4`);
-      await dropUploads(calls);
-
-      await settle();
-      await aria2(`${nginx.baseUrl}/files/big.bin?aria-${run}`, dir, "peer.bin");
-      free4.aria.push((await nginx.transferSeconds(`aria-${run}`)).seconds);
-      await rm(scratch, { force: true });
-      await settle();
-      const freeCalls = await botDelivers(api, `${nginx.baseUrl}/files/big.bin?bot4-${run}`);
-      free4.bot.push((await nginx.transferSeconds(`bot4-${run}`)).seconds);
-      await dropUploads(freeCalls);
+      const steps = [
+        async () => {
+          await settle();
+          await curlGet(`${nginx.baseUrl}/limited/mid.bin?curlL-${run}`, scratch);
+          limited.curl.push((await nginx.transferSeconds(`curlL-${run}`)).seconds);
+          await rm(scratch, { force: true });
+        },
+        async () => {
+          await settle();
+          await aria2(`${nginx.baseUrl}/limited/mid.bin?ariaL-${run}`, dir, "peer.bin");
+          limited.aria.push((await nginx.transferSeconds(`ariaL-${run}`)).seconds);
+          if ((await sha256File(scratch)) !== limitedSha) failures.push("aria2c fetched other bytes");
+          await rm(scratch, { force: true });
+        },
+        async () => {
+          await settle();
+          const calls = await botDelivers(api, `${nginx.baseUrl}/limited/mid.bin?bot4L-${run}`);
+          const seen = await nginx.transferSeconds(`bot4L-${run}`);
+          limited.bot.push(seen.seconds);
+          if (calls[0]!.files[0]!.sha256 !== limitedSha) failures.push(`bot, 4 connections, run ${run}: the bytes differ`);
+          if (seen.gets !== 4) failures.push(`bot, 4 connections, run ${run}: ${seen.gets} GETs, expected 4`);
+          await dropUploads(calls);
+        },
+        async () => {
+          await settle();
+          await aria2(`${nginx.baseUrl}/files/big.bin?aria-${run}`, dir, "peer.bin");
+          free4.aria.push((await nginx.transferSeconds(`aria-${run}`)).seconds);
+          await rm(scratch, { force: true });
+        },
+        async () => {
+          await settle();
+          const freeCalls = await botDelivers(api, `${nginx.baseUrl}/files/big.bin?bot4-${run}`);
+          free4.bot.push((await nginx.transferSeconds(`bot4-${run}`)).seconds);
+          await dropUploads(freeCalls);
+        },
+      ];
+      for (const step of run % 2 ? steps : steps.reverse()) await step();
     }
     const lim = LIMITED_MB * MB;
     row(`download ${LIMITED_MB} MB, ${LIMIT}/connection server, 4 connections (MB/s)`, mbps(lim, median(limited.bot)), "curl", mbps(lim, median(limited.curl)), { min: 3, label: "≥ 3x" });
@@ -243,7 +265,8 @@ async function main(): Promise<void> {
     const cpu = idle.cpuSeconds() - cpuBefore;
     const idleRss = idle.rssMb();
     const queries = (await idle.logLines()).filter((l) => l.msg === "query" && l.time >= idleFrom).length;
-    const calls = api.calls.filter((c) => c.seq >= callsFrom && c.method !== "getUpdates").length;
+    const idleCalls = api.calls.filter((c) => c.seq >= callsFrom && c.method !== "getUpdates").map((c) => c.method);
+    const calls = `${idleCalls.length}${idleCalls.length ? ` (${idleCalls.join(", ")})` : ""}`;
     await idle.stop();
     notes.push(`peak RSS while starting: ${startPeak.toFixed(0)} MB`);
     notes.push(`idle RSS: ${idleRss.toFixed(0)} MB (target < 100 MB)`);
@@ -293,6 +316,7 @@ async function main(): Promise<void> {
     console.log(`| ${r.what} | ${r.bot.toFixed(0)} | ${r.peer} ${r.peerValue.toFixed(0)} | ${r.ratio.toFixed(2)}x | ${r.target}${r.ok === null ? "" : r.ok ? " ✓" : " ✗"} |`);
   }
   console.log("");
+  if (process.env.BENCH_RAW) console.log(JSON.stringify(raw));
   for (const n of notes) console.log(`- ${n}`);
   if (failures.length) {
     console.log(`\nbench: ${failures.length} target(s) missed: ${failures.join("; ")}`);

@@ -11,7 +11,7 @@ import { type Segment, bytesDone } from "./segments.ts";
 export const DISK_CHECK_BYTES = 4 * 1024 * 1024;
 
 /** What a body may hold between the socket and the disk (the disk is usually the slower). */
-const BODY_BUFFER_BYTES = 1024 * 1024;
+const BODY_BUFFER_BYTES = 256 * 1024;
 
 /** How often the parts' progress is written to the database while they run. */
 const SAVE_INTERVAL_MS = 1000;
