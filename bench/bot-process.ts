@@ -3,7 +3,7 @@
  * process, so its memory and CPU are its own and not the bench's. Read from /proc (Linux).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { BotApiDouble } from "../test/support/bot-api-double.ts";
@@ -80,9 +80,31 @@ export class BotProcess {
 
   /** CPU seconds used so far (user + system). */
   cpuSeconds(): number {
+    const [user, system] = this.cpuTimes();
+    return user! + system!;
+  }
+
+  /** CPU seconds used so far: [user, system]. */
+  cpuTimes(): [number, number] {
     const fields = readFileSync(`/proc/${this.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
     // utime and stime are fields 14 and 15 of stat; [0] here is field 3.
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return [Number(fields[11]) / CLOCK_TICKS, Number(fields[12]) / CLOCK_TICKS];
+  }
+
+  /** CPU seconds (user + system) per thread name: where a process's time went. */
+  threadCpu(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const task of readdirSync(`/proc/${this.pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${this.pid}/task/${task}/stat`, "utf8");
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+    return out;
   }
 
   /** The log lines (JSON) written so far. */

@@ -146,7 +146,9 @@ async function main(): Promise<void> {
       const bot = async () => {
         one.resetPeak();
         await settle();
+        const cpu0 = one.cpuTimes();
         const calls = await botDelivers(api, `${nginx.baseUrl}/files/big.bin?bot1-${run}`);
+        if (process.env.BENCH_RAW) console.log("bot cpu for the download and upload", one.cpuTimes().map((t, i) => (t - cpu0[i]!).toFixed(2)), JSON.stringify(one.threadCpu()));
         peak1 = Math.max(peak1, one.peakMb());
         down.bot.push((await nginx.transferSeconds(`bot1-${run}`)).seconds);
         if (process.env.BENCH_RAW) console.log(JSON.stringify(await nginx.served(`bot1-${run}`)));
@@ -256,8 +258,8 @@ async function main(): Promise<void> {
     const idle = await BotProcess.start(api, dir, botConfig("bot-idle", { logLevel: "trace" }));
     const startPeak = idle.peakMb();
     await botDelivers(api, `${nginx.baseUrl}/files/small.bin?idle-warm`);
-    // Let the last edits and the final line go out.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Let the last edits and the final line go out (edits are at least progressIntervalMs apart).
+    await new Promise((r) => setTimeout(r, 6000));
     const idleFrom = Date.now();
     const cpuBefore = idle.cpuSeconds();
     const callsFrom = api.nextSeq;

@@ -1,0 +1,69 @@
+/**
+ * One file through the bot process, alone: the tool for looking into one number of the bench.
+ * Prints the download and upload speed, the bot's CPU (user, system) and its peak memory.
+ *
+ *   npx tsx bench/one-file.ts                    # 1024 MB, one connection
+ *   MBS=2048 CONN=4 npx tsx bench/one-file.ts
+ *   CURL=1 npx tsx bench/one-file.ts             # curl fetches (and deletes) the file first:
+ *                                                # see BENCHMARKS.md on what that does to the bot
+ *   BENCH_NODE_FLAGS=--cpu-prof npx tsx bench/one-file.ts
+ */
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { BotApiDouble } from "../test/support/bot-api-double.ts";
+import { BotProcess, buildOnce } from "./bot-process.ts";
+import { MB, Nginx, curlGet, requireTools, settle, writeRandomFile } from "./peers.ts";
+
+requireTools();
+buildOnce();
+const dir = await mkdtemp(path.join(tmpdir(), "dlbot-one-"));
+const root = path.join(dir, "www");
+await mkdir(root);
+await chmod(dir, 0o755);
+await chmod(root, 0o755);
+const size = Number(process.env.MBS ?? 1024) * MB;
+const sha = await writeRandomFile(path.join(root, "big.bin"), size, 1);
+const nginx = await Nginx.start(dir, root, "10m");
+const api = await BotApiDouble.start({ maxUploadBytes: 2_097_152_000, storeUploads: false });
+try {
+  api.sendText(1, "/help");
+  const bot = await BotProcess.start(api, dir, {
+    allowedChatIds: [1],
+    dataDir: path.join(dir, "data"),
+    allowPrivateNetworks: true,
+    maxFileSizeBytes: 4 * 1024 * MB,
+    uploadLimitBytes: 2_097_152_000,
+    connectionsPerDownload: Number(process.env.CONN ?? 1),
+    torrent: { dht: false, lsd: false, natTraversal: false },
+  });
+  if (process.env.CURL) {
+    await curlGet(`${nginx.baseUrl}/files/big.bin?curl`, path.join(dir, "peer.bin"));
+    await rm(path.join(dir, "peer.bin"));
+  }
+  await settle();
+  bot.resetPeak();
+  const cpu0 = bot.cpuTimes();
+  const since = api.nextSeq;
+  api.sendText(1, `/download ${nginx.baseUrl}/files/big.bin?bot`);
+  const call = await api.waitForCall((c) => c.method === "sendDocument" && c.response?.ok === true, { since, timeoutMs: 600_000 });
+  const [user, system] = bot.cpuTimes().map((t, i) => t - cpu0[i]!);
+  const { seconds } = await nginx.transferSeconds("?bot");
+  console.log(
+    JSON.stringify({
+      downloadMbPerS: Math.round(size / MB / seconds),
+      uploadMbPerS: Math.round(size / MB / ((call.at - call.startedAt) / 1000)),
+      cpuUser: Number(user!.toFixed(2)),
+      cpuSystem: Number(system!.toFixed(2)),
+      peakRssMb: Math.round(bot.peakMb()),
+      sha256Matches: call.files[0]!.sha256 === sha,
+    }),
+  );
+  await bot.stop();
+  if (process.env.KEEP_LOG) await (await import("node:fs/promises")).copyFile(bot.logFile, process.env.KEEP_LOG);
+} finally {
+  await api.stop();
+  await nginx.stop();
+  await rm(dir, { recursive: true, force: true });
+}
