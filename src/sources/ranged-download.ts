@@ -91,6 +91,9 @@ export interface RangedDownloadOptions {
  */
 export async function downloadRanges(opts: RangedDownloadOptions): Promise<void | typeof RANGE_REFUSED> {
   const { segments, signal } = opts;
+  if (signal.aborted) throw stopReason(signal);
+  // Before anything below needs undoing: truncating can fail (a full disk).
+  if (opts.fresh) await (await fs.open(opts.file, "w")).close();
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
@@ -118,7 +121,6 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
   let failure: unknown;
   let refused = false;
   let firstUnused = opts.first;
-  if (opts.fresh) await (await fs.open(opts.file, "w")).close();
 
   /** Opens a connection for the rest of a part. */
   async function openRange(seg: Segment): Promise<TakenBody> {
