@@ -38,7 +38,5 @@ USER node
 VOLUME ["/data"]
 # tini forwards SIGTERM so `docker stop` gives the bot its clean shutdown (partial downloads kept).
 ENTRYPOINT ["/usr/bin/tini", "--"]
-# The same V8 flags as npm start (see the README): a 2 MB young generation, and an old generation
-# allowed 64 MB before its first full collection, so a transfer's short-lived buffers do not set
-# off a full collection every few MB.
-CMD ["node", "--max-semi-space-size=2", "--initial-old-space-size=64", "dist/src/main.js"]
+# The V8 flags npm start gives Node 24 (scripts/node-flags.mjs; BENCHMARKS.md says why).
+CMD ["node", "--max-semi-space-size=2", "--initial-old-space-size=64", "--external-memory-accounted-in-global-limit", "dist/src/main.js"]

@@ -9,11 +9,10 @@ import path from "node:path";
 import type { BotApiDouble } from "../test/support/bot-api-double.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
-const START_FLAGS = (() => {
-  const start = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
-  const last = start.split("&&").pop()!.trim().split(/\s+/);
-  return last.filter((word) => word.startsWith("--"));
-})();
+// @ts-expect-error: a plain .mjs script without types, shared with npm start.
+const { nodeFlags } = (await import("../scripts/node-flags.mjs")) as { nodeFlags: () => string[] };
+/** The Node flags `npm start` gives the bot. */
+const START_FLAGS = nodeFlags();
 const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 export function buildOnce(): void {

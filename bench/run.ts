@@ -320,7 +320,9 @@ async function main(): Promise<void> {
   console.log("");
   if (process.env.BENCH_RAW) console.log(JSON.stringify(raw));
   for (const n of notes) console.log(`- ${n}`);
-  if (failures.length) {
+  if (QUICK) {
+    console.log("\nbench: a quick run checks the bench itself; the targets are judged on a full run (small files do not reach full speed)");
+  } else if (failures.length) {
     console.log(`\nbench: ${failures.length} target(s) missed: ${failures.join("; ")}`);
     process.exitCode = 1;
   } else {
