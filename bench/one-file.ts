@@ -42,7 +42,7 @@ try {
     await curlGet(`${nginx.baseUrl}/files/big.bin?curl`, path.join(dir, "peer.bin"));
     await rm(path.join(dir, "peer.bin"));
   }
-  await settle();
+  await settle(path.join(root, "big.bin"));
   bot.resetPeak();
   const cpu0 = bot.cpuTimes();
   const since = api.nextSeq;

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -154,10 +154,25 @@ export function run(command: string, args: string[]): Promise<void> {
 }
 
 /**
- * Writes dirty pages out before a measured transfer: the bench writes many GB, and whoever runs
- * while the kernel throttles writers would otherwise pay for the one before.
+ * The same start for every measured transfer: dirty pages written out (the bench writes many GB,
+ * and whoever runs while the kernel throttles writers would pay for the one before), and, when
+ * running as root, the page cache dropped and the file to be served read back in. Without the
+ * drop, the speed of writing a new file depended on what earlier runs left in the cache (the bot
+ * measured 660-750 MB/s before a drop and 940-1050 MB/s after, on the same build).
  */
-export const settle = () => run("sync", []);
+export async function settle(source?: string): Promise<void> {
+  await run("sync", []);
+  if (!source) return;
+  try {
+    await writeFile("/proc/sys/vm/drop_caches", "1");
+  } catch {
+    return; // not root: dirty pages written out is what we can do
+  }
+  const stream = createReadStream(source, { highWaterMark: MB });
+  for await (const _ of stream) {
+    // Read into the page cache, as a server's hot file is.
+  }
+}
 
 export const curlGet = (url: string, out: string) => run("curl", ["-sS", "--fail", "-o", out, url]);
 

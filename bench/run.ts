@@ -132,11 +132,11 @@ async function main(): Promise<void> {
     let peak1 = 0;
     for (let run = 1; run <= RUNS; run++) {
       const peer = async () => {
-        await settle();
+        await settle(path.join(root, "big.bin"));
         await curlGet(`${nginx.baseUrl}/files/big.bin?curl-${run}`, scratch);
         down.curl.push((await nginx.transferSeconds(`curl-${run}`)).seconds);
         const upSince = api.nextSeq;
-        await settle();
+        await settle(scratch);
         await curlUpload(uploadUrl, scratch);
         const curlCall = api.calls.find((c) => c.seq >= upSince && c.method === "sendDocument")!;
         up.curl.push((curlCall.at - curlCall.startedAt) / 1000);
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
       };
       const bot = async () => {
         one.resetPeak();
-        await settle();
+        await settle(path.join(root, "big.bin"));
         const cpu0 = one.cpuTimes();
         const calls = await botDelivers(api, `${nginx.baseUrl}/files/big.bin?bot1-${run}`);
         if (process.env.BENCH_RAW) console.log("bot cpu for the download and upload", one.cpuTimes().map((t, i) => (t - cpu0[i]!).toFixed(2)), JSON.stringify(one.threadCpu()));
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
 
     if (BIG_MB) {
       one.resetPeak();
-      await settle();
+      await settle(path.join(root, "huge.bin"));
       const calls = await botDelivers(api, `${nginx.baseUrl}/files/huge.bin?bot1-huge`, Math.ceil((BIG_MB * MB) / 2_097_152_000));
       const peak = one.peakMb();
       const { seconds } = await nginx.transferSeconds("bot1-huge");
@@ -185,20 +185,20 @@ async function main(): Promise<void> {
     for (let run = 1; run <= RUNS; run++) {
       const steps = [
         async () => {
-          await settle();
+          await settle(path.join(root, "mid.bin"));
           await curlGet(`${nginx.baseUrl}/limited/mid.bin?curlL-${run}`, scratch);
           limited.curl.push((await nginx.transferSeconds(`curlL-${run}`)).seconds);
           await rm(scratch, { force: true });
         },
         async () => {
-          await settle();
+          await settle(path.join(root, "mid.bin"));
           await aria2(`${nginx.baseUrl}/limited/mid.bin?ariaL-${run}`, dir, "peer.bin");
           limited.aria.push((await nginx.transferSeconds(`ariaL-${run}`)).seconds);
           if ((await sha256File(scratch)) !== limitedSha) failures.push("aria2c fetched other bytes");
           await rm(scratch, { force: true });
         },
         async () => {
-          await settle();
+          await settle(path.join(root, "mid.bin"));
           const calls = await botDelivers(api, `${nginx.baseUrl}/limited/mid.bin?bot4L-${run}`);
           const seen = await nginx.transferSeconds(`bot4L-${run}`);
           limited.bot.push(seen.seconds);
@@ -207,13 +207,13 @@ async function main(): Promise<void> {
           await dropUploads(calls);
         },
         async () => {
-          await settle();
+          await settle(path.join(root, "big.bin"));
           await aria2(`${nginx.baseUrl}/files/big.bin?aria-${run}`, dir, "peer.bin");
           free4.aria.push((await nginx.transferSeconds(`aria-${run}`)).seconds);
           await rm(scratch, { force: true });
         },
         async () => {
-          await settle();
+          await settle(path.join(root, "big.bin"));
           const freeCalls = await botDelivers(api, `${nginx.baseUrl}/files/big.bin?bot4-${run}`);
           free4.bot.push((await nginx.transferSeconds(`bot4-${run}`)).seconds);
           await dropUploads(freeCalls);
