@@ -5,7 +5,7 @@ import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatBytes, truncate } from "../text/format.ts";
 import { isHtml, tooLargeError } from "./direct-source.ts";
-import { probeUrl } from "./http-probe.ts";
+import { probeUrl, responseHeader } from "./http-probe.ts";
 import { type MediaCandidate, extensionOfUrl, findPageMedia } from "./page-media.ts";
 import type { YtDlpDownloader } from "../media/yt-dlp.ts";
 import type { FoundItem, Source, SourceContext, SourceResult } from "./source.ts";
@@ -145,11 +145,6 @@ interface Page {
   charset?: string;
 }
 
-function header(response: Response, name: string): string | null {
-  const v = response.headers[name];
-  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
-}
-
 /**
  * Handles items whose URL turned out to be an HTML page: reads the page (at most a few MB),
  * finds its media, and either continues the item as a direct download of the one main media, or
@@ -178,9 +173,9 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
         stream.once("error", reject);
       });
       if (response.statusCode < 200 || response.statusCode >= 300) throw httpStatusError(response.statusCode, url);
-      const contentType = header(response, "content-type") ?? "";
+      const contentType = responseHeader(response, "content-type") ?? "";
       if (!isHtml(contentType)) return null;
-      const length = Number(header(response, "content-length") ?? NaN);
+      const length = Number(responseHeader(response, "content-length") ?? NaN);
       if (length > pageMaxBytes) throw pageTooLargeError(pageMaxBytes);
       const chunks: Buffer[] = [];
       let size = 0;

@@ -6,8 +6,8 @@ import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatBytes } from "../text/format.ts";
-import { filenameFromDisposition, totalFromContentRange } from "./http-probe.ts";
-import { DISK_CHECK_BYTES, RANGE_REFUSED, downloadRanges, header, stalledError, takeBody } from "./ranged-download.ts";
+import { filenameFromDisposition, responseHeader, totalFromContentRange } from "./http-probe.ts";
+import { DISK_CHECK_BYTES, RANGE_REFUSED, downloadRanges, stalledError, takeBody, watchTransfer } from "./ranged-download.ts";
 import { type Segment, canSplit, coversFile, planSegments } from "./segments.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 import { type StreamDownloader, isStreamManifest } from "./stream-source.ts";
@@ -114,23 +114,13 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         headers["if-range"] = validator;
       }
 
-      const controller = new AbortController();
-      const onAbort = () => controller.abort(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
       if (signal.aborted) throw stopReason(signal);
+      const watch = watchTransfer(signal, options.stallTimeoutMs);
+      const { arm } = watch;
 
-      const stream = options.http.stream(item.url, { headers, signal: controller.signal });
+      const stream = options.http.stream(item.url, { headers, signal: watch.signal });
       // Errors are handled through the promises below; this keeps a late one from crashing the process.
       stream.on("error", () => {});
-      let stalled = false;
-      let watchdog: NodeJS.Timeout | undefined;
-      const arm = () => {
-        clearTimeout(watchdog);
-        watchdog = setTimeout(() => {
-          stalled = true;
-          controller.abort();
-        }, options.stallTimeoutMs);
-      };
 
       try {
         arm();
@@ -141,7 +131,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         const status = response.statusCode;
         let offset = 0;
         if (status === 206 && resume) {
-          const range = header(response, "content-range")?.match(/^bytes (\d+)-/);
+          const range = responseHeader(response, "content-range")?.match(/^bytes (\d+)-/);
           if (!range || Number(range[1]) !== existing) {
             throw new DownloadError("HTTP_TRANSIENT", "the server answered a different range than asked", { retryable: true });
           }
@@ -151,13 +141,13 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         }
         const total =
           status === 206
-            ? totalFromContentRange(header(response, "content-range") ?? undefined)
-            : header(response, "content-length") !== null
-              ? Number(header(response, "content-length"))
+            ? totalFromContentRange(responseHeader(response, "content-range") ?? undefined)
+            : responseHeader(response, "content-length") !== null
+              ? Number(responseHeader(response, "content-length"))
               : null;
         // Pages and .torrent files go to their handlers before the size limit: their own size is
         // not the size of what they lead to.
-        const contentType = header(response, "content-type") ?? "";
+        const contentType = responseHeader(response, "content-type") ?? "";
         if (offset === 0 && isHtml(contentType)) {
           stream.destroy();
           return { kind: "reroute", sourceKind: "crawler" };
@@ -175,20 +165,20 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         const taken = takeBody(stream);
         const { body } = taken;
 
-        const named = offset === 0 ? filenameFromDisposition(header(response, "content-disposition") ?? undefined) : undefined;
+        const named = offset === 0 ? filenameFromDisposition(responseHeader(response, "content-disposition") ?? undefined) : undefined;
         await ctx.checkpoint({
-          etag: header(response, "etag"),
-          lastModified: header(response, "last-modified"),
+          etag: responseHeader(response, "etag"),
+          lastModified: responseHeader(response, "last-modified"),
           sizeBytes: total,
           ...(named && safeFileName(named) !== item.title ? { title: safeFileName(named) } : {}),
         });
         if (named) file = path.join(ctx.dir, safeFileName(named));
 
-        const etag = header(response, "etag");
-        const partsValidator = etag && !etag.startsWith("W/") ? etag : header(response, "last-modified");
-        if (split && offset === 0 && status === 200 && canSplit({ connections, total, acceptRanges: header(response, "accept-ranges"), validator: partsValidator })) {
+        const etag = responseHeader(response, "etag");
+        const partsValidator = etag && !etag.startsWith("W/") ? etag : responseHeader(response, "last-modified");
+        if (split && offset === 0 && status === 200 && canSplit({ connections, total, acceptRanges: responseHeader(response, "accept-ranges"), validator: partsValidator })) {
           // This request goes on as the first part; the others get their own connections.
-          clearTimeout(watchdog);
+          watch.disarm();
           const segments = planSegments(total!, connections);
           // Stored before the first byte is written: a crash from here on finds the plan.
           await ctx.segments.save(segments);
@@ -245,7 +235,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         return { kind: "files", files: [{ path: file, name: path.basename(file), size: done }] };
       } catch (error) {
         if (signal.aborted) throw stopReason(signal);
-        if (stalled) throw stalledError(options.stallTimeoutMs);
+        if (watch.stalled) throw stalledError(options.stallTimeoutMs);
         if (error instanceof DownloadError) throw error;
         if ((error as { response?: Response }).response?.statusCode === 416) {
           // Our partial file no longer fits the server's; start over on the next attempt.
@@ -253,8 +243,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         }
         throw classifyHttpError(error, item.url);
       } finally {
-        clearTimeout(watchdog);
-        signal.removeEventListener("abort", onAbort);
+        watch.dispose();
         stream.destroy();
       }
   }

@@ -49,7 +49,8 @@ export function totalFromContentRange(header: string | undefined): number | null
   return match ? Number(match[1]) : null;
 }
 
-function headerOf(response: Response, name: string): string | null {
+/** A response header's (first) value, or null: got's headers may be arrays. */
+export function responseHeader(response: Response, name: string): string | null {
   const value = response.headers[name];
   return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
 }
@@ -59,10 +60,10 @@ function fromResponse(response: Response, size: number | null, requested: string
   return {
     finalUrl,
     size,
-    title: filenameFromDisposition(headerOf(response, "content-disposition") ?? undefined) ?? filenameFromUrl(finalUrl),
-    contentType: headerOf(response, "content-type"),
-    etag: headerOf(response, "etag"),
-    lastModified: headerOf(response, "last-modified"),
+    title: filenameFromDisposition(responseHeader(response, "content-disposition") ?? undefined) ?? filenameFromUrl(finalUrl),
+    contentType: responseHeader(response, "content-type"),
+    etag: responseHeader(response, "etag"),
+    lastModified: responseHeader(response, "last-modified"),
   };
 }
 
@@ -74,7 +75,7 @@ export async function probeUrl(http: Got, url: string, signal?: AbortSignal): Pr
   try {
     const head = await http.head(url, { throwHttpErrors: false, signal });
     if (head.statusCode >= 200 && head.statusCode < 300) {
-      const length = headerOf(head, "content-length");
+      const length = responseHeader(head, "content-length");
       return fromResponse(head, length !== null && /^\d+$/.test(length) ? Number(length) : null, url);
     }
     if (head.statusCode === 404 || head.statusCode === 410) throw httpStatusError(head.statusCode, url);
@@ -88,9 +89,9 @@ export async function probeUrl(http: Got, url: string, signal?: AbortSignal): Pr
     stream.once("response", (response: Response) => {
       stream.destroy();
       const status = response.statusCode;
-      if (status === 206) return resolve(fromResponse(response, totalFromContentRange(headerOf(response, "content-range") ?? undefined), url));
+      if (status === 206) return resolve(fromResponse(response, totalFromContentRange(responseHeader(response, "content-range") ?? undefined), url));
       if (status >= 200 && status < 300) {
-        const length = headerOf(response, "content-length");
+        const length = responseHeader(response, "content-length");
         return resolve(fromResponse(response, length !== null && /^\d+$/.test(length) ? Number(length) : null, url));
       }
       reject(httpStatusError(status, url));

@@ -4,7 +4,7 @@ import type { Got, Response } from "got";
 import { AppError, DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
-import { totalFromContentRange } from "./http-probe.ts";
+import { responseHeader, totalFromContentRange } from "./http-probe.ts";
 import { type Segment, bytesDone } from "./segments.ts";
 
 /** How much is written between two looks at the free disk space. */
@@ -19,14 +19,42 @@ const SAVE_INTERVAL_MS = 1000;
 /** A part's connection that breaks after making progress is opened again this many times. */
 const RECONNECTS = 3;
 
-export function header(response: Response, name: string): string | null {
-  const v = response.headers[name];
-  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
-}
-
 export function stalledError(stallTimeoutMs: number): DownloadError {
   const s = Math.round(stallTimeoutMs / 1000);
   return new DownloadError("STALLED", `no data for ${s} s`, { retryable: true, userMessage: `the server sent no data for ${s} s.` });
+}
+
+/**
+ * An attempt's own abort switch: it follows the item's signal (cancel, pause, shutdown) and trips
+ * when no byte came for `stallTimeoutMs` (call `arm()` on every chunk). `dispose()` when done.
+ */
+export function watchTransfer(signal: AbortSignal, stallTimeoutMs: number) {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  let stalled = false;
+  let watchdog: NodeJS.Timeout | undefined;
+  return {
+    signal: controller.signal,
+    /** True once the watchdog tripped: the attempt failed as STALLED, not stopped. */
+    get stalled() {
+      return stalled;
+    },
+    abort: () => controller.abort(),
+    arm: () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        stalled = true;
+        controller.abort();
+      }, stallTimeoutMs);
+    },
+    /** Stops the watchdog only: the switch still follows the item's signal. */
+    disarm: () => clearTimeout(watchdog),
+    dispose: () => {
+      clearTimeout(watchdog);
+      signal.removeEventListener("abort", onAbort);
+    },
+  };
 }
 
 /** A response body taken over from got: `broken()` tells whether the connection failed under it. */
@@ -94,20 +122,10 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
   if (signal.aborted) throw stopReason(signal);
   // Before anything below needs undoing: truncating can fail (a full disk).
   if (opts.fresh) await (await fs.open(opts.file, "w")).close();
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
-  if (signal.aborted) throw stopReason(signal);
-
-  let stalled = false;
-  let watchdog: NodeJS.Timeout | undefined;
-  const arm = () => {
-    clearTimeout(watchdog);
-    watchdog = setTimeout(() => {
-      stalled = true;
-      controller.abort();
-    }, opts.stallTimeoutMs);
-  };
+  const watch = watchTransfer(signal, opts.stallTimeoutMs);
+  const { arm } = watch;
+  // The first part's body comes from a request made before this switch: stop it with the rest.
+  watch.signal.addEventListener("abort", () => opts.first?.destroy(), { once: true });
 
   let saving: Promise<void> | undefined;
   const saveNow = () => {
@@ -127,7 +145,7 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
     const from = seg.start + seg.done;
     const stream = opts.http.stream(opts.url, {
       headers: { "accept-encoding": "identity", range: `bytes=${from}-${seg.end - 1}`, "if-range": opts.validator },
-      signal: controller.signal,
+      signal: watch.signal,
     });
     stream.on("error", () => {});
     const response = await new Promise<Response>((resolve, reject) => {
@@ -135,9 +153,9 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
       stream.once("error", reject);
     });
     const status = response.statusCode;
-    const range = header(response, "content-range")?.match(/^bytes (\d+)-(\d+)\//);
+    const range = responseHeader(response, "content-range")?.match(/^bytes (\d+)-(\d+)\//);
     // 200: the server ignored the range, or If-Range saw a changed file. 416: the file shrank.
-    if (status === 200 || status === 416 || (status === 206 && (!range || Number(range[1]) !== from || totalFromContentRange(header(response, "content-range") ?? undefined) !== opts.total))) {
+    if (status === 200 || status === 416 || (status === 206 && (!range || Number(range[1]) !== from || totalFromContentRange(responseHeader(response, "content-range") ?? undefined) !== opts.total))) {
       stream.destroy();
       refused = true;
       throw RANGE_REFUSED;
@@ -194,7 +212,7 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
 
   async function run(seg: Segment): Promise<void> {
     let reconnects = 0;
-    while (seg.done < seg.end - seg.start && !controller.signal.aborted) {
+    while (seg.done < seg.end - seg.start && !watch.signal.aborted) {
       const before = seg.done;
       try {
         let taken = seg.start === 0 ? firstUnused : undefined;
@@ -202,7 +220,7 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
         taken ??= await openRange(seg);
         await fill(seg, taken);
       } catch (error) {
-        if (error === RANGE_REFUSED || controller.signal.aborted) throw error;
+        if (error === RANGE_REFUSED || watch.signal.aborted) throw error;
         const known = error instanceof AppError ? error : classifyHttpError(error, opts.url);
         // A broken connection that was making progress is opened again; anything else ends the attempt.
         if (known.retryable && seg.done > before && reconnects < RECONNECTS) {
@@ -221,21 +239,20 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
       segments.map((seg) =>
         run(seg).catch((error: unknown) => {
           failure ??= error;
-          controller.abort();
+          watch.abort();
         }),
       ),
     );
   } finally {
-    clearTimeout(watchdog);
+    watch.dispose();
     clearInterval(saver);
-    signal.removeEventListener("abort", onAbort);
     firstUnused?.destroy();
     await saving?.catch(() => {});
     await saveNow();
   }
   if (signal.aborted) throw stopReason(signal);
   if (refused) return RANGE_REFUSED;
-  if (stalled) throw stalledError(opts.stallTimeoutMs);
+  if (watch.stalled) throw stalledError(opts.stallTimeoutMs);
   if (failure !== undefined) throw failure instanceof AppError ? failure : classifyHttpError(failure, opts.url);
   if (done !== opts.total) throw new DownloadError("NETWORK", `the parts hold ${done} of ${opts.total} bytes`, { retryable: true });
 }

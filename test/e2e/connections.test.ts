@@ -107,6 +107,23 @@ describe("a big file over several connections", () => {
     expect((await withDb(h, (db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 0 });
   });
 
+  it("fails a stalled part like a stalled download and resumes every part on the retry", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 39));
+    // The first GET (the first part) stops sending after 1 MB and stays open.
+    h.files.fault("/big.bin", { kind: "stall", afterBytes: MB, times: 1 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    // The retry asked the first part for what it lacked, from where the stall left it.
+    const resumed = gets(h.files.requests).filter((r) => r.range?.endsWith(`-${PART - 1}`));
+    expect(resumed.map((r) => r.range)).toEqual([`bytes=${MB}-${PART - 1}`]);
+    // One attempt failed, and as a stall (not a stop or a hang).
+    expect((await withDb(h, (db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 1, errorCode: "STALLED" });
+  });
+
   it("falls back to one connection and starts over when the server answers a part with the whole file", async () => {
     h = await Harness.create({ uploadLimitBytes: 50 * MB });
     const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 34), { ignoreRanges: true });
