@@ -13,7 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import path from "node:path";
 import { sql } from "kysely";
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const root = path.join(dir, "www");
   await mkdir(root, { recursive: true });
   // nginx's workers run as nobody: the files must be readable by all.
-  await import("node:fs/promises").then((fs) => Promise.all([fs.chmod(dir, 0o755), fs.chmod(root, 0o755)]));
+  await Promise.all([chmod(dir, 0o755), chmod(root, 0o755)]);
   const size = SIZE_MB * MB;
   console.log(`bench: writing the test files (${SIZE_MB} MB${BIG_MB ? `, ${BIG_MB} MB` : ""}, ${LIMITED_MB} MB) in ${dir}`);
   const bigSha = await writeRandomFile(path.join(root, "big.bin"), size, 1);

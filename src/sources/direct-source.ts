@@ -7,7 +7,7 @@ import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatBytes } from "../text/format.ts";
 import { filenameFromDisposition, responseHeader, totalFromContentRange } from "./http-probe.ts";
-import { DISK_CHECK_BYTES, RANGE_REFUSED, downloadRanges, stalledError, takeBody, watchTransfer } from "./ranged-download.ts";
+import { DISK_CHECK_BYTES, RANGE_REFUSED, type RangedDownloadOptions, downloadRanges, stalledError, takeBody, watchTransfer } from "./ranged-download.ts";
 import { type Segment, canSplit, coversFile, planSegments } from "./segments.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 import { type StreamDownloader, isStreamManifest } from "./stream-source.ts";
@@ -71,24 +71,26 @@ export function createDirectSource(options: DirectSourceOptions): Source {
     const validator = validatorOf(item);
     const there = await fs.stat(file).then(() => true, () => false);
     if (!there || validator === null || !coversFile(saved, item.sizeBytes)) return RANGE_REFUSED;
-    const total = item.sizeBytes!;
+    return fetchParts(ctx, { url: item.url, file, total: item.sizeBytes!, validator, segments: saved, fresh: false });
+  }
+
+  /** Fetches the parts over their connections; once the file is whole, its parts are forgotten. */
+  async function fetchParts(
+    ctx: SourceContext,
+    job: Pick<RangedDownloadOptions, "url" | "file" | "total" | "validator" | "segments" | "first" | "fresh">,
+  ): Promise<SourceResult | typeof RANGE_REFUSED> {
     const outcome = await downloadRanges({
+      ...job,
       http: options.http,
-      url: item.url,
-      file,
-      total,
-      validator,
-      segments: saved,
-      fresh: false,
       signal: ctx.signal,
       stallTimeoutMs: options.stallTimeoutMs,
       save: ctx.segments.save,
-      progress: (bytesDone) => ctx.progress({ bytesDone, totalBytes: total }),
+      progress: (bytesDone) => ctx.progress({ bytesDone, totalBytes: job.total }),
       ensureDiskRoom: ctx.ensureDiskRoom,
     });
     if (outcome === RANGE_REFUSED) return outcome;
     await ctx.segments.clear();
-    return { kind: "files", files: [{ path: file, name: path.basename(file), size: total }] };
+    return { kind: "files", files: [{ path: job.file, name: path.basename(job.file), size: job.total }] };
   }
 
   async function fetchFile(ctx: SourceContext, split: boolean): Promise<SourceResult | typeof STREAM | typeof RANGE_REFUSED> {
@@ -174,32 +176,14 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         });
         if (named) file = path.join(ctx.dir, safeFileName(named));
 
-        const etag = responseHeader(response, "etag");
-        const partsValidator = etag && !etag.startsWith("W/") ? etag : responseHeader(response, "last-modified");
+        const partsValidator = validatorOf({ etag: responseHeader(response, "etag"), lastModified: responseHeader(response, "last-modified") });
         if (split && offset === 0 && status === 200 && canSplit({ connections, total, acceptRanges: responseHeader(response, "accept-ranges"), validator: partsValidator })) {
           // This request goes on as the first part; the others get their own connections.
           watch.disarm();
           const segments = planSegments(total!, connections);
           // Stored before the first byte is written: a crash from here on finds the plan.
           await ctx.segments.save(segments);
-          const outcome = await downloadRanges({
-            http: options.http,
-            url: response.url || item.url,
-            file,
-            total: total!,
-            validator: partsValidator!,
-            segments,
-            first: taken,
-            fresh: true,
-            signal,
-            stallTimeoutMs: options.stallTimeoutMs,
-            save: ctx.segments.save,
-            progress: (bytesDone) => ctx.progress({ bytesDone, totalBytes: total }),
-            ensureDiskRoom: ctx.ensureDiskRoom,
-          });
-          if (outcome === RANGE_REFUSED) return outcome;
-          await ctx.segments.clear();
-          return { kind: "files", files: [{ path: file, name: path.basename(file), size: total! }] };
+          return await fetchParts(ctx, { url: response.url || item.url, file, total: total!, validator: partsValidator!, segments, first: taken, fresh: true });
         }
 
         let done = offset;
