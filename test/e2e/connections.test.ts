@@ -1,6 +1,4 @@
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../../src/db/database.ts";
 import { listItems } from "../../src/db/item-repository.ts";
 import { loadSegments } from "../../src/db/segment-repository.ts";
 import type { Segment } from "../../src/sources/segments.ts";
@@ -20,15 +18,6 @@ const PART = 6 * MB;
 const PARTS = [0, 1, 2, 3].map((i) => `bytes=${i * PART}-${(i + 1) * PART - 1}`);
 
 const gets = (requests: ServedRequest[], since = 0) => requests.filter((r) => r.method === "GET" && r.seq >= since);
-
-async function withDb<T>(harness: Harness, work: (db: ReturnType<typeof openDatabase>) => Promise<T>): Promise<T> {
-  const db = openDatabase(path.join(harness.dataDir, "bot.sqlite"));
-  try {
-    return await work(db);
-  } finally {
-    await db.destroy();
-  }
-}
 
 describe("a big file over several connections", () => {
   it("fetches each part over its own connection at once, with If-Range, and uploads the same bytes", async () => {
@@ -53,7 +42,7 @@ describe("a big file over several connections", () => {
     const parts = served.slice(1).reduce((sum, r) => sum + r.bytesSent, 0);
     expect(parts).toBe(SIZE - PART);
     // Its part is done: nothing about the parts stays behind.
-    expect(await withDb(h, (db) => loadSegments(db, 1))).toEqual([]);
+    expect(await h.withDb((db) => loadSegments(db, 1))).toEqual([]);
   });
 
   it("resumes every part from its own bytes after a restart", async () => {
@@ -67,7 +56,7 @@ describe("a big file over several connections", () => {
     for (const range of PARTS.slice(1)) await h.files.waitForProgress((r) => r.range === range && r.bytesSent >= MB);
     await h.stopApp();
 
-    const saved: Segment[] = await withDb(h, (db) => loadSegments(db, 1));
+    const saved: Segment[] = await h.withDb((db) => loadSegments(db, 1));
     expect(saved.map((s) => [s.start, s.end])).toEqual([0, 1, 2, 3].map((i) => [i * PART, (i + 1) * PART]));
     for (const s of saved) {
       // What the server sent, less what was still on its way when the bot stopped.
@@ -104,7 +93,7 @@ describe("a big file over several connections", () => {
     expect(Number(/bytes=(\d+)-/.exec(reopened[0]!.range!)![1])).toBeGreaterThan(0);
     expect(h.api.chat(CHAT).some((m) => /attempt \d+ failed/i.test(m.text ?? ""))).toBe(false);
     // Done on the first attempt: the drop cost no retry.
-    expect((await withDb(h, (db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 0 });
+    expect((await h.withDb((db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 0 });
   });
 
   it("fails a stalled part like a stalled download and resumes every part on the retry", async () => {
@@ -121,7 +110,7 @@ describe("a big file over several connections", () => {
     const resumed = gets(h.files.requests).filter((r) => r.range?.endsWith(`-${PART - 1}`));
     expect(resumed.map((r) => r.range)).toEqual([`bytes=${MB}-${PART - 1}`]);
     // One attempt failed, and as a stall (not a stop or a hang).
-    expect((await withDb(h, (db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 1, errorCode: "STALLED" });
+    expect((await h.withDb((db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 1, errorCode: "STALLED" });
   });
 
   it("falls back to one connection and starts over when the server answers a part with the whole file", async () => {

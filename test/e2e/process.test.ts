@@ -141,8 +141,7 @@ describe("the bot process", () => {
     first.child.kill("SIGKILL");
     await first.exited;
 
-    const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
-    const saved = await loadSegments(db, 1).finally(() => db.destroy());
+    const saved = await h.withDb((db) => loadSegments(db, 1));
     expect(saved).toHaveLength(4);
     for (const s of saved) expect(s.done).toBeGreaterThanOrEqual(MB);
 

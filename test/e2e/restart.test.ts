@@ -1,7 +1,5 @@
-import path from "node:path";
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../../src/db/database.ts";
 import { putSetting } from "../../src/db/settings-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { Harness } from "../support/harness.ts";
@@ -25,22 +23,13 @@ async function interruptedDownload(harness: Harness): Promise<number> {
   return progress;
 }
 
-async function withDb(harness: Harness, work: (db: ReturnType<typeof openDatabase>) => Promise<void>): Promise<void> {
-  const db = openDatabase(path.join(harness.dataDir, "bot.sqlite"));
-  try {
-    await work(db);
-  } finally {
-    await db.destroy();
-  }
-}
-
 describe("live messages across a restart", () => {
   it("an interrupted item's message says it continues, instead of showing a transfer that stopped", async () => {
     h = await Harness.create();
     const progress = await interruptedDownload(h);
     expect(h.textOf(progress)).toMatch(/⬇️ Downloading/);
     // Paused, so the item does not start again at once (which would show its progress anyway).
-    await withDb(h, (db) => putSetting(db, "queue_paused", "1", Date.now()));
+    await h.withDb((db) => putSetting(db, "queue_paused", "1", Date.now()));
     const since = h.api.nextSeq;
     await h.start();
     const text = await h.waitForText(progress, /restarted/, since);
@@ -53,7 +42,7 @@ describe("live messages across a restart", () => {
     h = await Harness.create();
     const progress = await interruptedDownload(h);
     // The state a crash leaves between recording the delivery and editing the message.
-    await withDb(h, async (db) => {
+    await h.withDb(async (db) => {
       await sql`update items set status = 'completed', finished_at = ${Date.now()} where id = 1`.execute(db);
       await sql`insert into item_files (item_id, position, path, name, size_bytes, file_id, upload_kind, uploaded_at)
         values (1, 0, '/gone/slow.bin', 'slow.bin', 2000000, 'F1', 'document', ${Date.now()})`.execute(db);

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { type App, createApp, type AppOptions } from "../../src/app.ts";
 import { type Config, type ConfigInput, parseConfig } from "../../src/config.ts";
+import { type Db, openDatabase } from "../../src/db/database.ts";
 import { createLogger } from "../../src/logger.ts";
 import { BotApiDouble, type BotApiDoubleOptions, type RecordedCall, type UploadedFile } from "./bot-api-double.ts";
 import { FileServer } from "./file-server.ts";
@@ -44,6 +45,16 @@ export class Harness {
       torrent: { dht: false, lsd: false, natTraversal: false, ...overrides.torrent },
     };
     return new Harness(api, files, dataDir, configInput);
+  }
+
+  /** Opens the bot's SQLite file for a look (or a crash's leftovers) while the app is stopped or running. */
+  async withDb<T>(work: (db: Db) => Promise<T>): Promise<T> {
+    const db = openDatabase(path.join(this.dataDir, "bot.sqlite"));
+    try {
+      return await work(db);
+    } finally {
+      await db.destroy();
+    }
   }
 
   get config(): Config {
