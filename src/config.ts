@@ -17,6 +17,18 @@ export const TorrentConfigSchema = z
     natTraversal: z.boolean({ error: "expected true or false" }).default(true),
     metadataTimeoutMs: ms("a duration").min(1).default(180_000),
     seed: z.boolean({ error: "expected true or false" }).default(false),
+    /** A torrent listing more files than this is refused with the count (each file would be uploaded). */
+    maxFiles: z
+      .number({ error: "expected a number of files" })
+      .int("expected a whole number of files")
+      .positive("expected at least 1 file")
+      .default(200),
+    /** Most trackers one torrent may name; the rest are ignored (each is looked up and contacted). */
+    maxTrackers: z
+      .number({ error: "expected a number of trackers" })
+      .int("expected a whole number of trackers")
+      .positive("expected at least 1 tracker")
+      .default(50),
   })
   .strict();
 
@@ -38,6 +50,15 @@ export const ConfigSchema = z
         error: "expected a list of chat ids (numbers)",
       })
       .min(1, "expected at least one chat id"),
+    /**
+     * Chats whose /pause and /resume (without an id) act on the whole queue; elsewhere they act on
+     * the chat's own items. Default: the first allowed chat.
+     */
+    adminChatIds: z
+      .array(z.number({ error: "expected chat ids as numbers" }).int("expected whole-number chat ids"), {
+        error: "expected a list of chat ids (numbers)",
+      })
+      .optional(),
     dataDir: z.string({ error: "expected a directory path" }).min(1, "expected a directory path").default("./data"),
     maxFileSizeBytes: z
       .number({ error: "expected a number of bytes" })
@@ -61,6 +82,16 @@ export const ConfigSchema = z
     allowPrivateNetworks: z.boolean({ error: "expected true or false" }).default(false),
     uploadAs: z.enum(["auto", "document"], { error: 'expected "auto" or "document"' }).default("auto"),
     stallTimeoutMs: ms("the stall timeout").min(100).default(60_000),
+    /**
+     * An attempt whose average speed over `speedWindowMs` stays below this fails (as aria2's
+     * --lowest-speed-limit): a server trickling a byte now and then cannot hold the queue. 0 = off.
+     */
+    minSpeedBytesPerSec: z
+      .number({ error: "expected a number of bytes per second" })
+      .int("expected a whole number of bytes per second")
+      .nonnegative("expected 0 (off) or more bytes per second")
+      .default(1024),
+    speedWindowMs: ms("the window the average speed is taken over").min(100).default(60_000),
     connectionsPerDownload: z
       .number({ error: "expected a number of connections" })
       .int("expected a whole number of connections")
@@ -80,7 +111,8 @@ export const ConfigSchema = z
       .default("info"),
     torrent: TorrentConfigSchema.default(TorrentConfigSchema.parse({})),
   })
-  .strict();
+  .strict()
+  .transform((c) => ({ ...c, adminChatIds: c.adminChatIds ?? [c.allowedChatIds[0]!] }));
 
 export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;

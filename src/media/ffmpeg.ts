@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
 import { accessSync, constants, promises as fs } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import type { Logger } from "../logger.ts";
 
@@ -39,20 +38,10 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** The binary an npm package ships inside it (@ffmpeg-installer/ffmpeg, @ffprobe-installer/ffprobe). */
-function fromPackage(name: string): string | undefined {
-  try {
-    const found = (createRequire(import.meta.url)(name) as { path?: string }).path;
-    if (found) accessSync(found, constants.X_OK);
-    return found;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * The tools to use: the configured paths, else the ones on PATH, else the ones npm installed.
- * Without them, videos go up without duration or thumbnail (one warning at start).
+ * The tools to use: the configured paths, else the ones on PATH. Without them, videos go up
+ * without duration or thumbnail (one warning at start). No npm-shipped build is used: those are
+ * years old, and ffmpeg parses hostile media.
  */
 export function findMediaTools(config: { ffmpegPath?: string | undefined; ffprobePath?: string | undefined }, logger: Logger): MediaTools | undefined {
   const configured = (file: string | undefined) => {
@@ -64,8 +53,8 @@ export function findMediaTools(config: { ffmpegPath?: string | undefined; ffprob
       return null; // configured, but not there: not looked for elsewhere
     }
   };
-  const ffmpeg = configured(config.ffmpegPath) ?? (config.ffmpegPath ? undefined : (onPath("ffmpeg") ?? fromPackage("@ffmpeg-installer/ffmpeg")));
-  const ffprobe = configured(config.ffprobePath) ?? (config.ffprobePath ? undefined : (onPath("ffprobe") ?? fromPackage("@ffprobe-installer/ffprobe")));
+  const ffmpeg = configured(config.ffmpegPath) ?? (config.ffmpegPath ? undefined : onPath("ffmpeg"));
+  const ffprobe = configured(config.ffprobePath) ?? (config.ffprobePath ? undefined : onPath("ffprobe"));
   if (!ffmpeg || !ffprobe) {
     logger.warn(
       { ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath },
@@ -75,6 +64,26 @@ export function findMediaTools(config: { ffmpegPath?: string | undefined; ffprob
   }
   logger.debug({ ffmpeg, ffprobe }, "media tools");
   return { ffmpeg, ffprobe };
+}
+
+/**
+ * The demuxers ffmpeg and ffprobe may pick for a file the bot downloaded: media containers only.
+ * Playlists and descriptions (hls, dash, concat, sdp, rtp, image2 patterns...) are left out: they
+ * make ffmpeg open other files or the network, which hostile media would point anywhere.
+ */
+export const SAFE_FORMATS = ["mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "mpegts", "flv", "avi", "mp3", "aac", "flac", "ogg", "wav"];
+
+/**
+ * The arguments that open one local input: only the file protocol, and either the given demuxer
+ * (`format`, when the bot knows what it wrote) or one of `SAFE_FORMATS`. Every ffmpeg and ffprobe
+ * run on a file goes through here. Pure.
+ */
+export function inputArgs(file: string, format?: string): string[] {
+  return [
+    "-protocol_whitelist", "file",
+    ...(format ? ["-f", format] : ["-format_whitelist", SAFE_FORMATS.join(",")]),
+    "-i", `file:${file}`,
+  ];
 }
 
 export class ToolError extends Error {

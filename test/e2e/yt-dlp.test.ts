@@ -1,7 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -12,8 +11,8 @@ import { CHAT, Harness, USER } from "../support/harness.ts";
  * yt-dlp's generic extractor on loopback pages: a page whose Twitter card names a player page,
  * which the bot's own reader gives up on and yt-dlp follows. CI installs Debian's yt-dlp.
  */
-const require = createRequire(import.meta.url);
-const FFMPEG = (require("@ffmpeg-installer/ffmpeg") as { path: string }).path;
+/** Debian's ffmpeg, the one CI and the Docker image install. */
+const FFMPEG = "ffmpeg";
 const ytDlp = findYtDlp(undefined);
 
 let dir: string;
