@@ -57,6 +57,8 @@ export interface App {
   readonly bot: Bot<Context>;
   readonly db: Db;
   readonly worker: QueueWorker;
+  /** The chat side of the queue (tests look at what it keeps). */
+  readonly reporter: ChatReporter;
   start(): Promise<void>;
   stop(): Promise<void>;
   /**
@@ -196,21 +198,25 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const control = new QueueControl({ db, worker, reporter, disk, ytDlp: ytDlp !== undefined, logger: logger.child({ part: "control" }) });
 
   // The chat's live message is sent anew once other messages pushed it out of sight: it is told
-  // of every message, the bot's own included.
+  // of every message in an allowed chat, the bot's own included. Strangers' chats (the bot's
+  // refusals to them, their messages) are never remembered.
+  const allowedChats = new Set(config.allowedChatIds);
   bot.api.config.use(async (prev, method, payload, signal) => {
     const result = await prev(method, payload, signal);
     const sent = result.ok ? (result.result as { message_id?: unknown; chat?: { id?: unknown } }) : undefined;
-    if (sent && typeof sent.message_id === "number" && typeof sent.chat?.id === "number") reporter.observe(sent.chat.id, sent.message_id);
+    if (sent && typeof sent.message_id === "number" && typeof sent.chat?.id === "number" && allowedChats.has(sent.chat.id)) {
+      reporter.observe(sent.chat.id, sent.message_id);
+    }
     return result;
-  });
-  bot.use((ctx, next) => {
-    if (ctx.msg && ctx.chat) reporter.observe(ctx.chat.id, ctx.msg.message_id);
-    return next();
   });
   // Every update is tracked so that shutdown can let the ones in flight finish.
   bot.use((_ctx, next) => tasks.track(next()));
   bot.use(sequentialize(updateOrderKey));
   bot.use(accessFeature(config.allowedChatIds, logger));
+  bot.use((ctx, next) => {
+    if (ctx.msg && ctx.chat) reporter.observe(ctx.chat.id, ctx.msg.message_id);
+    return next();
+  });
   bot.use(helpFeature());
   bot.use(downloadFeature({ answers }));
   bot.use(torrentFeature({ answers }));
@@ -226,6 +232,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     bot,
     db,
     worker,
+    reporter,
     stopped,
     async start() {
       await identifyBot(bot, config.apiRoot);

@@ -96,6 +96,11 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     clearTimeout(timer);
   }
 
+  /** Whether anything is kept for the chat (only allowed chats ever are). */
+  tracksChat(chatId: number): boolean {
+    return this.chats.has(chatId);
+  }
+
   /** A message went into a chat (anyone's): the live message may now be out of sight. */
   observe(chatId: number, messageId: number): void {
     const chat = this.chat(chatId);

@@ -1,6 +1,8 @@
+import { STATUS_CODES } from "node:http";
 import { autoRetry } from "@grammyjs/auto-retry";
 import { Bot, type Context, GrammyError, HttpError } from "grammy";
 import { AppError } from "../errors.ts";
+import { truncate } from "../text/format.ts";
 import type { Logger } from "../logger.ts";
 
 const UPLOAD_METHODS = new Set(["sendDocument", "sendVideo", "sendAudio", "sendMediaGroup"]);
@@ -24,6 +26,25 @@ export interface CreateBotOptions {
 }
 
 const CONFLICT_RETRY_MS = [1000, 2000, 5000, 10_000];
+
+/**
+ * What Telegram said, for a line in the chat or the log: the error's description, or, when the
+ * server sent none, the HTTP name of its code ("Bad Request (400)"); never "undefined".
+ */
+export function telegramErrorText(error: unknown): string {
+  if (error instanceof GrammyError) {
+    const description = typeof error.description === "string" ? error.description.trim() : "";
+    return description ? truncate(description, 200) : describeCode(error.error_code);
+  }
+  if (error instanceof HttpError) return "the connection to Telegram failed";
+  if (error instanceof Error && error.message) return truncate(error.message, 200);
+  return "an unknown error";
+}
+
+function describeCode(code: unknown): string {
+  if (typeof code !== "number") return "an error without a description";
+  return `${STATUS_CODES[code] ?? "error"} (${code})`;
+}
 
 function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
@@ -50,6 +71,14 @@ export function createBot(options: CreateBotOptions): Bot<Context> {
       // Uploads of large files to a local Bot API server can take a while.
       timeoutSeconds: 1800,
     },
+  });
+  // Registered first, so every other transformer and grammY's GrammyError see the result it
+  // gives: an error answer without a description (some Bot API servers other than Telegram's
+  // send none) gets one, or its "undefined" would reach logs and chat lines.
+  bot.api.config.use(async (prev, method, payload, signal) => {
+    const result = await prev(method, payload, signal);
+    if (result.ok || (typeof result.description === "string" && result.description.trim() !== "")) return result;
+    return { ...result, description: describeCode(result.error_code) };
   });
   const retry = autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 600 });
   // Uploads only wait out 429s here; a broken connection or a 5xx fails the attempt, and the

@@ -1,40 +1,45 @@
-import { readFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import got from "got";
 import { type Api, GrammyError } from "grammy";
 import pRetry, { AbortError } from "p-retry";
-import { AppError, toAppError } from "../errors.ts";
-import { fetchTorrentFile } from "../sources/torrent/torrent-meta.ts";
+import { AppError, DownloadError, toAppError } from "../errors.ts";
+import { fetchTorrentFile, MAX_TORRENT_FILE_BYTES } from "../sources/torrent/torrent-meta.ts";
+import { formatBytes } from "../text/format.ts";
+import { telegramErrorText } from "./create-bot.ts";
 
 /** Downloads a file a person sent to the chat, by its file_id. */
 export type TelegramFileFetcher = (fileId: string) => Promise<Buffer>;
 
+export interface TelegramFileFetcherOptions {
+  apiRoot: string;
+  token: string;
+  retryDelayMs?: number;
+  /** Largest file taken (the only files fetched are .torrent documents). Default MAX_TORRENT_FILE_BYTES. */
+  maxBytes?: number;
+}
+
 /**
  * getFile, then the file itself: from `${apiRoot}/file/bot<token>/<file_path>` (the cloud Bot
  * API), or straight from disk when a local Bot API server (`--local`) answers with an absolute
- * path. The URL carries the token, so it is never logged and never kept in an error.
+ * path. The URL carries the token, so it is never logged and never kept in an error. Either way
+ * no more than `maxBytes` is read: a local server hands out files of up to 2000 MB.
  */
-export function telegramFileFetcher(
-  api: Api,
-  options: { apiRoot: string; token: string; retryDelayMs?: number },
-): TelegramFileFetcher {
+export function telegramFileFetcher(api: Api, options: TelegramFileFetcherOptions): TelegramFileFetcher {
+  const maxBytes = options.maxBytes ?? MAX_TORRENT_FILE_BYTES;
   const plain = got.extend({ retry: { limit: 0 }, timeout: { request: 60_000 } });
   const once = async (fileId: string): Promise<Buffer> => {
-    let filePath: string | undefined;
+    let file: Awaited<ReturnType<Api["getFile"]>>;
     try {
-      filePath = (await api.getFile(fileId)).file_path;
+      file = await api.getFile(fileId);
     } catch (error) {
-      const description = error instanceof Error ? error.message : String(error);
-      const tooBig = /too big/i.test(description);
-      throw new AppError("NETWORK", `getFile failed: ${description}`, {
-        retryable: !tooBig && !(error instanceof GrammyError && error.error_code === 400),
-        userMessage: tooBig
-          ? "Telegram does not hand out files that large to bots."
-          : "the file could not be fetched from Telegram; send it again in a moment.",
-      });
+      throw getFileError(error);
     }
-    if (!filePath) throw new AppError("NETWORK", "getFile returned no file_path", { userMessage: "Telegram did not hand out the file." });
-    if (path.isAbsolute(filePath)) return readFile(filePath);
+    const filePath = file.file_path;
+    if (!filePath) throw new AppError("NETWORK", "getFile returned no file_path", { userMessage: "Telegram did not hand out the file; send it again." });
+    if (file.file_size !== undefined && file.file_size > maxBytes) throw tooLarge(file.file_size, maxBytes);
+    if (path.isAbsolute(filePath)) return readCapped(filePath, maxBytes);
     try {
       return await fetchTorrentFile(plain, `${options.apiRoot}/file/bot${options.token}/${filePath}`);
     } catch (thrown) {
@@ -42,7 +47,10 @@ export function telegramFileFetcher(
       // A fresh error: got's errors hold the URL, and with it the token.
       throw new AppError(error.code, "downloading the file from Telegram failed", {
         retryable: error.retryable,
-        userMessage: "the file could not be fetched from Telegram; send it again in a moment.",
+        userMessage:
+          error.code === "TOO_LARGE"
+            ? `the file is over ${formatBytes(maxBytes)}, too much for a .torrent file.`
+            : "the file could not be fetched from Telegram; send it again in a moment.",
       });
     }
   };
@@ -60,4 +68,60 @@ export function telegramFileFetcher(
       },
       { retries: 2, minTimeout: options.retryDelayMs ?? 1000, factor: 2 },
     );
+}
+
+/**
+ * Telegram's refusal of getFile as one line for the chat. A 400 does not heal by asking again:
+ * the file_id is unknown to it (sent by another bot, say, or expired), or the file is over the
+ * 20 MB the cloud Bot API hands out.
+ */
+function getFileError(error: unknown): AppError {
+  const description = telegramErrorText(error);
+  if (/too big/i.test(description)) {
+    return new AppError("TOO_LARGE", `getFile refused: ${description}`, {
+      userMessage: "Telegram does not hand out files that large to bots (over 20 MB).",
+    });
+  }
+  if (error instanceof GrammyError && error.error_code >= 400 && error.error_code < 500 && error.error_code !== 429) {
+    return new AppError("NETWORK", `getFile refused: ${description}`, {
+      userMessage: `Telegram would not hand out the file (${description}); send the .torrent file again.`,
+    });
+  }
+  return new AppError("NETWORK", `getFile failed: ${description}`, {
+    retryable: true,
+    userMessage: "the file could not be fetched from Telegram; send it again in a moment.",
+  });
+}
+
+function tooLarge(size: number | undefined, maxBytes: number): DownloadError {
+  const what = size !== undefined ? `${formatBytes(size)} is` : `over ${formatBytes(maxBytes)} is`;
+  return new DownloadError("TOO_LARGE", `sent file over ${maxBytes} bytes`, {
+    userMessage: `${what} too much for a .torrent file.`,
+  });
+}
+
+/**
+ * A local Bot API server's file, read as a stream and given up past `maxBytes` (the size getFile
+ * reported may be missing or stale). Only a regular file: a FIFO or a device would never end.
+ */
+async function readCapped(file: string, maxBytes: number): Promise<Buffer> {
+  let info;
+  try {
+    info = await stat(file);
+  } catch {
+    throw new AppError("NETWORK", "the local Bot API server's file is not readable", {
+      userMessage: "the file could not be read from the local Bot API server; send it again.",
+    });
+  }
+  if (!info.isFile()) throw new AppError("NETWORK", "the local Bot API server's file is not a regular file", { userMessage: "Telegram did not hand out the file; send it again." });
+  if (info.size > maxBytes) throw tooLarge(info.size, maxBytes);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // One byte past the cap is enough to know it is too large.
+  for await (const chunk of createReadStream(file, { start: 0, end: maxBytes })) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw tooLarge(undefined, maxBytes);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }

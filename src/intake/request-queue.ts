@@ -75,6 +75,10 @@ export class RequestQueue {
   private process(request: StoredRequest): Promise<RequestOutcome> {
     const log = this.deps.logger.child({ requestId: request.id });
     const checked = this.limit(() => this.deps.handle(request));
+    // Its failure is taken below, but only once the chat's earlier requests are stored, which may
+    // be after it failed (a refused .torrent document behind a slow link): marked as handled now,
+    // or the process would see an unhandled rejection.
+    checked.catch(() => {});
     const previous = this.tails.get(request.chatId) ?? Promise.resolve();
     const outcome = previous
       .then(() => checked)

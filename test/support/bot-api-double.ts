@@ -56,7 +56,8 @@ export interface UploadedFile {
 export interface ApiErrorBody {
   ok: false;
   error_code: number;
-  description: string;
+  /** Always there on Telegram; some other Bot API servers leave it out (see `failNext`). */
+  description?: string;
   parameters?: { retry_after?: number; migrate_to_chat_id?: number };
 }
 
@@ -407,6 +408,8 @@ export class BotApiDouble {
   private callbackCounter = 0;
   private readonly failures = new Map<string, { error: ApiErrorBody; remaining: number }[]>();
   private readonly commandSets = new Map<string, BotCommand[]>();
+  /** file_id → the description getFile refuses it with (see `refuseFile`). */
+  private readonly refusedFiles = new Map<string, string>();
   private stopped = false;
 
   private constructor(
@@ -567,6 +570,15 @@ export class BotApiDouble {
     this.ensureChat(chatId, opts.chatType, this.userFor(chatId, opts.fromId));
   }
 
+  /**
+   * getFile refuses this file from now on, as Telegram does for a file_id it no longer knows (400
+   * "Bad Request: invalid file_id", the default) or, in the cloud, one over 20 MB ("Bad Request:
+   * file is too big"). Its /file/ download goes too.
+   */
+  refuseFile(fileId: string, description = "Bad Request: invalid file_id"): void {
+    this.refusedFiles.set(fileId, description);
+  }
+
   /** The user blocks (or unblocks) the bot: sending then fails with 403. */
   blockBot(chatId: number, blocked = true): void {
     const chat = this.chats.get(chatId) ?? this.ensureChat(chatId, "private", this.userFor(chatId));
@@ -575,10 +587,14 @@ export class BotApiDouble {
 
   // --- fault injection -------------------------------------------------------------------
 
-  /** The next `times` calls of `method` answer `error` instead of being performed (still recorded). */
+  /**
+   * The next `times` calls of `method` answer `error` instead of being performed (still recorded).
+   * Without a `description`, the answer has none: Telegram always sends one, but other Bot API
+   * servers (emulators, proxies) have been seen leaving it out.
+   */
   failNext(
     method: string,
-    error: { error_code: number; description: string; parameters?: { retry_after?: number } },
+    error: { error_code: number; description?: string; parameters?: { retry_after?: number } },
     times = 1,
   ): void {
     const key = method.toLowerCase();
@@ -587,7 +603,7 @@ export class BotApiDouble {
       error: {
         ok: false,
         error_code: error.error_code,
-        description: error.description,
+        ...(error.description !== undefined ? { description: error.description } : {}),
         ...(error.parameters ? { parameters: error.parameters } : {}),
       },
       remaining: times,
@@ -941,7 +957,7 @@ export class BotApiDouble {
       return;
     }
     const file = this.filesByPath.get(filePath);
-    if (!file) {
+    if (!file || this.refusedFiles.has(file.file_id)) {
       writeJson(res, 404, { ok: false, error_code: 404, description: "Not Found" });
       return;
     }
@@ -1413,7 +1429,10 @@ export class BotApiDouble {
       },
 
       getFile: ({ params: p }): TelegramFile => {
-        const file = this.filesById.get(str(p, "file_id") ?? "");
+        const fileId = str(p, "file_id") ?? "";
+        const refused = this.refusedFiles.get(fileId);
+        if (refused !== undefined) throw new ApiError(400, refused);
+        const file = this.filesById.get(fileId);
         if (!file) throw bad("invalid file_id");
         if (file.size > this.maxDownloadBytes) throw bad("file is too big");
         return { file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.size, file_path: file.file_path };
