@@ -116,6 +116,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const reporter = new ChatReporter({ api: bot.api, db, editor, notices, logger: logger.child({ part: "chat" }) });
 
   const policy = { allowPrivate: config.allowPrivateNetworks, trusted: options.trustedAddresses };
+  // What every HTTP transfer must keep up: a byte now and then, and a floor on its average speed.
+  const limits = {
+    stallTimeoutMs: config.stallTimeoutMs,
+    minSpeed: { bytesPerSec: config.minSpeedBytesPerSec, windowMs: config.speedWindowMs },
+  };
   // One WebTorrent client for all torrents, opened on first use and destroyed in stop().
   const torrents = new TorrentClientHolder({ torrent: config.torrent, policy, logger: logger.child({ part: "torrent" }) });
   const seeding = config.torrent.seed
@@ -159,9 +164,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sources: {
       direct: createDirectSource({
         http,
-        stallTimeoutMs: config.stallTimeoutMs,
+        limits,
         connections: config.connectionsPerDownload,
-        ...(mediaTools ? { streams: createStreamDownloader({ tools: mediaTools, proxyUrl: () => proxy.url }) } : {}),
+        ...(mediaTools ? { streams: createStreamDownloader({ http, tools: mediaTools, limits, connections: config.connectionsPerDownload }) } : {}),
         ...(ytDlpDownloader && ytDlp ? { sites: { handles: createSiteMatcher(ytDlp), download: ytDlpDownloader } } : {}),
       }),
       torrent: createTorrentSource({

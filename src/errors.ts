@@ -16,6 +16,7 @@ export type ErrorCode =
   | "HTTP_TRANSIENT"
   | "NETWORK"
   | "STALLED"
+  | "TOO_SLOW"
   | "DISK_FULL"
   | "UPLOAD_FAILED"
   | "NO_MEDIA"

@@ -62,7 +62,7 @@ export class GuardedProxy {
     let target: URL;
     try {
       target = new URL(req.url ?? "");
-      if (target.protocol !== "http:") throw new Error("not http");
+      if (target.protocol !== "http:" || !target.hostname) throw new Error("not http");
     } catch {
       res.writeHead(400).end();
       return;
@@ -77,13 +77,23 @@ export class GuardedProxy {
     const headers = { ...req.headers };
     delete headers["proxy-authorization"];
     delete headers["proxy-connection"];
-    const upstream = httpRequest(
-      { method: req.method, host: target.hostname, port: target.port || 80, path: `${target.pathname}${target.search}`, headers, lookup: this.lookup as never },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
+    let upstream: ReturnType<typeof httpRequest>;
+    try {
+      upstream = httpRequest(
+        { method: req.method, host: literal, port: target.port || 80, path: `${target.pathname}${target.search}`, headers, lookup: this.lookup as never },
+        (answer) => {
+          answer.on("error", () => res.destroy());
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+    } catch (error) {
+      this.logger.info({ host: target.hostname, err: error instanceof Error ? error.message : String(error) }, "proxy refused a request");
+      res.writeHead(400).end();
+      return;
+    }
+    res.on("error", () => upstream.destroy());
+    req.on("error", () => upstream.destroy());
     upstream.on("error", (error) => {
       this.logger.info({ host: target.hostname, err: error.message }, "proxy refused or failed a request");
       if (!res.headersSent) res.writeHead(403).end();
@@ -99,19 +109,30 @@ export class GuardedProxy {
       socket.end("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"bot\"\r\n\r\n");
       return;
     }
-    const [host, portText] = (req.url ?? "").split(/:(?=\d+$)/);
-    const port = Number(portText);
-    if (!host || !Number.isInteger(port)) {
+    const target = parseConnectTarget(req.url ?? "");
+    if (!target) {
       socket.end("HTTP/1.1 400 Bad Request\r\n\r\n");
       return;
     }
-    const bare = host.replace(/^\[|\]$/g, "");
-    if (isIP(bare) && !isAllowedAddress(bare, this.policy)) {
-      this.logger.info({ host: bare }, "proxy refused a private address");
+    const { host, port } = target;
+    if (isIP(host) && !isAllowedAddress(host, this.policy)) {
+      this.logger.info({ host }, "proxy refused a private address");
       socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
       return;
     }
-    const upstream = connect({ host: bare, port, lookup: this.lookup as never });
+    // net.connect throws synchronously on what it cannot use; a tool's request must never be
+    // able to end the bot, whatever it asks for.
+    let upstream: Socket;
+    try {
+      upstream = connect({ host, port, lookup: this.lookup as never });
+    } catch (error) {
+      this.logger.info({ host, port, err: error instanceof Error ? error.message : String(error) }, "proxy refused a tunnel");
+      socket.end("HTTP/1.1 400 Bad Request\r\n\r\n");
+      return;
+    }
+    this.sockets.add(upstream);
+    upstream.once("close", () => this.sockets.delete(upstream));
+    socket.once("close", () => upstream.destroy());
     upstream.once("connect", () => {
       socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       if (head.length) upstream.write(head);
@@ -120,7 +141,24 @@ export class GuardedProxy {
     });
     upstream.on("error", (error) => {
       this.logger.info({ host, err: error.message }, "proxy refused or failed a tunnel");
-      socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
+      if (socket.writable) socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
+      else socket.destroy();
     });
   }
 }
+
+/**
+ * The host and port of a CONNECT request's target (`host:port`, `[v6]:port`), or undefined
+ * when it is not one a connection can be made to (port outside 1-65535, an empty or odd host).
+ * Pure.
+ */
+export function parseConnectTarget(target: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:/@[\]]+)):(\d{1,5})$/.exec(target);
+  if (!match) return undefined;
+  const host = match[1] ?? match[2]!;
+  const port = Number(match[3]);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+  if (match[1] !== undefined && isIP(host) !== 6) return undefined;
+  return { host, port };
+}
+

@@ -7,7 +7,7 @@ import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatBytes } from "../text/format.ts";
 import { filenameFromDisposition, responseHeader, totalFromContentRange } from "./http-probe.ts";
-import { DISK_CHECK_BYTES, RANGE_REFUSED, type RangedDownloadOptions, downloadRanges, stalledError, takeBody, watchTransfer } from "./ranged-download.ts";
+import { DISK_CHECK_BYTES, RANGE_REFUSED, type RangedDownloadOptions, downloadRanges, takeBody, type TransferLimits, watchTransfer } from "./ranged-download.ts";
 import { type Segment, canSplit, coversFile, planSegments } from "./segments.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 import { type StreamDownloader, isStreamManifest } from "./stream-source.ts";
@@ -15,8 +15,8 @@ import type { YtDlpDownloader } from "../media/yt-dlp.ts";
 
 export interface DirectSourceOptions {
   http: Got;
-  /** No bytes for this long fails the attempt (a stalled transfer). */
-  stallTimeoutMs: number;
+  /** No bytes for `stallTimeoutMs`, or too few over the speed window, fails the attempt. */
+  limits: TransferLimits;
   /** Connections for one big file from a server that serves ranges; 1 (the default) turns splitting off. */
   connections?: number;
   /** Downloads an HLS or DASH stream (with ffmpeg); without it, a manifest is just a file. */
@@ -83,7 +83,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
       ...job,
       http: options.http,
       signal: ctx.signal,
-      stallTimeoutMs: options.stallTimeoutMs,
+      limits: options.limits,
       save: ctx.segments.save,
       progress: (bytesDone) => ctx.progress({ bytesDone, totalBytes: job.total }),
       ensureDiskRoom: ctx.ensureDiskRoom,
@@ -117,7 +117,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
       }
 
       if (signal.aborted) throw stopReason(signal);
-      const watch = watchTransfer(signal, options.stallTimeoutMs);
+      const watch = watchTransfer(signal, options.limits);
       const { arm } = watch;
 
       const stream = options.http.stream(item.url, { headers, signal: watch.signal });
@@ -195,7 +195,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         try {
           let unchecked = 0;
           for await (const chunk of body as AsyncIterable<Buffer>) {
-            arm();
+            arm(chunk.length);
             if (done + chunk.length > ctx.maxBytes) throw tooLargeError(done + chunk.length, ctx.maxBytes);
             // The size may be unknown or wrong: stop before the disk is full, not at it.
             unchecked += chunk.length;
@@ -219,7 +219,8 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         return { kind: "files", files: [{ path: file, name: path.basename(file), size: done }] };
       } catch (error) {
         if (signal.aborted) throw stopReason(signal);
-        if (watch.stalled) throw stalledError(options.stallTimeoutMs);
+        const tripped = watch.failure();
+        if (tripped) throw tripped;
         if (error instanceof DownloadError) throw error;
         if ((error as { response?: Response }).response?.statusCode === 416) {
           // Our partial file no longer fits the server's; start over on the next attempt.

@@ -4,6 +4,7 @@ import type { Got, Response } from "got";
 import { AppError, DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
+import { formatBytes } from "../text/format.ts";
 import { responseHeader, totalFromContentRange } from "./http-probe.ts";
 import { type Segment, bytesDone } from "./segments.ts";
 
@@ -24,34 +25,95 @@ export function stalledError(stallTimeoutMs: number): DownloadError {
   return new DownloadError("STALLED", `no data for ${s} s`, { retryable: true, userMessage: `the server sent no data for ${s} s.` });
 }
 
+/** What a transfer must keep up: some byte every `stallTimeoutMs`, and on average `minSpeed` over its window. */
+export interface TransferLimits {
+  stallTimeoutMs: number;
+  /** Off when absent or 0 bytes a second. */
+  minSpeed?: { bytesPerSec: number; windowMs: number };
+}
+
+export function tooSlowError(minSpeed: NonNullable<TransferLimits["minSpeed"]>): DownloadError {
+  const s = Math.round(minSpeed.windowMs / 1000);
+  return new DownloadError("TOO_SLOW", `under ${minSpeed.bytesPerSec} B/s for ${s} s`, {
+    retryable: true,
+    userMessage: `the server sent less than ${formatBytes(minSpeed.bytesPerSec)}/s for ${s} s.`,
+  });
+}
+
 /**
- * An attempt's own abort switch: it follows the item's signal (cancel, pause, shutdown) and trips
- * when no byte came for `stallTimeoutMs` (call `arm()` on every chunk). `dispose()` when done.
+ * Whether the bytes received over the last `windowMs` fall short of `bytesPerSec` (aria2's
+ * --lowest-speed-limit). `samples` are [time, total bytes so far], oldest first. Never true
+ * before a whole window has passed. Pure.
  */
-export function watchTransfer(signal: AbortSignal, stallTimeoutMs: number) {
+export function belowSpeed(samples: ReadonlyArray<readonly [number, number]>, now: number, bytesNow: number, minSpeed: { bytesPerSec: number; windowMs: number }): boolean {
+  if (minSpeed.bytesPerSec <= 0 || samples.length === 0) return false;
+  // The newest sample at least a window old: the bytes since then are the window's.
+  let from: readonly [number, number] | undefined;
+  for (const sample of samples) if (now - sample[0] >= minSpeed.windowMs) from = sample;
+  if (!from) return false;
+  const seconds = (now - from[0]) / 1000;
+  return (bytesNow - from[1]) / seconds < minSpeed.bytesPerSec;
+}
+
+/**
+ * An attempt's own abort switch: it follows the item's signal (cancel, pause, shutdown), trips
+ * when no byte came for `stallTimeoutMs` (call `arm(n)` on every chunk of n bytes) and when the
+ * average speed over the window stays under `minSpeed`: a server that sends a byte now and then
+ * never stalls, but cannot hold the queue either. `dispose()` when done.
+ */
+export function watchTransfer(signal: AbortSignal, limits: TransferLimits) {
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
   let stalled = false;
+  let slow = false;
   let watchdog: NodeJS.Timeout | undefined;
+  let received = 0;
+  const minSpeed = limits.minSpeed && limits.minSpeed.bytesPerSec > 0 ? limits.minSpeed : undefined;
+  const samples: Array<[number, number]> = [[Date.now(), 0]];
+  const speedCheck = minSpeed
+    ? setInterval(() => {
+        const now = Date.now();
+        if (belowSpeed(samples, now, received, minSpeed)) {
+          slow = true;
+          controller.abort();
+          return;
+        }
+        samples.push([now, received]);
+        // Only the newest sample older than a window is ever needed.
+        while (samples.length > 1 && now - samples[1]![0] >= minSpeed.windowMs) samples.shift();
+      }, Math.max(50, Math.min(1000, minSpeed.windowMs / 10)))
+    : undefined;
   return {
     signal: controller.signal,
     /** True once the watchdog tripped: the attempt failed as STALLED, not stopped. */
     get stalled() {
       return stalled;
     },
+    /** True once the speed floor tripped: the attempt failed as TOO_SLOW. */
+    get slow() {
+      return slow;
+    },
+    /** The error that explains why the switch tripped on its own (stall or speed), if it did. */
+    failure(): DownloadError | undefined {
+      if (stalled) return stalledError(limits.stallTimeoutMs);
+      if (slow && minSpeed) return tooSlowError(minSpeed);
+      return undefined;
+    },
     abort: () => controller.abort(),
-    arm: () => {
+    arm: (bytes = 0) => {
+      received += bytes;
       clearTimeout(watchdog);
       watchdog = setTimeout(() => {
         stalled = true;
         controller.abort();
-      }, stallTimeoutMs);
+      }, limits.stallTimeoutMs);
     },
-    /** Stops the watchdog only: the switch still follows the item's signal. */
+    /** Stops the stall watchdog only: the switch still follows the item's signal and the speed floor. */
     disarm: () => clearTimeout(watchdog),
     dispose: () => {
       clearTimeout(watchdog);
+      clearInterval(speedCheck);
       signal.removeEventListener("abort", onAbort);
     },
   };
@@ -104,7 +166,7 @@ export interface RangedDownloadOptions {
   /** A fresh file (truncated) or one to continue (written in place). */
   fresh: boolean;
   signal: AbortSignal;
-  stallTimeoutMs: number;
+  limits: TransferLimits;
   /** Stores the parts' progress; called every second and once at the end, whatever the outcome. */
   save(segments: Segment[]): Promise<void>;
   progress(bytesDone: number): void;
@@ -122,7 +184,7 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
   if (signal.aborted) throw stopReason(signal);
   // Before anything below needs undoing: truncating can fail (a full disk).
   if (opts.fresh) await (await fs.open(opts.file, "w")).close();
-  const watch = watchTransfer(signal, opts.stallTimeoutMs);
+  const watch = watchTransfer(signal, opts.limits);
   const { arm } = watch;
   // The first part's body comes from a request made before this switch: stop it with the rest.
   watch.signal.addEventListener("abort", () => opts.first?.destroy(), { once: true });
@@ -182,7 +244,7 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
     let queued = base;
     try {
       for await (const chunk of taken.body) {
-        arm();
+        arm(chunk.length);
         const take = Math.min(chunk.length, seg.end - seg.start - queued);
         if (take > 0) await out.write(take === chunk.length ? chunk : chunk.subarray(0, take));
         queued += take;
@@ -252,7 +314,8 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
   }
   if (signal.aborted) throw stopReason(signal);
   if (refused) return RANGE_REFUSED;
-  if (watch.stalled) throw stalledError(opts.stallTimeoutMs);
+  const tripped = watch.failure();
+  if (tripped) throw tripped;
   if (failure !== undefined) throw failure instanceof AppError ? failure : classifyHttpError(failure, opts.url);
   if (done !== opts.total) throw new DownloadError("NETWORK", `the parts hold ${done} of ${opts.total} bytes`, { retryable: true });
 }

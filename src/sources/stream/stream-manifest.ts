@@ -1,0 +1,252 @@
+import { Parser as M3u8Parser } from "m3u8-parser";
+import { parse as parseMpd } from "mpd-parser";
+import { DownloadError } from "../../errors.ts";
+
+/**
+ * HLS playlists and DASH manifests, read with videojs's parsers (m3u8-parser, mpd-parser) into
+ * one shape: the tracks to fetch, each a flat list of byte pieces (init sections, segments) that
+ * joined in order make one media file. Everything here is pure; what a manifest names is checked
+ * (http(s) only, a port that exists, no live stream, no DRM) before anything is fetched.
+ */
+
+/** One piece of a track: a whole URL or a byte range of it, maybe AES-128 encrypted. */
+export interface StreamPiece {
+  url: string;
+  range?: { offset: number; length: number };
+  /** AES-128-CBC: the key's URL and the IV as 32 hex digits. */
+  key?: { url: string; iv: string };
+}
+
+export interface StreamTrack {
+  pieces: StreamPiece[];
+}
+
+/** A rendition to offer: a video (maybe muxed with audio) and, when separate, its audio. */
+export interface StreamVariant {
+  bandwidth: number;
+  height: number | null;
+  /** Where the variant's media playlist is (HLS); absent when its pieces are known (DASH, or a media playlist itself). */
+  playlistUrl?: string;
+  track?: StreamTrack;
+  /** A separate audio rendition: its playlist (HLS) or its pieces (DASH). */
+  audio?: { playlistUrl?: string; track?: StreamTrack };
+}
+
+export type ParsedManifest =
+  /** A list of variants (an HLS master playlist, a DASH manifest). */
+  | { kind: "variants"; variants: StreamVariant[]; durationSeconds: number }
+  /** One track's pieces (an HLS media playlist). */
+  | { kind: "track"; track: StreamTrack; durationSeconds: number };
+
+function refused(detail: string, userMessage: string): DownloadError {
+  return new DownloadError("NO_MEDIA", `stream: ${detail}`, { userMessage });
+}
+
+/**
+ * The absolute http(s) URL a manifest entry names, resolved against the manifest's own URL.
+ * Anything else (file:, tcp:, udp:, httpproxy:, data:, a port over 65535) refuses the stream:
+ * a manifest that names such a thing is not one the bot fetches any part of.
+ */
+export function pieceUrl(uri: string, base: string): string {
+  let url: URL;
+  try {
+    url = new URL(uri, base);
+  } catch {
+    throw refused(`bad URI in the manifest: ${uri.slice(0, 100)}`, "the stream's playlist names an address that is not valid; the stream cannot be downloaded.");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw refused(
+      `refused a ${url.protocol} URI in the manifest`,
+      `the stream's playlist points at a ${url.protocol.replace(":", "")} address; only http and https streams are downloaded.`,
+    );
+  }
+  return url.href;
+}
+
+/** The IV of an HLS segment: the one the playlist gives, else its media sequence number. Pure. */
+export function segmentIv(iv: Uint32Array | number[] | undefined, sequence: number): string {
+  if (iv && iv.length === 4) return [...iv].map((w) => (w >>> 0).toString(16).padStart(8, "0")).join("");
+  return sequence.toString(16).padStart(32, "0");
+}
+
+interface HlsSegment {
+  uri: string;
+  duration?: number;
+  byterange?: { length: number; offset: number };
+  key?: { method?: string; uri?: string; iv?: Uint32Array };
+  map?: { uri: string; byterange?: { length: number; offset: number } };
+}
+
+interface HlsManifest {
+  playlists?: Array<{ uri: string; attributes?: { BANDWIDTH?: number; RESOLUTION?: { height?: number }; AUDIO?: string } }>;
+  mediaGroups?: { AUDIO?: Record<string, Record<string, { default?: boolean; uri?: string }>> };
+  segments?: HlsSegment[];
+  endList?: boolean;
+  mediaSequence?: number;
+  playlistType?: string;
+}
+
+/** Reads an HLS playlist (master or media). */
+export function parseHls(text: string, url: string): ParsedManifest {
+  const parser = new M3u8Parser();
+  parser.push(text);
+  parser.end();
+  const manifest = parser.manifest as HlsManifest;
+  const playlists = manifest.playlists ?? [];
+  if (playlists.length > 0) {
+    const variants = playlists.map((p): StreamVariant => {
+      const group = p.attributes?.AUDIO ? manifest.mediaGroups?.AUDIO?.[p.attributes.AUDIO] : undefined;
+      const renditions = Object.values(group ?? {});
+      const audio = renditions.find((r) => r.default && r.uri) ?? renditions.find((r) => r.uri);
+      return {
+        bandwidth: p.attributes?.BANDWIDTH ?? 0,
+        height: p.attributes?.RESOLUTION?.height ?? null,
+        playlistUrl: pieceUrl(p.uri, url),
+        ...(audio?.uri ? { audio: { playlistUrl: pieceUrl(audio.uri, url) } } : {}),
+      };
+    });
+    return { kind: "variants", variants, durationSeconds: 0 };
+  }
+  const segments = manifest.segments ?? [];
+  if (!manifest.endList) {
+    throw refused("a live stream (no #EXT-X-ENDLIST)", "this is a live stream, which the bot does not record; send the link of a recording instead.");
+  }
+  if (segments.length === 0) throw refused("an empty playlist", "the stream's playlist lists no segments.");
+  const pieces: StreamPiece[] = [];
+  let lastMap: string | undefined;
+  const sequence = manifest.mediaSequence ?? 0;
+  let duration = 0;
+  for (const [index, segment] of segments.entries()) {
+    duration += segment.duration ?? 0;
+    const method = segment.key?.method;
+    if (method && method !== "NONE" && method !== "AES-128") {
+      throw refused(`encrypted with ${method}`, "the stream is DRM-protected (encrypted segments), which the bot cannot download.");
+    }
+    const key = method === "AES-128" && segment.key?.uri ? { url: pieceUrl(segment.key.uri, url), iv: segmentIv(segment.key.iv, sequence + index) } : undefined;
+    if (segment.map) {
+      const map = { url: pieceUrl(segment.map.uri, url), ...(segment.map.byterange ? { range: { ...segment.map.byterange } } : {}) };
+      const id = JSON.stringify(map);
+      // An init section is fetched again only where it changes (a discontinuity).
+      if (id !== lastMap) pieces.push(map);
+      lastMap = id;
+    }
+    pieces.push({
+      url: pieceUrl(segment.uri, url),
+      ...(segment.byterange ? { range: { offset: segment.byterange.offset, length: segment.byterange.length } } : {}),
+      ...(key ? { key } : {}),
+    });
+  }
+  return { kind: "track", track: { pieces }, durationSeconds: duration };
+}
+
+interface DashPlaylist {
+  attributes?: { BANDWIDTH?: number; RESOLUTION?: { height?: number }; AUDIO?: string };
+  segments?: Array<{ resolvedUri: string; map?: { resolvedUri: string; byterange?: { length: number; offset: number } }; byterange?: { length: number; offset: number } }>;
+  sidx?: unknown;
+  endList?: boolean;
+  contentProtection?: unknown;
+}
+
+/** DASH's tracks, as pieces: the init section, then every segment (a single-file representation is one piece). */
+function dashTrack(playlist: DashPlaylist, url: string): StreamTrack {
+  if (playlist.contentProtection) {
+    throw refused("DASH content protection", "the stream is DRM-protected, which the bot cannot download.");
+  }
+  const pieces: StreamPiece[] = [];
+  let lastMap: string | undefined;
+  for (const segment of playlist.segments ?? []) {
+    if (segment.map) {
+      const map = { url: pieceUrl(segment.map.resolvedUri, url), ...(segment.map.byterange ? { range: { ...segment.map.byterange } } : {}) };
+      const id = JSON.stringify(map);
+      if (id !== lastMap) pieces.push(map);
+      lastMap = id;
+    }
+    // A representation indexed by a sidx box is one file: fetched whole, it holds everything.
+    const range = segment.byterange && !playlist.sidx ? { range: { ...segment.byterange } } : {};
+    pieces.push({ url: pieceUrl(segment.resolvedUri, url), ...range });
+  }
+  if (pieces.length === 0) throw refused("a representation without segments", "the stream's manifest lists no segments.");
+  return { pieces };
+}
+
+/** Reads a DASH manifest: every video representation, each with the default audio. */
+export function parseDash(text: string, url: string): ParsedManifest {
+  let manifest: { playlists?: DashPlaylist[]; mediaGroups?: { AUDIO?: Record<string, Record<string, { default?: boolean; playlists?: DashPlaylist[] }>> }; duration?: number; minimumUpdatePeriod?: number };
+  try {
+    manifest = parseMpd(text, { manifestUri: url }) as typeof manifest;
+  } catch (error) {
+    throw refused(`unreadable manifest (${error instanceof Error ? error.message : String(error)})`, "the stream's manifest could not be read.");
+  }
+  const playlists = manifest.playlists ?? [];
+  if (manifest.minimumUpdatePeriod !== undefined || playlists.some((p) => p.endList === false)) {
+    throw refused("a live stream (dynamic MPD)", "this is a live stream, which the bot does not record; send the link of a recording instead.");
+  }
+  const groups = Object.values(manifest.mediaGroups?.AUDIO ?? {});
+  const audioOf = (p: DashPlaylist) => {
+    const group = (p.attributes?.AUDIO ? manifest.mediaGroups?.AUDIO?.[p.attributes.AUDIO] : undefined) ?? groups[0];
+    const renditions = Object.values(group ?? {});
+    const rendition = renditions.find((r) => r.default) ?? renditions[0];
+    const best = [...(rendition?.playlists ?? [])].sort((a, b) => (b.attributes?.BANDWIDTH ?? 0) - (a.attributes?.BANDWIDTH ?? 0))[0];
+    return best ? { track: dashTrack(best, url) } : undefined;
+  };
+  const variants: StreamVariant[] = playlists.map((p) => {
+    const audio = audioOf(p);
+    return {
+      bandwidth: (p.attributes?.BANDWIDTH ?? 0) + (audio ? 128_000 : 0),
+      height: p.attributes?.RESOLUTION?.height ?? null,
+      track: dashTrack(p, url),
+      ...(audio ? { audio } : {}),
+    };
+  });
+  if (variants.length === 0) {
+    // Audio only.
+    const audio = groups.length ? audioOf({}) : undefined;
+    if (!audio) throw refused("a manifest without representations", "the stream's manifest lists nothing to download.");
+    variants.push({ bandwidth: 128_000, height: null, track: audio.track! });
+  }
+  return { kind: "variants", variants, durationSeconds: manifest.duration ?? 0 };
+}
+
+/**
+ * The variant to take: the highest bandwidth whose size for the duration fits `maxBytes`, else
+ * the lowest. Pure.
+ */
+export function pickVariant<V extends { bandwidth: number }>(variants: readonly V[], durationSeconds: number, maxBytes: number): V {
+  const sorted = [...variants].sort((a, b) => b.bandwidth - a.bandwidth);
+  const fits = sorted.find((v) => durationSeconds <= 0 || v.bandwidth <= 0 || (v.bandwidth / 8) * durationSeconds <= maxBytes);
+  return fits ?? sorted[sorted.length - 1]!;
+}
+
+/** The container a joined track is, from its first bytes, for a forced ffmpeg demuxer. Pure. */
+export function sniffContainer(head: Buffer): "mpegts" | "mp4" | "aac" | "matroska" | undefined {
+  if (head.length >= 189 && head[0] === 0x47 && head[188] === 0x47) return "mpegts";
+  if (head.length >= 1 && head[0] === 0x47 && head.length < 189) return "mpegts";
+  const box = head.subarray(4, 8).toString("latin1");
+  if (["ftyp", "styp", "moof", "moov", "sidx", "free", "mdat"].includes(box)) return "mp4";
+  if (head.subarray(0, 4).equals(Buffer.from([0x1a, 0x45, 0xdf, 0xa3]))) return "matroska";
+  if (head.subarray(0, 3).toString("latin1") === "ID3" || (head[0] === 0xff && ((head[1] ?? 0) & 0xf6) === 0xf0)) return "aac";
+  return undefined;
+}
+
+/** Whether a response is an HLS or DASH manifest. Pure. */
+export function isStreamManifest(contentType: string, url: string): boolean {
+  if (/^\s*(application\/(vnd\.apple\.mpegurl|x-mpegurl|dash\+xml)|audio\/(x-)?mpegurl)\b/i.test(contentType)) return true;
+  try {
+    return /\.(m3u8|mpd)$/i.test(new URL(url).pathname);
+  } catch {
+    return false;
+  }
+}
+
+/** Which parser a manifest needs, from its type, name or first bytes. Pure. */
+export function manifestKind(contentType: string, url: string, text: string): "hls" | "dash" {
+  if (/dash\+xml/i.test(contentType)) return "dash";
+  if (/mpegurl/i.test(contentType)) return "hls";
+  if (text.trimStart().startsWith("#EXTM3U")) return "hls";
+  try {
+    if (/\.mpd$/i.test(new URL(url).pathname)) return "dash";
+  } catch {
+    // not a URL: decided by the text
+  }
+  return text.trimStart().startsWith("<") ? "dash" : "hls";
+}
