@@ -22,6 +22,7 @@ import type { Config } from "./config.ts";
 import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./media/ffmpeg.ts";
+import { ToolProcesses } from "./media/tool-processes.ts";
 import { createUploadPreparer } from "./media/prepare-upload.ts";
 import { createSiteMatcher, createYtDlpDownloader, findYtDlp } from "./media/yt-dlp.ts";
 import { createRequestHandler } from "./intake/request-handler.ts";
@@ -51,6 +52,8 @@ export interface AppOptions {
   freeBytes?: (dir: string) => Promise<number>;
   /** How long polling may meet 409 Conflict before it ends (default a minute). */
   conflictLimitMs?: number;
+  /** How long yt-dlp may take to read a page (default 30 s; tests). */
+  ytDlpMetadataTimeoutMs?: number;
 }
 
 export interface App {
@@ -75,8 +78,8 @@ export const COMMANDS: BotCommand[] = [
   { command: "status", description: "Counts, pause state, active download, free disk" },
   { command: "cancel", description: "Cancel a download: /cancel 12, or reply to its message" },
   { command: "retry", description: "Queue a failed or cancelled download again" },
-  { command: "pause", description: "Pause the whole queue (or one item: /pause 12)" },
-  { command: "resume", description: "Resume the queue (or one item: /resume 12)" },
+  { command: "pause", description: "Pause this chat's downloads, the whole queue in the admin chat (one: /pause 12)" },
+  { command: "resume", description: "Resume this chat's downloads, the whole queue in the admin chat (one: /resume 12)" },
   { command: "priority", description: "Reorder: /priority 12 high|normal|low" },
   { command: "history", description: "The last finished downloads" },
   { command: "help", description: "What this bot does" },
@@ -113,7 +116,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const editor = new MessageEditor(bot.api, config.progressIntervalMs, logger.child({ part: "editor" }));
   const tasks = new TaskRunner(logger);
   const notices = new TransientNotices(bot.api, config.noticeTtlMs, logger.child({ part: "notices" }));
-  const reporter = new ChatReporter({ api: bot.api, db, editor, notices, logger: logger.child({ part: "chat" }) });
+  const reporter = new ChatReporter({ api: bot.api, db, editor, notices, adminChatIds: config.adminChatIds, logger: logger.child({ part: "chat" }) });
 
   const policy = { allowPrivate: config.allowPrivateNetworks, trusted: options.trustedAddresses };
   // What every HTTP transfer must keep up: a byte now and then, and a floor on its average speed.
@@ -135,11 +138,23 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     uploadLimitBytes: config.uploadLimitBytes,
     splitLargeFiles: config.splitLargeFiles,
   };
-  const mediaTools = findMediaTools(config, logger);
+  // Every tool process is recorded, so a start after a crash ends those left running.
+  const toolProcesses = new ToolProcesses(path.resolve(config.dataDir, "tools.pids"), logger.child({ part: "tools" }));
+  const mediaTools = findMediaTools(config, logger, toolProcesses);
   const ytDlp = findYtDlp(config.ytDlpPath);
   if (!ytDlp) logger.warn("yt-dlp not found: pages are read by the built-in reader only");
   const ytDlpDownloader = ytDlp
-    ? createYtDlpDownloader({ bin: ytDlp, tools: mediaTools, proxyUrl: () => proxy.url, cookiesFile: config.ytDlpCookiesFile, maxItems: config.crawlMaxItems })
+    ? createYtDlpDownloader({
+        bin: ytDlp,
+        tools: mediaTools,
+        proxyUrl: () => proxy.url,
+        cookiesFile: config.ytDlpCookiesFile,
+        maxItems: config.crawlMaxItems,
+        workDir: path.resolve(config.dataDir, "tools"),
+        stallTimeoutMs: config.stallTimeoutMs,
+        processes: toolProcesses,
+        ...(options.ytDlpMetadataTimeoutMs ? { metadataTimeoutMs: options.ytDlpMetadataTimeoutMs } : {}),
+      })
     : undefined;
   // ffmpeg fetches streams itself: only through this proxy, which applies the guard.
   const proxy = new GuardedProxy(policy, logger.child({ part: "proxy" }), options.resolve);
@@ -167,7 +182,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         limits,
         connections: config.connectionsPerDownload,
         ...(mediaTools ? { streams: createStreamDownloader({ http, tools: mediaTools, limits, connections: config.connectionsPerDownload }) } : {}),
-        ...(ytDlpDownloader && ytDlp ? { sites: { handles: createSiteMatcher(ytDlp), download: ytDlpDownloader } } : {}),
+        ...(ytDlpDownloader && ytDlp ? { sites: { handles: createSiteMatcher(ytDlp, toolProcesses), download: ytDlpDownloader } } : {}),
       }),
       torrent: createTorrentSource({
         db,
@@ -200,7 +215,15 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     }),
   });
   const answers = new RequestAnswers({ api: bot.api, requests, editor, acks: reporter, tasks, logger, queuePaused: () => worker.queuePaused });
-  const control = new QueueControl({ db, worker, reporter, disk, ytDlp: ytDlp !== undefined, logger: logger.child({ part: "control" }) });
+  const control = new QueueControl({
+    db,
+    worker,
+    reporter,
+    disk,
+    ytDlp: ytDlp !== undefined,
+    adminChatIds: config.adminChatIds,
+    logger: logger.child({ part: "control" }),
+  });
 
   // The chat's live message is sent anew once other messages pushed it out of sight: it is told
   // of every message in an allowed chat, the bot's own included. Strangers' chats (the bot's
@@ -245,6 +268,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       // Registered here so it is last whatever the features above: a press nobody handled is answered.
       bot.use(unhandledButtonsFeature());
       await proxy.start();
+      // Before the worker touches any item's folder: a tool a crashed run left writes no more.
+      await toolProcesses.reapLeftovers();
       await worker.start();
       // What a previous process stored and did not get to: checked now, answered on its own.
       await requests.resume((request, outcome) =>

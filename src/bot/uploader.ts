@@ -1,4 +1,5 @@
 import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { type Api, GrammyError, HttpError, InputFile, InputMediaBuilder } from "grammy";
 import type { Message } from "grammy/types";
@@ -63,7 +64,12 @@ export interface UploadOptions {
  * thumbnail), read from the file with ffprobe and ffmpeg. Empty without the tools or for a part
  * of a bigger file; `kind` falls back to a document for a "video" with no picture in it.
  */
-async function mediaFields(file: DeliverableFile, kind: UploadKind, options: UploadOptions): Promise<{ kind: UploadKind; fields: Record<string, unknown> }> {
+async function mediaFields(
+  file: DeliverableFile,
+  kind: UploadKind,
+  options: UploadOptions,
+  scratch: Scratch,
+): Promise<{ kind: UploadKind; fields: Record<string, unknown> }> {
   const tools = options.media;
   // Without the tools nothing says a video plays, nor how long it is: a document then.
   if (!tools) return { kind: kind === "video" ? "document" : kind, fields: {} };
@@ -71,11 +77,12 @@ async function mediaFields(file: DeliverableFile, kind: UploadKind, options: Upl
   const info = await probeMedia(tools, file.path, options.signal);
   if (!info) return { kind, fields: {} };
   if (kind === "video" && !info.video) return { kind: "document", fields: {} };
-  const thumbPath = `${file.path}.thumb.jpg`;
-  const withThumb = async (cover: boolean) =>
-    (await makeThumbnail(tools, file.path, thumbPath, { atSeconds: Math.min(5, info.duration / 10), cover, ...(options.signal ? { signal: options.signal } : {}) }))
+  const withThumb = async (cover: boolean) => {
+    const thumbPath = path.join(await scratch.dir(path.dirname(file.path)), `${scratch.next()}.jpg`);
+    return (await makeThumbnail(tools, file.path, thumbPath, { atSeconds: Math.min(5, info.duration / 10), cover, ...(options.signal ? { signal: options.signal } : {}) }))
       ? { thumbnail: new InputFile(thumbPath, "thumb.jpg") }
       : {};
+  };
   if (kind === "video") {
     return {
       kind,
@@ -93,29 +100,57 @@ async function mediaFields(file: DeliverableFile, kind: UploadKind, options: Upl
   };
 }
 
+/**
+ * A folder for an upload's thumbnails, created new next to the file (on the data disk) when the
+ * first one is made and removed after the upload: no name in it can be a downloaded file's (a
+ * torrent may hold a "movie.mp4.thumb.jpg"), so ffmpeg overwrites nothing of the download.
+ */
+class Scratch {
+  private made: string | undefined;
+  private count = 0;
+
+  async dir(near: string): Promise<string> {
+    this.made ??= await mkdtemp(path.join(near, ".thumbs-"));
+    return this.made;
+  }
+
+  next(): number {
+    return ++this.count;
+  }
+
+  async remove(): Promise<void> {
+    if (this.made) await rm(this.made, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
 /** Sends one finished file to the chat and returns Telegram's file_id for it. */
 export async function uploadFile(api: Api, chatId: number, file: DeliverableFile, options: UploadOptions): Promise<{ fileId: string | null; kind: UploadKind }> {
-  const media = await mediaFields(file, chooseUploadKind(file.name, options.uploadAs), options);
-  const kind = media.kind;
-  const input = countingFile(file, options.onBytes ?? (() => {}));
-  const common = {
-    ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}),
-    ...replyTo(options.replyTo),
-  };
-  // grammY types its signal with an AbortSignal shim; Node's is the same thing at run time.
-  const signal = options.signal as Parameters<Api["sendDocument"]>[3];
+  const scratch = new Scratch();
   try {
-    let message: Message;
-    if (kind === "video") {
-      message = await api.sendVideo(chatId, input, { supports_streaming: true, ...common, ...media.fields }, signal);
-    } else if (kind === "audio") {
-      message = await api.sendAudio(chatId, input, { ...common, ...media.fields }, signal);
-    } else {
-      message = await api.sendDocument(chatId, input, common, signal);
+    const media = await mediaFields(file, chooseUploadKind(file.name, options.uploadAs), options, scratch);
+    const kind = media.kind;
+    const input = countingFile(file, options.onBytes ?? (() => {}));
+    const common = {
+      ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}),
+      ...replyTo(options.replyTo),
+    };
+    // grammY types its signal with an AbortSignal shim; Node's is the same thing at run time.
+    const signal = options.signal as Parameters<Api["sendDocument"]>[3];
+    try {
+      let message: Message;
+      if (kind === "video") {
+        message = await api.sendVideo(chatId, input, { supports_streaming: true, ...common, ...media.fields }, signal);
+      } else if (kind === "audio") {
+        message = await api.sendAudio(chatId, input, { ...common, ...media.fields }, signal);
+      } else {
+        message = await api.sendDocument(chatId, input, common, signal);
+      }
+      return { fileId: fileIdOf(message), kind };
+    } catch (error) {
+      throw uploadError(error);
     }
-    return { fileId: fileIdOf(message), kind };
-  } catch (error) {
-    throw uploadError(error);
+  } finally {
+    await scratch.remove();
   }
 }
 
@@ -130,29 +165,34 @@ export async function uploadGroup(
   files: DeliverableFile[],
   options: UploadOptions,
 ): Promise<Array<{ fileId: string | null; kind: UploadKind }>> {
-  const prepared: Array<{ kind: UploadKind; fields: Record<string, unknown> }> = [];
-  for (const file of files) prepared.push(await mediaFields(file, chooseUploadKind(file.name, options.uploadAs), options));
-  const uniform = prepared.every((p) => p.kind === prepared[0]!.kind);
-  const sent = files.map(() => 0);
-  const media = files.map((file, i) => {
-    const input = countingFile(file, (n) => {
-      sent[i] = n;
-      options.onBytes?.(sent.reduce((a, b) => a + b, 0));
-    });
-    const caption = file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {};
-    const kind = uniform ? prepared[i]!.kind : "document";
-    const fields = uniform ? prepared[i]!.fields : {};
-    if (kind === "video") return InputMediaBuilder.video(input, { ...caption, ...fields });
-    if (kind === "audio") return InputMediaBuilder.audio(input, { ...caption, ...fields });
-    return InputMediaBuilder.document(input, caption);
-  });
-  const signal = options.signal as Parameters<Api["sendMediaGroup"]>[3];
+  const scratch = new Scratch();
   try {
-    // One kind per album (checked above), which is what the union of media types cannot say.
-    const messages = await api.sendMediaGroup(chatId, media as Parameters<Api["sendMediaGroup"]>[1], replyTo(options.replyTo), signal);
-    return messages.map((m, i) => ({ fileId: fileIdOf(m), kind: uniform ? prepared[i]!.kind : "document" }));
-  } catch (error) {
-    throw uploadError(error);
+    const prepared: Array<{ kind: UploadKind; fields: Record<string, unknown> }> = [];
+    for (const file of files) prepared.push(await mediaFields(file, chooseUploadKind(file.name, options.uploadAs), options, scratch));
+    const uniform = prepared.every((p) => p.kind === prepared[0]!.kind);
+    const sent = files.map(() => 0);
+    const media = files.map((file, i) => {
+      const input = countingFile(file, (n) => {
+        sent[i] = n;
+        options.onBytes?.(sent.reduce((a, b) => a + b, 0));
+      });
+      const caption = file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {};
+      const kind = uniform ? prepared[i]!.kind : "document";
+      const fields = uniform ? prepared[i]!.fields : {};
+      if (kind === "video") return InputMediaBuilder.video(input, { ...caption, ...fields });
+      if (kind === "audio") return InputMediaBuilder.audio(input, { ...caption, ...fields });
+      return InputMediaBuilder.document(input, caption);
+    });
+    const signal = options.signal as Parameters<Api["sendMediaGroup"]>[3];
+    try {
+      // One kind per album (checked above), which is what the union of media types cannot say.
+      const messages = await api.sendMediaGroup(chatId, media as Parameters<Api["sendMediaGroup"]>[1], replyTo(options.replyTo), signal);
+      return messages.map((m, i) => ({ fileId: fileIdOf(m), kind: uniform ? prepared[i]!.kind : "document" }));
+    } catch (error) {
+      throw uploadError(error);
+    }
+  } finally {
+    await scratch.remove();
   }
 }
 

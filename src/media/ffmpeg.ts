@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { accessSync, constants, promises as fs } from "node:fs";
 import path from "node:path";
 import type { Logger } from "../logger.ts";
+import type { ToolProcesses } from "./tool-processes.ts";
 
 /**
  * ffmpeg and ffprobe, wrapped once: where they are, how they run (a time limit, killed with their
@@ -12,6 +13,8 @@ import type { Logger } from "../logger.ts";
 export interface MediaTools {
   ffmpeg: string;
   ffprobe: string;
+  /** Where their runs are recorded (see `ToolProcesses`); pass it on to `runTool`. */
+  processes?: ToolProcesses | undefined;
 }
 
 export interface MediaInfo {
@@ -43,7 +46,11 @@ function onPath(name: string): string | undefined {
  * without duration or thumbnail (one warning at start). No npm-shipped build is used: those are
  * years old, and ffmpeg parses hostile media.
  */
-export function findMediaTools(config: { ffmpegPath?: string | undefined; ffprobePath?: string | undefined }, logger: Logger): MediaTools | undefined {
+export function findMediaTools(
+  config: { ffmpegPath?: string | undefined; ffprobePath?: string | undefined },
+  logger: Logger,
+  processes?: ToolProcesses,
+): MediaTools | undefined {
   const configured = (file: string | undefined) => {
     if (file === undefined) return undefined;
     try {
@@ -63,7 +70,7 @@ export function findMediaTools(config: { ffmpegPath?: string | undefined; ffprob
     return undefined;
   }
   logger.debug({ ffmpeg, ffprobe }, "media tools");
-  return { ffmpeg, ffprobe };
+  return { ffmpeg, ffprobe, processes };
 }
 
 /**
@@ -102,29 +109,57 @@ export function toolErrorDetail(error: unknown): string {
 }
 
 /**
- * Runs a tool to its end: resolves with its stdout, rejects on a non-zero exit, on the time limit
- * or on abort. The tool runs in a process group of its own, so a kill takes its children too.
+ * The whole environment a tool gets besides what its caller passes: where programs are, a home
+ * and the language. Nothing else of the bot's own (its token, its config, proxy variables such as
+ * `no_proxy` that would let a tool connect past the guard) reaches a child. Pure.
  */
-export function runTool(
-  bin: string,
-  args: string[],
-  options: { signal?: AbortSignal; timeoutMs: number; env?: Record<string, string>; onLine?: (line: string) => void },
-): Promise<string> {
+export function toolEnvironment(extra: Record<string, string> = {}, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ["PATH", "HOME", "LANG"]) {
+    const value = from[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+/** Most a tool may write to its stdout (the JSON of a long playlist is a few MB). */
+export const MAX_TOOL_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+export interface RunToolOptions {
+  signal?: AbortSignal;
+  /** Longest the whole run may take. */
+  timeoutMs: number;
+  /** The error the time limit fails with (default: a ToolError saying so). */
+  timeoutError?: () => Error;
+  /** Variables besides PATH, HOME and LANG (see `toolEnvironment`). */
+  env?: Record<string, string>;
+  /** Hands stdout over line by line (progress) instead of collecting it. */
+  onLine?: (line: string) => void;
+  /** Most stdout bytes collected (or most bytes in one line with `onLine`); more fails the run. */
+  maxOutputBytes?: number;
+  /** Fails the run when the tool writes nothing to stdout for this long (tools that print progress). */
+  stallMs?: number;
+  /** The error a stall fails with (default: a ToolError saying so). */
+  stallError?: () => Error;
+  /** Where the running tools are recorded, so the next start can end them after a crash. */
+  processes?: ToolProcesses | undefined;
+}
+
+/**
+ * Runs a tool to its end: resolves with its stdout, rejects on a non-zero exit, on the time limit,
+ * a stall, too much output or on abort. The tool runs in a process group of its own, so a kill
+ * takes its children too, with nothing of the bot's environment but PATH, HOME and LANG.
+ */
+export function runTool(bin: string, args: string[], options: RunToolOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
-    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
-    let stdout = "";
+    const name = path.basename(bin);
+    const maxOutput = options.maxOutputBytes ?? MAX_TOOL_OUTPUT_BYTES;
+    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, env: toolEnvironment(options.env) });
+    if (child.pid) options.processes?.add(child.pid, name);
+    const chunks: Buffer[] = [];
+    let collected = 0;
     let stderr = "";
-    // With onLine, stdout is handed over line by line (progress) and not kept.
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      if (!options.onLine) return;
-      const lines = stdout.split("\n");
-      stdout = lines.pop() ?? "";
-      for (const line of lines) options.onLine(line);
-    });
-    // Only the tail matters for a failure report.
-    child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     let why: unknown;
     const kill = (reason: unknown) => {
       why ??= reason;
@@ -134,21 +169,52 @@ export function runTool(
         child.kill("SIGKILL");
       }
     };
-    const timer = setTimeout(() => kill(new ToolError(`${path.basename(bin)} took longer than ${options.timeoutMs} ms`, stderr)), options.timeoutMs);
+    let stallTimer: NodeJS.Timeout | undefined;
+    const watchStall = () => {
+      if (!options.stallMs) return;
+      clearTimeout(stallTimer);
+      const ms = options.stallMs;
+      stallTimer = setTimeout(() => kill(options.stallError?.() ?? new ToolError(`${name} showed no progress for ${Math.round(ms / 1000)} s`, stderr)), ms);
+    };
+    watchStall();
+    child.stdout.on("data", (d: Buffer) => {
+      watchStall();
+      collected += d.length;
+      chunks.push(d);
+      if (options.onLine && d.includes(10)) {
+        // Whole lines go to the caller; only the unfinished last one stays.
+        const text = Buffer.concat(chunks).toString();
+        const lines = text.split("\n");
+        const rest = lines.pop() ?? "";
+        chunks.length = 0;
+        chunks.push(Buffer.from(rest));
+        collected = chunks[0]!.length;
+        for (const line of lines) options.onLine(line);
+      }
+      if (collected > maxOutput) kill(new ToolError(`${name} wrote more than ${Math.round(maxOutput / 1024)} kB to its output${options.onLine ? " in one line" : ""}`, stderr));
+    });
+    // Only the tail matters for a failure report.
+    child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const timer = setTimeout(() => kill(options.timeoutError?.() ?? new ToolError(`${name} took longer than ${options.timeoutMs} ms`, stderr)), options.timeoutMs);
     const onAbort = () => kill(options.signal?.reason);
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    child.once("error", (error) => {
+    const settle = () => {
       clearTimeout(timer);
+      clearTimeout(stallTimer);
       options.signal?.removeEventListener("abort", onAbort);
+      if (child.pid) options.processes?.remove(child.pid);
+    };
+    child.once("error", (error) => {
+      settle();
       reject(error);
     });
     child.once("close", (code) => {
-      clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
+      settle();
       if (why !== undefined) return reject(why);
+      const stdout = Buffer.concat(chunks).toString();
       if (options.onLine && stdout) options.onLine(stdout);
       if (code === 0) return resolve(options.onLine ? "" : stdout);
-      reject(new ToolError(`${path.basename(bin)} exited with ${code}`, stderr));
+      reject(new ToolError(`${name} exited with ${code}`, stderr));
     });
   });
 }
@@ -162,9 +228,12 @@ interface ProbeOutput {
 export async function probeMedia(tools: MediaTools, file: string, signal?: AbortSignal): Promise<MediaInfo | undefined> {
   let out: ProbeOutput;
   try {
-    const json = await runTool(tools.ffprobe, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file], {
+    // inputArgs: a playlist or description posing as a media file opens nothing else.
+    const json = await runTool(tools.ffprobe, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", ...inputArgs(file)], {
       ...(signal ? { signal } : {}),
       timeoutMs: 30_000,
+      maxOutputBytes: 1024 * 1024,
+      processes: tools.processes,
     });
     out = JSON.parse(json) as ProbeOutput;
   } catch (error) {
@@ -198,7 +267,8 @@ const THUMB_BYTES = 200 * 1024;
 
 /**
  * A JPEG thumbnail of at most 320 px on its longer side and under 200 kB, from a frame a little
- * into a video (or from an audio file's cover), written to `out`. False when none could be made.
+ * into a video (or from an audio file's cover), written to `out` (a path the caller created a
+ * fresh folder for: ffmpeg overwrites it). False when none could be made.
  */
 export async function makeThumbnail(
   tools: MediaTools,
@@ -213,8 +283,9 @@ export async function makeThumbnail(
     try {
       await runTool(
         tools.ffmpeg,
-        ["-v", "error", ...seek, "-i", file, ...pick, "-frames:v", "1", "-vf", scale, "-q:v", String(quality), "-f", "image2", "-y", out],
-        { ...(options.signal ? { signal: options.signal } : {}), timeoutMs: 60_000 },
+        // `-update 1`: the name is a name, not an image2 pattern (a folder may hold a "%d").
+        ["-v", "error", ...seek, ...inputArgs(file), ...pick, "-frames:v", "1", "-vf", scale, "-q:v", String(quality), "-f", "image2", "-update", "1", "-y", `file:${out}`],
+        { ...(options.signal ? { signal: options.signal } : {}), timeoutMs: 60_000, processes: tools.processes },
       );
       const { size } = await fs.stat(out);
       if (size > 0 && size < THUMB_BYTES) return true;

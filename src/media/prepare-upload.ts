@@ -4,7 +4,7 @@ import type { Logger } from "../logger.ts";
 import { overUploadLimitError, uploadParts } from "../queue/upload-parts.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 import type { DataDisk } from "../storage/data-disk.ts";
-import { type MediaTools, probeMedia, runTool } from "./ffmpeg.ts";
+import { type MediaTools, inputArgs, probeMedia, runTool } from "./ffmpeg.ts";
 
 export interface PrepareOptions {
   tools?: MediaTools | undefined;
@@ -58,14 +58,18 @@ async function playable(tools: MediaTools, file: DeliverableFile, options: Prepa
   if (!info?.video || !PLAYABLE_VIDEO.has(info.video.codec) || (info.audio && !PLAYABLE_AUDIO.has(info.audio.codec))) return file;
   await options.disk.assertRoom(file.size);
   const name = isMp4 ? file.name : `${path.basename(file.name, path.extname(file.name))}.mp4`;
-  const target = path.join(path.dirname(file.path), `remux-${name}`);
+  // A folder of its own, created new: no downloaded file can have the output's name (a torrent
+  // may hold a "remux-x.mp4"), and ffmpeg overwrites nothing the download brought.
+  const work = await fs.mkdtemp(path.join(path.dirname(file.path), ".remux-"));
+  const target = path.join(work, name);
   try {
-    await runTool(tools.ffmpeg, ["-v", "error", "-i", file.path, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", target], {
+    await runTool(tools.ffmpeg, ["-v", "error", ...inputArgs(file.path), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", `file:${target}`], {
       signal,
       timeoutMs: 30 * 60_000,
+      processes: tools.processes,
     });
   } catch (error) {
-    await fs.rm(target, { force: true });
+    await fs.rm(work, { recursive: true, force: true });
     if (signal.aborted) throw error;
     options.logger.warn({ file: file.name, err: error instanceof Error ? error.message : String(error), stderr: (error as { stderr?: string }).stderr }, "could not remux to MP4; sending the file as it is");
     return file;
@@ -113,22 +117,23 @@ async function cutMedia(tools: MediaTools, file: DeliverableFile, options: Prepa
   await options.disk.assertRoom(file.size);
   const ext = info.video ? ".mp4" : path.extname(file.name).toLowerCase();
   const stem = path.basename(file.name, path.extname(file.name));
-  const work = path.join(path.dirname(file.path), `parts-${stem}`.slice(0, 120));
+  // Made new for the parts: no downloaded folder is emptied or written into.
+  const work = await fs.mkdtemp(path.join(path.dirname(file.path), ".parts-"));
   let seconds = Math.max(1, Math.floor((info.duration * options.limit * 0.9) / file.size));
   for (let attempt = 0; attempt < 5; attempt++) {
-    await fs.rm(work, { recursive: true, force: true });
-    await fs.mkdir(work, { recursive: true });
+    for (const old of await fs.readdir(work)) await fs.rm(path.join(work, old), { force: true });
     try {
       await runTool(
         tools.ffmpeg,
         [
-          "-v", "error", "-i", file.path,
+          "-v", "error", ...inputArgs(file.path),
           "-map", info.video ? "0:v:0" : "0:a:0", ...(info.video ? ["-map", "0:a:0?"] : []),
           "-c", "copy", "-f", "segment", "-segment_time", String(seconds), "-reset_timestamps", "1",
           ...(info.video ? ["-segment_format", "mp4", "-segment_format_options", "movflags=+faststart"] : []),
-          path.join(work, `%04d${ext}`),
+          // The folder's own "%" (a torrent's "100%" folder) doubled: only %04d is the pattern.
+          `file:${path.join(work.replaceAll("%", "%%"), `%04d${ext}`)}`,
         ],
-        { signal, timeoutMs: 60 * 60_000 },
+        { signal, timeoutMs: 60 * 60_000, processes: tools.processes },
       );
     } catch (error) {
       await fs.rm(work, { recursive: true, force: true });

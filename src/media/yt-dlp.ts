@@ -2,9 +2,11 @@ import { accessSync, constants, promises as fs, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
 import { DownloadError, stopReason } from "../errors.ts";
+import { formatBytes } from "../text/format.ts";
 import { queueFound } from "../sources/crawler-source.ts";
 import type { FoundItem, SourceContext, SourceResult } from "../sources/source.ts";
-import { type MediaTools, runTool, toolErrorDetail } from "./ffmpeg.ts";
+import { type MediaTools, SAFE_FORMATS, runTool, toolErrorDetail } from "./ffmpeg.ts";
+import type { ToolProcesses } from "./tool-processes.ts";
 
 /**
  * yt-dlp, wrapped once: where it is, the arguments (a format Telegram plays, within the size
@@ -20,11 +22,26 @@ export interface YtDlpOptions {
   timeoutMs?: number;
   /** A playlist queues at most this many of its entries (`crawlMaxItems`, as a page's files). */
   maxItems: number;
+  /**
+   * A folder of the bot's own (`<dataDir>/tools`) for the ffmpeg and ffprobe yt-dlp is given:
+   * small scripts that run the real ones with local-file and media-container whitelists on every
+   * input, whatever yt-dlp asks of them.
+   */
+  workDir: string;
+  /** Longest yt-dlp may take to read a page (each run's, before the first byte): default 30 s. */
+  metadataTimeoutMs?: number;
+  /** A download that gets no new byte for this long fails as STALLED (`stallTimeoutMs`). */
+  stallTimeoutMs?: number;
+  /** How often the item's folder is measured while yt-dlp writes into it (default 1 s). */
+  watchIntervalMs?: number;
+  processes?: ToolProcesses | undefined;
 }
 
 /** The little of `--flat-playlist --dump-single-json` the bot reads. */
 interface YtDlpInfo {
   _type?: string;
+  is_live?: boolean | null;
+  live_status?: string | null;
   url?: string;
   webpage_url?: string;
   entries?: (YtDlpInfo | null)[] | null;
@@ -76,16 +93,38 @@ const FORMAT = "b[ext=mp4][vcodec^=avc1]/bv*[ext=mp4][vcodec^=avc1]+ba[ext=m4a]/
  */
 export type YtDlpDownloader = (ctx: SourceContext, url: string) => Promise<SourceResult | null>;
 
+const LIVE = new Set(["is_live", "is_upcoming", "post_live"]);
+
+/**
+ * yt-dlp with the bot's limits around it. It does its own networking, through the guarded proxy
+ * only, and with its own downloader for everything (`--downloader native`, live streams refused):
+ * no URL is handed to ffmpeg, whose every run (merging, fixing) gets local-file and container
+ * whitelists from the wrapper scripts in `workDir`. Its output is measured as it grows, against
+ * `maxFileSizeBytes` (`--max-filesize` holds only for a size known up front), the free disk and
+ * the stall timer; reading a page has a time limit of its own.
+ */
 export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
+  const metadataMs = options.metadataTimeoutMs ?? 30_000;
+  let ffmpegLocation: Promise<string> | undefined;
   return async (ctx, url) => {
     const { signal } = ctx;
-    ctx.progress({ bytesDone: 0, totalBytes: null, note: "asking yt-dlp about the page" });
+    const seconds = Math.round(metadataMs / 1000);
+    ctx.progress({ bytesDone: 0, totalBytes: null, note: `waiting for yt-dlp to read the page (up to ${seconds} s)` });
+    // Without tools, a place that is not there: yt-dlp then uses no ffmpeg at all, not one on PATH.
+    ffmpegLocation ??= options.tools ? writeToolWrappers(options.workDir, options.tools) : Promise.resolve(path.join(options.workDir, "no-ffmpeg"));
     const common = [
       "--no-config", "--proxy", options.proxyUrl(),
+      "--ffmpeg-location", await ffmpegLocation,
       ...(options.cookiesFile ? ["--cookies", options.cookiesFile] : []),
     ];
+    const pageTimeout = () =>
+      new DownloadError("NETWORK", `yt-dlp: the page did not answer within ${seconds} s`, {
+        retryable: true,
+        userMessage: `the page did not answer yt-dlp within ${seconds} s; it will be tried again.`,
+      });
     const failed = (error: unknown): DownloadError | null => {
       if (signal.aborted) throw stopReason(signal);
+      if (error instanceof DownloadError) return error;
       const detail = toolErrorDetail(error);
       if (/unsupported url/i.test(detail)) return null;
       return new DownloadError("NO_MEDIA", `yt-dlp: ${detail}`, {
@@ -98,7 +137,14 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
     // a video link that also names a playlist (YouTube's watch?v=…&list=…) is that one video.
     let info: YtDlpInfo;
     try {
-      info = JSON.parse(await runTool(options.bin, [...common, "--no-playlist", "--flat-playlist", "--dump-single-json", url], { signal, timeoutMs: 5 * 60_000 })) as YtDlpInfo;
+      info = JSON.parse(
+        await runTool(options.bin, [...common, "--no-playlist", "--flat-playlist", "--dump-single-json", url], {
+          signal,
+          timeoutMs: metadataMs,
+          timeoutError: pageTimeout,
+          processes: options.processes,
+        }),
+      ) as YtDlpInfo;
     } catch (error) {
       const reason = failed(error);
       if (reason) throw reason;
@@ -108,13 +154,22 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
       const entries = playlistEntries(info, url);
       if (entries.length > 1) return queueFound(ctx, entries, options.maxItems);
     }
+    if (info.is_live || LIVE.has(info.live_status ?? "")) {
+      throw new DownloadError("NO_MEDIA", `yt-dlp: a live stream (${info.live_status ?? "is_live"})`, {
+        userMessage: "the page shows a live stream, which this bot does not record; send the link again once it is over.",
+      });
+    }
+    ctx.progress({ bytesDone: 0, totalBytes: null, note: `waiting for yt-dlp to open the video (up to ${seconds} s)` });
+    const watch = watchOutput(ctx, { ...options, metadataMs, pageTimeout });
     let files: string[] = [];
     try {
       await runTool(
         options.bin,
         [
           ...common, "--no-playlist", "--no-part", "--no-mtime", "--newline", "--progress",
-          ...(options.tools ? ["--ffmpeg-location", path.dirname(options.tools.ffmpeg)] : []),
+          // yt-dlp's own downloader for HLS and DASH too: ffmpeg never gets a URL. A live stream
+          // would still go to ffmpeg, so it is left out.
+          "--downloader", "native", "--match-filter", "!is_live",
           "-f", FORMAT, "--merge-output-format", "mp4", "--max-filesize", String(ctx.maxBytes),
           "--progress-template", "download:PROGRESS %(progress)j",
           "--print", "after_move:FILE %(filepath)s",
@@ -122,13 +177,17 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
           url,
         ],
         {
-          signal,
+          signal: AbortSignal.any([signal, watch.signal]),
           timeoutMs: options.timeoutMs ?? 6 * 60 * 60_000,
+          processes: options.processes,
           onLine: (line) => {
             if (line.startsWith("FILE ")) files.push(line.slice(5).trim());
+            // Merging or fixing up: the folder holds the parts and what is made of them.
+            if (/^\[(Merger|Fixup\w*|ffmpeg\w*)\]/.test(line)) watch.postProcessing();
             if (!line.startsWith("PROGRESS ")) return;
             try {
               const p = JSON.parse(line.slice(9)) as { downloaded_bytes?: number; total_bytes?: number; total_bytes_estimate?: number };
+              watch.progress(p.downloaded_bytes ?? 0);
               ctx.progress({ bytesDone: p.downloaded_bytes ?? 0, totalBytes: p.total_bytes ?? p.total_bytes_estimate ?? null });
             } catch {
               // a progress line that is not JSON (an odd title, say): the next one will do
@@ -140,6 +199,8 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
       const reason = failed(error);
       if (reason) throw reason;
       return null;
+    } finally {
+      watch.stop();
     }
     files = files.filter((f) => f.startsWith(ctx.dir));
     if (files.length === 0) {
@@ -151,6 +212,121 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
     for (const file of files) out.push({ path: file, name: path.basename(file), size: (await fs.stat(file)).size });
     return { kind: "files", files: out };
   };
+}
+
+/**
+ * Watches what yt-dlp writes into the item's folder, measured every second (cheap: a few
+ * entries), and aborts its signal with the reason: over `maxBytes` while downloading, the disk
+ * down to its reserve, no first byte within the page's time limit, or no new byte for
+ * `stallTimeoutMs`.
+ */
+function watchOutput(
+  ctx: SourceContext,
+  options: { stallTimeoutMs?: number | undefined; watchIntervalMs?: number | undefined; metadataMs: number; pageTimeout: () => DownloadError },
+): { signal: AbortSignal; progress(bytes: number): void; postProcessing(): void; stop(): void } {
+  const controller = new AbortController();
+  const started = Date.now();
+  let downloading = false;
+  let postProcessing = false;
+  let lastChange = Date.now();
+  let lastSize = 0;
+  let lastBytes = 0;
+  let busy = false;
+  const fail = (error: DownloadError) => {
+    if (!controller.signal.aborted) controller.abort(error);
+  };
+  const check = async () => {
+    const now = Date.now();
+    const size = await folderSize(ctx.dir);
+    if (size !== lastSize) {
+      lastSize = size;
+      lastChange = now;
+      if (size > 0) downloading = true;
+    }
+    // Parts and their merge together may pass the limit; the download alone may not.
+    if (!postProcessing && size > ctx.maxBytes) {
+      return fail(
+        new DownloadError("TOO_LARGE", `yt-dlp's download passed ${ctx.maxBytes} bytes`, {
+          userMessage: `the video is larger than this bot's limit of ${formatBytes(ctx.maxBytes)} (maxFileSizeBytes).`,
+        }),
+      );
+    }
+    await ctx.ensureDiskRoom();
+    if (!downloading && now - started > options.metadataMs) return fail(options.pageTimeout());
+    if (downloading && options.stallTimeoutMs && now - lastChange > options.stallTimeoutMs) {
+      const s = Math.round(options.stallTimeoutMs / 1000);
+      fail(new DownloadError("STALLED", `yt-dlp got no data for ${s} s`, { retryable: true, userMessage: `the server sent no data for ${s} s.` }));
+    }
+  };
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    check()
+      .catch((error: unknown) => {
+        if (error instanceof DownloadError) fail(error);
+        else ctx.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "could not measure yt-dlp's output");
+      })
+      .finally(() => (busy = false));
+  }, options.watchIntervalMs ?? 1000);
+  return {
+    signal: controller.signal,
+    progress(bytes) {
+      downloading = true;
+      if (bytes !== lastBytes) {
+        lastBytes = bytes;
+        lastChange = Date.now();
+      }
+    },
+    postProcessing() {
+      postProcessing = true;
+      lastChange = Date.now();
+    },
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}
+
+/** Bytes in a folder and its subfolders; 0 when it is not there. */
+async function folderSize(dir: string): Promise<number> {
+  let total = 0;
+  let entries;
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += await folderSize(full);
+    else if (entry.isFile()) total += await fs.stat(full).then((s) => s.size, () => 0);
+  }
+  return total;
+}
+
+/** Quotes a value for a POSIX shell script. Pure. */
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * Writes the ffmpeg and ffprobe yt-dlp runs: scripts that run the real tools with
+ * `-protocol_whitelist file` and the media-container `-format_whitelist` before every input
+ * (yt-dlp's own `--postprocessor-args` cannot reach its ffprobe runs). Returns their folder.
+ */
+export async function writeToolWrappers(workDir: string, tools: MediaTools): Promise<string> {
+  const dir = path.join(workDir, "yt-dlp-ffmpeg");
+  await fs.mkdir(dir, { recursive: true });
+  const guard = `-protocol_whitelist file -format_whitelist ${shellQuote(SAFE_FORMATS.join(","))}`;
+  const head = "#!/bin/sh\n# Written by the bot (src/media/yt-dlp.ts): yt-dlp's ffmpeg runs open local media files only.\n";
+  const ffmpeg = `${head}for arg do\n  shift\n  [ "$arg" = "-i" ] && set -- "$@" ${guard}\n  set -- "$@" "$arg"\ndone\nexec ${shellQuote(tools.ffmpeg)} "$@"\n`;
+  const ffprobe = `${head}exec ${shellQuote(tools.ffprobe)} ${guard} "$@"\n`;
+  for (const [name, text] of [["ffmpeg", ffmpeg], ["ffprobe", ffprobe]] as const) {
+    // Written aside and renamed: a yt-dlp running meanwhile never runs half a script.
+    await fs.writeFile(path.join(dir, `${name}.tmp`), text, { mode: 0o755 });
+    await fs.rename(path.join(dir, `${name}.tmp`), path.join(dir, name));
+  }
+  return dir;
 }
 
 /** Asks yt-dlp's own extractor list which site extractor (not its generic one) takes a URL. */
@@ -167,7 +343,7 @@ print(next((e.IE_NAME for e in gen_extractor_classes() if e.IE_NAME != "generic"
  * link goes to yt-dlp first. Answered offline by yt-dlp's Python module, once per host; a bare IP
  * address is never a site of its own, and a yt-dlp that is not a Python script cannot be asked.
  */
-export function createSiteMatcher(bin: string): (url: string, signal?: AbortSignal) => Promise<boolean> {
+export function createSiteMatcher(bin: string, processes?: ToolProcesses): (url: string, signal?: AbortSignal) => Promise<boolean> {
   const known = new Map<string, boolean>();
   let python: string | undefined;
   try {
@@ -189,7 +365,7 @@ export function createSiteMatcher(bin: string): (url: string, signal?: AbortSign
     if (cached !== undefined) return cached;
     let name = "";
     try {
-      name = (await runTool(python, ["-c", WHICH_EXTRACTOR, url, bin], { ...(signal ? { signal } : {}), timeoutMs: 20_000 })).trim();
+      name = (await runTool(python, ["-c", WHICH_EXTRACTOR, url, bin], { ...(signal ? { signal } : {}), timeoutMs: 20_000, processes })).trim();
     } catch {
       name = "";
     }
