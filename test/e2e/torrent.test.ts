@@ -34,7 +34,7 @@ afterEach(async () => {
   swarm = undefined;
 });
 
-const LOOPBACK = { dht: false, lsd: false, natTraversal: false };
+const LOOPBACK = { dht: false, lsd: false, natTraversal: false, maxFiles: 200, maxTrackers: 50 };
 
 async function setUp(overrides: Partial<ConfigInput> = {}): Promise<{ h: Harness; swarm: TorrentSwarm }> {
   swarm = await TorrentSwarm.start();
@@ -428,6 +428,8 @@ describe("the torrent handler, driven directly", () => {
       policy,
       metadataTimeoutMs: opts.metadataTimeoutMs ?? 60_000,
       stallTimeoutMs: 60_000,
+      maxFiles: 200,
+      maxTrackers: 50,
     });
     const inserted = await insertItem(db, { chatId: CHAT, userId: USER, url: magnet, sourceKind: "torrent", title: "t", sizeBytes: null }, Date.now());
     if (!inserted.inserted) throw new Error("not inserted");

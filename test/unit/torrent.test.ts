@@ -1,16 +1,18 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { isTorrentDocument } from "../../src/bot/features/torrent.ts";
-import { filterReachableUrls, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent/torrent-client.ts";
+import { filterReachableUrls, limitTrackers, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent/torrent-client.ts";
 import {
   allTooLargeError,
   buildMagnet,
+  fileCount,
   infoHashOfMagnet,
   isPaddingAttr,
   selectFiles,
   skippedNotice,
   torrentCaption,
   torrentDiskPaths,
+  tooManyFilesError,
   type TorrentEntry,
 } from "../../src/sources/torrent/torrent-files.ts";
 import { parseMagnet } from "../../src/sources/torrent/torrent-meta.ts";
@@ -102,6 +104,18 @@ describe("selectFiles and what the chat is told", () => {
     expect(one.userMessage).toBe("its file is over this bot's limit of 1.0 KB: x.iso (4.9 KB).");
   });
 
+  it("counts a torrent's files without its padding, and refuses too many with the count (not retryable)", () => {
+    const entries: TorrentEntry[] = [
+      { index: 0, path: "a/1.bin", length: 10 },
+      { index: 1, path: "a/.pad/1", length: 5, padding: true },
+      { index: 2, path: "a/2.bin", length: 0 },
+    ];
+    expect(fileCount(entries)).toBe(2);
+    const error = tooManyFilesError(250, 200);
+    expect(error).toMatchObject({ code: "TOO_LARGE", retryable: false });
+    expect(error.userMessage).toBe("this torrent holds 250 files, more than this bot takes (200); send a torrent with fewer files.");
+  });
+
   it("recognises BEP 47 padding files and cuts captions to Telegram's limit", () => {
     expect(isPaddingAttr(Buffer.from("p"))).toBe(true);
     expect(isPaddingAttr("xp")).toBe(true);
@@ -142,20 +156,36 @@ describe("magnets", () => {
 });
 
 describe("the torrent client's network policy", () => {
-  it("maps the config to webtorrent's options", () => {
-    expect(webTorrentOptions({ dht: false, lsd: false, natTraversal: false, metadataTimeoutMs: 1, seed: false })).toEqual({
+  it("maps the config to webtorrent's options: no web seeds, no WebRTC, trackers through the given dispatcher", () => {
+    const limits = { metadataTimeoutMs: 1, seed: false, maxFiles: 200, maxTrackers: 50 };
+    expect(webTorrentOptions({ dht: false, lsd: false, natTraversal: false, ...limits })).toEqual({
       dht: false,
       lsd: false,
       natUpnp: false,
       natPmp: false,
       utp: false,
+      webSeeds: false,
+      tracker: { wrtc: false },
     });
-    expect(webTorrentOptions({ dht: true, lsd: true, natTraversal: true, metadataTimeoutMs: 1, seed: false })).toMatchObject({
+    const dispatcher = { dispatch: () => true, close: async () => {} };
+    expect(webTorrentOptions({ dht: true, lsd: true, natTraversal: true, ...limits }, dispatcher)).toMatchObject({
       dht: true,
       lsd: true,
       natUpnp: true,
       natPmp: true,
+      webSeeds: false,
+      tracker: { wrtc: false, proxyOpts: { httpAgent: dispatcher, httpsAgent: dispatcher } },
     });
+  });
+
+  it("keeps the first usable trackers up to the limit, once each", () => {
+    const urls = ["http://a/announce", "wss://tracker.webtorrent.dev", "udp://b:80", "http://a/announce", "https://c/announce", "udp://d:1", "nonsense"];
+    expect(limitTrackers(urls, 3)).toEqual({
+      kept: ["http://a/announce", "udp://b:80", "https://c/announce"],
+      unusable: ["wss://tracker.webtorrent.dev", "nonsense"],
+      overLimit: 1,
+    });
+    expect(limitTrackers(urls, 50).overLimit).toBe(0);
   });
 
   it("blocks peers on private networks, IPv6 and IPv4-mapped included, unless trusted", () => {

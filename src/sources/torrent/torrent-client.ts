@@ -5,6 +5,7 @@ import type { ClientOptions, PeerBlocklist } from "webtorrent";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../logger.ts";
 import { type AddressPolicy, type Resolver, isAllowedAddress } from "../../net/address-guard.ts";
+import { type TrackerDispatcher, createTrackerDispatcher } from "./tracker-http.ts";
 
 /**
  * The one WebTorrent client of the process, shared by every torrent item (one listening port, one
@@ -12,8 +13,11 @@ import { type AddressPolicy, type Resolver, isAllowedAddress } from "../../net/a
  * destroyed by `destroy()` when the app stops.
  */
 
-/** Maps our config to webtorrent's options. Pure. */
-export function webTorrentOptions(torrent: Config["torrent"]): ClientOptions {
+/**
+ * Maps our config to webtorrent's options. Pure. `trackerHttp` is the dispatcher HTTP(S) trackers
+ * are asked through (see tracker-http.ts).
+ */
+export function webTorrentOptions(torrent: Config["torrent"], trackerHttp?: TrackerDispatcher): ClientOptions {
   return {
     dht: torrent.dht,
     lsd: torrent.lsd,
@@ -23,7 +27,32 @@ export function webTorrentOptions(torrent: Config["torrent"]): ClientOptions {
     // to TCP only after three failed tries (about 21 s per peer); its uTP also stalls on lost
     // datagrams for a second at a time. Nearly every client accepts TCP.
     utp: false,
+    // Web seeds (BEP 19) off: webtorrent fetches them with the global fetch and no dispatcher,
+    // following redirects anywhere and reading each answer whole, and nothing outside it can
+    // change that. The source also drops them from every torrent (and says so in the log).
+    webSeeds: false,
+    tracker: {
+      // No WebRTC peers: they would come from ws:// trackers and connect without the peer check.
+      wrtc: false,
+      // bittorrent-tracker hands these to fetch as its `dispatcher`, for http: and https: trackers.
+      ...(trackerHttp ? { proxyOpts: { httpAgent: trackerHttp, httpsAgent: trackerHttp } } : {}),
+    },
   };
+}
+
+/** Tracker URL schemes the client uses: ws(s):// ones need WebRTC, which is off. */
+const TRACKER_SCHEMES = /^(https?|udp):\/\//i;
+
+/**
+ * The trackers a torrent is started with: the usable ones (http, https, udp), duplicates removed,
+ * at most `max` of them in the torrent's order. Every one is looked up and announced to at once,
+ * so a torrent listing thousands must not get them all. Pure.
+ */
+export function limitTrackers(urls: readonly string[], max: number): { kept: string[]; unusable: string[]; overLimit: number } {
+  const usable: string[] = [];
+  const unusable: string[] = [];
+  for (const url of new Set(urls)) (TRACKER_SCHEMES.test(url) ? usable : unusable).push(url);
+  return { kept: usable.slice(0, max), unusable, overLimit: Math.max(0, usable.length - max) };
 }
 
 /**
@@ -74,10 +103,13 @@ export interface TorrentClientOptions {
   torrent: Config["torrent"];
   policy: AddressPolicy;
   logger: Logger;
+  /** DNS for tracker connections (tests give made-up names addresses). */
+  resolve?: Resolver;
 }
 
 export class TorrentClientHolder {
   private client?: WebTorrent;
+  private trackerHttp?: TrackerDispatcher;
 
   constructor(private readonly options: TorrentClientOptions) {}
 
@@ -91,7 +123,9 @@ export class TorrentClientHolder {
     // Checked again: another caller may have made it while the module loaded.
     if (this.client && !this.client.destroyed) return this.client;
     const { logger } = this.options;
-    const client = new WebTorrentClient(webTorrentOptions(this.options.torrent));
+    this.trackerHttp ??= await createTrackerDispatcher({ policy: this.options.policy, resolve: this.options.resolve });
+    if (this.client && !this.client.destroyed) return this.client;
+    const client = new WebTorrentClient(webTorrentOptions(this.options.torrent, this.trackerHttp));
     if (!this.options.policy.allowPrivate) client.blocked = peerBlocklist(this.options.policy);
     // A client-level error (a port that cannot be bound, a DHT failure) must not crash the bot;
     // the torrents in progress fail through their own handlers and the next one gets a new client.
@@ -109,13 +143,18 @@ export class TorrentClientHolder {
   /** Destroys the client (every torrent in it, its port, its DHT). Files on disk stay. */
   async destroy(timeoutMs = 3000): Promise<void> {
     const client = this.client;
+    const trackerHttp = this.trackerHttp;
     this.client = undefined;
-    if (!client || client.destroyed) return;
+    this.trackerHttp = undefined;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      new Promise<void>((resolve) => client.destroy(() => resolve())),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-    ]);
-    clearTimeout(timer);
+    if (client && !client.destroyed) {
+      await Promise.race([
+        new Promise<void>((resolve) => client.destroy(() => resolve())),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    // After the client: its trackers' last announces ("stopped") still go out through it.
+    await trackerHttp?.close().catch(() => {});
   }
 }

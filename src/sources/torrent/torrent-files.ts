@@ -66,6 +66,21 @@ export function allTooLargeError(selection: FileSelection, maxFileBytes: number)
   });
 }
 
+/** How many files a torrent holds, BEP 47 padding left out (what a person would count). */
+export function fileCount(entries: readonly TorrentEntry[]): number {
+  return entries.filter((e) => !e.padding).length;
+}
+
+/**
+ * More files than `torrent.maxFiles`: refused before anything is fetched, since every file would
+ * be uploaded into the chat. Not retryable (the torrent will not change).
+ */
+export function tooManyFilesError(count: number, maxFiles: number): DownloadError {
+  return new DownloadError("TOO_LARGE", `torrent: ${count} files, over torrent.maxFiles (${maxFiles})`, {
+    userMessage: `this torrent holds ${count} files, more than this bot takes (${maxFiles}); send a torrent with fewer files.`,
+  });
+}
+
 /** The chat message naming what a multi-file torrent skips, or null when nothing is skipped. HTML. */
 export function skippedNotice(title: string, selection: FileSelection, maxFileBytes: number): string | null {
   const lines: string[] = [];

@@ -9,17 +9,19 @@ import type { AddressPolicy, Resolver } from "../../net/address-guard.ts";
 import { safeFileName } from "../../storage/paths.ts";
 import { formatBytes, formatDuration } from "../../text/format.ts";
 import type { DeliverableFile, Source, SourceContext, SourceResult } from "../source.ts";
-import { type TorrentClientHolder, filterReachableUrls } from "./torrent-client.ts";
+import { type TorrentClientHolder, filterReachableUrls, limitTrackers } from "./torrent-client.ts";
 import type { TorrentSeeding } from "./torrent-seeding.ts";
 import { destroyTorrent, safeStore } from "./torrent-store.ts";
 import {
   type FileSelection,
   allTooLargeError,
   buildMagnet,
+  fileCount,
   selectFiles,
   skippedNotice,
   torrentCaption,
   torrentDiskPaths,
+  tooManyFilesError,
 } from "./torrent-files.ts";
 import { entriesOf, fetchTorrentFile, parseMagnet, parseTorrent, parseTorrentFile } from "./torrent-meta.ts";
 
@@ -35,6 +37,10 @@ export interface TorrentSourceDeps {
   metadataTimeoutMs: number;
   /** No new verified bytes for this long once downloading: a stalled torrent (retryable). */
   stallTimeoutMs: number;
+  /** `torrent.maxFiles`: a torrent holding more files is refused with the count. */
+  maxFiles: number;
+  /** `torrent.maxTrackers`: the trackers after the first this many are ignored. */
+  maxTrackers: number;
   /** `torrent.seed`: where delivered torrents go on seeding; absent, nothing seeds. */
   seeding?: TorrentSeeding;
   now?: () => number;
@@ -98,13 +104,17 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
       // A parsed object, never the string: webtorrent fetches non-magnet strings as URLs or paths.
       const hadMetadata = torrentId !== undefined;
       torrentId ??= await parseTorrent(buildMagnet(magnet));
-      const trackers = await filterReachableUrls(torrentId.announce ?? [], deps.policy, deps.resolve);
-      const seeds = await filterReachableUrls(torrentId.urlList ?? [], deps.policy, deps.resolve);
-      if (trackers.dropped.length || seeds.dropped.length) {
-        logger.info({ trackers: trackers.dropped, webSeeds: seeds.dropped }, "dropped torrent URLs on private networks");
+      const limited = limitTrackers(torrentId.announce ?? [], deps.maxTrackers);
+      if (limited.overLimit > 0) {
+        logger.info({ listed: limited.kept.length + limited.overLimit, ignored: limited.overLimit, maxTrackers: deps.maxTrackers }, "ignored the trackers over torrent.maxTrackers");
       }
+      if (limited.unusable.length > 0) logger.info({ trackers: limited.unusable.slice(0, 10) }, "ignored trackers the client does not use (WebRTC is off)");
+      const trackers = await filterReachableUrls(limited.kept, deps.policy, deps.resolve);
+      if (trackers.dropped.length) logger.info({ trackers: trackers.dropped }, "dropped trackers on private networks");
       torrentId.announce = trackers.kept;
-      torrentId.urlList = seeds.kept;
+      // Web seeds are off (see webTorrentOptions): none is handed to the client at all.
+      if (torrentId.urlList?.length) logger.info({ webSeeds: torrentId.urlList.slice(0, 10) }, "ignored the torrent's web seeds (web seeds are off)");
+      torrentId.urlList = [];
       if (signal.aborted) throw stopReason(signal);
       return run(ctx, magnet.infoHash, torrentId, hadMetadata);
     },
@@ -120,11 +130,17 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
       throw error;
     }
     const info = await parseTorrentFile(bytes);
+    const count = fileCount(info.entries);
+    if (count > deps.maxFiles) {
+      await ctx.checkpoint({ title: safeTitle(info.name) });
+      throw tooManyFilesError(count, deps.maxFiles);
+    }
     await saveMetainfo(deps.db, info.infoHash, bytes, now());
     const magnet = buildMagnet({
       infoHash: info.infoHash,
       name: info.name,
-      trackers: info.parsed.announce ?? [],
+      // The item's URL: no room for thousands (the handler takes the first maxTrackers anyway).
+      trackers: limitTrackers(info.parsed.announce ?? [], deps.maxTrackers).kept,
       webSeeds: [],
       peers: [],
     });
@@ -218,6 +234,18 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     const onMetadata = () => {
       clearTimeout(metadataTimer);
       const entries = entriesOf(torrent);
+      // Before anything is selected: not one piece of it is asked for.
+      const count = fileCount(entries);
+      if (count > deps.maxFiles) {
+        const refused = tooManyFilesError(count, deps.maxFiles);
+        logger.info({ infoHash, files: count, maxFiles: deps.maxFiles }, "torrent refused: too many files");
+        // Named in the failure line by its real name, not the magnet's.
+        ctx
+          .checkpoint({ title: safeTitle(torrent.name || ctx.item.title) })
+          .catch((error: unknown) => logger.warn({ err: String(error) }, "could not record the torrent's name"))
+          .finally(() => fail(refused));
+        return;
+      }
       selection = selectFiles(entries, ctx.maxBytes);
       multiFile = entries.filter((e) => !e.padding).length > 1;
       diskPaths = torrentDiskPaths(ctx.dir, torrent.files.map((f) => f.path));
