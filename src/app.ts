@@ -125,7 +125,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     minSpeed: { bytesPerSec: config.minSpeedBytesPerSec, windowMs: config.speedWindowMs },
   };
   // One WebTorrent client for all torrents, opened on first use and destroyed in stop().
-  const torrents = new TorrentClientHolder({ torrent: config.torrent, policy, logger: logger.child({ part: "torrent" }) });
+  const torrents = new TorrentClientHolder({ torrent: config.torrent, policy, resolve: options.resolve, logger: logger.child({ part: "torrent" }) });
   const seeding = config.torrent.seed
     ? new TorrentSeeding({ dir: path.resolve(config.dataDir, "seeding"), clients: torrents, logger: logger.child({ part: "seeding" }) })
     : undefined;
@@ -191,6 +191,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         policy,
         resolve: options.resolve,
         metadataTimeoutMs: config.torrent.metadataTimeoutMs,
+        maxFiles: config.torrent.maxFiles,
+        maxTrackers: config.torrent.maxTrackers,
         // Swarms come and go: a torrent counts as stalled only after the longer of the two waits.
         stallTimeoutMs: Math.max(config.stallTimeoutMs, config.torrent.metadataTimeoutMs),
         seeding,
