@@ -18,6 +18,11 @@ export interface ChatReporterDeps {
   editor: MessageEditor;
   notices: TransientNotices;
   logger: Logger;
+  /**
+   * The chats whose /resume resumes the whole queue (config `adminChatIds`): only their live
+   * messages offer "Resume the queue". Default: every chat.
+   */
+  adminChatIds?: readonly number[];
   now?: () => number;
 }
 
@@ -94,6 +99,15 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
+  }
+
+  /** Whether the chat's /resume resumes the whole queue. */
+  private isAdmin(chatId: number): boolean {
+    return this.deps.adminChatIds?.includes(chatId) ?? true;
+  }
+
+  private queuePausedLine(chatId: number): string {
+    return this.isAdmin(chatId) ? "The whole queue is paused: /resume continues." : "The whole queue is paused by the admin chat: this continues once it resumes.";
   }
 
   /** Whether anything is kept for the chat (only allowed chats ever are). */
@@ -243,10 +257,10 @@ export class ChatReporter implements QueueReporter, Acknowledger {
             paused: true,
             // An upload cannot continue half-way: say so rather than show a full bar.
             ...(item.downloaded ? { note: "Downloaded; the upload starts again on resume." } : {}),
-            ...(stop.reason === "hold" ? { details: ["The whole queue is paused: /resume continues."] } : {}),
+            ...(stop.reason === "hold" ? { details: [this.queuePausedLine(item.chatId)] } : {}),
           }
         : { ...this.waitingView(item, stop.waiting), paused: true };
-      const markup = progressKeyboard(item.id, { paused, queuePaused: stop.reason === "hold" });
+      const markup = progressKeyboard(item.id, { paused, queuePaused: stop.reason === "hold" && this.isAdmin(item.chatId) });
       void this.deps.editor.edit(item.chatId, messageId, { text: renderProgress(view), markup });
     };
     if (stop.wasRunning) this.afterRun(item, show);
@@ -265,9 +279,10 @@ export class ChatReporter implements QueueReporter, Acknowledger {
           ...this.waitingView(item, where.waiting),
           queued: true,
           note: "The bot restarted: this continues from where it stopped when its turn comes.",
-          ...(where.queuePaused ? { details: ["The whole queue is paused: /resume continues."] } : {}),
+          ...(where.queuePaused ? { details: [this.queuePausedLine(item.chatId)] } : {}),
         });
-        void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false, queuePaused: where.queuePaused }) });
+        const markup = progressKeyboard(item.id, { paused: false, queuePaused: where.queuePaused && this.isAdmin(item.chatId) });
+        void this.deps.editor.edit(item.chatId, messageId, { text, markup });
         return;
       }
       case "completed":
@@ -296,7 +311,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     const messageId = this.ownMessage(item);
     if (messageId === undefined) return;
     const note = where.queuePaused
-      ? `Resumed: position ${where.position} in the queue; the whole queue is paused (/resume continues).`
+      ? `Resumed: position ${where.position} in the queue; the whole queue is paused (${this.isAdmin(item.chatId) ? "/resume continues" : "by the admin chat"}).`
       : `Resumed: position ${where.position} in the queue.`;
     const text = renderProgress({ ...this.waitingView(item, where.waiting), queued: true, note });
     void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false }) });

@@ -47,9 +47,25 @@ export interface QueueControlDeps {
   disk: DataDisk;
   /** Whether yt-dlp is installed (/status says when it is not). */
   ytDlp?: boolean;
+  /**
+   * The chats whose /pause and /resume act on the whole queue (config `adminChatIds`). In every
+   * other chat they act on that chat's own items, so no chat stops another chat's download.
+   * Default: none (a test's QueueControl that never pauses for a chat).
+   */
+  adminChatIds?: readonly number[];
   logger: Logger;
   now?: () => number;
 }
+
+/** What a /pause without an id did. */
+export type PauseOutcome =
+  /** An admin chat paused the whole queue (`heldItemId`: the running item put back in line). */
+  | { scope: "queue"; changed: boolean; heldItemId?: number }
+  /** Another chat paused its own items (`stoppedItemId`: its running item, stopped). */
+  | { scope: "chat"; paused: Item[]; stoppedItemId?: number };
+
+/** What a /resume without an id did. */
+export type ResumeOutcome = { scope: "queue"; changed: boolean } | { scope: "chat"; resumed: Item[] };
 
 export type ControlOutcome =
   | { ok: true; item: Item; did: "paused" | "resumed" | "cancelled" | "requeued" | "retry-now" | "priority" }
@@ -76,6 +92,8 @@ export interface StatusInfo {
   active?: Item;
   /** The running item belongs to another chat (shown without its name). */
   activeElsewhere: boolean;
+  /** False when this chat's /pause and /resume act on its own items only (not an admin chat). */
+  admin?: boolean;
   freeBytes: number | null;
   /** Down to the reserve kept for the database: nothing is downloaded until space is freed. */
   diskFull: boolean;
@@ -224,12 +242,55 @@ export class QueueControl {
 
   // --- the whole queue ------------------------------------------------------------------------
 
-  pauseQueue(): Promise<{ changed: boolean; heldItemId?: number }> {
-    return this.deps.worker.pauseQueue();
+  get queuePaused(): boolean {
+    return this.deps.worker.queuePaused;
   }
 
-  resumeQueue(): Promise<{ changed: boolean }> {
-    return this.deps.worker.resumeQueue();
+  /** Whether the chat's /pause and /resume act on the whole queue. */
+  isAdmin(chatId: number): boolean {
+    return this.deps.adminChatIds?.includes(chatId) ?? false;
+  }
+
+  /**
+   * /pause without an id: from an admin chat the whole queue; from any other chat that chat's own
+   * items (its running one stopped, keeping its bytes; its waiting ones set aside), so one chat
+   * never stops another's download.
+   */
+  async pauseFor(chatId: number): Promise<PauseOutcome> {
+    if (this.isAdmin(chatId)) return { scope: "queue", ...(await this.deps.worker.pauseQueue()) };
+    const activeId = this.deps.worker.activeItemId;
+    const mine = (await listOpenItems(this.deps.db)).filter((i) => i.chatId === chatId && i.status !== "paused");
+    // The waiting ones first, then the running one: stopped last, it makes way for another chat's
+    // item, not for one of these (which would start only to be stopped again).
+    const running = (i: Item) => i.id === activeId || isActive(i.status);
+    mine.sort((a, b) => Number(running(a)) - Number(running(b)) || a.id - b.id);
+    const paused: Item[] = [];
+    let stoppedItemId: number | undefined;
+    for (const item of mine) {
+      const outcome = await this.pause(item.id, chatId);
+      if (!outcome.ok) continue;
+      paused.push(outcome.item);
+      if (running(item)) stoppedItemId = item.id;
+    }
+    return { scope: "chat", paused, ...(stoppedItemId !== undefined ? { stoppedItemId } : {}) };
+  }
+
+  /** /resume without an id: from an admin chat the whole queue; elsewhere that chat's paused items. */
+  async resumeFor(chatId: number): Promise<ResumeOutcome> {
+    if (this.isAdmin(chatId)) return { scope: "queue", ...(await this.deps.worker.resumeQueue()) };
+    const mine = (await listOpenItems(this.deps.db)).filter((i) => i.chatId === chatId && i.status === "paused").sort((a, b) => a.id - b.id);
+    const resumed: Item[] = [];
+    for (const item of mine) {
+      const outcome = await this.resume(item.id, chatId);
+      if (outcome.ok) resumed.push(outcome.item);
+    }
+    return { scope: "chat", resumed };
+  }
+
+  /** The whole queue runs again; only for an admin chat (false: not allowed from this chat). */
+  async resumeQueue(chatId: number): Promise<{ allowed: boolean; changed: boolean }> {
+    if (!this.isAdmin(chatId)) return { allowed: false, changed: false };
+    return { allowed: true, ...(await this.deps.worker.resumeQueue()) };
   }
 
   // --- what the listings show -----------------------------------------------------------------
@@ -257,6 +318,7 @@ export class QueueControl {
       queuePaused: this.deps.worker.queuePaused,
       ...(active && active.chatId === chatId ? { active } : {}),
       activeElsewhere: active !== undefined && active.chatId !== chatId,
+      admin: this.isAdmin(chatId),
       freeBytes,
       diskFull: freeBytes !== null && freeBytes < DISK_RESERVE_BYTES,
       ...(this.deps.ytDlp === undefined ? {} : { ytDlp: this.deps.ytDlp }),

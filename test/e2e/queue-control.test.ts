@@ -425,7 +425,10 @@ describe("commands", () => {
     const since = h.api.nextSeq;
     h.send("/help");
     expect(String((await h.reply(since)).params.text)).toContain(
-      "Under a download's live message, ⏸ pauses that download only; while the whole queue is paused, its button resumes the queue.",
+      "in the admin chat, stop and continue the whole queue; in any other chat, only that chat's own downloads (the running one included), never another chat's.",
+    );
+    expect(String((await h.reply(since)).params.text)).toContain(
+      "Under a download's live message, ⏸ pauses that download only; while the whole queue is paused, its button in the admin chat resumes the queue.",
     );
   });
 
@@ -513,6 +516,121 @@ describe("commands", () => {
     from = h.api.nextSeq;
     h.send("/retry 1");
     expect(String((await h.reply(from)).params.text)).toMatch(/was delivered\. To download it again, send <code>\/download! /);
+  });
+});
+
+describe("/pause and /resume without an id: the whole queue from the admin chat only", () => {
+  // CHAT is the admin chat (adminChatIds defaults to the first allowed chat); OTHER is not.
+  const OTHER = 1002;
+
+  function buttonsIn(chatId: number, messageId: number): string[] {
+    const markup = h.api.chat(chatId).find((m) => m.message_id === messageId)?.reply_markup;
+    return (markup?.inline_keyboard.flat() ?? []).map((b) => ("callback_data" in b ? b.callback_data! : b.text));
+  }
+
+  it("another chat's /pause leaves the admin chat's running download running and pauses only its own items", async () => {
+    h = await Harness.create({ allowedChatIds: [CHAT, OTHER] });
+    const big = h.files.addFile("/adm/big.bin", FileServer.randomBytes(300_000, 61));
+    const x = h.files.addFile("/adm/x.bin", FileServer.randomBytes(5_000, 62));
+    const y = h.files.addFile("/adm/y.bin", FileServer.randomBytes(6_000, 63));
+    h.files.throttle("/adm/big.bin", 200_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${big.url}`);
+    await h.files.waitForBytes("/adm/big.bin", 30_000);
+    h.send(`/download ${x.url} ${y.url}`, OTHER);
+    await h.reply(since, OTHER, /Queued #3/);
+
+    let from = h.api.nextSeq;
+    h.send("/pause", OTHER);
+    expect(String((await h.reply(from, OTHER, /Paused/)).params.text)).toBe(
+      "⏸ Paused this chat's downloads: #2 and #3. Other chats' downloads go on; /resume continues these.",
+    );
+    expect(h.app!.worker.queuePaused).toBe(false);
+    expect(await item(2)).toMatchObject({ status: "paused" });
+    expect(await item(3)).toMatchObject({ status: "paused" });
+
+    // The admin chat's download was never stopped: one GET, delivered whole.
+    h.files.throttle("/adm/big.bin", null);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(big.sha256);
+    expect(gets("/adm/big.bin")).toHaveLength(1);
+    expect(gets("/adm/big.bin")[0]!.state).toBe("complete");
+    await quietly(300);
+    expect(gets("/adm/x.bin")).toEqual([]);
+    expect(h.uploads()).toHaveLength(1);
+
+    from = h.api.nextSeq;
+    h.send("/resume", OTHER);
+    expect(String((await h.reply(from, OTHER, /Resumed/)).params.text)).toBe("▶️ Resumed this chat's downloads: #2 and #3.");
+    await h.api.waitForCall(() => h.uploads().length === 3, { since: from });
+    expect(h.uploads().slice(1).map((u) => [u.params.chat_id, u.files[0]!.sha256])).toEqual([
+      [OTHER, x.sha256],
+      [OTHER, y.sha256],
+    ]);
+  });
+
+  it("another chat's /pause stops its own running download (keeping its bytes), and the admin chat's item runs", async () => {
+    h = await Harness.create({ allowedChatIds: [CHAT, OTHER] });
+    const mine = h.files.addFile("/own/slow.bin", FileServer.randomBytes(300_000, 64));
+    const theirs = h.files.addFile("/own/next.bin", FileServer.randomBytes(20_000, 65));
+    h.files.throttle("/own/slow.bin", 200_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${mine.url}`, OTHER);
+    await h.files.waitForBytes("/own/slow.bin", 30_000);
+    h.send(`/download ${theirs.url}`);
+    await h.reply(since, CHAT, /Queued #2/);
+
+    const from = h.api.nextSeq;
+    h.send("/pause", OTHER);
+    expect(String((await h.reply(from, OTHER, /Paused/)).params.text)).toBe(
+      "⏸ Paused this chat's downloads: #1; #1 stopped and keeps what it downloaded. Other chats' downloads go on; /resume continues these.",
+    );
+    const first = gets("/own/slow.bin")[0]!;
+    await h.files.waitForRequest((r) => r.seq === first.seq && r.state === "aborted");
+    expect((await h.upload(from)).files[0]!.sha256).toBe(theirs.sha256);
+    expect(await item(1)).toMatchObject({ status: "paused" });
+    expect((await item(1)).bytesDone).toBeGreaterThan(0);
+    expect(h.app!.worker.queuePaused).toBe(false);
+  });
+
+  it("the admin chat's /pause holds the whole queue; elsewhere neither /resume nor the live message's button resumes it", async () => {
+    h = await Harness.create({ allowedChatIds: [CHAT, OTHER] });
+    const file = h.files.addFile("/hold/a.bin", FileServer.randomBytes(300_000, 66));
+    h.files.throttle("/hold/a.bin", 200_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`, OTHER);
+    const progress = await h.progressMessageId(since, OTHER);
+    await h.files.waitForBytes("/hold/a.bin", 30_000);
+
+    let from = h.api.nextSeq;
+    h.send("/pause");
+    expect(String((await h.reply(from)).params.text)).toBe(
+      "⏸ The queue is paused: #1 stopped and keeps what it downloaded. Nothing starts until /resume.",
+    );
+    const first = gets("/hold/a.bin")[0]!;
+    await h.files.waitForRequest((r) => r.seq === first.seq && r.state === "aborted");
+    expect(await h.waitForText(progress, /whole queue is paused/, since, OTHER)).toContain(
+      "The whole queue is paused by the admin chat: this continues once it resumes.",
+    );
+    // Only the admin chat is offered to resume the queue; an old button pressed elsewhere is refused.
+    expect(buttonsIn(OTHER, progress)).toEqual(["q:p:1", "q:c:1"]);
+    expect(await press(progress, "q:rq:1", { chatId: OTHER, force: true })).toBe("Only the admin chat resumes the whole queue");
+    from = h.api.nextSeq;
+    h.send("/resume", OTHER);
+    expect(String((await h.reply(from, OTHER)).params.text)).toBe("▶️ Nothing of this chat is paused.");
+    from = h.api.nextSeq;
+    h.send("/status", OTHER);
+    expect(String((await h.reply(from, OTHER)).params.text)).toMatch(/Queue: ⏸ paused by the admin chat/);
+    expect(h.app!.worker.queuePaused).toBe(true);
+    expect(await item(1)).toMatchObject({ status: "queued" });
+
+    h.files.throttle("/hold/a.bin", null);
+    from = h.api.nextSeq;
+    h.send("/resume");
+    expect(String((await h.reply(from)).params.text)).toBe("▶️ The queue runs again.");
+    expect((await h.upload(from)).files[0]!.sha256).toBe(file.sha256);
   });
 });
 

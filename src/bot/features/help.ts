@@ -9,7 +9,7 @@ export const HELP_TEXT = [
   "",
   "/queue — what is downloading and waiting · /status — counts, free disk · /history — the last finished downloads",
   "/cancel 12 · /retry 12 — cancel a download, or queue a failed or cancelled one again (or reply /cancel, /retry to a message about it)",
-  "/pause · /resume — stop and continue the whole queue (/pause 12, /resume 12 for one download). Under a download's live message, ⏸ pauses that download only; while the whole queue is paused, its button resumes the queue.",
+  "/pause · /resume — in the admin chat, stop and continue the whole queue; in any other chat, only that chat's own downloads (the running one included), never another chat's. /pause 12, /resume 12 for one download. Under a download's live message, ⏸ pauses that download only; while the whole queue is paused, its button in the admin chat resumes the queue.",
   "/priority 12 high|normal|low — higher priority downloads start first",
   "/help — this text.",
   "",

@@ -31,11 +31,20 @@ export const ANSWERS = {
   again: "Downloading again",
   queueResumed: "The queue runs again",
   queueNotPaused: "The queue is not paused",
+  adminOnly: "Only the admin chat resumes the whole queue",
   stale: "This button no longer works",
   failed: "Something went wrong",
 } as const;
 
 type ItemCommand = "cancel" | "retry" | "pause" | "resume" | "priority";
+
+/** "#3, #4 and #7" (at most ten named). */
+function idList(items: readonly Item[]): string {
+  const ids = items.slice(0, 10).map((i) => `#${i.id}`);
+  const more = items.length > 10 ? [`${items.length - 10} more`] : [];
+  const all = [...ids, ...more];
+  return all.length === 1 ? all[0]! : `${all.slice(0, -1).join(", ")} and ${all.at(-1)}`;
+}
 
 const name = (item: Item) => `#${item.id} <b>${escapeHtml(truncate(item.title, 120))}</b>`;
 
@@ -50,7 +59,7 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
 
   async function queuePage(chatId: number, page: number): Promise<Page> {
     const { entries, queuePaused, now } = await control.queue();
-    return renderQueuePage(entries, { chatId, page, now, queuePaused });
+    return renderQueuePage(entries, { chatId, page, now, queuePaused, admin: control.isAdmin(chatId) });
   }
 
   async function historyPage(chatId: number, page: number): Promise<Page> {
@@ -84,23 +93,47 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
 
   // --- the whole queue, or one item -----------------------------------------------------------
 
+  // From an admin chat, the whole queue; from any other, that chat's own items (see QueueControl).
   composer.command("pause", async (ctx) => {
     if (ctx.match.trim()) return itemCommand(ctx, "pause", ctx.match);
-    const { changed, heldItemId } = await control.pauseQueue();
+    const outcome = await control.pauseFor(ctx.chat.id);
+    if (outcome.scope === "queue") {
+      const { changed, heldItemId } = outcome;
+      await notice(
+        ctx,
+        !changed
+          ? "⏸ The queue is already paused. /resume continues."
+          : heldItemId !== undefined
+            ? `⏸ The queue is paused: #${heldItemId} stopped and keeps what it downloaded. Nothing starts until /resume.`
+            : "⏸ The queue is paused: nothing starts until /resume.",
+      );
+      return;
+    }
+    if (outcome.paused.length === 0) {
+      await notice(ctx, "⏸ Nothing of this chat is running or waiting. (/pause here pauses this chat's downloads; only the admin chat pauses the whole queue.)");
+      return;
+    }
+    const stopped = outcome.stoppedItemId !== undefined ? `; #${outcome.stoppedItemId} stopped and keeps what it downloaded` : "";
     await notice(
       ctx,
-      !changed
-        ? "⏸ The queue is already paused. /resume continues."
-        : heldItemId !== undefined
-          ? `⏸ The queue is paused: #${heldItemId} stopped and keeps what it downloaded. Nothing starts until /resume.`
-          : "⏸ The queue is paused: nothing starts until /resume.",
+      `⏸ Paused this chat's downloads: ${idList(outcome.paused)}${stopped}. Other chats' downloads go on; /resume continues these.`,
+      outcome.paused,
     );
   });
 
   composer.command("resume", async (ctx) => {
     if (ctx.match.trim()) return itemCommand(ctx, "resume", ctx.match);
-    const { changed } = await control.resumeQueue();
-    await notice(ctx, changed ? "▶️ The queue runs again." : "▶️ The queue is not paused.");
+    const outcome = await control.resumeFor(ctx.chat.id);
+    if (outcome.scope === "queue") {
+      await notice(ctx, outcome.changed ? "▶️ The queue runs again." : "▶️ The queue is not paused.");
+      return;
+    }
+    if (outcome.resumed.length === 0) {
+      await notice(ctx, "▶️ Nothing of this chat is paused.");
+      return;
+    }
+    const held = control.queuePaused ? " The whole queue is paused by the admin chat: they start once it resumes." : "";
+    await notice(ctx, `▶️ Resumed this chat's downloads: ${idList(outcome.resumed)}.${held}`, outcome.resumed);
   });
 
   composer.command("cancel", (ctx) => itemCommand(ctx, "cancel", ctx.match));
@@ -219,8 +252,10 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
         return answerFor(await control.cancel(action.itemId, chatId), ANSWERS.cancelled);
       case "again":
         return downloadAgain(ctx, chatId, action.itemId);
-      case "resumeQueue":
-        return (await control.resumeQueue()).changed ? ANSWERS.queueResumed : ANSWERS.queueNotPaused;
+      case "resumeQueue": {
+        const outcome = await control.resumeQueue(chatId);
+        return !outcome.allowed ? ANSWERS.adminOnly : outcome.changed ? ANSWERS.queueResumed : ANSWERS.queueNotPaused;
+      }
       case "queuePage":
       case "historyPage": {
         const view = action.action === "queuePage" ? await queuePage(chatId, action.page) : await historyPage(chatId, action.page);

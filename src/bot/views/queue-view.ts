@@ -88,12 +88,19 @@ function fit(lines: string[]): string {
  */
 export function renderQueuePage(
   entries: readonly QueueEntry[],
-  options: { chatId: number; page: number; now: number; queuePaused: boolean },
+  /** `admin`: the chat's /resume resumes the whole queue (default true). */
+  options: { chatId: number; page: number; now: number; queuePaused: boolean; admin?: boolean },
 ): Page {
   const mine = entries.filter((e) => e.item.chatId === options.chatId);
   const foreignActive = entries.some((e) => e.active && e.item.chatId !== options.chatId);
   const header: string[] = [];
-  if (options.queuePaused) header.push("⏸ <b>The queue is paused</b>: nothing starts until /resume.");
+  if (options.queuePaused) {
+    header.push(
+      options.admin === false
+        ? "⏸ <b>The queue is paused</b> by the admin chat: nothing starts until it resumes the queue."
+        : "⏸ <b>The queue is paused</b>: nothing starts until /resume.",
+    );
+  }
   if (foreignActive) header.push("▶️ 1. another chat's download is running.");
   if (mine.length === 0) {
     return { text: [...header, "Nothing of this chat is in the queue."].join("\n"), page: 0, pages: 1 };
@@ -136,7 +143,7 @@ export function renderHistoryPage(items: readonly Item[], options: { page: numbe
 export function renderStatus(s: StatusInfo): string {
   const n = (status: ItemStatus) => s.counts[status] ?? 0;
   const lines = ["<b>Status</b>"];
-  lines.push(s.queuePaused ? "Queue: ⏸ paused (/resume continues)" : "Queue: running");
+  lines.push(!s.queuePaused ? "Queue: running" : s.admin === false ? "Queue: ⏸ paused by the admin chat" : "Queue: ⏸ paused (/resume continues)");
   if (s.active) {
     const pct = s.active.sizeBytes ? ` (${Math.floor(Math.min(1, s.active.bytesDone / s.active.sizeBytes) * 100)}%)` : "";
     lines.push(`Active: #${s.active.id} ${name(s.active)} · ${s.active.status}${pct}`);
