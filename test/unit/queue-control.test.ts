@@ -204,6 +204,19 @@ describe("queue view", () => {
       "Free disk space: 3.0 MB",
     ]);
   });
+
+  it("tells a chat that is not an admin chat that the admin chat paused the queue (its /resume cannot resume it)", () => {
+    const paused = { counts: {}, queuePaused: true, activeElsewhere: false, freeBytes: 1024 ** 3, diskFull: false };
+    expect(renderStatus(paused).split("\n")[1]).toBe("Queue: ⏸ paused (/resume continues)");
+    expect(renderStatus({ ...paused, admin: false }).split("\n")[1]).toBe("Queue: ⏸ paused by the admin chat");
+    const entries = orderQueue([item(1)], undefined);
+    expect(renderQueuePage(entries, { chatId: 1, page: 0, now: NOW, queuePaused: true, admin: false }).text).toContain(
+      "⏸ <b>The queue is paused</b> by the admin chat: nothing starts until it resumes the queue.",
+    );
+    expect(renderQueuePage(entries, { chatId: 1, page: 0, now: NOW, queuePaused: true }).text).toContain(
+      "⏸ <b>The queue is paused</b>: nothing starts until /resume.",
+    );
+  });
 });
 
 describe("transient notices", () => {
