@@ -16,7 +16,11 @@ export interface TelegramFileFetcherOptions {
   apiRoot: string;
   token: string;
   retryDelayMs?: number;
-  /** Largest file taken (the only files fetched are .torrent documents). Default MAX_TORRENT_FILE_BYTES. */
+  /**
+   * Largest file taken from a local Bot API server's disk or announced by getFile (the only files
+   * fetched are .torrent documents). Default MAX_TORRENT_FILE_BYTES, which is also the cap of the
+   * cloud path's download (`fetchTorrentFile`).
+   */
   maxBytes?: number;
 }
 

@@ -78,7 +78,7 @@ export class RequestQueue {
     // Its failure is taken below, but only once the chat's earlier requests are stored, which may
     // be after it failed (a refused .torrent document behind a slow link): marked as handled now,
     // or the process would see an unhandled rejection.
-    checked.catch(() => {});
+    void checked.catch(() => {});
     const previous = this.tails.get(request.chatId) ?? Promise.resolve();
     const outcome = previous
       .then(() => checked)
