@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Server } from "bittorrent-tracker";
 import createTorrent from "create-torrent";
-import parseTorrent from "parse-torrent";
+import parseTorrent, { toTorrentFile } from "parse-torrent";
 import WebTorrent, { type Torrent } from "webtorrent";
 
 export interface SeededTorrent {
@@ -28,6 +28,18 @@ export function sha256(bytes: Uint8Array): string {
 /** What fs-chunk-store (filename-reserved-regex) removes from a file name. */
 // eslint-disable-next-line no-control-regex
 const STORE_STRIPS = /[<>:"/\\|?*\u0000-\u001F]/g;
+
+/**
+ * The same torrent (same info dictionary, so the same info hash and pieces) with other trackers
+ * and web seeds: what a hostile .torrent would list around a real swarm.
+ */
+export async function withSources(torrentFile: Buffer, sources: { announce: string[]; urlList?: string[] }): Promise<Buffer> {
+  const parsed = await parseTorrent(torrentFile);
+  const changed = { ...parsed, announce: sources.announce, urlList: sources.urlList ?? [] };
+  const bytes = Buffer.from(toTorrentFile(changed));
+  if ((await parseTorrent(bytes)).infoHash !== parsed.infoHash) throw new Error("withSources changed the info hash");
+  return bytes;
+}
 
 /** No DHT, no LSD, no port mapping: nothing leaves loopback. TCP only, like the bot. */
 export const LOOPBACK_TORRENT_OPTIONS = { dht: false, lsd: false, natUpnp: false, natPmp: false, utp: false } as const;
