@@ -75,7 +75,8 @@ async function mediaFields(
   if (!tools) return { kind: kind === "video" ? "document" : kind, fields: {} };
   if (kind === "document" || (file.offset ?? 0) !== 0) return { kind, fields: {} };
   const info = await probeMedia(tools, file.path, options.signal);
-  if (!info) return { kind, fields: {} };
+  // A "video" ffprobe cannot read as one (a playlist named .mp4, say) is only a file.
+  if (!info) return { kind: kind === "video" ? "document" : kind, fields: {} };
   if (kind === "video" && !info.video) return { kind: "document", fields: {} };
   const withThumb = async (cover: boolean) => {
     const thumbPath = path.join(await scratch.dir(path.dirname(file.path)), `${scratch.next()}.jpg`);
