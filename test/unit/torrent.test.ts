@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { isTorrentDocument } from "../../src/bot/features/torrent.ts";
@@ -16,6 +18,8 @@ import {
   type TorrentEntry,
 } from "../../src/sources/torrent/torrent-files.ts";
 import { parseMagnet } from "../../src/sources/torrent/torrent-meta.ts";
+import { createTrackerDispatcher } from "../../src/sources/torrent/tracker-http.ts";
+import { Canary } from "../support/canary.ts";
 
 const ROOT = path.resolve("/data/downloads/7");
 const HASH = "0123456789abcdef0123456789abcdef01234567";
@@ -216,5 +220,76 @@ describe("documents", () => {
     expect(isTorrentDocument({ file_name: "x.bin", mime_type: "application/x-bittorrent" })).toBe(true);
     expect(isTorrentDocument({ file_name: "x.torrent.txt", mime_type: "text/plain" })).toBe(false);
     expect(isTorrentDocument({})).toBe(false);
+  });
+});
+
+describe("the HTTP tracker dispatcher, under Node's own fetch as bittorrent-tracker calls it", () => {
+  /** A server on 127.0.0.1 answering each path its own way, and a canary on 127.0.0.2. */
+  async function world() {
+    const canary = await Canary.start();
+    const server = createServer((req, res) => {
+      if (req.url === "/redirect") {
+        res.writeHead(302, { location: `http://${canary.host}:${canary.tcpPort}/announce` });
+        res.end();
+      } else if (req.url === "/huge") {
+        // No content-length: chunked, so the limit can only be seen while the body arrives.
+        res.writeHead(200);
+        for (let i = 0; i < 10; i++) res.write(Buffer.alloc(16 * 1024, 0x61));
+        res.end();
+      } else if (req.url === "/slow") {
+        res.writeHead(200);
+        res.write("d8:interval");
+        // ...and never the rest.
+      } else {
+        res.end("d8:intervali60ee");
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const dispatcher = await createTrackerDispatcher({ policy: { allowPrivate: false, trusted: ["127.0.0.1"] }, maxBytes: 64 * 1024, timeoutMs: 500 });
+    const close = async () => {
+      await dispatcher.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await canary.stop();
+    };
+    return { canary, base, dispatcher, close };
+  }
+
+  /** What the tracker client would see: the body's length, or why the request failed. */
+  async function ask(url: string, dispatcher: unknown): Promise<string> {
+    try {
+      const res = await fetch(url, { dispatcher } as RequestInit);
+      return `${res.status} ${(await res.arrayBuffer()).byteLength} bytes`;
+    } catch (error) {
+      const cause = (error as Error).cause;
+      return `failed: ${cause instanceof Error ? cause.message : String(error)}`;
+    }
+  }
+
+  it("answers a plain announce, does not follow a redirect, and connects to nothing private", async () => {
+    const w = await world();
+    try {
+      expect(await ask(`${w.base}/announce`, w.dispatcher)).toBe("200 16 bytes");
+      expect(await ask(`${w.base}/redirect`, w.dispatcher)).toBe("failed: tracker answered 302 (a redirect), which is not followed");
+      expect(await ask(`http://${w.canary.host}:${w.canary.tcpPort}/announce`, w.dispatcher)).toMatch(/^failed: refused: 127\.0\.0\.2 is a private/);
+      expect(w.canary.hits).toEqual([]);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("cuts an answer over the size or time limit short instead of failing after the headers", async () => {
+    const w = await world();
+    try {
+      // The body ends early (the tracker client then fails to decode it): the promise the library
+      // never handles does not reject.
+      const huge = await ask(`${w.base}/huge`, w.dispatcher);
+      expect(huge).toMatch(/^200 \d+ bytes$/);
+      expect(Number(huge.split(" ")[1])).toBeLessThanOrEqual(64 * 1024);
+      expect(await ask(`${w.base}/slow`, w.dispatcher)).toBe("200 11 bytes");
+    } finally {
+      await w.close();
+    }
   });
 });
