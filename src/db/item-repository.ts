@@ -1,4 +1,4 @@
-import type { ExpressionBuilder } from "kysely";
+import { type ExpressionBuilder, sql } from "kysely";
 import {
   ACTIVE_STATUSES,
   FINISHED_STATUSES,
@@ -86,6 +86,29 @@ export type InsertResult = { inserted: true; item: Item } | { inserted: false; e
 
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string } | null)?.code === "SQLITE_CONSTRAINT_UNIQUE";
+}
+
+/**
+ * Runs `work` in one write transaction. Unlike Kysely's `transaction()`, the error that stopped it
+ * is the one that comes out: SQLite rolls a transaction back by itself when the disk is full, and
+ * the ROLLBACK that follows then fails ("no transaction is active"), which Kysely throws instead of
+ * SQLITE_FULL, so a full disk looked like a bug to everyone deciding what a failure means.
+ * IMMEDIATE takes the write lock at the start: a read that later wants to write cannot be refused
+ * half-way by another writer (the busy timeout waits for it instead).
+ */
+async function transact<T>(db: Db, work: (trx: Db) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    let result: T;
+    try {
+      result = await work(conn);
+      await sql`commit`.execute(conn);
+    } catch (error) {
+      await sql`rollback`.execute(conn).catch(() => {});
+      throw error;
+    }
+    return result;
+  });
 }
 
 /** Queues an item; when the same URL is already open in the chat, returns that one instead. */
@@ -326,35 +349,26 @@ export async function transition(db: Db, id: number, move: Move, now: number): P
 }
 
 /**
- * Takes the next ready item (highest priority, then oldest) and marks it active in one
- * transaction, so a crash can never leave two items "active" or lose one.
+ * Takes the next ready item (highest priority, then oldest), marks it active and counts the
+ * attempt, in one transaction (as graphile-worker's getJob does): a crash can never leave two items
+ * "active" or lose one, and an attempt that kills the process counts like any other, so an item
+ * cannot crash the bot for ever. `downloadedOnly`: only items whose files are on disk already
+ * (a full disk can still deliver those, which frees it).
  */
-export async function claimNextItem(db: Db, now: number): Promise<Item | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const row = await selectItems(trx)
-      .where("status", "=", "queued")
-      .where("next_attempt_at", "<=", now)
-      .orderBy("priority", "desc")
-      .orderBy("items.id", "asc")
-      .limit(1)
-      .executeTakeFirst();
+export async function claimNextItem(db: Db, now: number, only: { downloadedOnly?: boolean } = {}): Promise<Item | undefined> {
+  return transact(db, async (trx) => {
+    let q = selectItems(trx).where("status", "=", "queued").where("next_attempt_at", "<=", now);
+    if (only.downloadedOnly) q = q.where((eb) => eb.exists(eb.selectFrom("item_files").select("item_files.id").whereRef("item_files.item_id", "=", "items.id")));
+    const row = await q.orderBy("priority", "desc").orderBy("items.id", "asc").limit(1).executeTakeFirst();
     if (!row) return undefined;
     const item = toItem(row);
-    return transition(trx, item.id, { from: "queued", to: item.downloaded ? "uploading" : "downloading", patch: { startedAt: item.startedAt ?? now } }, now);
+    return transition(
+      trx,
+      item.id,
+      { from: "queued", to: item.downloaded ? "uploading" : "downloading", patch: { startedAt: item.startedAt ?? now, attempts: item.attempts + 1 } },
+      now,
+    );
   });
-}
-
-/**
- * At start, items a previous process left active go back to the queue (the stale-lock release of
- * a job queue). They keep their bytes and their files on disk, so they resume.
- */
-export async function requeueInterrupted(db: Db, now: number): Promise<number> {
-  const active = await listItems(db, { statuses: ACTIVE_STATUSES });
-  let requeued = 0;
-  for (const item of active) {
-    if (await transition(db, item.id, { from: ACTIVE_STATUSES, to: "queued", patch: { nextAttemptAt: now } }, now)) requeued++;
-  }
-  return requeued;
 }
 
 /**
@@ -364,7 +378,7 @@ export async function requeueInterrupted(db: Db, now: number): Promise<number> {
  */
 export async function requeueFinished(db: Db, id: number, now: number): Promise<{ item?: Item; open?: Item }> {
   try {
-    return await db.transaction().execute(async (trx) => {
+    return await transact(db, async (trx) => {
       const item = await transition(
         trx,
         id,
@@ -429,7 +443,7 @@ export async function markDownloaded(
 ): Promise<Item | undefined> {
   // Parts of one file count once.
   const total = files.reduce((sum, f) => sum + f.size, 0);
-  return db.transaction().execute(async (trx) => {
+  return transact(db, async (trx) => {
     const moved = await transition(trx, id, { from: "downloading", to: "uploading", patch: { bytesDone: total, sizeBytes: total } }, now);
     if (!moved) return undefined;
     await trx.deleteFrom("item_files").where("item_id", "=", id).execute();
@@ -473,7 +487,7 @@ export async function markFileUploaded(db: Db, fileRowId: number, fileId: string
  * again (the new download's files replace every record).
  */
 export async function forgetFiles(db: Db, id: number, now: number): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await transact(db, async (trx) => {
     await trx.deleteFrom("item_files").where("item_id", "=", id).execute();
     await trx.updateTable("items").set({ bytes_done: 0, updated_at: now }).where("id", "=", id).execute();
   });

@@ -16,13 +16,12 @@ import {
   markFileUploaded,
   nextReadyAt,
   queuePosition,
-  requeueInterrupted,
   transition,
   updateItem,
 } from "../db/item-repository.ts";
 import { clearSegments, loadSegments, saveSegments } from "../db/segment-repository.ts";
 import { getSetting, putSetting } from "../db/settings-repository.ts";
-import { type AppError, DownloadError, StopError, isDiskFull, toAppError } from "../errors.ts";
+import { type AppError, DownloadError, type ErrorCode, StopError, isDiskFull, toAppError } from "../errors.ts";
 import { ACTIVE_STATUSES, type Item, type ItemFile, type ItemPatch, type ItemStatus, type SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DeliverableFile, FoundItem, FoundOutcome, Source, SourceResult } from "../sources/source.ts";
@@ -83,6 +82,32 @@ const ANSWER_GRACE_MS = 1500;
 /** The settings key of the whole queue's pause switch. */
 const QUEUE_PAUSED = "queue_paused";
 
+/** How often a worker held up by a full disk looks for free space again. */
+const DISK_POLL_MS = 2000;
+
+/**
+ * How long a refused write of an attempt's outcome (a full disk, a lock held too long) is tried
+ * again before the loop takes it over: the waits before each new try.
+ */
+const RECORD_RETRY_MS = [250, 1000, 2000, 4000];
+
+/** The stable code of an attempt that a stopped bot process cut short. */
+export const INTERRUPTED: ErrorCode = "INTERNAL";
+
+/**
+ * The failure of an attempt the bot process did not live to finish (killed, out of memory, a
+ * crash): retried like any other failure; the last one tells the chat what to do.
+ */
+export function interruptedError(attempt: number, attempts: number): DownloadError {
+  const last = attempt >= attempts;
+  return new DownloadError(INTERRUPTED, `the bot process stopped during attempt ${attempt} of ${attempts}`, {
+    retryable: true,
+    userMessage: last
+      ? `the bot stopped while working on this download (attempt ${attempt} of ${attempts}); send it again with /retry if it should work.`
+      : "the bot stopped while working on this download.",
+  });
+}
+
 interface Active {
   item: Item;
   controller: AbortController;
@@ -115,8 +140,14 @@ export class QueueWorker {
   /** The claim in flight: until it settles, the database may show an item active that `active` does not hold yet. */
   private claiming?: Promise<Item | undefined>;
   private paused = false;
-  /** Items whose run ended but whose outcome the database refused: put back in line when it can. */
-  private readonly unrecorded = new Set<number>();
+  /**
+   * Outcomes the database refused for longer than the worker waited (a full disk): each records
+   * and reports one item's end, and the loop runs them before anything new starts. The item's row
+   * says "active" meanwhile, and only one item may be.
+   */
+  private readonly pending = new Map<number, () => Promise<void>>();
+  /** Nothing starts for lack of disk space (said once in the log, not at every look). */
+  private diskWait = false;
   private dirty = false;
   private wake?: () => void;
 
@@ -125,28 +156,69 @@ export class QueueWorker {
   }
 
   /**
-   * Reads the pause switch, puts items a crashed process left active back in line, then starts
-   * the loop. A full disk does not stop it: what cannot be written now is written by the loop.
+   * Reads the pause switch, settles the items a previous process left active (their attempt was
+   * counted when it started: it failed, and is retried or failed for good like any other), then
+   * starts the loop. A full disk does not stop it: what cannot be written now is written by the loop.
    */
   async start(): Promise<void> {
-    this.paused = (await getSetting(this.deps.db, QUEUE_PAUSED)) === "1";
+    const { db, logger } = this.deps;
+    this.paused = (await getSetting(db, QUEUE_PAUSED)) === "1";
     await this.removeOrphanDirs();
     if (await this.deps.disk.isFull()) {
-      this.deps.logger.warn({ dir: this.deps.disk.dir }, "the data disk is full: nothing is downloaded until space is freed");
+      logger.warn({ dir: this.deps.disk.dir }, "the data disk is full: nothing is downloaded until space is freed");
     }
-    try {
-      const requeued = await this.withRoom(() => requeueInterrupted(this.deps.db, this.now()));
-      if (requeued > 0) this.deps.logger.info({ requeued }, "resuming items interrupted by a restart");
-    } catch (error) {
-      // The loop puts them back in line once the database can write again.
-      for (const item of await listItems(this.deps.db, { statuses: ACTIVE_STATUSES })) this.unrecorded.add(item.id);
-      this.deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, "could not put interrupted items back in line yet");
+    // Items whose message start() already brought up to date.
+    const told = new Set<number>();
+    for (const item of await listItems(db, { statuses: ACTIVE_STATUSES })) {
+      const settle = async () => {
+        if (await this.settleInterrupted(item)) told.add(item.id);
+      };
+      try {
+        await this.withRoom(settle);
+      } catch (error) {
+        // The loop settles it once the database can write again.
+        this.pending.set(item.id, settle);
+        logger.error({ itemId: item.id, err: errorText(error) }, "could not settle an interrupted item yet");
+      }
     }
     await this.deps.disk.restoreBallast();
     // Messages the previous process left live: the chat side brings each up to date.
-    const waiting = await countQueued(this.deps.db);
-    for (const item of await listWithProgressMessage(this.deps.db)) this.deps.reporter.restored(item, { queuePaused: this.paused, waiting });
+    const waiting = await countQueued(db);
+    for (const item of await listWithProgressMessage(db)) {
+      if (!told.has(item.id)) this.tell((r) => r.restored(item, { queuePaused: this.paused, waiting }));
+    }
     this.loop = this.run();
+  }
+
+  /**
+   * An item a previous process left active: that attempt ended when the process did. Back in
+   * line after the retry delay, or failed once its attempts are used up, so a link that kills the
+   * bot cannot do it for ever. True when the chat was told here (else `restored` tells it).
+   */
+  private async settleInterrupted(item: Item): Promise<boolean> {
+    const { config, logger } = this.deps;
+    const now = this.now();
+    // Claimed by a version that did not count attempts at the claim: that run counts all the same.
+    const attempt = Math.max(1, item.attempts);
+    const attempts = config.retryDelaysMs.length + 1;
+    const error = interruptedError(attempt, attempts);
+    const decision = decideRetry(error, attempt, config.retryDelaysMs);
+    const failure = { attempts: attempt, errorCode: error.code, lastError: error.userMessage };
+    if (decision.retry) {
+      const queued = await transition(this.deps.db, item.id, { from: ACTIVE_STATUSES, to: "queued", patch: { ...failure, nextAttemptAt: now + decision.delayMs } }, now);
+      if (!queued) return false;
+      logger.info({ itemId: item.id, attempt, retryInMs: decision.delayMs }, "an item was interrupted by the end of the last process; retry scheduled");
+      // Back at once: the restored message says it continues. Later: the message says when.
+      if (decision.delayMs === 0) return false;
+      this.tell((r) => r.retrying(queued, { error, attempt, attempts, delayMs: decision.delayMs }));
+      return true;
+    }
+    const failed = await transition(this.deps.db, item.id, { from: ACTIVE_STATUSES, to: "failed", patch: failure }, now);
+    if (!failed) return false;
+    await this.removeItemDir(item.id);
+    logger.warn({ itemId: item.id, code: error.code, attempts: attempt }, "item failed: the bot process stopped during each of its last attempts");
+    this.tell((r) => r.failed(failed, error));
+    return true;
   }
 
   /** Stops taking items, checkpoints the running one (its bytes stay on disk) and waits for it. */
@@ -216,59 +288,75 @@ export class QueueWorker {
   // --- the loop -----------------------------------------------------------------------------------
 
   private async run(): Promise<void> {
-    const { logger } = this.deps;
     while (!this.stopping.signal.aborted) {
-      this.dirty = false;
-      // An outcome the database could not take (a full disk) goes in before anything new starts.
-      if (this.unrecorded.size && !(await this.recordLeftovers())) {
-        await this.sleep(5000);
-        continue;
-      }
-      let item: Item | undefined;
-      this.claiming = this.claim();
       try {
-        item = await this.claiming;
+        await this.turn();
       } catch (error) {
-        logger.error({ err: error }, "could not read the queue");
+        // Each step handles its own failures; this is a bug. The loop must outlive it.
+        this.deps.logger.error({ err: errorText(error) }, "the queue loop failed; going on");
         await this.sleep(1000);
-        continue;
-      } finally {
-        this.claiming = undefined;
       }
-      if (!item) {
-        await this.waitForWork();
-        continue;
-      }
-      const active = this.active!;
-      const log = logger.child({ itemId: item.id });
-      try {
-        await this.process(item, active.controller.signal, log);
-      } catch (error) {
-        // process() handles its own failures; reaching here is a bug or a dead database (a full
-        // disk refusing writes). Put the item back in line a minute from now rather than leave
-        // it "running" until the next restart.
-        log.error({ err: error instanceof Error ? error.message : String(error) }, "item processing crashed");
-        await this.removeItemDir(item.id);
-        this.unrecorded.add(item.id);
-        await this.recordLeftovers();
-        await this.sleep(1000);
-      } finally {
-        this.active = undefined;
-        active.release();
-      }
-      // Given up when the disk was full: back once there is room again.
-      if (!this.stopping.signal.aborted) await this.deps.disk.restoreBallast();
     }
   }
 
+  /** One go round the loop: record what is pending, else run the next item, else wait for one. */
+  private async turn(): Promise<void> {
+    const { logger } = this.deps;
+    this.dirty = false;
+    // An outcome the database could not take (a full disk) goes in before anything new starts.
+    if (this.pending.size && !(await this.recordPending())) {
+      await this.sleep(5000);
+      return;
+    }
+    // On a full disk a download would fail at once and use up an attempt for nothing: only items
+    // whose files are on disk already start (delivering them frees space); the others wait.
+    const diskFull = await this.deps.disk.isFull();
+    if (diskFull !== this.diskWait) {
+      this.diskWait = diskFull;
+      if (diskFull) logger.warn({ dir: this.deps.disk.dir }, "the data disk is full: no download starts until space is freed");
+      else logger.info("the data disk has room again");
+    }
+    let item: Item | undefined;
+    this.claiming = this.claim(diskFull);
+    try {
+      item = await this.claiming;
+    } catch (error) {
+      logger.error({ err: errorText(error) }, "could not read the queue");
+      await this.sleep(1000);
+      return;
+    } finally {
+      this.claiming = undefined;
+    }
+    if (!item) {
+      await this.waitForWork(diskFull);
+      return;
+    }
+    const active = this.active!;
+    const log = logger.child({ itemId: item.id });
+    try {
+      await this.process(item, active.controller.signal, log);
+    } catch (error) {
+      // process() records every outcome itself; reaching here is a bug. The attempt fails like
+      // any other rather than leave the item "running" with nothing running it.
+      log.error({ err: errorText(error) }, "item processing crashed");
+      await this.settle(item, () => this.onFailed(item, toAppError(error), log), log);
+    } finally {
+      this.active = undefined;
+      active.release();
+    }
+    // Given up when the disk was full: back once there is room again.
+    if (!this.stopping.signal.aborted) await this.deps.disk.restoreBallast();
+  }
+
   /** Takes the next ready item and makes it the active one, unless the queue is paused. */
-  private async claim(): Promise<Item | undefined> {
+  private async claim(downloadedOnly: boolean): Promise<Item | undefined> {
     if (this.paused || this.stopping.signal.aborted) return undefined;
-    const item = await claimNextItem(this.deps.db, this.now());
+    const item = await claimNextItem(this.deps.db, this.now(), { downloadedOnly });
     if (!item) return undefined;
     if (this.paused || this.stopping.signal.aborted) {
-      // Paused (or stopping) while this item was being claimed: back in line, untouched.
-      await this.move(item, "queued", {});
+      // Paused (or stopping) while this item was being claimed: back in line, its attempt unused.
+      const log = this.deps.logger.child({ itemId: item.id });
+      await this.settle(item, async () => void (await this.move(item, "queued", { attempts: Math.max(0, item.attempts - 1) })), log);
       return undefined;
     }
     let release!: () => void;
@@ -277,10 +365,13 @@ export class QueueWorker {
     return item;
   }
 
-  private async waitForWork(): Promise<void> {
+  /** Sleeps until notified, or until the next retry is due (with a full disk, looks again every few seconds). */
+  private async waitForWork(diskFull = false): Promise<void> {
     if (this.dirty || this.stopping.signal.aborted) return;
     const next = this.paused ? undefined : await nextReadyAt(this.deps.db);
-    const delay = next === undefined ? undefined : Math.max(0, next - this.now());
+    let delay = next === undefined ? undefined : Math.max(0, next - this.now());
+    // Items are ready but wait for room: statfs is cheap, a notice of freed space does not exist.
+    if (diskFull && delay !== undefined) delay = Math.max(delay, DISK_POLL_MS);
     await new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const done = () => {
@@ -304,29 +395,67 @@ export class QueueWorker {
     }
   }
 
-  /** Puts back in line the items whose outcome could not be recorded; true once none is left. */
-  private async recordLeftovers(): Promise<boolean> {
-    for (const itemId of [...this.unrecorded]) {
+  /** Runs a database write; one the database refuses (a full disk, a lock held too long) is tried again for a few seconds. */
+  private async persist<T>(write: () => Promise<T>, log: Logger): Promise<T> {
+    for (let round = 0; ; round++) {
       try {
-        // Moved, or no longer active: either way the row is right again.
-        await this.withRoom(() =>
-          transition(this.deps.db, itemId, { from: ACTIVE_STATUSES, to: "queued", patch: { nextAttemptAt: this.now() + 60_000 } }, this.now()),
-        );
-        this.unrecorded.delete(itemId);
+        return await this.withRoom(write);
       } catch (error) {
-        this.deps.logger.error({ itemId, err: error instanceof Error ? error.message : String(error) }, "could not record an item's outcome yet");
+        const wait = RECORD_RETRY_MS[round];
+        if (wait === undefined) throw error;
+        log.warn({ err: errorText(error), retryInMs: wait }, "the database refused a write; trying again");
+        await new Promise((r) => setTimeout(r, wait));
       }
     }
-    return this.unrecorded.size === 0;
+  }
+
+  /**
+   * Records the end of an item's attempt (`outcome`: its move, files and report), tried again
+   * while the database refuses; after a few seconds the loop takes it over, and nothing new
+   * starts until it went in. Never throws.
+   */
+  private async settle(item: Item, outcome: () => Promise<void>, log: Logger): Promise<void> {
+    try {
+      await this.persist(outcome, log);
+    } catch (error) {
+      log.error({ err: errorText(error) }, "could not record the outcome of the attempt; the loop tries again");
+      this.pending.set(item.id, outcome);
+    }
+  }
+
+  /** Records the outcomes the database refused so far; true once none is left. */
+  private async recordPending(): Promise<boolean> {
+    for (const [itemId, outcome] of [...this.pending]) {
+      try {
+        await this.withRoom(outcome);
+        this.pending.delete(itemId);
+        this.deps.logger.info({ itemId }, "recorded the outcome the database refused before");
+      } catch (error) {
+        this.deps.logger.error({ itemId, err: errorText(error) }, "could not record an item's outcome yet");
+      }
+    }
+    return this.pending.size === 0;
+  }
+
+  /** Tells the reporter something. A report is not the item's outcome: its failure is only logged. */
+  private tell(report: (reporter: QueueReporter) => void): void {
+    try {
+      report(this.deps.reporter);
+    } catch (error) {
+      this.deps.logger.error({ err: errorText(error) }, "a report failed");
+    }
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.stopping.signal.addEventListener("abort", () => {
+      const signal = this.stopping.signal;
+      const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener("abort", done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
     });
   }
 
@@ -341,19 +470,23 @@ export class QueueWorker {
     // The first stop wins, as an abort's reason would.
     active.deferred = stop;
     let timer: NodeJS.Timeout | undefined;
-    void Promise.race([active.answer, new Promise<void>((r) => (timer = setTimeout(r, ANSWER_GRACE_MS)))]).then(() => {
-      clearTimeout(timer);
-      active.controller.abort(stop);
-    });
+    void Promise.race([active.answer, new Promise<void>((r) => (timer = setTimeout(r, ANSWER_GRACE_MS)))])
+      .then(() => {
+        clearTimeout(timer);
+        active.controller.abort(stop);
+      })
+      .catch((error: unknown) => this.deps.logger.error({ err: errorText(error) }, "could not stop the running item"));
   }
 
   /** Moves the running item out of its active status; the item as stored after. */
   private async move(item: Item, to: ItemStatus, patch: ItemPatch): Promise<Item> {
     const moved = await transition(this.deps.db, item.id, { from: ACTIVE_STATUSES, to, patch }, this.now());
     if (!moved) {
-      // Only the worker moves an active item; reaching here means the row changed under us.
-      this.deps.logger.warn({ itemId: item.id, to }, "the running item was no longer active");
-      return (await findItem(this.deps.db, item.id)) ?? item;
+      // Only the worker moves an active item: either a recording tried again finds its own
+      // earlier write (which went in, and only the read after it failed), or the row changed under us.
+      const row = await findItem(this.deps.db, item.id);
+      if (row?.status !== to) this.deps.logger.warn({ itemId: item.id, to }, "the running item was no longer active");
+      return row ?? item;
     }
     return moved;
   }
@@ -361,39 +494,39 @@ export class QueueWorker {
   // --- one item -----------------------------------------------------------------------------------
 
   private async process(item: Item, signal: AbortSignal, log: Logger): Promise<void> {
-    const { db, config, reporter } = this.deps;
+    const { db, config } = this.deps;
     const state: TransferState = {
       title: item.title,
       phase: item.downloaded ? "uploading" : "starting",
       bytesDone: item.downloaded ? 0 : item.bytesDone,
       totalBytes: item.sizeBytes,
-      waiting: await countQueued(db),
-      attempt: item.attempts + 1,
+      waiting: 0,
+      // Counted by the claim: this attempt is already in.
+      attempt: item.attempts,
       attempts: config.retryDelaysMs.length + 1,
     };
-    const report = () => reporter.progress(item, { ...state });
-    reporter.started(item, { ...state });
-    const ticker = setInterval(() => {
-      // Keeps bytes_done current for /queue and for a paused item's view; the file is the truth.
-      if (state.phase === "downloading") void updateItem(db, item.id, { bytesDone: state.bytesDone }, this.now()).catch(() => {});
-      countQueued(db).then(
-        (n) => {
-          state.waiting = n;
-          report();
-        },
-        () => report(),
-      );
-    }, config.progressIntervalMs);
-
-    log.info({ url: item.url, kind: item.sourceKind, attempt: item.attempts + 1 }, "item started");
+    const report = () => this.tell((r) => r.progress(item, { ...state }));
+    let ticker: NodeJS.Timeout | undefined;
     try {
+      state.waiting = await countQueued(db);
+      this.tell((r) => r.started(item, { ...state }));
+      ticker = setInterval(() => {
+        // Keeps bytes_done current for /queue and for a paused item's view; the file is the truth.
+        if (state.phase === "downloading") void updateItem(db, item.id, { bytesDone: state.bytesDone }, this.now()).catch(() => {});
+        countQueued(db).then(
+          (n) => {
+            state.waiting = n;
+            report();
+          },
+          () => report(),
+        );
+      }, config.progressIntervalMs);
+      log.info({ url: item.url, kind: item.sourceKind, attempt: item.attempts }, "item started");
+
       if (!item.downloaded) {
         const result = await this.download(item, state, signal, log, report);
         if (result.kind === "done") {
-          const done = await this.move(item, "completed", { lastError: null, errorCode: null });
-          await this.removeItemDir(item.id);
-          reporter.done(done, result.message);
-          log.info("item done without upload");
+          await this.settle(item, () => this.onDone(item, result.message, log), log);
           return;
         }
         // Over the upload limit: parts (or a refusal), decided once and recorded with the files.
@@ -402,25 +535,23 @@ export class QueueWorker {
         const parts = this.deps.prepare
           ? await this.deps.prepare(result.files, signal)
           : uploadParts(result.files, { limit: config.uploadLimitBytes, split: config.splitLargeFiles });
-        await markDownloaded(db, item.id, parts, this.now());
+        // Tried again when refused for a moment: the files are on disk, a retry would fetch them again.
+        await this.persist(() => markDownloaded(db, item.id, parts, this.now()), log);
         log.info({ files: result.files.length, uploads: parts.length }, "download complete");
       }
 
       state.phase = "uploading";
       state.note = undefined;
       state.details = undefined;
-      const { bytes, files } = await this.upload(item, state, signal, report);
-      const delivered = await this.move(item, "completed", { lastError: null, errorCode: null });
-      await this.removeItemDir(item.id);
-      reporter.delivered(delivered, { bytes, files });
-      log.info({ bytes, files }, "item delivered");
+      const uploaded = await this.upload(item, state, signal, report);
+      await this.settle(item, () => this.onDelivered(item, uploaded, log), log);
     } catch (thrown) {
       // Once stopped on purpose, whatever the transfer threw on its way out is not a failure.
       const error = signal.aborted && signal.reason instanceof StopError ? signal.reason : toAppError(thrown);
       if (error instanceof StopError) {
-        await this.onStopped(item, error, state, log);
+        await this.settle(item, () => this.onStopped(item, error, state, log), log);
       } else {
-        await this.onFailed(item, error, log);
+        await this.settle(item, () => this.onFailed(item, error, log), log);
       }
     } finally {
       clearInterval(ticker);
@@ -570,9 +701,32 @@ export class QueueWorker {
     return { bytes: total, files: files.length };
   }
 
+  // --- outcomes: each moves the item out of its active status, then reports. Run through
+  // settle(), which tries them again when the database refuses: each may run more than once. ---
+
+  /**
+   * The attempt succeeded: its count is given back, so `attempts` keeps meaning the attempts that
+   * failed (what the retry schedule, /queue and the "attempt N of M" lines count).
+   */
+  private async onDelivered(item: Item, result: { bytes: number; files: number }, log: Logger): Promise<void> {
+    const delivered = await this.move(item, "completed", { attempts: Math.max(0, item.attempts - 1), lastError: null, errorCode: null });
+    await this.removeItemDir(item.id);
+    log.info(result, "item delivered");
+    this.tell((r) => r.delivered(delivered, result));
+  }
+
+  private async onDone(item: Item, message: string, log: Logger): Promise<void> {
+    const done = await this.move(item, "completed", { attempts: Math.max(0, item.attempts - 1), lastError: null, errorCode: null });
+    await this.removeItemDir(item.id);
+    log.info("item done without upload");
+    this.tell((r) => r.done(done, message));
+  }
+
+  /** The attempt failed: it was counted when it started; retried after its delay, or failed for good. */
   private async onFailed(item: Item, error: AppError, log: Logger): Promise<void> {
-    const { config, reporter } = this.deps;
-    const attempt = item.attempts + 1;
+    const { config } = this.deps;
+    const attempt = Math.max(1, item.attempts);
+    const attempts = config.retryDelaysMs.length + 1;
     const decision = decideRetry(error, attempt, config.retryDelaysMs);
     const failure = { attempts: attempt, errorCode: error.code, lastError: error.userMessage };
     // A full disk: what this item wrote goes first (a retry starts over), which also gives the
@@ -581,32 +735,35 @@ export class QueueWorker {
     if (decision.retry) {
       const queued = await this.move(item, "queued", { ...failure, nextAttemptAt: this.now() + decision.delayMs });
       log.warn({ code: error.code, err: error.message, attempt, retryInMs: decision.delayMs }, "attempt failed; retry scheduled");
-      reporter.retrying(queued, { error, attempt, attempts: config.retryDelaysMs.length + 1, delayMs: decision.delayMs });
+      this.tell((r) => r.retrying(queued, { error, attempt, attempts, delayMs: decision.delayMs }));
       return;
     }
     const failed = await this.move(item, "failed", failure);
     await this.removeItemDir(item.id);
     log.warn({ code: error.code, err: error.message, attempts: attempt }, "item failed");
-    reporter.failed(failed, error);
+    this.tell((r) => r.failed(failed, error));
   }
 
+  /** Stopped on purpose (cancel, pause, hold, shutdown): not a failure, so the attempt is given back. */
   private async onStopped(item: Item, stop: StopError, state: TransferState, log: Logger): Promise<void> {
     const reason = stop.reason;
+    const unused = { attempts: Math.max(0, item.attempts - 1) };
     // The paused view and /queue show how far it got, not the last periodic checkpoint.
     const progress = state.phase === "downloading" ? { bytesDone: state.bytesDone } : {};
     let stopped: Item;
     if (reason === "cancel") {
-      stopped = await this.move(item, "cancelled", {});
+      stopped = await this.move(item, "cancelled", unused);
       await this.removeItemDir(item.id);
     } else if (reason === "pause") {
-      stopped = await this.move(item, "paused", progress);
+      stopped = await this.move(item, "paused", { ...unused, ...progress });
     } else {
       // Hold (the whole queue paused) or shutdown: back in line, bytes kept, so the item continues
       // from them as soon as the queue runs again.
-      stopped = await this.move(item, "queued", { ...progress, nextAttemptAt: this.now() });
+      stopped = await this.move(item, "queued", { ...unused, ...progress, nextAttemptAt: this.now() });
     }
     log.info({ reason }, reason === "shutdown" ? "item interrupted by shutdown; it resumes at the next start" : "item stopped");
-    this.deps.reporter.stopped(stopped, { reason, wasRunning: true, waiting: await countQueued(this.deps.db) });
+    const waiting = await countQueued(this.deps.db);
+    this.tell((r) => r.stopped(stopped, { reason, wasRunning: true, waiting }));
   }
 
   // --- files on disk ------------------------------------------------------------------------------
@@ -638,3 +795,5 @@ export class QueueWorker {
     });
   }
 }
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { findItem, listItemFiles, listItems, transition } from "../../src/db/item-repository.ts";
 import { DownloadError } from "../../src/errors.ts";
@@ -117,6 +118,108 @@ describe("the queue worker, against a recording reporter", () => {
     await world.worker.start();
     await world.reporter.next((r) => r.event === "delivered" && r.item.id === item.id);
     expect(world.uploads.map((u) => u.itemId)).toEqual([item.id]);
+  });
+
+  it("counts an attempt when it starts and gives it back when the item is stopped on purpose", async () => {
+    world = await QueueWorld.create({ retryDelaysMs: [0, 0] });
+    world.source.gate();
+    await world.worker.start();
+    const item = await world.add("stop.bin");
+    const attemptsNow = async () => (await findItem(world!.db, item.id))!.attempts;
+    const startedAgain = async (n: number) => {
+      await world!.reporter.next((r) => r.event === "started" && world!.reporter.reports.filter((s) => s.event === "started").length === n);
+    };
+
+    await startedAgain(1);
+    // Counted by the claim, in the row, before anything ran: a crash from here on counts.
+    expect(await attemptsNow()).toBe(1);
+    expect(await world.control.pause(item.id, 1)).toMatchObject({ ok: true, item: { status: "paused", attempts: 0 } });
+    expect(await world.control.resume(item.id, 1)).toMatchObject({ ok: true });
+    await startedAgain(2);
+    expect(await attemptsNow()).toBe(1);
+    // The whole queue held: back in line, attempt unused.
+    expect(await world.worker.pauseQueue()).toMatchObject({ heldItemId: item.id });
+    expect(await findItem(world.db, item.id)).toMatchObject({ status: "queued", attempts: 0 });
+    await world.worker.resumeQueue();
+    await startedAgain(3);
+    // A clean stop of the process: the same.
+    await world.worker.stop(2000);
+    expect(await findItem(world.db, item.id)).toMatchObject({ status: "queued", attempts: 0 });
+    const shown = world.reporter.reports.flatMap((r) => (r.event === "started" ? [r.state.attempt] : []));
+    await world.restart();
+    const started = await world.reporter.next((r) => r.event === "started");
+    expect(await world.control.cancel(item.id, 1)).toMatchObject({ ok: true, item: { status: "cancelled", attempts: 0 } });
+    // Every run was the first attempt, as the live message showed.
+    expect([...shown, started.event === "started" && started.state.attempt]).toEqual([1, 1, 1, 1]);
+  });
+
+  it("fails at start an item whose every attempt ended with the process, tells the chat, and runs the next one", async () => {
+    world = await QueueWorld.create({ retryDelaysMs: [0, 0] });
+    const crashing = await world.add("crashing.bin");
+    const next = await world.add("next.bin");
+    // What three claims and three kill -9 leave: active, three attempts counted.
+    await transition(world.db, crashing.id, { from: "queued", to: "downloading", patch: { attempts: 3 } }, Date.now());
+    await world.worker.start();
+    const failed = await world.reporter.next((r) => r.event === "failed");
+    expect(failed).toMatchObject({
+      item: { id: crashing.id, status: "failed", attempts: 3 },
+      message: "the bot stopped while working on this download (attempt 3 of 3); send it again with /retry if it should work.",
+    });
+    await world.reporter.next((r) => r.event === "delivered" && r.item.id === next.id);
+    expect(world.source.runs).toEqual([next.id]);
+    expect(world.reporter.timeline()).toEqual([`failed:${crashing.id}`, `started:${next.id}`, `delivered:${next.id}`]);
+  });
+
+  it("puts an interrupted item with attempts left back in line after its retry delay, as a failure would", async () => {
+    world = await QueueWorld.create({ retryDelaysMs: [0, 60_000] });
+    const item = await world.add("cut.bin");
+    await transition(world.db, item.id, { from: "queued", to: "downloading", patch: { attempts: 2 } }, Date.now());
+    const before = Date.now();
+    await world.worker.start();
+    const retrying = await world.reporter.next((r) => r.event === "retrying");
+    expect(retrying).toMatchObject({ attempt: 2, delayMs: 60_000, message: "the bot stopped while working on this download." });
+    const row = (await findItem(world.db, item.id))!;
+    expect(row).toMatchObject({ status: "queued", attempts: 2, lastError: "the bot stopped while working on this download." });
+    expect(row.nextAttemptAt).toBeGreaterThanOrEqual(before + 60_000);
+    expect(world.source.runs).toEqual([]);
+  });
+
+  it("fails the attempt and schedules the retry when the database refuses to record the failure for a moment", async () => {
+    world = await QueueWorld.create({ retryDelaysMs: [0] });
+    let failOnce = true;
+    world.source.behaviour = async (ctx) => {
+      if (failOnce) {
+        failOnce = false;
+        // The database refuses to take the item back in line, for half a second.
+        await sql`create trigger refuse_requeue before update of status on items when new.status = 'queued'
+          begin select raise(abort, 'refused for a moment'); end`.execute(world!.db);
+        setTimeout(() => void sql`drop trigger refuse_requeue`.execute(world!.db), 500);
+        throw new DownloadError("NETWORK", "reset", { retryable: true, userMessage: "the connection dropped." });
+      }
+      return world!.source.writeUrl(ctx);
+    };
+    const item = await world.add("flaky.bin");
+    await world.worker.start();
+    await world.reporter.next((r) => r.event === "delivered");
+    expect(world.reporter.timeline()).toEqual([`started:${item.id}`, `retrying:${item.id}`, `started:${item.id}`, `delivered:${item.id}`]);
+    expect(world.reporter.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, message: "the connection dropped." });
+    expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", attempts: 1 });
+    expect(world.uploads).toHaveLength(1);
+  });
+
+  it("records a finished download the database refused for a moment without downloading it again", async () => {
+    world = await QueueWorld.create({ retryDelaysMs: [0] });
+    await sql`create trigger refuse_files before insert on item_files begin select raise(abort, 'refused for a moment'); end`.execute(world.db);
+    world.source.behaviour = async (ctx) => {
+      setTimeout(() => void sql`drop trigger refuse_files`.execute(world!.db), 500);
+      return world!.source.writeUrl(ctx);
+    };
+    const item = await world.add("once.bin");
+    await world.worker.start();
+    await world.reporter.next((r) => r.event === "delivered");
+    expect(world.source.runs).toEqual([item.id]);
+    expect(world.reporter.timeline()).toEqual([`started:${item.id}`, `delivered:${item.id}`]);
+    expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", attempts: 0 });
   });
 
   it("lets a handler queue items it found through its context, and ends the item without an upload", async () => {
