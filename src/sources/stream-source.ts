@@ -16,6 +16,7 @@ import {
   type ParsedManifest,
   type StreamPiece,
   type StreamTrack,
+  MAX_PIECES,
   manifestKind,
   parseDash,
   parseHls,
@@ -43,8 +44,6 @@ export interface StreamOptions {
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Longest a playlist may take to arrive. */
 const MANIFEST_TIMEOUT_MS = 30_000;
-/** The most segments one stream may list (a day of 2-second segments). */
-const MAX_PIECES = 50_000;
 
 /** What a started stream download keeps in its folder, so a retry or restart fetches only what it lacks. */
 interface StreamPlan {

@@ -1,5 +1,5 @@
 import { Parser as M3u8Parser } from "m3u8-parser";
-import { parse as parseMpd } from "mpd-parser";
+import { inheritAttributes, parse as parseMpd, stringToMpdXml } from "mpd-parser";
 import { DownloadError } from "../../errors.ts";
 
 /**
@@ -37,6 +37,9 @@ export type ParsedManifest =
   | { kind: "variants"; variants: StreamVariant[]; durationSeconds: number }
   /** One track's pieces (an HLS media playlist). */
   | { kind: "track"; track: StreamTrack; durationSeconds: number };
+
+/** The most pieces one stream may list (a day of 2-second segments). */
+export const MAX_PIECES = 50_000;
 
 function refused(detail: string, userMessage: string): DownloadError {
   return new DownloadError("NO_MEDIA", `stream: ${detail}`, { userMessage });
@@ -169,18 +172,56 @@ function dashTrack(playlist: DashPlaylist, url: string): StreamTrack {
   return { pieces };
 }
 
+interface DashRepresentationInfo {
+  attributes: { type?: string; sourceDuration?: number; duration?: number; timescale?: number };
+  segmentInfo: { template?: { duration?: number; timescale?: number }; segmentTimeline?: Array<{ d?: number; r?: number }> };
+}
+
+const LIVE = () => refused("a live stream (dynamic MPD)", "this is a live stream, which the bot does not record; send the link of a recording instead.");
+
+/**
+ * How many segments a manifest would expand to, from mpd-parser's own reading of its attributes,
+ * before anything is expanded: a few hostile bytes (a year-long period of 1 ms segments, a live
+ * manifest timed from years ago) would otherwise expand into millions of objects. Infinity when
+ * a representation's segments cannot be counted.
+ */
+function dashSegmentCount(representations: DashRepresentationInfo[]): number {
+  let count = 0;
+  for (const { attributes, segmentInfo } of representations) {
+    const timescale = segmentInfo.template?.timescale ?? attributes.timescale ?? 1;
+    const duration = attributes.sourceDuration ?? 0;
+    if (segmentInfo.segmentTimeline) {
+      for (const s of segmentInfo.segmentTimeline) {
+        const r = s.r ?? 0;
+        count += 1 + (r >= 0 ? r : s.d && s.d > 0 ? Math.ceil((duration * timescale) / s.d) : Number.POSITIVE_INFINITY);
+      }
+    } else if (segmentInfo.template) {
+      const d = segmentInfo.template.duration ?? attributes.duration;
+      count += d && d > 0 ? Math.ceil(duration / (d / timescale)) : 1;
+    } else {
+      count += 1;
+    }
+  }
+  return count;
+}
+
 /** Reads a DASH manifest: every video representation, each with the default audio. */
 export function parseDash(text: string, url: string): ParsedManifest {
   let manifest: { playlists?: DashPlaylist[]; mediaGroups?: { AUDIO?: Record<string, Record<string, { default?: boolean; playlists?: DashPlaylist[] }>> }; duration?: number; minimumUpdatePeriod?: number };
   try {
+    const { representationInfo } = inheritAttributes(stringToMpdXml(text), { manifestUri: url }) as { representationInfo: DashRepresentationInfo[] };
+    if (representationInfo.some((r) => r.attributes.type === "dynamic")) throw LIVE();
+    const count = dashSegmentCount(representationInfo);
+    if (!(count <= MAX_PIECES)) {
+      throw refused(`${count} segments`, `the stream lists ${Number.isFinite(count) ? count : "countless"} segments, more than the bot fetches (${MAX_PIECES}).`);
+    }
     manifest = parseMpd(text, { manifestUri: url }) as typeof manifest;
   } catch (error) {
+    if (error instanceof DownloadError) throw error;
     throw refused(`unreadable manifest (${error instanceof Error ? error.message : String(error)})`, "the stream's manifest could not be read.");
   }
   const playlists = manifest.playlists ?? [];
-  if (manifest.minimumUpdatePeriod !== undefined || playlists.some((p) => p.endList === false)) {
-    throw refused("a live stream (dynamic MPD)", "this is a live stream, which the bot does not record; send the link of a recording instead.");
-  }
+  if (manifest.minimumUpdatePeriod !== undefined || playlists.some((p) => p.endList === false)) throw LIVE();
   const groups = Object.values(manifest.mediaGroups?.AUDIO ?? {});
   const audioOf = (p: DashPlaylist) => {
     const group = (p.attributes?.AUDIO ? manifest.mediaGroups?.AUDIO?.[p.attributes.AUDIO] : undefined) ?? groups[0];

@@ -12,4 +12,8 @@ declare module "m3u8-parser" {
 
 declare module "mpd-parser" {
   export function parse(manifest: string, options?: { manifestUri?: string }): unknown;
+  /** The manifest's XML document (xmldom), as parse() reads it. */
+  export function stringToMpdXml(manifest: string): unknown;
+  /** Every representation's attributes and segment information, before segments are expanded. */
+  export function inheritAttributes(mpd: unknown, options?: { manifestUri?: string }): unknown;
 }
