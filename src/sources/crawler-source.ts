@@ -150,6 +150,9 @@ interface Page {
  * finds its media, and either continues the item as a direct download of the one main media, or
  * queues each file the page lists as its own item, through the same checks as a pasted link.
  */
+/** Longest a page may take to arrive, whatever its pace. */
+const PAGE_DEADLINE_MS = 2 * 60_000;
+
 export function createCrawlerSource(options: CrawlerSourceOptions): Source {
   const pageMaxBytes = options.pageMaxBytes ?? PAGE_MAX_BYTES;
 
@@ -163,7 +166,8 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
         accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
         "accept-encoding": "gzip, deflate, br",
       },
-      timeout: { socket: options.stallTimeoutMs },
+      // A page trickling a byte now and then never trips the socket timer: the whole page has a deadline too.
+      timeout: { socket: options.stallTimeoutMs, request: PAGE_DEADLINE_MS },
     });
     // Errors reach us through the iteration below; this keeps a late one from crashing the process.
     stream.on("error", () => {});
