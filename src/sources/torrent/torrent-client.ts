@@ -109,7 +109,8 @@ export interface TorrentClientOptions {
 
 export class TorrentClientHolder {
   private client?: WebTorrent;
-  private trackerHttp?: TrackerDispatcher;
+  /** A promise, so that two first callers share one. */
+  private trackerHttp?: Promise<TrackerDispatcher>;
 
   constructor(private readonly options: TorrentClientOptions) {}
 
@@ -123,9 +124,9 @@ export class TorrentClientHolder {
     // Checked again: another caller may have made it while the module loaded.
     if (this.client && !this.client.destroyed) return this.client;
     const { logger } = this.options;
-    this.trackerHttp ??= await createTrackerDispatcher({ policy: this.options.policy, resolve: this.options.resolve });
+    const trackerHttp = await (this.trackerHttp ??= createTrackerDispatcher({ policy: this.options.policy, resolve: this.options.resolve }));
     if (this.client && !this.client.destroyed) return this.client;
-    const client = new WebTorrentClient(webTorrentOptions(this.options.torrent, this.trackerHttp));
+    const client = new WebTorrentClient(webTorrentOptions(this.options.torrent, trackerHttp));
     if (!this.options.policy.allowPrivate) client.blocked = peerBlocklist(this.options.policy);
     // A client-level error (a port that cannot be bound, a DHT failure) must not crash the bot;
     // the torrents in progress fail through their own handlers and the next one gets a new client.
@@ -155,6 +156,6 @@ export class TorrentClientHolder {
       clearTimeout(timer);
     }
     // After the client: its trackers' last announces ("stopped") still go out through it.
-    await trackerHttp?.close().catch(() => {});
+    await trackerHttp?.then((dispatcher) => dispatcher.close()).catch(() => {});
   }
 }
