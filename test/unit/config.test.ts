@@ -65,4 +65,11 @@ describe("config", () => {
     // Unchanged, it is refused before anything talks to Telegram.
     await expect(loadConfig({ CONFIG_FILE: path.resolve("config.example.json") })).rejects.toThrow(/"botToken": still the example's placeholder/);
   });
+
+  it("defaults the admin chat to the first allowed chat and turns the speed floor on", () => {
+    const config = parseConfig({ ...minimal, allowedChatIds: [7, 8] });
+    expect(config).toMatchObject({ adminChatIds: [7], minSpeedBytesPerSec: 1024, speedWindowMs: 60_000, torrent: { maxFiles: 200, maxTrackers: 50 } });
+    expect(parseConfig({ ...minimal, allowedChatIds: [7, 8], adminChatIds: [8] }).adminChatIds).toEqual([8]);
+    expect(() => parseConfig({ ...minimal, minSpeedBytesPerSec: -1 })).toThrow(/"minSpeedBytesPerSec": expected 0 \(off\) or more bytes per second/);
+  });
 });
