@@ -19,9 +19,9 @@ COPY src ./src
 COPY migrations ./migrations
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# Stage 2: the runtime image: no compiler, no npm cache, a non-root user. Debian's ffmpeg (on
-# PATH, so the bot prefers it to the npm-shipped binaries) reads and cuts media; yt-dlp reads the
-# pages the bot's own reader does not.
+# Stage 2: the runtime image: no compiler, no npm cache, a non-root user. Debian's ffmpeg (the
+# only one the bot uses: it parses hostile media, so it must be a maintained build) joins and cuts
+# local files; yt-dlp reads the pages the bot's own reader does not.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     CONFIG_FILE=/config/config.json
