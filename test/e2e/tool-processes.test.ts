@@ -1,0 +1,148 @@
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { runTool } from "../../src/media/ffmpeg.ts";
+import { findYtDlp } from "../../src/media/yt-dlp.ts";
+import { Harness } from "../support/harness.ts";
+
+/**
+ * The tools the bot starts (ffmpeg, ffprobe, yt-dlp) as processes: what they inherit, how much
+ * of their output the bot keeps, and that none outlives a `kill -9` of the bot past its next start.
+ */
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const ytDlp = findYtDlp(undefined);
+const which = (name: string) => execFileSync("sh", ["-c", `command -v ${name}`]).toString().trim();
+
+let dir: string;
+let h: Harness | undefined;
+const children: ChildProcess[] = [];
+
+beforeAll(() => {
+  if (!ytDlp) throw new Error("yt-dlp is not installed: apt-get install yt-dlp (.ci/run does)");
+  dir = mkdtempSync(path.join(tmpdir(), "dlbot-tools-"));
+  execFileSync("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=4:size=320x240:rate=25", "-f", "lavfi", "-i", "sine=duration=4",
+    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", "-movflags", "+faststart", path.join(dir, "clip.mp4")], { stdio: "pipe" });
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await h?.close();
+  h = undefined;
+});
+
+/** A page whose Twitter card names a player page with the clip (yt-dlp's generic extractor follows it). */
+function playerPage(harness: Harness): string {
+  harness.files.addFile("/media/clip.mp4", readFileSync(path.join(dir, "clip.mp4")), { contentType: "video/mp4" });
+  harness.files.addHtml("/embed/player.html", `<html><head><title>Player</title></head><body><video src="/media/clip.mp4"></video></body></html>`);
+  return harness.files.addHtml(
+    "/watch/show.html",
+    `<html><head><title>The Show</title><meta name="twitter:card" content="player"><meta name="twitter:player" content="${harness.files.baseUrl}/embed/player.html"></head><body></body></html>`,
+  );
+}
+
+/** Processes whose command line names `text` (pgrep), other than pgrep itself. */
+function processesNaming(text: string): number[] {
+  const run = spawnSync("pgrep", ["-f", text], { encoding: "utf8" });
+  return run.stdout.split("\n").filter(Boolean).map(Number);
+}
+
+/** Still a process that can run (not gone, not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]!);
+  } catch {
+    return false;
+  }
+}
+
+describe("tool processes", () => {
+  it("a tool gets PATH, HOME and LANG, never the bot's token, config or proxy variables", { timeout: 60_000 }, async () => {
+    // The wrappers write the environment they were given, then run the real tool.
+    const dumps = mkdtempSync(path.join(dir, "env-"));
+    const wrap = (name: string) => {
+      const file = path.join(dumps, `${name}-wrapper`);
+      writeFileSync(file, `#!/bin/sh\nenv > "${dumps}/${name}.$$.env"\nexec "${which(name)}" "$@"\n`);
+      chmodSync(file, 0o755);
+      return file;
+    };
+    const secrets = { BOT_TOKEN: "123456:the-secret-token", CONFIG_JSON: '{"botToken":"123456:the-secret-token"}', no_proxy: "*", NO_PROXY: "*", http_proxy: "http://127.0.0.2:9" };
+    const saved = Object.fromEntries(Object.keys(secrets).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, secrets);
+    try {
+      h = await Harness.create({ ytDlpPath: wrap("yt-dlp"), ffmpegPath: wrap("ffmpeg"), ffprobePath: wrap("ffprobe") });
+      const page = playerPage(h);
+      await h.start();
+      const since = h.api.nextSeq;
+      h.send(`/download ${page}`);
+      const upload = await h.upload(since);
+      // Probed and given a thumbnail: ffprobe and ffmpeg ran, after yt-dlp.
+      expect(upload.method).toBe("sendVideo");
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    const files = readdirSync(dumps).filter((f) => f.endsWith(".env"));
+    for (const tool of ["yt-dlp", "ffmpeg", "ffprobe"]) expect(files.some((f) => f.startsWith(`${tool}.`))).toBe(true);
+    for (const file of files) {
+      const env = readFileSync(path.join(dumps, file), "utf8");
+      const names = env.split("\n").map((line) => line.split("=")[0]);
+      expect(names).toContain("PATH");
+      expect(env).not.toContain("the-secret-token");
+      for (const name of ["BOT_TOKEN", "CONFIG_JSON", "no_proxy", "NO_PROXY", "http_proxy"]) expect(names, `${file} has ${name}`).not.toContain(name);
+    }
+  });
+
+  it("a tool that writes without end fails with a clear error instead of filling the bot's memory", { timeout: 30_000 }, async () => {
+    // `yes` writes lines for ever; `cat /dev/zero` one endless line.
+    await expect(runTool("yes", [], { timeoutMs: 20_000, maxOutputBytes: 1024 * 1024 })).rejects.toThrow(/^yes wrote more than 1024 kB to its output$/);
+    const lines: string[] = [];
+    await expect(runTool("cat", ["/dev/zero"], { timeoutMs: 20_000, maxOutputBytes: 1024 * 1024, onLine: (l) => lines.push(l) })).rejects.toThrow(
+      /^cat wrote more than 1024 kB to its output in one line$/,
+    );
+    expect(lines).toEqual([]);
+  });
+
+  it("after a kill -9 of the bot, the next start ends the tools it left running before the worker goes on", { timeout: 120_000 }, async () => {
+    // The bot as `npm start` runs it (its JavaScript build), so kill -9 is real.
+    const build = spawnSync(process.execPath, ["scripts/build.mjs", "--if-stale"], { cwd: ROOT, encoding: "utf8" });
+    if (build.status !== 0) throw new Error(`the build failed:\n${build.stdout}${build.stderr}`);
+    h = await Harness.create();
+    const page = playerPage(h);
+    h.files.throttle("/media/clip.mp4", 10_000);
+    const config = path.join(h.dataDir, "config.json");
+    writeFileSync(config, JSON.stringify(h.configInput));
+    const flags = spawnSync(process.execPath, ["scripts/node-flags.mjs"], { cwd: ROOT, encoding: "utf8" }).stdout.trim().split(/\s+/).filter(Boolean);
+    const bot = spawn(process.execPath, [...flags, "dist/src/main.js"], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", CONFIG_FILE: config }, stdio: "ignore" });
+    children.push(bot);
+    const exited = new Promise((resolve) => bot.once("exit", resolve));
+    const since = h.api.nextSeq;
+    await h.api.waitForCall((c) => c.method === "getUpdates", { since, timeoutMs: 20_000 });
+    h.send(`/download ${page}`);
+    // yt-dlp is writing the clip into the item's folder.
+    await h.files.waitForBytes("/media/clip.mp4", 20_000);
+    const tools = processesNaming(h.dataDir);
+    expect(tools.length).toBeGreaterThan(0);
+    bot.kill("SIGKILL");
+    await exited;
+    // The tool outlived the bot (it runs in a process group of its own).
+    expect(tools.filter(alive)).toEqual(tools);
+    await h.start();
+    expect(tools.filter(alive)).toEqual([]);
+    // The item goes on under the new start, and is delivered once.
+    h.files.throttle("/media/clip.mp4", null);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendVideo");
+    expect(existsSync(path.join(h.dataDir, "tools.pids"))).toBe(true);
+    expect(h.uploads()).toHaveLength(1);
+  });
+});
