@@ -137,6 +137,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     maxFileSizeBytes: config.maxFileSizeBytes,
     uploadLimitBytes: config.uploadLimitBytes,
     splitLargeFiles: config.splitLargeFiles,
+    torrentMaxFiles: config.torrent.maxFiles,
   };
   // Every tool process is recorded, so a start after a crash ends those left running.
   const toolProcesses = new ToolProcesses(path.resolve(config.dataDir, "tools.pids"), logger.child({ part: "tools" }));

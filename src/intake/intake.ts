@@ -18,6 +18,8 @@ export interface IntakeDeps {
   /** Largest single upload, and whether a file over it is split (else refused before download). */
   uploadLimitBytes?: number;
   splitLargeFiles?: boolean;
+  /** A .torrent holding more files than this is refused at once (`torrent.maxFiles`). */
+  torrentMaxFiles?: number;
   now?: () => number;
   /** Called after an item is stored, to wake the worker. */
   onQueued?: () => void;

@@ -2,7 +2,7 @@ import { findOpenTorrent, queuePosition } from "../db/item-repository.ts";
 import { saveMetainfo } from "../db/torrent-repository.ts";
 import { toAppError } from "../errors.ts";
 import { filenameFromUrl } from "../sources/http-probe.ts";
-import { buildMagnet, magnetTitle, selectFiles, allTooLargeError } from "../sources/torrent/torrent-files.ts";
+import { allTooLargeError, buildMagnet, fileCount, magnetTitle, selectFiles, tooManyFilesError } from "../sources/torrent/torrent-files.ts";
 import { fetchTorrentFile, parseMagnet, parseTorrentFile } from "../sources/torrent/torrent-meta.ts";
 import { type IntakeDeps, type IntakeOutcome, enqueueUrl } from "./intake.ts";
 
@@ -71,6 +71,11 @@ export async function enqueueTorrent(deps: IntakeDeps, request: TorrentRequest, 
     const info = await parseTorrentFile(bytes);
     const duplicate = await openCopy(info.infoHash);
     if (duplicate) return duplicate;
+    // Known now, so said now: not "queued" first and failed when its turn comes.
+    const count = fileCount(info.entries);
+    if (deps.torrentMaxFiles !== undefined && count > deps.torrentMaxFiles) {
+      return { status: "refused", error: tooManyFilesError(count, deps.torrentMaxFiles) };
+    }
     const selection = selectFiles(info.entries, deps.maxFileSizeBytes);
     if (selection.wanted.length === 0 && selection.tooLarge.length > 0) {
       return { status: "refused", error: allTooLargeError(selection, deps.maxFileSizeBytes) };

@@ -121,10 +121,12 @@ describe("torrents with too many files", () => {
     const since = h.api.nextSeq;
     h.api.sendDocument(CHAT, { bytes: seeded.torrentFile, fileName: "five.torrent" }, { fromId: USER });
 
-    const failure = await h.reply(since, CHAT, /holds 5 files/);
-    expect(String(failure.params.text)).toMatch(/this torrent holds 5 files, more than this bot takes \(3\); send a torrent with fewer files\.$/);
+    // Refused when it is sent, in the one reply, not queued first and failed later.
+    const refusal = await h.reply(since, CHAT, /holds 5 files/);
+    expect(String(refusal.params.text)).toMatch(/this torrent holds 5 files, more than this bot takes \(3\); send a torrent with fewer files\.$/);
+    expect(h.api.calls.filter((c) => c.seq >= since && /Queued/.test(String(c.params.text ?? "")))).toEqual([]);
     expect(h.uploads()).toEqual([]);
     expect(seeded.torrent.uploaded).toBe(0);
-    expect((await listItems(h.app!.db)).map((i) => i.status)).toEqual(["failed"]);
+    expect(await listItems(h.app!.db)).toEqual([]);
   });
 });
