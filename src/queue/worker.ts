@@ -728,10 +728,11 @@ export class QueueWorker {
     const attempt = Math.max(1, item.attempts);
     const attempts = config.retryDelaysMs.length + 1;
     const decision = decideRetry(error, attempt, config.retryDelaysMs);
-    const failure = { attempts: attempt, errorCode: error.code, lastError: error.userMessage };
-    // A full disk: what this item wrote goes first (a retry starts over), which also gives the
-    // database the room to record the failure.
-    if (error.code === "DISK_FULL") await this.removeItemDir(item.id);
+    // A full disk: what this item wrote goes first (a retry starts over, from 0 bytes), which also
+    // gives the database the room to record the failure.
+    const diskFull = error.code === "DISK_FULL";
+    const failure = { attempts: attempt, errorCode: error.code, lastError: error.userMessage, ...(diskFull ? { bytesDone: 0 } : {}) };
+    if (diskFull) await this.removeItemDir(item.id);
     if (decision.retry) {
       const queued = await this.move(item, "queued", { ...failure, nextAttemptAt: this.now() + decision.delayMs });
       log.warn({ code: error.code, err: error.message, attempt, retryInMs: decision.delayMs }, "attempt failed; retry scheduled");

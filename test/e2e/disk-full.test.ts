@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, statfsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -46,6 +46,16 @@ function fill(file: string, bytes = Number.POSITIVE_INFINITY): void {
     closeSync(fd);
   }
 }
+
+/** Another process that fills the disk and keeps it full: whatever is freed, it takes at once. */
+const HOG = `
+const fs = require("node:fs");
+const fd = fs.openSync(process.argv[1], "a");
+const chunk = Buffer.alloc(64 * 1024, 7);
+for (;;) {
+  try { fs.writeSync(fd, chunk); } catch { try { fs.writeSync(fd, chunk, 0, 4096); } catch {} }
+}
+`;
 
 let h: Harness | undefined;
 let disk: { dataDir: string; unmount: () => Promise<void> } | undefined;
@@ -96,6 +106,39 @@ describe("a full disk", () => {
     await rm(filler);
     h.files.throttle("/grow.bin", null);
     expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+  });
+
+  it("fails the attempt when another process fills the disk for three seconds mid-download, and the retry delivers once it is freed, without a restart", async () => {
+    disk = mountTmpfs(48);
+    // The first retry comes at once, as by default: it must wait for room, not fail on the full disk.
+    h = await Harness.create({ dataDir: disk.dataDir, retryDelaysMs: [0, 60_000] });
+    const file = h.files.addFile("/burst.bin", FileServer.randomBytes(20 * 1024 * 1024, 6), { sendLength: false });
+    h.files.throttle("/burst.bin", 8 * 1024 * 1024);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    await h.files.waitForBytes("/burst.bin", 4 * 1024 * 1024);
+    // For three seconds another process takes every byte, whatever the bot frees too.
+    const filler = path.join(disk.dataDir, "someone-elses.bin");
+    const hog = spawn(process.execPath, ["-e", HOG, filler], { stdio: "ignore" });
+    const hogEnded = new Promise((r) => hog.once("exit", r));
+    try {
+      await h.waitForText(progress, /attempt 1 of 3 failed: (not enough free disk space|the bot's disk is full)/, since);
+      // Recorded: in line for its retry, not "downloading" with nothing running it.
+      expect(await listItems(h.app!.db)).toMatchObject([{ status: "queued", attempts: 1, errorCode: "DISK_FULL" }]);
+      await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      hog.kill("SIGKILL");
+      await hogEnded;
+    }
+    await rm(filler);
+    h.files.throttle("/burst.bin", null);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+    await h.waitForText(progress, /delivered/, since);
+    expect(h.uploads()).toHaveLength(1);
+    // One failed attempt: none was spent on the disk while it was still full.
+    expect(await listItems(h.app!.db)).toMatchObject([{ status: "completed", attempts: 1 }]);
   });
 
   it("starts on a full disk, says so in /status, tells a /download it cannot store, and works again once space is freed", async () => {
