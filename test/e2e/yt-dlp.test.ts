@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import { type Server, type Socket, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -34,8 +35,8 @@ afterEach(async () => {
 });
 
 /** A page whose Twitter card names a player page with the clip. */
-function playerPages(harness: Harness): { page: string; clip: { sha256: string } } {
-  const clip = harness.files.addFile("/media/clip.mp4", readFileSync(path.join(dir, "clip.mp4")), { contentType: "video/mp4" });
+function playerPages(harness: Harness, options: { sendLength?: boolean } = {}): { page: string; clip: { sha256: string; size: number } } {
+  const clip = harness.files.addFile("/media/clip.mp4", readFileSync(path.join(dir, "clip.mp4")), { contentType: "video/mp4", ...options });
   harness.files.addHtml("/embed/player.html", `<html><head><title>Player</title></head><body><video src="/media/clip.mp4"></video></body></html>`);
   const page = harness.files.addHtml(
     "/watch/show.html",
@@ -104,4 +105,70 @@ describe("yt-dlp", () => {
     expect(existsSync(path.join(h.dataDir, "downloads", "1"))).toBe(false);
     expect(h.uploads()).toEqual([]);
   });
+
+  it("stops a download yt-dlp cannot size up front at maxFileSizeBytes and says the video is too large", { timeout: 60_000 }, async () => {
+    h = await Harness.create({ maxFileSizeBytes: 50_000, retryDelaysMs: [] });
+    const { page, clip } = playerPages(h, { sendLength: false });
+    expect(clip.size).toBeGreaterThan(100_000);
+    h.files.throttle("/media/clip.mp4", 40_000);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const said = await chatSays(h, since, /^❌[\s\S]*larger than this bot's limit of 48\.8 KB/);
+    expect(String(said.params.text)).not.toMatch(/undefined/);
+    // Stopped on the way (the folder is measured every second), not after the whole file.
+    const served = h.files.requests.filter((r) => r.path === "/media/clip.mp4");
+    expect(served.length).toBeGreaterThan(0);
+    expect(served.every((r) => r.bytesSent < clip.size)).toBe(true);
+    expect(h.uploads()).toEqual([]);
+  });
+
+  it("gives yt-dlp a time limit for reading a page, and the live message says what it waits for", { timeout: 60_000 }, async () => {
+    // A player page on a server that accepts and never answers.
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((s) => {
+      sockets.add(s);
+      s.on("error", () => {});
+    });
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    try {
+      h = await Harness.create({ retryDelaysMs: [] });
+      const player = `http://127.0.0.1:${(silent.address() as { port: number }).port}/embed/player.html`;
+      const page = h.files.addHtml(
+        "/watch/silent.html",
+        `<html><head><title>Silent</title><meta name="twitter:card" content="player"><meta name="twitter:player" content="${player}"></head><body></body></html>`,
+      );
+      await h.start({ ytDlpMetadataTimeoutMs: 2000 });
+      const since = h.api.nextSeq;
+      h.send(`/download ${page}`);
+      await chatSays(h, since, /waiting for yt-dlp to read the page \(up to 2 s\)/);
+      const failed = await chatSays(h, since, /^❌/);
+      expect(String(failed.params.text)).toMatch(/the page did not answer yt-dlp within 2 s/);
+      expect(sockets.size).toBeGreaterThan(0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  it("fails a yt-dlp download that gets no new byte for stallTimeoutMs as stalled", { timeout: 60_000 }, async () => {
+    h = await Harness.create({ stallTimeoutMs: 2000, retryDelaysMs: [] });
+    const { page } = playerPages(h);
+    h.files.fault("/media/clip.mp4", { kind: "stall", afterBytes: 20_000 });
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const failed = await chatSays(h, since, /^❌/);
+    expect(String(failed.params.text)).toMatch(/the server sent no data for 2 s/);
+    expect(h.uploads()).toEqual([]);
+    h.files.releaseStalls();
+  });
 });
+
+/** The first text the bot sends or edits in the chat that matches, after `since`. */
+function chatSays(harness: Harness, since: number, match: RegExp) {
+  return harness.api.waitForCall(
+    (c) => (c.method === "sendMessage" || c.method === "editMessageText") && c.params.chat_id === CHAT && c.response?.ok === true && match.test(String(c.params.text)),
+    { since, timeoutMs: 20_000 },
+  );
+}
