@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -7,49 +7,11 @@ import { listItems } from "../../src/db/item-repository.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { loadSegments } from "../../src/db/segment-repository.ts";
 import { FileServer } from "../support/file-server.ts";
+import { type Running, buildIfStale, startBot as startBotProcess, startProcess, writeConfig } from "../support/bot-process.ts";
 import { CHAT, Harness, USER } from "../support/harness.ts";
 
-/**
- * The bot as `npm start` runs it: a separate Node process reading a config file, so restarts,
- * `kill -9`, signals and exit codes are real.
- */
-const ROOT = path.resolve(import.meta.dirname, "../..");
-
-interface Running {
-  child: ChildProcess;
-  /** stdout and stderr, interleaved as they came. */
-  output: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** The V8 flags `npm start` gives this Node version: a flag the Node in use refuses fails every test here. */
-const START_FLAGS = spawnSync(process.execPath, ["scripts/node-flags.mjs"], { cwd: ROOT, encoding: "utf8" }).stdout.trim().split(/\s+/).filter(Boolean);
-
-function startProcess(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [...START_FLAGS, "dist/src/main.js"], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => {
-    out += d.toString();
-    err += d.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output: () => out, stderr: () => err, exited };
-}
-
 // What `npm start` does first: build the JavaScript when a source is newer than the last build.
-beforeAll(() => {
-  const build = spawnSync(process.execPath, ["scripts/build.mjs", "--if-stale"], { cwd: ROOT, encoding: "utf8" });
-  if (build.status !== 0) throw new Error(`the build failed:\n${build.stdout}${build.stderr}`);
-}, 120_000);
+beforeAll(buildIfStale, 120_000);
 
 let h: Harness | undefined;
 const children: ChildProcess[] = [];
@@ -59,26 +21,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function writeConfig(harness: Harness, overrides: Record<string, unknown> = {}): Promise<string> {
-  const file = path.join(harness.dataDir, "config.json");
-  await writeFile(file, JSON.stringify({ ...harness.configInput, logLevel: "debug", ...overrides }));
-  return file;
-}
-
-async function startBot(harness: Harness, configFile: string): Promise<Running> {
-  const since = harness.api.nextSeq;
-  const running = startProcess({ CONFIG_FILE: configFile });
-  children.push(running.child);
-  await Promise.race([
-    harness.api.waitForCall((c) => c.method === "getUpdates", { since, timeoutMs: 20_000 }),
-    running.exited.then(() => {
-      throw new Error(`the bot exited at start:\n${running.output()}`);
-    }),
-  ]).catch((error: Error) => {
-    throw new Error(`${error.message}\n--- bot output ---\n${running.output()}`);
-  });
-  return running;
-}
+const startBot = (harness: Harness, configFile: string): Promise<Running> => startBotProcess(harness, configFile, children);
 
 describe("the bot process", () => {
   it("stops with exit code 2 and one clear line when the config is invalid or missing", async () => {
