@@ -172,6 +172,8 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
           "--downloader", "native", "--match-filter", "!is_live",
           "-f", FORMAT, "--merge-output-format", "mp4", "--max-filesize", String(ctx.maxBytes),
           "--progress-template", "download:PROGRESS %(progress)j",
+          // Downloads done, merging and fixing up next (yt-dlp's own lines are off with --print).
+          "--print", "post_process:POSTPROCESS %(ext)s",
           "--print", "after_move:FILE %(filepath)s",
           "-o", path.join(ctx.dir, "%(title).80B.%(ext)s"),
           url,
@@ -183,7 +185,7 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
           onLine: (line) => {
             if (line.startsWith("FILE ")) files.push(line.slice(5).trim());
             // Merging or fixing up: the folder holds the parts and what is made of them.
-            if (/^\[(Merger|Fixup\w*|ffmpeg\w*)\]/.test(line)) watch.postProcessing();
+            if (line.startsWith("POSTPROCESS ")) watch.postProcessing();
             if (!line.startsWith("PROGRESS ")) return;
             try {
               const p = JSON.parse(line.slice(9)) as { downloaded_bytes?: number; total_bytes?: number; total_bytes_estimate?: number };

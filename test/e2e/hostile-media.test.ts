@@ -25,6 +25,8 @@ beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "dlbot-hostile-"));
   execFileSync("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=3:size=320x240:rate=25", "-c:v", "libx264", "-preset", "ultrafast",
     "-pix_fmt", "yuv420p", "-movflags", "+faststart", path.join(dir, "movie.mp4")], { stdio: "pipe" });
+  execFileSync("ffmpeg", ["-v", "error", "-y", "-i", path.join(dir, "movie.mp4"), "-c", "copy", "-f", "mpegts", path.join(dir, "movie.ts")], { stdio: "pipe" });
+  execFileSync("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=3", "-c:a", "aac", "-movflags", "+faststart", path.join(dir, "audio.m4a")], { stdio: "pipe" });
 });
 
 afterAll(async () => {
@@ -60,15 +62,16 @@ async function firstHit(c: Canary): Promise<void> {
 describe("hostile media", () => {
   it("a .mkv or .mp4 whose body is an HLS playlist naming another item's file goes up as the bytes it is, never as that file", { timeout: 60_000 }, async () => {
     h = await Harness.create();
-    // Another item's video, where the bot keeps downloads.
     const other = path.join(h.dataDir, "downloads", "99", "movie.mp4");
-    await mkdir(path.dirname(other), { recursive: true });
-    await copyFile(path.join(dir, "movie.mp4"), other);
-    const otherSha = sha256(readFileSync(other));
     const body = Buffer.from(playlist(`file://${other}`));
     const mkv = h.files.addFile("/x.mkv", body, { contentType: "video/x-matroska" });
     const mp4 = h.files.addFile("/y.mp4", body, { contentType: "video/mp4" });
     await h.start();
+    // Another item's video, where the bot keeps downloads (placed after the start, which clears
+    // folders of no item).
+    await mkdir(path.dirname(other), { recursive: true });
+    await copyFile(path.join(dir, "movie.mp4"), other);
+    const otherSha = sha256(readFileSync(other));
     for (const link of [mkv, mp4]) {
       const since = h.api.nextSeq;
       h.send(`/download ${link.url}`);
@@ -83,6 +86,43 @@ describe("hostile media", () => {
       expect(upload.files.some((f) => f.sha256 === otherSha)).toBe(false);
     }
     expect(mkv.sha256).toBe(sha256(body));
+  });
+
+  it("yt-dlp's merge of a video that is an HLS playlist naming another item's file carries none of its bytes", { timeout: 60_000 }, async () => {
+    h = await Harness.create({ retryDelaysMs: [] });
+    const other = path.join(h.dataDir, "downloads", "99", "movie.ts");
+    // A DASH manifest with a video and an audio file: yt-dlp downloads both, then ffmpeg merges them.
+    h.files.addFile("/d/video.mp4", Buffer.from(playlist(`file://${other}`)), { contentType: "video/mp4" });
+    h.files.addFile("/d/audio.m4a", readFileSync(path.join(dir, "audio.m4a")), { contentType: "audio/mp4" });
+    h.files.addFile(
+      "/d/show.mpd",
+      Buffer.from(
+        `<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT3S" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011">` +
+          `<Period><AdaptationSet mimeType="video/mp4"><Representation id="v" codecs="avc1.64000d" bandwidth="300000" width="320" height="240"><BaseURL>video.mp4</BaseURL></Representation></AdaptationSet>` +
+          `<AdaptationSet mimeType="audio/mp4"><Representation id="a" codecs="mp4a.40.2" bandwidth="64000"><BaseURL>audio.m4a</BaseURL></Representation></AdaptationSet></Period></MPD>`,
+      ),
+      { contentType: "application/dash+xml" },
+    );
+    h.files.addHtml("/embed/show.html", `<html><head><title>Show</title></head><body><video src="/d/show.mpd"></video></body></html>`);
+    const page = h.files.addHtml(
+      "/watch/show.html",
+      `<html><head><title>Show</title><meta name="twitter:card" content="player"><meta name="twitter:player" content="${h.files.baseUrl}/embed/show.html"></head><body></body></html>`,
+    );
+    await h.start();
+    // Another item's video, as MPEG-TS (what ffmpeg's HLS reader joins without a fuss), placed
+    // after the start, which clears folders of no item.
+    await mkdir(path.dirname(other), { recursive: true });
+    await copyFile(path.join(dir, "movie.ts"), other);
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    await finalWord(h, since);
+    // yt-dlp fetched both parts: the merge was reached.
+    expect(h.files.requests.filter((r) => r.path === "/d/video.mp4" || r.path === "/d/audio.m4a").map((r) => r.path).sort()).toEqual(["/d/audio.m4a", "/d/video.mp4"]);
+    // Nothing went up with a picture in it: the only video about is the other item's.
+    for (const file of h.delivered()) {
+      const streams = execFileSync("ffprobe", ["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", file.path]).toString();
+      expect(streams).not.toMatch(/video/);
+    }
   });
 
   it("yt-dlp's ffmpeg reaches nothing past the guard: httpproxy://, tcp:// and udp:// (an SDP) segments", { timeout: 90_000 }, async () => {
