@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { type Server, type Socket, createServer } from "node:net";
@@ -123,6 +123,22 @@ describe("yt-dlp", () => {
     expect(h.uploads()).toEqual([]);
   });
 
+  it("stops yt-dlp when the disk fills up mid-download, as a direct download stops", { timeout: 60_000 }, async () => {
+    h = await Harness.create({ retryDelaysMs: [] });
+    const { page, clip } = playerPages(h);
+    h.files.throttle("/media/clip.mp4", 20_000);
+    let full = false;
+    await h.start({ freeBytes: async () => (full ? 0 : 1e12) });
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    await h.files.waitForBytes("/media/clip.mp4", 20_000);
+    full = true;
+    await chatSays(h, since, /not enough free disk space/);
+    expect(h.files.requests.filter((r) => r.path === "/media/clip.mp4").every((r) => r.bytesSent < clip.size)).toBe(true);
+    expect(processesNaming(h.dataDir)).toEqual([]);
+    expect(h.uploads()).toEqual([]);
+  });
+
   it("gives yt-dlp a time limit for reading a page, and the live message says what it waits for", { timeout: 60_000 }, async () => {
     // A player page on a server that accepts and never answers.
     const sockets = new Set<Socket>();
@@ -164,6 +180,11 @@ describe("yt-dlp", () => {
     h.files.releaseStalls();
   });
 });
+
+/** Processes whose command line names `text`. */
+function processesNaming(text: string): number[] {
+  return spawnSync("pgrep", ["-f", text], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
+}
 
 /** The first text the bot sends or edits in the chat that matches, after `since`. */
 function chatSays(harness: Harness, since: number, match: RegExp) {

@@ -1,5 +1,11 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createSiteMatcher, findYtDlp, playlistEntries } from "../../src/media/yt-dlp.ts";
+import { SAFE_FORMATS, toolEnvironment } from "../../src/media/ffmpeg.ts";
+import { parseStat } from "../../src/media/tool-processes.ts";
+import { createSiteMatcher, findYtDlp, playlistEntries, writeToolWrappers } from "../../src/media/yt-dlp.ts";
 
 const ytDlp = findYtDlp(undefined);
 
@@ -41,5 +47,38 @@ describe("playlistEntries", () => {
       { url: "https://www.youtube.com/watch?v=a" },
       { url: "https://cdn.example.com/high.mp4", expectFile: true },
     ]);
+  });
+});
+
+describe("the tools' surroundings", () => {
+  it("a tool's environment is PATH, HOME, LANG and what the caller passes, nothing else of the bot's", () => {
+    const bot = { PATH: "/usr/bin", HOME: "/home/bot", LANG: "C.UTF-8", BOT_TOKEN: "1:x", CONFIG_JSON: "{}", no_proxy: "*", HTTPS_PROXY: "http://p", LD_PRELOAD: "x.so" };
+    expect(toolEnvironment({ http_proxy: "http://127.0.0.1:9" }, bot)).toEqual({ PATH: "/usr/bin", HOME: "/home/bot", LANG: "C.UTF-8", http_proxy: "http://127.0.0.1:9" });
+    expect(toolEnvironment({}, {})).toEqual({});
+  });
+
+  it("reads a process's group and start time from /proc/<pid>/stat, whatever its name holds", () => {
+    const stat = "4242 (evil) 1 2 3 (x) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
+    expect(parseStat(4242, stat)).toEqual({ pid: 4242, pgrp: 4242, state: "S", startTime: 987654 });
+    expect(parseStat(process.pid, execFileSync("cat", [`/proc/${process.pid}/stat`]).toString())).toMatchObject({ pid: process.pid, state: expect.any(String) });
+    expect(parseStat(1, "garbage")).toBeUndefined();
+  });
+
+  it("yt-dlp's ffmpeg gets the whitelists before every input, its ffprobe before its one", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "dlbot-wrap-"));
+    try {
+      // "Tools" that print the arguments they were given, one a line.
+      const printer = path.join(dir, "print args");
+      writeFileSync(printer, '#!/bin/sh\nprintf "%s\\n" "$@"\n', { mode: 0o755 });
+      const wrappers = await writeToolWrappers(dir, { ffmpeg: printer, ffprobe: printer });
+      const args = (tool: string, ...given: string[]) => execFileSync(path.join(wrappers, tool), given).toString().split("\n").slice(0, -1);
+      const guard = ["-protocol_whitelist", "file", "-format_whitelist", SAFE_FORMATS.join(",")];
+      expect(args("ffmpeg", "-y", "-i", "file:a b.mp4", "-i", "file:it's.m4a", "-c", "copy", "file:out.mp4")).toEqual([
+        "-y", ...guard, "-i", "file:a b.mp4", ...guard, "-i", "file:it's.m4a", "-c", "copy", "file:out.mp4",
+      ]);
+      expect(args("ffprobe", "-show_streams", "file:x.mp4")).toEqual([...guard, "-show_streams", "file:x.mp4"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
