@@ -1,8 +1,12 @@
 import { GrammyError } from "grammy";
-import { createApp } from "./app.ts";
+import { type App, createApp } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import { captureConsole, createLogger } from "./logger.ts";
+
+/** This many uncaught exceptions within the window end the process (see the handler). */
+const EXCEPTION_LIMIT = 5;
+const EXCEPTION_WINDOW_MS = 60_000;
 
 /**
  * Entry point: reads the config, wires the app and owns the process (signals, exit codes).
@@ -29,18 +33,31 @@ async function main(): Promise<void> {
     process.stderr.write(`${line}\n`);
   };
 
+  let app: App | undefined;
+
   // A bug must not end the bot silently or print a bare stack: log it as JSON. A rejected
-  // promise nobody awaited leaves the process sound; an uncaught exception may not, so exit
-  // (the queue is in SQLite: a supervisor's restart resumes everything).
+  // promise nobody awaited leaves the process sound. An exception no callback caught is a bug
+  // too, most likely in the running transfer's socket, stream or child: it fails that attempt
+  // (retried like any failure; attempts count when they start, so one link cannot do this for
+  // ever) and the bot goes on serving every other chat. Exiting instead would stop the whole
+  // queue until someone restarts it. Only a storm of them (a bug in a timer, say) means the
+  // process itself is broken: then exit, and a supervisor's restart resumes from SQLite.
   process.on("unhandledRejection", (reason) => {
     logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, "unhandled rejection");
   });
+  const recentExceptions: number[] = [];
   process.on("uncaughtException", (error) => {
-    logger.fatal({ err: error.message }, "uncaught exception; exiting");
-    process.exit(1);
+    const failed = app?.worker.failActive(error) ?? false;
+    logger.error({ err: error.message, stack: error.stack, failedRunningAttempt: failed }, "uncaught exception");
+    const now = Date.now();
+    recentExceptions.push(now);
+    while (recentExceptions[0]! < now - EXCEPTION_WINDOW_MS) recentExceptions.shift();
+    if (recentExceptions.length >= EXCEPTION_LIMIT) {
+      logger.fatal({ count: recentExceptions.length }, "uncaught exceptions keep coming; exiting");
+      process.exit(1);
+    }
   });
 
-  let app;
   try {
     app = await createApp(config, { logger });
     await app.start();

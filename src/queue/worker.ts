@@ -21,7 +21,7 @@ import {
 } from "../db/item-repository.ts";
 import { clearSegments, loadSegments, saveSegments } from "../db/segment-repository.ts";
 import { getSetting, putSetting } from "../db/settings-repository.ts";
-import { type AppError, DownloadError, type ErrorCode, StopError, isDiskFull, toAppError } from "../errors.ts";
+import { AppError, DownloadError, type ErrorCode, StopError, isDiskFull, toAppError } from "../errors.ts";
 import { ACTIVE_STATUSES, type Item, type ItemFile, type ItemPatch, type ItemStatus, type SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DeliverableFile, FoundItem, FoundOutcome, Source, SourceResult } from "../sources/source.ts";
@@ -257,6 +257,18 @@ export class QueueWorker {
     if (!active || active.item.id !== itemId) return false;
     this.abortActive(new StopError(reason));
     await active.released;
+    return true;
+  }
+
+  /**
+   * Fails the running attempt with `error` (an exception no callback caught, most likely thrown
+   * by this item's transfer): recorded and retried like any failure, so the item cannot hang
+   * half-way, nor take the process down. False when nothing runs.
+   */
+  failActive(error: unknown): boolean {
+    const active = this.active;
+    if (!active || active.controller.signal.aborted) return false;
+    active.controller.abort(toAppError(error));
     return true;
   }
 
@@ -546,8 +558,9 @@ export class QueueWorker {
       const uploaded = await this.upload(item, state, signal, report);
       await this.settle(item, () => this.onDelivered(item, uploaded, log), log);
     } catch (thrown) {
-      // Once stopped on purpose, whatever the transfer threw on its way out is not a failure.
-      const error = signal.aborted && signal.reason instanceof StopError ? signal.reason : toAppError(thrown);
+      // Once stopped (on purpose, or failed from outside by failActive), whatever the transfer
+      // threw on its way out is not the reason.
+      const error = signal.aborted && signal.reason instanceof AppError ? signal.reason : toAppError(thrown);
       if (error instanceof StopError) {
         await this.settle(item, () => this.onStopped(item, error, state, log), log);
       } else {

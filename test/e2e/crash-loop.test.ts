@@ -1,4 +1,6 @@
 import type { ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { buildIfStale, startBot, writeConfig } from "../support/bot-process.ts";
@@ -112,5 +114,30 @@ describe("an item the bot process dies on", () => {
     // Delivered on its second attempt: one failed (the kill), as the row keeps it.
     await h.waitForText(progress, /delivered/, since);
     expect(await row()).toMatchObject({ status: "completed", attempts: 1 });
+  });
+
+  it("lives through an exception no callback caught: the running attempt fails, and the retry delivers", async () => {
+    h = await Harness.create({ retryDelaysMs: [0, 0] });
+    const file = h.files.addFile("/slow.bin", FileServer.randomBytes(1_000_000, 84));
+    h.files.throttle("/slow.bin", 100_000);
+    // A bug in some socket or timer callback, set off from outside: it throws on SIGUSR2.
+    const bug = path.join(h.dataDir, "callback-bug.cjs");
+    await writeFile(bug, `process.on("SIGUSR2", () => setImmediate(() => { throw new TypeError("a callback's bug"); }));\n`);
+    const config = await writeConfig(h);
+    const from = h.files.nextSeq;
+    const bot = await startBot(h, config, children, { NODE_OPTIONS: `--require ${bug}` });
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progress = await h.progressMessageId(since);
+    await attemptRunning(h, "/slow.bin", from);
+    bot.child.kill("SIGUSR2");
+    // The attempt failed and the next one runs, saying why the last one failed.
+    await h.waitForText(progress, /\(attempt 2 of 3\)[^]*failed: an unexpected error happened; it will be retried/, since);
+    h.files.throttle("/slow.bin", null);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+    expect(bot.child.exitCode).toBeNull();
+    expect(bot.output()).toMatch(/"msg":"uncaught exception"/);
+    bot.child.kill("SIGTERM");
+    expect((await bot.exited).code).toBe(0);
   });
 });

@@ -53,9 +53,9 @@ export async function writeConfig(harness: Harness, overrides: Record<string, un
 }
 
 /** Starts the bot process and resolves once it polls Telegram (or fails with its output). */
-export async function startBot(harness: Harness, configFile: string, children: ChildProcess[]): Promise<Running> {
+export async function startBot(harness: Harness, configFile: string, children: ChildProcess[], env: Record<string, string> = {}): Promise<Running> {
   const since = harness.api.nextSeq;
-  const running = startProcess({ CONFIG_FILE: configFile });
+  const running = startProcess({ ...env, CONFIG_FILE: configFile });
   children.push(running.child);
   await Promise.race([
     harness.api.waitForCall((c) => c.method === "getUpdates", { since, timeoutMs: 20_000 }),

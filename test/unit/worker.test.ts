@@ -222,6 +222,21 @@ describe("the queue worker, against a recording reporter", () => {
     expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", attempts: 0 });
   });
 
+  it("fails the running attempt with an exception no callback caught, and retries it like any failure", async () => {
+    world = await QueueWorld.create({ retryDelaysMs: [0] });
+    world.source.gate();
+    await world.worker.start();
+    const item = await world.add("thrown.bin");
+    await world.source.running(item.id);
+    expect(world.worker.failActive(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(true);
+    const retrying = await world.reporter.next((r) => r.event === "retrying");
+    expect(retrying).toMatchObject({ attempt: 1, message: "an unexpected error happened; it will be retried (details are in the bot's log)" });
+    expect(await findItem(world.db, item.id)).toMatchObject({ errorCode: "INTERNAL", attempts: 1 });
+    world.source.open();
+    await world.reporter.next((r) => r.event === "delivered");
+    expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", attempts: 1 });
+  });
+
   it("lets a handler queue items it found through its context, and ends the item without an upload", async () => {
     world = await QueueWorld.create();
     world.source.behaviour = async (ctx) => {
