@@ -5,7 +5,7 @@
  *
  *   queued ──claim──▶ downloading ──files on disk──▶ uploading ──▶ completed
  *     ▲  ▲                 │                             │
- *     │  └── retry, hold, shutdown, crash ◀──────────────┤
+ *     │  └── retry, hold, shutdown, crash ◀──────────────┤   (the claim counts the attempt)
  *     │                    ├──▶ paused ◀── (waiting) ────┤        failed / cancelled
  *     └─ resume ◀──────────┘                             └──▶ ─────────┘   │
  *     └──────────────────── /retry ◀───────────────────────────────────────┘
@@ -66,6 +66,11 @@ export interface Item {
   sizeBytes: number | null;
   status: ItemStatus;
   priority: number;
+  /**
+   * Attempts used up: counted when one starts (the claim), so one a crash cuts short counts too;
+   * an attempt that ends well (delivered, or stopped on purpose) gives its count back. So it is
+   * the number of failed attempts, the running one included while it runs.
+   */
   attempts: number;
   nextAttemptAt: number;
   bytesDone: number;
