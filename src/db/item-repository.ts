@@ -352,13 +352,22 @@ export async function transition(db: Db, id: number, move: Move, now: number): P
  * Takes the next ready item (highest priority, then oldest), marks it active and counts the
  * attempt, in one transaction (as graphile-worker's getJob does): a crash can never leave two items
  * "active" or lose one, and an attempt that kills the process counts like any other, so an item
- * cannot crash the bot for ever. `downloadedOnly`: only items whose files are on disk already
- * (a full disk can still deliver those, which frees it).
+ * cannot crash the bot for ever. `skipDiskFull`: leaves out items whose last attempt failed for
+ * a full disk and whose files are not on disk yet (while the disk is still full they would fail
+ * again at once, for nothing).
  */
-export async function claimNextItem(db: Db, now: number, only: { downloadedOnly?: boolean } = {}): Promise<Item | undefined> {
+export async function claimNextItem(db: Db, now: number, only: { skipDiskFull?: boolean } = {}): Promise<Item | undefined> {
   return transact(db, async (trx) => {
     let q = selectItems(trx).where("status", "=", "queued").where("next_attempt_at", "<=", now);
-    if (only.downloadedOnly) q = q.where((eb) => eb.exists(eb.selectFrom("item_files").select("item_files.id").whereRef("item_files.item_id", "=", "items.id")));
+    if (only.skipDiskFull) {
+      q = q.where((eb) =>
+        eb.or([
+          eb("error_code", "is", null),
+          eb("error_code", "!=", "DISK_FULL"),
+          eb.exists(eb.selectFrom("item_files").select("item_files.id").whereRef("item_files.item_id", "=", "items.id")),
+        ]),
+      );
+    }
     const row = await q.orderBy("priority", "desc").orderBy("items.id", "asc").limit(1).executeTakeFirst();
     if (!row) return undefined;
     const item = toItem(row);

@@ -320,12 +320,13 @@ export class QueueWorker {
       await this.sleep(5000);
       return;
     }
-    // On a full disk a download would fail at once and use up an attempt for nothing: only items
-    // whose files are on disk already start (delivering them frees space); the others wait.
+    // An item that failed for a full disk would fail again at once while it is still full, and
+    // use up its attempts for nothing: it waits for room instead (a new item still starts, and
+    // tells its chat why it cannot download; files on disk already still go up, which frees space).
     const diskFull = await this.deps.disk.isFull();
     if (diskFull !== this.diskWait) {
       this.diskWait = diskFull;
-      if (diskFull) logger.warn({ dir: this.deps.disk.dir }, "the data disk is full: no download starts until space is freed");
+      if (diskFull) logger.warn({ dir: this.deps.disk.dir }, "the data disk is full: items that failed for it wait until space is freed");
       else logger.info("the data disk has room again");
     }
     let item: Item | undefined;
@@ -361,9 +362,9 @@ export class QueueWorker {
   }
 
   /** Takes the next ready item and makes it the active one, unless the queue is paused. */
-  private async claim(downloadedOnly: boolean): Promise<Item | undefined> {
+  private async claim(diskFull: boolean): Promise<Item | undefined> {
     if (this.paused || this.stopping.signal.aborted) return undefined;
-    const item = await claimNextItem(this.deps.db, this.now(), { downloadedOnly });
+    const item = await claimNextItem(this.deps.db, this.now(), { skipDiskFull: diskFull });
     if (!item) return undefined;
     if (this.paused || this.stopping.signal.aborted) {
       // Paused (or stopping) while this item was being claimed: back in line, its attempt unused.
