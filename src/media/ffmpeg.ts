@@ -182,14 +182,14 @@ export function runTool(bin: string, args: string[], options: RunToolOptions): P
       collected += d.length;
       chunks.push(d);
       if (options.onLine && d.includes(10)) {
-        // Whole lines go to the caller; only the unfinished last one stays.
-        const text = Buffer.concat(chunks).toString();
-        const lines = text.split("\n");
-        const rest = lines.pop() ?? "";
+        // Whole lines go to the caller; only the unfinished last one stays, as bytes (a chunk may
+        // end inside a character).
+        const all = Buffer.concat(chunks);
+        const end = all.lastIndexOf(10);
         chunks.length = 0;
-        chunks.push(Buffer.from(rest));
-        collected = chunks[0]!.length;
-        for (const line of lines) options.onLine(line);
+        chunks.push(all.subarray(end + 1));
+        collected = all.length - end - 1;
+        for (const line of all.subarray(0, end).toString().split("\n")) options.onLine(line);
       }
       if (collected > maxOutput) kill(new ToolError(`${name} wrote more than ${Math.round(maxOutput / 1024)} kB to its output${options.onLine ? " in one line" : ""}`, stderr));
     });

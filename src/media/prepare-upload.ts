@@ -25,6 +25,11 @@ const REMUX = /\.(mkv|webm|mov|avi|m4v)$/i;
 const PLAYABLE_VIDEO = new Set(["h264", "hevc"]);
 const PLAYABLE_AUDIO = new Set(["aac", "mp3"]);
 
+/** ffmpeg reports its progress on stdout about twice a second... */
+const PROGRESS = ["-nostats", "-progress", "pipe:1"];
+/** ...so a run that reports nothing for a minute is stuck (a hostile file, a hung disk) and ends. */
+const WATCHED = { stallMs: 60_000, onLine: () => {} };
+
 /**
  * Files over the upload limit: a video or audio file is cut into playable parts with ffmpeg
  * (stream copy, no re-encoding, each part starting on a keyframe and under the limit), anything
@@ -63,11 +68,11 @@ async function playable(tools: MediaTools, file: DeliverableFile, options: Prepa
   const work = await fs.mkdtemp(path.join(path.dirname(file.path), ".remux-"));
   const target = path.join(work, name);
   try {
-    await runTool(tools.ffmpeg, ["-v", "error", ...inputArgs(file.path), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", `file:${target}`], {
-      signal,
-      timeoutMs: 30 * 60_000,
-      processes: tools.processes,
-    });
+    await runTool(
+      tools.ffmpeg,
+      ["-v", "error", ...PROGRESS, ...inputArgs(file.path), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", `file:${target}`],
+      { signal, timeoutMs: 30 * 60_000, processes: tools.processes, ...WATCHED },
+    );
   } catch (error) {
     await fs.rm(work, { recursive: true, force: true });
     if (signal.aborted) throw error;
@@ -126,14 +131,14 @@ async function cutMedia(tools: MediaTools, file: DeliverableFile, options: Prepa
       await runTool(
         tools.ffmpeg,
         [
-          "-v", "error", ...inputArgs(file.path),
+          "-v", "error", ...PROGRESS, ...inputArgs(file.path),
           "-map", info.video ? "0:v:0" : "0:a:0", ...(info.video ? ["-map", "0:a:0?"] : []),
           "-c", "copy", "-f", "segment", "-segment_time", String(seconds), "-reset_timestamps", "1",
           ...(info.video ? ["-segment_format", "mp4", "-segment_format_options", "movflags=+faststart"] : []),
           // The folder's own "%" (a torrent's "100%" folder) doubled: only %04d is the pattern.
           `file:${path.join(work.replaceAll("%", "%%"), `%04d${ext}`)}`,
         ],
-        { signal, timeoutMs: 60 * 60_000, processes: tools.processes },
+        { signal, timeoutMs: 60 * 60_000, processes: tools.processes, ...WATCHED },
       );
     } catch (error) {
       await fs.rm(work, { recursive: true, force: true });

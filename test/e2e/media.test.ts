@@ -6,7 +6,9 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { readProbe } from "../../src/media/ffmpeg.ts";
 import { moovFirst } from "../../src/media/prepare-upload.ts";
+import { FileServer } from "../support/file-server.ts";
 import { Harness } from "../support/harness.ts";
+import { TorrentSwarm } from "../support/torrent-swarm.ts";
 
 /** Real media, made by ffmpeg in the set-up (the binaries the npm packages ship). */
 /** Debian's ffmpeg, the one CI and the Docker image install. */
@@ -26,6 +28,7 @@ beforeAll(() => {
   ffmpeg("-f", "lavfi", "-i", "sine=frequency=330:duration=3", "-f", "lavfi", "-i", "testsrc=size=500x500:rate=1:duration=1",
     "-map", "0:a", "-map", "1:v", "-c:a", "libmp3lame", "-c:v", "mjpeg", "-frames:v", "1", "-disposition:v", "attached_pic",
     "-metadata", "title=Night Song", "-metadata", "artist=The Loopbacks", "-id3v2_version", "3", path.join(dir, "song.mp3"));
+  ffmpeg("-i", path.join(dir, "clip.mp4"), "-c", "copy", "-movflags", "+faststart", path.join(dir, "fast.mp4"));
   // The same video in Matroska, which Telegram does not play as it is.
   ffmpeg("-i", path.join(dir, "clip.mp4"), "-c", "copy", path.join(dir, "clip.mkv"));
   // Noise compresses badly: big videos quickly (about 120 MB and 26 MB), a keyframe every second.
@@ -153,5 +156,31 @@ describe("media that plays in Telegram", () => {
     expect(upload.method).toBe("sendDocument");
     expect(upload.files.map((f) => f.sha256)).toEqual([clip.sha256]);
   });
-});
 
+  it("makes a video's thumbnail without touching a downloaded file of the name it once used", { timeout: 60_000 }, async () => {
+    // A torrent holding a video and a file named as the bot's thumbnail of it used to be.
+    const swarm = await TorrentSwarm.start();
+    try {
+      h = await Harness.create();
+      const decoy = FileServer.randomBytes(5000, 31);
+      const seeded = await swarm.seed("pack", [
+        // Index first: sent as it is, not remuxed into a file of another name.
+        { path: "clip.mp4", bytes: readFileSync(path.join(dir, "fast.mp4")) },
+        { path: "clip.mp4.thumb.jpg", bytes: decoy },
+      ]);
+      await h.start();
+      const since = h.api.nextSeq;
+      h.send(`/torrent ${seeded.magnetURI}`);
+      const video = await h.upload(since);
+      const other = await h.upload(video.seq + 1);
+      expect(video.method).toBe("sendVideo");
+      expect(video.files.find((f) => f.filename === "clip.mp4")!.sha256).toBe(seeded.files[0]!.sha256);
+      expect(video.params.thumbnail).toMatch(/^attach:\/\//);
+      // The torrent's own file goes up as it came.
+      expect(other.files.map((f) => [f.filename, f.sha256])).toEqual([["clip.mp4.thumb.jpg", seeded.files[1]!.sha256]]);
+      expect(h.delivered()).toHaveLength(2);
+    } finally {
+      await swarm.stop();
+    }
+  });
+});

@@ -112,6 +112,14 @@ describe("tool processes", () => {
     expect(lines).toEqual([]);
   });
 
+  it("a tool that shows no progress for stallMs is ended, with its children", { timeout: 30_000 }, async () => {
+    const started = Date.now();
+    // A shell printing once, then waiting on a child that prints nothing.
+    await expect(runTool("sh", ["-c", "echo started; sleep 29.37"], { timeoutMs: 20_000, stallMs: 1000, onLine: () => {} })).rejects.toThrow(/^sh showed no progress for 1 s$/);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(processesNaming("sleep 29.37").filter(alive)).toEqual([]);
+  });
+
   it("after a kill -9 of the bot, the next start ends the tools it left running before the worker goes on", { timeout: 120_000 }, async () => {
     // The bot as `npm start` runs it (its JavaScript build), so kill -9 is real.
     const build = spawnSync(process.execPath, ["scripts/build.mjs", "--if-stale"], { cwd: ROOT, encoding: "utf8" });
