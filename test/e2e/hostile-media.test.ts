@@ -125,7 +125,7 @@ describe("hostile media", () => {
     }
   });
 
-  it("yt-dlp's ffmpeg reaches nothing past the guard: httpproxy://, tcp:// and udp:// (an SDP) segments", { timeout: 90_000 }, async () => {
+  it("ffprobe, ffmpeg and yt-dlp's ffmpeg reach nothing past the guard: httpproxy://, tcp:// and udp:// (an SDP)", { timeout: 90_000 }, async () => {
     canary = await Canary.start();
     h = await Harness.create({ allowPrivateNetworks: false, retryDelaysMs: [] });
     const c = canary;
@@ -138,6 +138,12 @@ describe("hostile media", () => {
       tcp: playlist(`tcp://${c.host}:${c.tcpPort}/k.ts`, sampleAes),
       sdp: playlist(`${h.files.baseUrl}/s/sdp.ts`, sampleAes),
     };
+    // The same bodies served as media files: the bot's own ffprobe and ffmpeg read them.
+    const direct = [
+      h.files.addFile("/f/proxy.mp4", Buffer.from(streams.proxy), { contentType: "video/mp4" }).url,
+      h.files.addFile("/f/tcp.mkv", Buffer.from(streams.tcp), { contentType: "video/x-matroska" }).url,
+      h.files.addFile("/f/sdp.mkv", Buffer.from(sdp), { contentType: "video/x-matroska" }).url,
+    ];
     const pages: string[] = [];
     for (const [name, text] of Object.entries(streams)) {
       h.files.addFile(`/s/${name}.m3u8`, Buffer.from(text), { contentType: "application/vnd.apple.mpegurl" });
@@ -151,6 +157,15 @@ describe("hostile media", () => {
     }
     // Only the pages' own server is trusted; the canary's 127.0.0.2 is not.
     await h.start({ trustedAddresses: ["127.0.0.1"] });
+    for (const link of direct) {
+      const since = h.api.nextSeq;
+      h.send(`/download ${link}`);
+      await Promise.race([finalWord(h, since), firstHit(c)]);
+      expect(c.hits).toEqual([]);
+    }
+    // Each went up as the file it is.
+    expect(h.uploads().map((u) => u.method)).toEqual(["sendDocument", "sendDocument", "sendDocument"]);
+    const before = h.api.nextSeq;
     for (const page of pages) {
       const since = h.api.nextSeq;
       h.send(`/download ${page}`);
@@ -161,6 +176,6 @@ describe("hostile media", () => {
       expect(h.files.requests.some((r) => r.path === `/s/${path.basename(new URL(page).pathname, ".html")}.m3u8`)).toBe(true);
     }
     expect(c.hits).toEqual([]);
-    expect(h.uploads()).toEqual([]);
+    expect(h.uploads().filter((u) => u.seq >= before)).toEqual([]);
   });
 });
