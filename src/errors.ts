@@ -22,6 +22,7 @@ export type ErrorCode =
   | "NO_MEDIA"
   | "DEAD_TORRENT"
   | "TORRENT_FAILED"
+  | "INTERRUPTED"
   | "CANCELLED"
   | "PAUSED"
   | "INTERNAL";

@@ -142,10 +142,17 @@ export class ChatReporter implements QueueReporter, Acknowledger {
 
   started(item: Item, state: TransferState): void {
     const live: Live = { startedAt: this.now(), ready: Promise.resolve(undefined), state, meter: new SpeedMeter() };
-    if (item.attempts > 0 && item.lastError) live.previous = `attempt ${item.attempts} of ${state.attempts} failed: ${item.lastError}`;
+    // The claim already counted the attempt that starts now: the one before it is state.attempt - 1.
+    if (state.attempt > 1 && item.lastError) live.previous = `attempt ${state.attempt - 1} of ${state.attempts} failed: ${item.lastError}`;
     // The transfer does not wait for its progress message: under a flood limit, sending it can
     // take retry_after seconds. Edits start once it exists; the endings wait for it.
-    live.ready = this.ensureProgressMessage(item, state).then((id) => (live.messageId = id));
+    live.ready = this.ensureProgressMessage(item, state).then(
+      (id) => (live.messageId = id),
+      (error: unknown) => {
+        this.deps.logger.warn({ itemId: item.id, err: error instanceof Error ? error.message : String(error) }, "could not show the progress message");
+        return undefined;
+      },
+    );
     this.live.set(item.id, live);
   }
 

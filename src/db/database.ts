@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createRequire } from "node:module";
 import type BetterSqlite3 from "better-sqlite3";
-import { type Migration, type MigrationProvider, Kysely, Migrator, SqliteDialect } from "kysely";
+import { type Migration, type MigrationProvider, Kysely, Migrator, SqliteDialect, sql } from "kysely";
 import { AppError } from "../errors.ts";
 import type { Database } from "./schema.ts";
 
@@ -18,6 +18,29 @@ export type Db = Kysely<Database>;
 const SqliteDatabase = createRequire(import.meta.url)(
   Number(process.versions.node.split(".")[0]) >= 22 ? "better-sqlite3-napi" : "better-sqlite3",
 ) as typeof BetterSqlite3;
+
+/**
+ * Runs `work` in one write transaction. Unlike Kysely's `transaction()`, the error that stopped it
+ * is the one that comes out: SQLite rolls a transaction back by itself when the disk is full, and
+ * the ROLLBACK that follows then fails ("no transaction is active"), which Kysely throws instead of
+ * SQLITE_FULL, so a full disk looked like a bug to everyone deciding what a failure means.
+ * IMMEDIATE takes the write lock at the start: a read that later wants to write cannot be refused
+ * half-way by another writer (the busy timeout waits for it instead).
+ */
+export async function transact<T>(db: Db, work: (trx: Db) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    let result: T;
+    try {
+      result = await work(conn);
+      await sql`commit`.execute(conn);
+    } catch (error) {
+      await sql`rollback`.execute(conn).catch(() => {});
+      throw error;
+    }
+    return result;
+  });
+}
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations", import.meta.url));
 

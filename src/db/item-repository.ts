@@ -1,4 +1,4 @@
-import { type ExpressionBuilder, sql } from "kysely";
+import type { ExpressionBuilder } from "kysely";
 import {
   ACTIVE_STATUSES,
   FINISHED_STATUSES,
@@ -12,7 +12,7 @@ import {
   canMove,
   isFinished,
 } from "../items/item.ts";
-import type { Db } from "./database.ts";
+import { type Db, transact } from "./database.ts";
 import type { Database, ItemFileRow, ItemRow } from "./schema.ts";
 
 export type { Item, ItemFile } from "../items/item.ts";
@@ -86,29 +86,6 @@ export type InsertResult = { inserted: true; item: Item } | { inserted: false; e
 
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string } | null)?.code === "SQLITE_CONSTRAINT_UNIQUE";
-}
-
-/**
- * Runs `work` in one write transaction. Unlike Kysely's `transaction()`, the error that stopped it
- * is the one that comes out: SQLite rolls a transaction back by itself when the disk is full, and
- * the ROLLBACK that follows then fails ("no transaction is active"), which Kysely throws instead of
- * SQLITE_FULL, so a full disk looked like a bug to everyone deciding what a failure means.
- * IMMEDIATE takes the write lock at the start: a read that later wants to write cannot be refused
- * half-way by another writer (the busy timeout waits for it instead).
- */
-async function transact<T>(db: Db, work: (trx: Db) => Promise<T>): Promise<T> {
-  return db.connection().execute(async (conn) => {
-    await sql`begin immediate`.execute(conn);
-    let result: T;
-    try {
-      result = await work(conn);
-      await sql`commit`.execute(conn);
-    } catch (error) {
-      await sql`rollback`.execute(conn).catch(() => {});
-      throw error;
-    }
-    return result;
-  });
 }
 
 /** Queues an item; when the same URL is already open in the chat, returns that one instead. */

@@ -1,4 +1,4 @@
-import type { Db } from "./database.ts";
+import { type Db, transact } from "./database.ts";
 import { type Item, findItem } from "./item-repository.ts";
 
 /** Which bot message is about which item, so a reply to it with /cancel or /retry names the item. */
@@ -46,7 +46,7 @@ export async function itemsForMessage(db: Db, chatId: number, messageId: number)
 export async function settleProgressMessage(db: Db, item: Item, now: number): Promise<void> {
   const messageId = item.progressMessageId;
   if (messageId === null) return;
-  await db.transaction().execute(async (trx) => {
+  await transact(db, async (trx) => {
     await trx
       .insertInto("item_messages")
       .values({ chat_id: item.chatId, message_id: messageId, item_id: item.id, created_at: now })

@@ -1,5 +1,5 @@
 import type { Segment } from "../sources/segments.ts";
-import type { Db } from "./database.ts";
+import { type Db, transact } from "./database.ts";
 
 export async function loadSegments(db: Db, itemId: number): Promise<Segment[]> {
   const rows = await db
@@ -13,7 +13,7 @@ export async function loadSegments(db: Db, itemId: number): Promise<Segment[]> {
 
 /** Replaces the item's parts with these (one transaction: a crash leaves the old set or the new). */
 export async function saveSegments(db: Db, itemId: number, segments: readonly Segment[]): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await transact(db, async (trx) => {
     await trx.deleteFrom("download_segments").where("item_id", "=", itemId).execute();
     if (segments.length === 0) return;
     await trx

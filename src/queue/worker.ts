@@ -92,7 +92,7 @@ const DISK_POLL_MS = 2000;
 const RECORD_RETRY_MS = [250, 1000, 2000, 4000];
 
 /** The stable code of an attempt that a stopped bot process cut short. */
-export const INTERRUPTED: ErrorCode = "INTERNAL";
+export const INTERRUPTED: ErrorCode = "INTERRUPTED";
 
 /**
  * The failure of an attempt the bot process did not live to finish (killed, out of memory, a

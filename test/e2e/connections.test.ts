@@ -92,7 +92,8 @@ describe("a big file over several connections", () => {
     expect(reopened).toHaveLength(1);
     expect(Number(/bytes=(\d+)-/.exec(reopened[0]!.range!)![1])).toBeGreaterThan(0);
     expect(h.api.chat(CHAT).some((m) => /attempt \d+ failed/i.test(m.text ?? ""))).toBe(false);
-    // Done on the first attempt: the drop cost no retry.
+    // Done on the first attempt: the drop cost no retry (read once the delivery is recorded).
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
     expect((await h.withDb((db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 0 });
   });
 
@@ -104,13 +105,16 @@ describe("a big file over several connections", () => {
     await h.start();
     const since = h.api.nextSeq;
     h.send(`/download ${file.url}`);
+    // One attempt failed, and as a stall (not a stop or a hang): seen while the retry runs.
+    await h.api.waitForCall((c) => /attempt 2 of 4/.test(String(c.params.text ?? "")), { since });
+    expect((await h.withDb((db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ errorCode: "STALLED", lastError: "the server sent no data for 3 s." });
     const upload = await h.upload(since);
     expect(upload.files[0]!.sha256).toBe(file.sha256);
     // The retry asked the first part for what it lacked, from where the stall left it.
     const resumed = gets(h.files.requests).filter((r) => r.range?.endsWith(`-${PART - 1}`));
     expect(resumed.map((r) => r.range)).toEqual([`bytes=${MB}-${PART - 1}`]);
-    // One attempt failed, and as a stall (not a stop or a hang).
-    expect((await h.withDb((db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 1, errorCode: "STALLED" });
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    expect((await h.withDb((db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 1, status: "completed" });
   });
 
   it("falls back to one connection and starts over when the server answers a part with the whole file", async () => {
