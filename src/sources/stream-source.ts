@@ -404,9 +404,16 @@ async function remux(options: StreamOptions, tracks: Array<{ file: string; forma
       [
         "-v", "error", "-nostats", ...inputs, ...maps,
         "-c", "copy", "-bsf:a", "aac_adtstoasc", "-movflags", "+faststart", "-fs", String(ctx.maxBytes),
-        "-f", "mp4", "-y", file,
+        "-progress", "pipe:1", "-f", "mp4", "-y", `file:${file}`,
       ],
-      { signal: ctx.signal, timeoutMs: options.remuxTimeoutMs ?? 30 * 60_000 },
+      {
+        signal: ctx.signal,
+        timeoutMs: options.remuxTimeoutMs ?? 30 * 60_000,
+        // A copy of local files always moves: a minute without a progress line is a hung ffmpeg.
+        stallMs: 60_000,
+        onLine: () => {},
+        processes: options.tools.processes,
+      },
     );
   } catch (error) {
     await fs.rm(file, { force: true });
