@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
+import { playableMp4 } from "../support/media.ts";
 import type { RecordedCall } from "../support/bot-api-double.ts";
 import { CHAT, Harness, madeUpNames } from "../support/harness.ts";
 
@@ -30,7 +31,7 @@ async function uploads(n: number, since: number): Promise<RecordedCall[]> {
 describe("/download of a web page with one main media", () => {
   it("downloads the page's <video>, named after the page, and nothing the decoy links point to", async () => {
     h = await Harness.create();
-    const video = h.files.addFile("/media/sunset.mp4", FileServer.randomBytes(120_000, 21), { contentType: "video/mp4" });
+    const video = h.files.addFile("/media/sunset.mp4", playableMp4(21), { contentType: "video/mp4" });
     h.files.addFile("/media/related.mp4", FileServer.randomBytes(10_000, 22), { contentType: "video/mp4" });
     h.files.addFile("/media/bonus.zip", FileServer.randomBytes(10_000, 23));
     const page = h.files.addHtml(
@@ -92,7 +93,7 @@ describe("/download of a web page with one main media", () => {
       ["ld", `<title>LD</title><script type="application/ld+json">{"@context":"https://schema.org","@type":"VideoObject","name":"LD","contentUrl":"/v/ld.mp4"}</script>`],
       ["lazy", `<title>Lazy</title><video class="lazyload" data-src="/v/lazy.mp4" poster="/v/poster.jpg"></video>`],
     ] as const;
-    const videos = pages.map(([name], i) => h.files.addFile(`/v/${name}.mp4`, FileServer.randomBytes(20_000 + i, 140 + i), { contentType: "video/mp4" }));
+    const videos = pages.map(([name], i) => h.files.addFile(`/v/${name}.mp4`, playableMp4(140 + i), { contentType: "video/mp4" }));
     const urls = pages.map(([name, html]) => h.files.addHtml(`/p/${name}.html`, `<!doctype html><html><head></head><body>${html}</body></html>`));
     await h.start();
     const since = h.api.nextSeq;

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/database.ts";
 import { findItem, listItemFiles, listItems } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
+import { playableMp4 } from "../support/media.ts";
 import { tooManyRequests } from "../support/bot-api-double.ts";
 import { CHAT, Harness, STRANGER_CHAT, madeUpNames, messageIdOf } from "../support/harness.ts";
 
@@ -54,7 +55,7 @@ describe("/download of a direct link", () => {
 
   it("uploads mp4 as streamable video and mp3 as audio, and uses Content-Disposition for the name", async () => {
     h = await Harness.create();
-    const video = h.files.addFile("/v/clip", FileServer.randomBytes(50_000, 1), {
+    const video = h.files.addFile("/v/clip", playableMp4(0), {
       contentType: "video/mp4",
       contentDisposition: `attachment; filename="holiday clip.mp4"`,
     });

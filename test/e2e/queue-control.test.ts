@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { COMMANDS } from "../../src/app.ts";
 import { findItem, listItemFiles, listItems } from "../../src/db/item-repository.ts";
 import { FileServer, type ServedRequest } from "../support/file-server.ts";
+import { playableMp4 } from "../support/media.ts";
 import { CHAT, Harness, STRANGER_CHAT, USER, isUpload, messageIdOf } from "../support/harness.ts";
 
 let h: Harness;
@@ -681,7 +682,7 @@ describe("a tidy chat", () => {
 
   it("re-sends a delivered URL from its file_id without downloading, unless asked for a fresh copy", async () => {
     h = await Harness.create();
-    const file = h.files.addFile("/again/clip.mp4", FileServer.randomBytes(40_000, 61), { contentType: "video/mp4" });
+    const file = h.files.addFile("/again/clip.mp4", playableMp4(61), { contentType: "video/mp4" });
     await h.start();
     let since = h.api.nextSeq;
     h.send(`/download ${file.url}`);
