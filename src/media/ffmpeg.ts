@@ -93,6 +93,15 @@ export function inputArgs(file: string, format?: string): string[] {
   ];
 }
 
+/**
+ * How long ffmpeg may go without a progress report on `bytes` of local media: a minute, plus one
+ * second per 10 MB for the +faststart pass that rewrites the whole output after the last report
+ * (a slow disk, a Raspberry Pi's SD card, does about that). Pure.
+ */
+export function quietPassMs(bytes: number): number {
+  return 60_000 + Math.ceil(bytes / 10_000_000) * 1000;
+}
+
 export class ToolError extends Error {
   constructor(
     message: string,

@@ -4,7 +4,7 @@ import type { Logger } from "../logger.ts";
 import { overUploadLimitError, uploadParts } from "../queue/upload-parts.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 import type { DataDisk } from "../storage/data-disk.ts";
-import { type MediaTools, inputArgs, probeMedia, runTool } from "./ffmpeg.ts";
+import { type MediaTools, inputArgs, probeMedia, runTool, quietPassMs } from "./ffmpeg.ts";
 
 export interface PrepareOptions {
   tools?: MediaTools | undefined;
@@ -27,8 +27,11 @@ const PLAYABLE_AUDIO = new Set(["aac", "mp3"]);
 
 /** ffmpeg reports its progress on stdout about twice a second... */
 const PROGRESS = ["-nostats", "-progress", "pipe:1"];
-/** ...so a run that reports nothing for a minute is stuck (a hostile file, a hung disk) and ends. */
-const WATCHED = { stallMs: 60_000, onLine: () => {} };
+/**
+ * ...so a run that reports nothing for longer than a quiet pass could take is stuck (a hostile
+ * file, a hung disk) and ends. +faststart rewrites the whole output at the end without a report.
+ */
+const watched = (bytes: number) => ({ stallMs: quietPassMs(bytes), onLine: () => {} });
 
 /**
  * Files over the upload limit: a video or audio file is cut into playable parts with ffmpeg
@@ -71,7 +74,7 @@ async function playable(tools: MediaTools, file: DeliverableFile, options: Prepa
     await runTool(
       tools.ffmpeg,
       ["-v", "error", ...PROGRESS, ...inputArgs(file.path), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", `file:${target}`],
-      { signal, timeoutMs: 30 * 60_000, processes: tools.processes, ...WATCHED },
+      { signal, timeoutMs: 30 * 60_000, processes: tools.processes, ...watched(file.size) },
     );
   } catch (error) {
     await fs.rm(work, { recursive: true, force: true });
@@ -138,7 +141,7 @@ async function cutMedia(tools: MediaTools, file: DeliverableFile, options: Prepa
           // The folder's own "%" (a torrent's "100%" folder) doubled: only %04d is the pattern.
           `file:${path.join(work.replaceAll("%", "%%"), `%04d${ext}`)}`,
         ],
-        { signal, timeoutMs: 60 * 60_000, processes: tools.processes, ...WATCHED },
+        { signal, timeoutMs: 60 * 60_000, processes: tools.processes, ...watched(options.limit) },
       );
     } catch (error) {
       await fs.rm(work, { recursive: true, force: true });

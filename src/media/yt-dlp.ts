@@ -111,7 +111,13 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
     const seconds = Math.round(metadataMs / 1000);
     ctx.progress({ bytesDone: 0, totalBytes: null, note: `waiting for yt-dlp to read the page (up to ${seconds} s)` });
     // Without tools, a place that is not there: yt-dlp then uses no ffmpeg at all, not one on PATH.
-    ffmpegLocation ??= options.tools ? writeToolWrappers(options.workDir, options.tools) : Promise.resolve(path.join(options.workDir, "no-ffmpeg"));
+    ffmpegLocation ??= (options.tools ? writeToolWrappers(options.workDir, options.tools) : Promise.resolve(path.join(options.workDir, "no-ffmpeg"))).catch(
+      (error: unknown) => {
+        // A passing fault (a full disk) must not stay cached for the life of the process.
+        ffmpegLocation = undefined;
+        throw error;
+      },
+    );
     const common = [
       "--no-config", "--proxy", options.proxyUrl(),
       "--ffmpeg-location", await ffmpegLocation,
@@ -204,7 +210,7 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
     } finally {
       watch.stop();
     }
-    files = files.filter((f) => f.startsWith(ctx.dir));
+    files = files.filter((f) => f.startsWith(ctx.dir + path.sep));
     if (files.length === 0) {
       throw new DownloadError("TOO_LARGE", "yt-dlp downloaded nothing", {
         userMessage: "yt-dlp found the page's video but no format of it fits the bot's size limit (maxFileSizeBytes).",

@@ -83,7 +83,21 @@ export class GuardedProxy {
         { method: req.method, host: literal, port: target.port || 80, path: `${target.pathname}${target.search}`, headers, lookup: this.lookup as never },
         (answer) => {
           answer.on("error", () => res.destroy());
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          const status = answer.statusCode ?? 0;
+          // The parser takes any three digits; writeHead throws on what HTTP does not allow.
+          if (status < 100 || status > 999) {
+            answer.destroy();
+            if (!res.headersSent) res.writeHead(502).end();
+            return;
+          }
+          try {
+            res.writeHead(status, answer.headers);
+          } catch {
+            answer.destroy();
+            if (!res.headersSent) res.writeHead(502).end();
+            else res.destroy();
+            return;
+          }
           answer.pipe(res);
         },
       );

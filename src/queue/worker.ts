@@ -268,7 +268,18 @@ export class QueueWorker {
   failActive(error: unknown): boolean {
     const active = this.active;
     if (!active || active.controller.signal.aborted) return false;
-    active.controller.abort(toAppError(error));
+    const failure = toAppError(error);
+    // An upload whose bytes all went out gets Telegram's answer first, as a stop does: aborting
+    // now would lose the record of a file that was delivered, and send it again on the retry.
+    if (!active.answer) {
+      active.controller.abort(failure);
+      return true;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    void Promise.race([active.answer, new Promise<void>((r) => (timer = setTimeout(r, ANSWER_GRACE_MS)))]).then(() => {
+      clearTimeout(timer);
+      if (!active.controller.signal.aborted) active.controller.abort(failure);
+    });
     return true;
   }
 
@@ -627,7 +638,7 @@ export class QueueWorker {
           return { item: open, position: open.status === "queued" ? await queuePosition(db, open) : null };
         },
         notice: (html) => this.deps.reporter.notice(item, html),
-        ensureDiskRoom: () => this.deps.disk.assertRoom(),
+        ensureDiskRoom: (bytes) => this.deps.disk.assertRoom(bytes),
       });
       if (result.kind !== "reroute") return result;
       log.info({ from: current.sourceKind, to: result.sourceKind }, "handing the item to another handler");

@@ -178,8 +178,9 @@ export function createDirectSource(options: DirectSourceOptions): Source {
 
         const partsValidator = validatorOf({ etag: responseHeader(response, "etag"), lastModified: responseHeader(response, "last-modified") });
         if (split && offset === 0 && status === 200 && canSplit({ connections, total, acceptRanges: responseHeader(response, "accept-ranges"), validator: partsValidator })) {
-          // This request goes on as the first part; the others get their own connections.
-          watch.disarm();
+          // This request goes on as the first part; the others get their own connections. The
+          // parts have a watch of their own (stall and speed): this one must not judge them.
+          watch.dispose();
           const segments = planSegments(total!, connections);
           // Stored before the first byte is written: a crash from here on finds the plan.
           await ctx.segments.save(segments);

@@ -81,10 +81,11 @@ export interface SourceHelpers {
   /** A message about the item for its chat, HTML (sent as a reply to the request). */
   notice(html: string): Promise<void>;
   /**
-   * Throws DISK_FULL when the data disk is down to the reserve kept for the database: handlers
-   * writing a download of unknown size call it as they go (every few MB).
+   * Throws DISK_FULL when the data disk is down to the reserve kept for the database (or would be,
+   * after writing `bytes` more): handlers writing a download of unknown size call it as they go
+   * (every few MB), and before a step that copies what they have.
    */
-  ensureDiskRoom(): Promise<void>;
+  ensureDiskRoom(bytes?: number): Promise<void>;
 }
 
 export interface Source {

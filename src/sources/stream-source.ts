@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Got, Response } from "got";
 import pLimit from "p-limit";
 import { AppError, DownloadError, stopReason } from "../errors.ts";
-import { type MediaTools, inputArgs, runTool, toolErrorDetail } from "../media/ffmpeg.ts";
+import { type MediaTools, inputArgs, quietPassMs, runTool, toolErrorDetail } from "../media/ffmpeg.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
@@ -14,15 +14,18 @@ import { DISK_CHECK_BYTES, type TransferLimits, takeBody, watchTransfer } from "
 import type { SourceContext, SourceResult } from "./source.ts";
 import {
   type ParsedManifest,
+  type ParsedMpd,
   type StreamPiece,
   type StreamTrack,
   MAX_PIECES,
+  checkDash,
   manifestKind,
-  parseDash,
   parseHls,
   pickVariant,
+  readDash,
   sniffContainer,
 } from "./stream/stream-manifest.ts";
+import { parseMpdIsolated } from "./stream/mpd-isolated.ts";
 
 export { isStreamManifest } from "./stream/stream-manifest.ts";
 
@@ -76,14 +79,24 @@ export function createStreamDownloader(options: StreamOptions): StreamDownloader
       plan = await makePlan(options.http, url, ctx);
       await savePlan(work, plan);
     }
-    await fetchPieces(options, ctx, work, plan);
-    ctx.progress({ bytesDone: 0, totalBytes: null, note: "joining the stream's segments" });
-    const joined: Array<{ file: string; format: string }> = [];
-    for (const [t, track] of plan.tracks.entries()) joined.push(await joinTrack(work, t, track, signal));
-    // Only once every track is joined: until then a retry still has every piece.
-    await forgetPieces(work, plan);
+    let joined = await loadJoined(work);
+    if (!joined) {
+      const bytes = await fetchPieces(options, ctx, work, plan);
+      ctx.progress({ bytesDone: bytes, totalBytes: bytes, note: "joining the stream's segments" });
+      await ctx.ensureDiskRoom(bytes);
+      joined = [];
+      for (const [t, track] of plan.tracks.entries()) joined.push(await joinTrack(work, t, track, signal));
+      // Recorded before the pieces go: a stop from here on (during the remux) resumes from the
+      // joined tracks instead of fetching the stream again.
+      await writeAtomically(path.join(work, "joined.json"), JSON.stringify(joined));
+      await forgetPieces(work, plan);
+    }
     const file = path.join(ctx.dir, `${safeFileName(path.basename(ctx.item.title, path.extname(ctx.item.title)) || "stream")}.mp4`);
-    await remux(options, joined, file, ctx);
+    let joinedBytes = 0;
+    for (const track of joined) joinedBytes += (await fs.stat(track.file)).size;
+    ctx.progress({ bytesDone: joinedBytes, totalBytes: joinedBytes, note: "joining the stream's segments" });
+    await ctx.ensureDiskRoom(joinedBytes);
+    await remux(options, joined, file, joinedBytes, ctx);
     const { size } = await fs.stat(file);
     if (size >= ctx.maxBytes) {
       await fs.rm(file, { force: true });
@@ -113,9 +126,35 @@ async function loadPlan(work: string): Promise<StreamPlan | undefined> {
 }
 
 async function savePlan(work: string, plan: StreamPlan): Promise<void> {
-  const temp = path.join(work, "plan.json.new");
-  await fs.writeFile(temp, JSON.stringify(plan));
-  await fs.rename(temp, path.join(work, "plan.json"));
+  await writeAtomically(path.join(work, "plan.json"), JSON.stringify(plan));
+}
+
+/** The joined tracks of a stream whose pieces are gone, when every one is still on disk. */
+async function loadJoined(work: string): Promise<Array<{ file: string; format: string }> | undefined> {
+  try {
+    const joined = JSON.parse(await fs.readFile(path.join(work, "joined.json"), "utf8")) as Array<{ file: string; format: string }>;
+    for (const track of joined) {
+      // Only names this code wrote: the folder is the bot's own, but a record is checked anyway.
+      if (path.dirname(track.file) !== work || !/^track-\d+\.joined$/.test(path.basename(track.file))) return undefined;
+      await fs.access(track.file);
+    }
+    return joined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written whole or not at all, and on the disk before it is renamed into place. */
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const temp = `${file}.new`;
+  const handle = await fs.open(temp, "w");
+  try {
+    await handle.writeFile(text);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temp, file);
 }
 
 /** Reads the manifest, picks the variant and reads its playlists: the pieces to fetch. */
@@ -156,11 +195,32 @@ async function readTrack(http: Got, url: string, signal: AbortSignal): Promise<{
 async function readManifest(http: Got, url: string, signal: AbortSignal): Promise<ParsedManifest> {
   const { text, contentType, finalUrl } = await fetchText(http, url, signal);
   // Relative URIs resolve against where the playlist was finally read from (after redirects).
-  return manifestKind(contentType, finalUrl, text) === "dash" ? parseDash(text, finalUrl) : parseHls(text, finalUrl);
+  if (manifestKind(contentType, finalUrl, text) === "hls") return parseHls(text, finalUrl);
+  checkDash(text, finalUrl);
+  return readDash((await parseMpdIsolated(text, finalUrl)) as ParsedMpd, finalUrl);
 }
 
 /** A playlist's text, at most MAX_MANIFEST_BYTES, within MANIFEST_TIMEOUT_MS. */
+/** A playlist's text, at most MAX_MANIFEST_BYTES, within MANIFEST_TIMEOUT_MS. */
 async function fetchText(http: Got, url: string, signal: AbortSignal): Promise<{ text: string; contentType: string; finalUrl: string }> {
+  const got = await fetchSmall(http, url, signal, MAX_MANIFEST_BYTES, {
+    tooLarge: "the stream's playlist is too large to be one.",
+    timedOut: "the stream's playlist did not arrive in time.",
+  });
+  return { text: got.body.toString("utf8"), contentType: got.contentType, finalUrl: got.finalUrl };
+}
+
+/**
+ * A small body (a playlist, a key) read whole, but never more than `maxBytes` of it and never for
+ * longer than MANIFEST_TIMEOUT_MS: whoever serves it cannot make the bot hold more.
+ */
+async function fetchSmall(
+  http: Got,
+  url: string,
+  signal: AbortSignal,
+  maxBytes: number,
+  say: { tooLarge: string; timedOut: string },
+): Promise<{ body: Buffer; contentType: string; finalUrl: string }> {
   if (signal.aborted) throw stopReason(signal);
   const timeout = AbortSignal.timeout(MANIFEST_TIMEOUT_MS);
   const stream = http.stream(url, { signal: AbortSignal.any([signal, timeout]), headers: { "accept-encoding": "identity" } });
@@ -175,17 +235,13 @@ async function fetchText(http: Got, url: string, signal: AbortSignal): Promise<{
     let size = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_MANIFEST_BYTES) {
-        throw new DownloadError("NO_MEDIA", `stream: playlist over ${MAX_MANIFEST_BYTES} bytes`, { userMessage: "the stream's playlist is too large to be one." });
-      }
+      if (size > maxBytes) throw new DownloadError("NO_MEDIA", `stream: ${url} is over ${maxBytes} bytes`, { userMessage: say.tooLarge });
       chunks.push(chunk);
     }
-    return { text: Buffer.concat(chunks).toString("utf8"), contentType: responseHeader(response, "content-type") ?? "", finalUrl: response.url || url };
+    return { body: Buffer.concat(chunks), contentType: responseHeader(response, "content-type") ?? "", finalUrl: response.url || url };
   } catch (error) {
     if (signal.aborted) throw stopReason(signal);
-    if (timeout.aborted) {
-      throw new DownloadError("NETWORK", "stream: playlist timed out", { retryable: true, userMessage: "the stream's playlist did not arrive in time." });
-    }
+    if (timeout.aborted) throw new DownloadError("NETWORK", `stream: ${url} timed out`, { retryable: true, userMessage: say.timedOut });
     throw error instanceof AppError ? error : classifyHttpError(error, url);
   } finally {
     stream.destroy();
@@ -201,7 +257,7 @@ const pieceFile = (work: string, track: number, index: number) => path.join(work
  * and is renamed once whole, so a piece file on disk is always complete. One watch covers them
  * all: no byte for the stall time, or too few over the speed window, fails the attempt.
  */
-async function fetchPieces(options: StreamOptions, ctx: SourceContext, work: string, plan: StreamPlan): Promise<void> {
+async function fetchPieces(options: StreamOptions, ctx: SourceContext, work: string, plan: StreamPlan): Promise<number> {
   const { signal } = ctx;
   const all = plan.tracks.flatMap((track, t) => track.pieces.map((piece, i) => ({ piece, file: pieceFile(work, t, i) })));
   let done = 0;
@@ -209,7 +265,9 @@ async function fetchPieces(options: StreamOptions, ctx: SourceContext, work: str
   const missing: typeof all = [];
   for (const entry of all) {
     const size = await fs.stat(entry.file).then((s) => s.size, () => -1);
-    if (size >= 0) {
+    // A plain byte range has a size to check; a piece of another size is fetched again.
+    const expected = entry.piece.range && !entry.piece.key ? entry.piece.range.length : undefined;
+    if (size >= 0 && (expected === undefined || size === expected)) {
       done += size;
       have++;
     } else missing.push(entry);
@@ -219,15 +277,17 @@ async function fetchPieces(options: StreamOptions, ctx: SourceContext, work: str
   const total = plan.estimatedBytes;
   const report = () => ctx.progress({ bytesDone: done, totalBytes: total, note: `${have} of ${all.length} segments` });
   report();
-  if (missing.length === 0) return;
+  if (missing.length === 0) return done;
 
   const watch = watchTransfer(signal, options.limits);
   const keys = new Map<string, Promise<Buffer>>();
   const limit = pLimit(Math.max(1, options.connections));
   let unchecked = 0;
   let failure: unknown;
-  const onBytes = async (n: number) => {
+  const onBytes = async (n: number, kept = true) => {
     watch.arm(n);
+    // Bytes a server sent that are not the piece's (it ignored Range) count for the speed only.
+    if (!kept) return;
     done += n;
     if (done > ctx.maxBytes) throw tooLarge(ctx.maxBytes);
     unchecked += n;
@@ -262,7 +322,8 @@ async function fetchPieces(options: StreamOptions, ctx: SourceContext, work: str
   if (signal.aborted) throw stopReason(signal);
   const tripped = watch.failure();
   if (tripped) throw tripped;
-  if (failure !== undefined) throw failure instanceof AppError ? failure : classifyHttpError(failure, String((failure as { url?: unknown }).url ?? ""));
+  if (failure !== undefined) throw failure instanceof AppError ? failure : classifyHttpError(failure, "");
+  return done;
 }
 
 /** An AES-128 key: exactly 16 bytes, fetched once per URL. */
@@ -276,13 +337,10 @@ function keyOf(http: Got, keys: Map<string, Promise<Buffer>>, url: string, signa
 }
 
 async function fetchKey(http: Got, url: string, signal: AbortSignal): Promise<Buffer> {
-  const response = await http.get(url, { signal, responseType: "buffer", headers: { "accept-encoding": "identity" } }).catch((error: unknown) => {
-    throw classifyHttpError(error, url);
-  });
-  if (response.body.length !== 16) {
-    throw new DownloadError("NO_MEDIA", `stream: key of ${response.body.length} bytes`, { userMessage: "the stream's decryption key is not a valid AES-128 key." });
-  }
-  return response.body;
+  const notAKey = "the stream's decryption key is not a valid AES-128 key.";
+  const { body } = await fetchSmall(http, url, signal, 16, { tooLarge: notAKey, timedOut: "the stream's decryption key did not arrive in time." });
+  if (body.length !== 16) throw new DownloadError("NO_MEDIA", `stream: key of ${body.length} bytes`, { userMessage: notAKey });
+  return body;
 }
 
 /** One piece (or its byte range) to `file`, decrypted when it has a key; renamed into place once whole. */
@@ -291,7 +349,7 @@ async function fetchPiece(
   piece: StreamPiece,
   file: string,
   signal: AbortSignal,
-  onBytes: (n: number) => Promise<void>,
+  onBytes: (n: number, kept?: boolean) => Promise<void>,
   key?: Buffer,
 ): Promise<void> {
   const headers: Record<string, string> = { "accept-encoding": "identity" };
@@ -306,6 +364,12 @@ async function fetchPiece(
     });
     const status = response.statusCode;
     if (status !== 200 && status !== 206) throw httpStatusError(status, piece.url);
+    if (piece.range && status === 206) {
+      const start = /^bytes (\d+)-/.exec(responseHeader(response, "content-range") ?? "")?.[1];
+      if (Number(start) !== piece.range.offset) {
+        throw new DownloadError("HTTP_TRANSIENT", "a segment's server answered another range than asked", { retryable: true, userMessage: "the stream's server sent the wrong part of a segment." });
+      }
+    }
     // A server that ignores Range sends the whole file: the piece is cut out of it.
     let skip = piece.range && status === 200 ? piece.range.offset : 0;
     let left = piece.range ? piece.range.length : Number.POSITIVE_INFINITY;
@@ -318,6 +382,7 @@ async function fetchPiece(
           const cut = Math.min(skip, chunk.length);
           skip -= cut;
           chunk = chunk.subarray(cut);
+          await onBytes(cut, false);
         }
         if (chunk.length > left) chunk = chunk.subarray(0, left);
         left -= chunk.length;
@@ -343,6 +408,13 @@ async function fetchPiece(
     } finally {
       taken.destroy();
       await out.close();
+    }
+    // On the disk before it counts as a piece: a power cut must not leave an empty one in place.
+    const handle = await fs.open(temp, "r+");
+    try {
+      await handle.datasync();
+    } finally {
+      await handle.close();
     }
     await fs.rename(temp, file);
   } catch (error) {
@@ -394,7 +466,7 @@ async function forgetPieces(work: string, plan: StreamPlan): Promise<void> {
 }
 
 /** ffmpeg copies the joined tracks into one MP4: local files, forced demuxers, no re-encoding. */
-async function remux(options: StreamOptions, tracks: Array<{ file: string; format: string }>, file: string, ctx: SourceContext): Promise<void> {
+async function remux(options: StreamOptions, tracks: Array<{ file: string; format: string }>, file: string, inputBytes: number, ctx: SourceContext): Promise<void> {
   const inputs = tracks.flatMap((t) => inputArgs(t.file, t.format));
   // A separate audio track is the second input; else the first holds both.
   const maps = tracks.length > 1 ? ["-map", "0:v:0?", "-map", "1:a:0?"] : ["-map", "0:v:0?", "-map", "0:a:0?"];
@@ -409,8 +481,9 @@ async function remux(options: StreamOptions, tracks: Array<{ file: string; forma
       {
         signal: ctx.signal,
         timeoutMs: options.remuxTimeoutMs ?? 30 * 60_000,
-        // A copy of local files always moves: a minute without a progress line is a hung ffmpeg.
-        stallMs: 60_000,
+        // A copy of local files always moves, but +faststart rewrites the whole file at the end
+        // without a progress line: the watchdog allows for that pass on a slow disk.
+        stallMs: quietPassMs(inputBytes),
         onLine: () => {},
         processes: options.tools.processes,
       },

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseConnectTarget } from "../../src/net/guarded-proxy.ts";
 import { belowSpeed } from "../../src/sources/ranged-download.ts";
-import { parseDash, parseHls, pickVariant, pieceUrl, segmentIv, sniffContainer } from "../../src/sources/stream/stream-manifest.ts";
+import { parseMpdIsolated } from "../../src/sources/stream/mpd-isolated.ts";
+import { checkDash, parseDash, parseHls, pickVariant, pieceUrl, readDash, segmentIv, sniffContainer, type ParsedMpd } from "../../src/sources/stream/stream-manifest.ts";
 
 const BASE = "https://media.example/show/index.m3u8";
 
@@ -130,6 +131,26 @@ describe("DASH manifests", () => {
     expect(refusal(() => parseDash(huge, "https://media.example/huge.mpd"))).toMatch(/more than the bot fetches/);
     const timeline = `<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT10S"><Period id="0" start="PT0S"><AdaptationSet mimeType="video/mp4"><Representation id="0" bandwidth="1" width="2" height="2"><SegmentTemplate timescale="1" media="c-$Number$.m4s" initialization="i.m4s"><SegmentTimeline><S t="0" d="1" r="999999999"/></SegmentTimeline></SegmentTemplate></Representation></AdaptationSet></Period></MPD>`;
     expect(refusal(() => parseDash(timeline, "https://media.example/t.mpd"))).toMatch(/more than the bot fetches/);
+  });
+});
+
+describe("DASH expansion in a worker of its own", () => {
+  it("expands a good manifest as the main thread would", async () => {
+    const mpd = `<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT4S"><Period id="0" start="PT0S"><AdaptationSet mimeType="video/mp4"><Representation id="v" bandwidth="1000" width="2" height="2"><SegmentTemplate timescale="1" duration="2" media="c-$Number$.m4s" initialization="i.m4s" startNumber="1"/></Representation></AdaptationSet></Period></MPD>`;
+    const url = "https://media.example/a.mpd";
+    checkDash(mpd, url);
+    expect(readDash((await parseMpdIsolated(mpd, url)) as ParsedMpd, url)).toEqual(parseDash(mpd, url));
+  });
+
+  it("refuses a manifest the pre-count misjudges (an endNumber of two billion) instead of running out of memory", { timeout: 20_000 }, async () => {
+    const mpd = `<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT1S"><Period id="0" start="PT0S"><AdaptationSet mimeType="video/mp4"><Representation id="v" bandwidth="1" width="2" height="2"><SegmentTemplate timescale="1000" duration="1" endNumber="2000000000" media="c-$Number$.m4s" initialization="i.m4s"/></Representation></AdaptationSet></Period></MPD>`;
+    const url = "https://media.example/huge.mpd";
+    checkDash(mpd, url); // one second of 1 ms segments: 1,000, which the pre-count lets through
+    const refused = await parseMpdIsolated(mpd, url, { heapMb: 32, timeoutMs: 8000 }).then(
+      () => "expanded",
+      (error: { userMessage?: string }) => error.userMessage,
+    );
+    expect(refused).toBe("the stream's manifest could not be read.");
   });
 });
 

@@ -205,9 +205,21 @@ function dashSegmentCount(representations: DashRepresentationInfo[]): number {
   return count;
 }
 
-/** Reads a DASH manifest: every video representation, each with the default audio. */
-export function parseDash(text: string, url: string): ParsedManifest {
-  let manifest: { playlists?: DashPlaylist[]; mediaGroups?: { AUDIO?: Record<string, Record<string, { default?: boolean; playlists?: DashPlaylist[] }>> }; duration?: number; minimumUpdatePeriod?: number };
+/** What mpd-parser's parse() returns, as far as the bot reads it. */
+export interface ParsedMpd {
+  playlists?: DashPlaylist[];
+  mediaGroups?: { AUDIO?: Record<string, Record<string, { default?: boolean; playlists?: DashPlaylist[] }>> };
+  duration?: number;
+  minimumUpdatePeriod?: number;
+}
+
+/**
+ * The cheap look at a DASH manifest before it is expanded: a live one, or one whose segments
+ * (counted from mpd-parser's own reading of its attributes) are too many, is refused here. The
+ * expansion itself still runs where a manifest this misjudges cannot take the process down
+ * (see mpd-isolated.ts).
+ */
+export function checkDash(text: string, url: string): void {
   try {
     const { representationInfo } = inheritAttributes(stringToMpdXml(text), { manifestUri: url }) as { representationInfo: DashRepresentationInfo[] };
     if (representationInfo.some((r) => r.attributes.type === "dynamic")) throw LIVE();
@@ -215,11 +227,30 @@ export function parseDash(text: string, url: string): ParsedManifest {
     if (!(count <= MAX_PIECES)) {
       throw refused(`${count} segments`, `the stream lists ${Number.isFinite(count) ? count : "countless"} segments, more than the bot fetches (${MAX_PIECES}).`);
     }
-    manifest = parseMpd(text, { manifestUri: url }) as typeof manifest;
   } catch (error) {
     if (error instanceof DownloadError) throw error;
-    throw refused(`unreadable manifest (${error instanceof Error ? error.message : String(error)})`, "the stream's manifest could not be read.");
+    throw unreadableDash(error);
   }
+}
+
+export function unreadableDash(error: unknown): DownloadError {
+  return refused(`unreadable manifest (${error instanceof Error ? error.message : String(error)})`, "the stream's manifest could not be read.");
+}
+
+/** Reads a DASH manifest in this thread (tests, and manifests already checked): see `readDash`. */
+export function parseDash(text: string, url: string): ParsedManifest {
+  checkDash(text, url);
+  let manifest: ParsedMpd;
+  try {
+    manifest = parseMpd(text, { manifestUri: url }) as ParsedMpd;
+  } catch (error) {
+    throw unreadableDash(error);
+  }
+  return readDash(manifest, url);
+}
+
+/** A parsed DASH manifest's variants: every video representation, each with the default audio. */
+export function readDash(manifest: ParsedMpd, url: string): ParsedManifest {
   const playlists = manifest.playlists ?? [];
   if (manifest.minimumUpdatePeriod !== undefined || playlists.some((p) => p.endList === false)) throw LIVE();
   const groups = Object.values(manifest.mediaGroups?.AUDIO ?? {});
