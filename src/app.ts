@@ -153,11 +153,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         maxItems: config.crawlMaxItems,
         workDir: path.resolve(config.dataDir, "tools"),
         stallTimeoutMs: config.stallTimeoutMs,
+        minSpeed: limits.minSpeed,
         processes: toolProcesses,
         ...(options.ytDlpMetadataTimeoutMs ? { metadataTimeoutMs: options.ytDlpMetadataTimeoutMs } : {}),
       })
     : undefined;
-  // ffmpeg fetches streams itself: only through this proxy, which applies the guard.
+  // yt-dlp does its own networking: only through this proxy, which applies the guard.
   const proxy = new GuardedProxy(policy, logger.child({ part: "proxy" }), options.resolve);
   const worker = new QueueWorker({
     db,

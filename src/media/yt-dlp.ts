@@ -1,6 +1,7 @@
 import { accessSync, constants, promises as fs, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
+import { type MinSpeed, SpeedFloor, tooSlowError } from "../net/transfer-speed.ts";
 import { DownloadError, stopReason } from "../errors.ts";
 import { formatBytes } from "../text/format.ts";
 import { queueFound } from "../sources/crawler-source.ts";
@@ -32,6 +33,8 @@ export interface YtDlpOptions {
   metadataTimeoutMs?: number;
   /** A download that gets no new byte for this long fails as STALLED (`stallTimeoutMs`). */
   stallTimeoutMs?: number;
+  /** A download whose average speed over the window stays under this fails as TOO_SLOW. */
+  minSpeed?: MinSpeed | undefined;
   /** How often the item's folder is measured while yt-dlp writes into it (default 1 s). */
   watchIntervalMs?: number;
   processes?: ToolProcesses | undefined;
@@ -230,7 +233,13 @@ export function createYtDlpDownloader(options: YtDlpOptions): YtDlpDownloader {
  */
 function watchOutput(
   ctx: SourceContext,
-  options: { stallTimeoutMs?: number | undefined; watchIntervalMs?: number | undefined; metadataMs: number; pageTimeout: () => DownloadError },
+  options: {
+    stallTimeoutMs?: number | undefined;
+    minSpeed?: MinSpeed | undefined;
+    watchIntervalMs?: number | undefined;
+    metadataMs: number;
+    pageTimeout: () => DownloadError;
+  },
 ): { signal: AbortSignal; progress(bytes: number): void; postProcessing(): void; stop(): void } {
   const controller = new AbortController();
   const started = Date.now();
@@ -240,6 +249,8 @@ function watchOutput(
   let lastSize = 0;
   let lastBytes = 0;
   let busy = false;
+  // Judged from the first byte: reading the page has its own limit.
+  let floor: SpeedFloor | undefined;
   const fail = (error: DownloadError) => {
     if (!controller.signal.aborted) controller.abort(error);
   };
@@ -261,6 +272,11 @@ function watchOutput(
     }
     await ctx.ensureDiskRoom();
     if (!downloading && now - started > options.metadataMs) return fail(options.pageTimeout());
+    if (downloading && !postProcessing && options.minSpeed && options.minSpeed.bytesPerSec > 0) {
+      const total = Math.max(size, lastBytes);
+      floor ??= new SpeedFloor(options.minSpeed, now, total);
+      if (floor.check(now, total)) return fail(tooSlowError(options.minSpeed));
+    }
     if (downloading && options.stallTimeoutMs && now - lastChange > options.stallTimeoutMs) {
       const s = Math.round(options.stallTimeoutMs / 1000);
       fail(new DownloadError("STALLED", `yt-dlp got no data for ${s} s`, { retryable: true, userMessage: `the server sent no data for ${s} s.` }));

@@ -4,7 +4,7 @@ import type { Got, Response } from "got";
 import { AppError, DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
-import { formatBytes } from "../text/format.ts";
+import { type MinSpeed, SpeedFloor, checkIntervalMs, tooSlowError } from "../net/transfer-speed.ts";
 import { responseHeader, totalFromContentRange } from "./http-probe.ts";
 import { type Segment, bytesDone } from "./segments.ts";
 
@@ -29,30 +29,7 @@ export function stalledError(stallTimeoutMs: number): DownloadError {
 export interface TransferLimits {
   stallTimeoutMs: number;
   /** Off when absent or 0 bytes a second. */
-  minSpeed?: { bytesPerSec: number; windowMs: number };
-}
-
-export function tooSlowError(minSpeed: NonNullable<TransferLimits["minSpeed"]>): DownloadError {
-  const s = Math.round(minSpeed.windowMs / 1000);
-  return new DownloadError("TOO_SLOW", `under ${minSpeed.bytesPerSec} B/s for ${s} s`, {
-    retryable: true,
-    userMessage: `the server sent less than ${formatBytes(minSpeed.bytesPerSec)}/s for ${s} s.`,
-  });
-}
-
-/**
- * Whether the bytes received over the last `windowMs` fall short of `bytesPerSec` (aria2's
- * --lowest-speed-limit). `samples` are [time, total bytes so far], oldest first. Never true
- * before a whole window has passed. Pure.
- */
-export function belowSpeed(samples: ReadonlyArray<readonly [number, number]>, now: number, bytesNow: number, minSpeed: { bytesPerSec: number; windowMs: number }): boolean {
-  if (minSpeed.bytesPerSec <= 0 || samples.length === 0) return false;
-  // The newest sample at least a window old: the bytes since then are the window's.
-  let from: readonly [number, number] | undefined;
-  for (const sample of samples) if (now - sample[0] >= minSpeed.windowMs) from = sample;
-  if (!from) return false;
-  const seconds = (now - from[0]) / 1000;
-  return (bytesNow - from[1]) / seconds < minSpeed.bytesPerSec;
+  minSpeed?: MinSpeed;
 }
 
 /**
@@ -70,19 +47,14 @@ export function watchTransfer(signal: AbortSignal, limits: TransferLimits) {
   let watchdog: NodeJS.Timeout | undefined;
   let received = 0;
   const minSpeed = limits.minSpeed && limits.minSpeed.bytesPerSec > 0 ? limits.minSpeed : undefined;
-  const samples: Array<[number, number]> = [[Date.now(), 0]];
+  const floor = minSpeed ? new SpeedFloor(minSpeed) : undefined;
   const speedCheck = minSpeed
     ? setInterval(() => {
-        const now = Date.now();
-        if (belowSpeed(samples, now, received, minSpeed)) {
+        if (floor?.check(Date.now(), received)) {
           slow = true;
           controller.abort();
-          return;
         }
-        samples.push([now, received]);
-        // Only the newest sample older than a window is ever needed.
-        while (samples.length > 1 && now - samples[1]![0] >= minSpeed.windowMs) samples.shift();
-      }, Math.max(50, Math.min(1000, minSpeed.windowMs / 10)))
+      }, checkIntervalMs(minSpeed))
     : undefined;
   return {
     signal: controller.signal,

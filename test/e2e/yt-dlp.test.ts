@@ -179,6 +179,19 @@ describe("yt-dlp", () => {
     expect(h.uploads()).toEqual([]);
     h.files.releaseStalls();
   });
+
+  it("fails a yt-dlp download that trickles in under minSpeedBytesPerSec", { timeout: 60_000 }, async () => {
+    h = await Harness.create({ stallTimeoutMs: 30_000, minSpeedBytesPerSec: 4000, speedWindowMs: 2000, retryDelaysMs: [] });
+    const { page } = playerPages(h);
+    // A byte now and then: never a stall, far under the floor.
+    h.files.throttle("/media/clip.mp4", 300);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${page}`);
+    const failed = await chatSays(h, since, /^❌/);
+    expect(String(failed.params.text)).toMatch(/the server sent less than 3\.9 KB\/s for 2 s/);
+    expect(h.uploads()).toEqual([]);
+  });
 });
 
 /** Processes whose command line names `text`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConnectTarget } from "../../src/net/guarded-proxy.ts";
-import { belowSpeed } from "../../src/sources/ranged-download.ts";
+import { belowSpeed } from "../../src/net/transfer-speed.ts";
 import { parseMpdIsolated } from "../../src/sources/stream/mpd-isolated.ts";
 import { checkDash, parseDash, parseHls, pickVariant, pieceUrl, readDash, segmentIv, sniffContainer, type ParsedMpd } from "../../src/sources/stream/stream-manifest.ts";
 
