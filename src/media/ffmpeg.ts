@@ -217,6 +217,15 @@ export function runTool(bin: string, args: string[], options: RunToolOptions): P
       settle();
       reject(error);
     });
+    // What the tool started and left behind (its group) ends with it: nothing it spawned runs on,
+    // or holds its output open, once it is done.
+    child.once("exit", () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // the group is empty: nothing was left behind
+      }
+    });
     child.once("close", (code) => {
       settle();
       if (why !== undefined) return reject(why);

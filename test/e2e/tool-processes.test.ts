@@ -14,6 +14,12 @@ import { Harness } from "../support/harness.ts";
  */
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const ytDlp = findYtDlp(undefined);
+let scratch: string | undefined;
+/** A folder of this file's own for wrapper scripts, removed after all tests. */
+const h0Dir = () => (scratch ??= mkdtempSync(path.join(tmpdir(), "dlbot-wrap-")));
+afterAll(async () => {
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
 const which = (name: string) => execFileSync("sh", ["-c", `command -v ${name}`]).toString().trim();
 
 let dir: string;
@@ -124,7 +130,13 @@ describe("tool processes", () => {
     // The bot as `npm start` runs it (its JavaScript build), so kill -9 is real.
     const build = spawnSync(process.execPath, ["scripts/build.mjs", "--if-stale"], { cwd: ROOT, encoding: "utf8" });
     if (build.status !== 0) throw new Error(`the build failed:\n${build.stdout}${build.stderr}`);
-    h = await Harness.create();
+    // yt-dlp itself may end on its own once the bot's end of its pipes is gone (its next progress
+    // line meets EPIPE): its group also holds a child that never writes, which only the reaper ends.
+    const wrapper = path.join(h0Dir(), "yt-dlp");
+    writeFileSync(wrapper, `#!/bin/sh\nsleep 97.31 </dev/null >/dev/null 2>&1 &\nexec "${which("yt-dlp")}" "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    spawnSync("pkill", ["-f", "sleep 97.31"]);
+    h = await Harness.create({ ytDlpPath: wrapper });
     const page = playerPage(h);
     h.files.throttle("/media/clip.mp4", 10_000);
     const config = path.join(h.dataDir, "config.json");
@@ -138,14 +150,16 @@ describe("tool processes", () => {
     h.send(`/download ${page}`);
     // yt-dlp is writing the clip into the item's folder.
     await h.files.waitForBytes("/media/clip.mp4", 20_000);
-    const tools = processesNaming(h.dataDir);
-    expect(tools.length).toBeGreaterThan(0);
+    expect(processesNaming(h.dataDir).length).toBeGreaterThan(0);
+    const tools = processesNaming("sleep 97.31");
+    expect(tools).toHaveLength(1);
     bot.kill("SIGKILL");
     await exited;
-    // The tool outlived the bot (it runs in a process group of its own).
+    // The tool's group outlived the bot (it runs in a process group of its own).
     expect(tools.filter(alive)).toEqual(tools);
     await h.start();
     expect(tools.filter(alive)).toEqual([]);
+    expect(processesNaming(h.dataDir).filter(alive)).toEqual([]);
     // The item goes on under the new start, and is delivered once.
     h.files.throttle("/media/clip.mp4", null);
     const upload = await h.upload(since);
