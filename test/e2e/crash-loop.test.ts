@@ -57,6 +57,8 @@ describe("an item the bot process dies on", () => {
     expect(h.uploads()).toHaveLength(1);
     // Three attempts, and none after the third kill.
     expect(h.files.requests.filter((r) => r.method === "GET" && r.path === "/crash.bin")).toHaveLength(3);
+    // Read once the delivery is recorded (the chat's final line comes after it).
+    await h.api.waitForCall((c) => /next\.bin(<\/b>)?: delivered/.test(String(c.params.text ?? "")), { since });
     const items = await h.withDb((db) => listItems(db, { chatId: CHAT }));
     expect(items.map((i) => [i.url, i.status, i.attempts])).toEqual([
       [crash.url, "failed", 3],
