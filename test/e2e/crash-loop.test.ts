@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
-import { buildIfStale, startBot, writeConfig } from "../support/bot-process.ts";
+import { buildIfStale, killLeftovers, startBot, writeConfig } from "../support/bot-process.ts";
 import { FileServer } from "../support/file-server.ts";
 import { CHAT, Harness } from "../support/harness.ts";
 
@@ -17,7 +17,7 @@ beforeAll(buildIfStale, 120_000);
 let h: Harness | undefined;
 const children: ChildProcess[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  killLeftovers(children);
   await h?.close();
   h = undefined;
 });

@@ -7,7 +7,7 @@ import { listItems } from "../../src/db/item-repository.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { loadSegments } from "../../src/db/segment-repository.ts";
 import { FileServer } from "../support/file-server.ts";
-import { type Running, buildIfStale, startBot as startBotProcess, startProcess, writeConfig } from "../support/bot-process.ts";
+import { buildIfStale, killLeftovers, startBot as startBotProcess, startProcess, type Running, writeConfig } from "../support/bot-process.ts";
 import { CHAT, Harness, USER } from "../support/harness.ts";
 
 // What `npm start` does first: build the JavaScript when a source is newer than the last build.
@@ -16,7 +16,7 @@ beforeAll(buildIfStale, 120_000);
 let h: Harness | undefined;
 const children: ChildProcess[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  killLeftovers(children);
   await h?.close();
   h = undefined;
 });

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { readProbe } from "../../src/media/ffmpeg.ts";
-import { buildIfStale, startBot, writeConfig } from "../support/bot-process.ts";
+import { buildIfStale, killLeftovers, startBot, writeConfig } from "../support/bot-process.ts";
 import { Harness } from "../support/harness.ts";
 
 /**
@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  killLeftovers(children);
   await h?.close();
   h = undefined;
 });

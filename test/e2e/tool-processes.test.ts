@@ -6,6 +6,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runTool } from "../../src/media/ffmpeg.ts";
 import { findYtDlp } from "../../src/media/yt-dlp.ts";
+import { killLeftovers } from "../support/bot-process.ts";
 import { Harness } from "../support/harness.ts";
 
 /**
@@ -38,7 +39,7 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  killLeftovers(children);
   await h?.close();
   h = undefined;
 });

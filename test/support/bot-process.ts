@@ -45,6 +45,11 @@ export function startProcess(env: Record<string, string>): Running {
   return { child, output: () => out, stderr: () => err, exited };
 }
 
+/** Kills (SIGKILL) every bot process a test started that is still running, and forgets them. */
+export function killLeftovers(children: ChildProcess[]): void {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+}
+
 /** Writes the harness's config (debug logging) to a file in its data directory. */
 export async function writeConfig(harness: Harness, overrides: Record<string, unknown> = {}): Promise<string> {
   const file = path.join(harness.dataDir, "config.json");
