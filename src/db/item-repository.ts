@@ -1,73 +1,47 @@
-import type { ExpressionBuilder } from "kysely";
 import {
   ACTIVE_STATUSES,
-  FINISHED_STATUSES,
   type Item,
-  type ItemFile,
   type ItemPatch,
   type ItemStatus,
-  OPEN_STATUSES,
   RETRYABLE_STATUSES,
   type SourceKind,
+  WAITING_STATUSES,
   canMove,
   isFinished,
 } from "../items/item.ts";
 import { type Db, transact } from "./database.ts";
-import type { Database, ItemFileRow, ItemRow } from "./schema.ts";
+import { type NewItemFile, replaceItemFiles } from "./item-file-repository.ts";
+import { findItem, findOpenByUrl, selectItems, toItem } from "./item-query-repository.ts";
 
 export type { Item, ItemFile } from "../items/item.ts";
+// One import for everything about items: the reads and the delivered files live in modules of
+// their own, which callers may also import directly.
+export {
+  type StoredDelivery,
+  countByStatus,
+  countFinished,
+  countQueued,
+  findDelivered,
+  findItem,
+  findItemByRequest,
+  findOpenByUrl,
+  findOpenTorrent,
+  listFinished,
+  listItems,
+  listOpenItems,
+  listWithProgressMessage,
+  nextReadyAt,
+  queuePosition,
+} from "./item-query-repository.ts";
+export { forgetFiles, listItemFiles, markFileUploaded, type NewItemFile } from "./item-file-repository.ts";
 
 /**
- * The SQL of the item lifecycle (see `items/item.ts`). Every status change is `transition()`: a
- * compare-and-set from the statuses the caller expects, so the worker and a command from the chat
- * never overwrite each other; whoever loses the race gets `undefined` and looks again.
+ * The items and their lifecycle (see `items/item.ts`). Every status change is one of the named
+ * verbs below (claim, markDownloaded, complete, scheduleRetry, fail, stop; pause, resume, cancel,
+ * requeue), each a compare-and-set through `transition()` from the statuses it starts from, so the
+ * worker and a command from the chat never overwrite each other: whoever loses the race gets
+ * `undefined` and looks again. Nothing else writes `status`.
  */
-
-type ItemRowWithFiles = ItemRow & { downloaded: number };
-
-export function toItem(row: ItemRowWithFiles): Item {
-  return {
-    id: row.id,
-    chatId: row.chat_id,
-    userId: row.user_id,
-    requestMessageId: row.request_message_id,
-    url: row.url,
-    sourceKind: row.source_kind,
-    title: row.title,
-    sizeBytes: row.size_bytes,
-    status: row.status,
-    priority: row.priority,
-    attempts: row.attempts,
-    nextAttemptAt: row.next_attempt_at,
-    bytesDone: row.bytes_done,
-    downloaded: Number(row.downloaded) === 1,
-    lastError: row.last_error,
-    errorCode: row.error_code,
-    etag: row.etag,
-    lastModified: row.last_modified,
-    progressMessageId: row.progress_message_id,
-    requestId: row.request_id,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-  };
-}
-
-/** "Downloaded" is a fact of item_files (its rows exist once the files are on disk), not a column. */
-const downloadedColumn = (eb: ExpressionBuilder<Database, "items">) =>
-  eb
-    .case()
-    .when(eb.exists(eb.selectFrom("item_files").select("item_files.id").whereRef("item_files.item_id", "=", "items.id")))
-    .then(1)
-    .else(0)
-    .end()
-    .as("downloaded");
-
-/** Items with their derived columns; every read of items goes through here. */
-function selectItems(db: Db) {
-  return db.selectFrom("items").selectAll("items").select(downloadedColumn);
-}
 
 export interface NewItem {
   chatId: number;
@@ -117,131 +91,6 @@ export async function insertItem(db: Db, item: NewItem, now: number): Promise<In
     if (!existing) throw error;
     return { inserted: false, existing };
   }
-}
-
-export async function findItem(db: Db, id: number): Promise<Item | undefined> {
-  const row = await selectItems(db).where("items.id", "=", id).executeTakeFirst();
-  return row && toItem(row);
-}
-
-/** The item a stored request became, if it did. */
-export async function findItemByRequest(db: Db, requestId: number): Promise<Item | undefined> {
-  const row = await selectItems(db).where("request_id", "=", requestId).executeTakeFirst();
-  return row && toItem(row);
-}
-
-export async function findOpenByUrl(db: Db, chatId: number, url: string): Promise<Item | undefined> {
-  const row = await selectItems(db)
-    .where("chat_id", "=", chatId)
-    .where("url", "=", url)
-    .where("status", "in", OPEN_STATUSES)
-    .executeTakeFirst();
-  return row && toItem(row);
-}
-
-/**
- * The open torrent item of a chat with this info hash, whatever trackers or name its magnet
- * carries (torrent items' URLs are canonical magnets that start with the hash).
- */
-export async function findOpenTorrent(db: Db, chatId: number, infoHash: string): Promise<Item | undefined> {
-  const prefix = `magnet:?xt=urn:btih:${infoHash.toLowerCase()}`;
-  const row = await selectItems(db)
-    .where("chat_id", "=", chatId)
-    .where("source_kind", "=", "torrent")
-    .where("status", "in", OPEN_STATUSES)
-    .where((eb) => eb.or([eb("url", "=", prefix), eb("url", "like", `${prefix}&%`)]))
-    .executeTakeFirst();
-  return row && toItem(row);
-}
-
-export async function listItems(db: Db, where: { statuses?: readonly ItemStatus[]; chatId?: number } = {}): Promise<Item[]> {
-  let q = selectItems(db);
-  if (where.statuses) q = q.where("status", "in", where.statuses);
-  if (where.chatId !== undefined) q = q.where("chat_id", "=", where.chatId);
-  const rows = await q.orderBy("items.id", "asc").execute();
-  return rows.map(toItem);
-}
-
-/** Items whose progress message is still live: open ones, and finished ones whose final line was not shown. */
-export async function listWithProgressMessage(db: Db): Promise<Item[]> {
-  const rows = await selectItems(db).where("progress_message_id", "is not", null).orderBy("items.id").execute();
-  return rows.map(toItem);
-}
-
-/** Items not finished yet (of one chat, or all). Unordered: the queue view sorts them. */
-export function listOpenItems(db: Db, chatId?: number): Promise<Item[]> {
-  return listItems(db, { statuses: OPEN_STATUSES, ...(chatId !== undefined ? { chatId } : {}) });
-}
-
-/** Finished items of a chat, newest first. */
-export async function listFinished(db: Db, chatId: number, offset: number, limit: number): Promise<Item[]> {
-  const rows = await selectItems(db)
-    .where("chat_id", "=", chatId)
-    .where("status", "in", FINISHED_STATUSES)
-    .orderBy("finished_at", "desc")
-    .orderBy("items.id", "desc")
-    .limit(limit)
-    .offset(offset)
-    .execute();
-  return rows.map(toItem);
-}
-
-export async function countFinished(db: Db, chatId: number): Promise<number> {
-  const row = await db
-    .selectFrom("items")
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where("chat_id", "=", chatId)
-    .where("status", "in", FINISHED_STATUSES)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
-export async function countByStatus(db: Db, chatId?: number): Promise<Partial<Record<ItemStatus, number>>> {
-  let q = db.selectFrom("items").select(["status", (eb) => eb.fn.countAll<number>().as("n")]).groupBy("status");
-  if (chatId !== undefined) q = q.where("chat_id", "=", chatId);
-  const rows = await q.execute();
-  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-}
-
-/** Items waiting in the queue (ready or waiting for a retry). */
-export async function countQueued(db: Db): Promise<number> {
-  const row = await db
-    .selectFrom("items")
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where("status", "=", "queued")
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
-/** 1-based place of a queued item: items that will run before it, plus the one running now. */
-export async function queuePosition(db: Db, item: Item): Promise<number> {
-  const row = await db
-    .selectFrom("items")
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where((eb) =>
-      eb.or([
-        eb("status", "in", ACTIVE_STATUSES),
-        eb.and([
-          eb("status", "=", "queued"),
-          eb.or([
-            eb("priority", ">", item.priority),
-            eb.and([eb("priority", "=", item.priority), eb("id", "<", item.id)]),
-          ]),
-        ]),
-      ]),
-    )
-    .executeTakeFirstOrThrow();
-  return Number(row.n) + 1;
-}
-
-/** The earliest time a queued item becomes ready, if any item is queued at all. */
-export async function nextReadyAt(db: Db): Promise<number | undefined> {
-  const row = await db
-    .selectFrom("items")
-    .select((eb) => eb.fn.min("next_attempt_at").as("at"))
-    .where("status", "=", "queued")
-    .executeTakeFirst();
-  return row?.at ?? undefined;
 }
 
 function patchColumns(patch: ItemPatch) {
@@ -357,12 +206,94 @@ export async function claimNextItem(db: Db, now: number, only: { skipDiskFull?: 
   });
 }
 
+/** A move that gives the running attempt's count back: it ended well or was stopped on purpose. */
+const attemptGivenBack = (item: Item) => Math.max(0, item.attempts - 1);
+
+/**
+ * The download is complete on disk: the files to deliver are recorded and the item moves on to
+ * its upload. From now on a retry or a restart only uploads (what is not uploaded yet).
+ */
+export async function markDownloaded(db: Db, id: number, files: readonly NewItemFile[], now: number): Promise<Item | undefined> {
+  // Parts of one file count once.
+  const total = files.reduce((sum, f) => sum + f.size, 0);
+  return transact(db, async (trx) => {
+    const moved = await transition(trx, id, { from: "downloading", to: "uploading", patch: { bytesDone: total, sizeBytes: total } }, now);
+    if (!moved) return undefined;
+    await replaceItemFiles(trx, id, files);
+    return { ...moved, downloaded: files.length > 0 };
+  });
+}
+
+// --- the running item: the worker's moves, each from an active status ----------------------------
+
+/**
+ * The attempt succeeded: its count is given back, so `attempts` keeps meaning the attempts that
+ * failed (what the retry schedule, /queue and the "attempt N of M" lines count).
+ */
+export function complete(db: Db, item: Item, now: number): Promise<Item | undefined> {
+  return transition(db, item.id, { from: ACTIVE_STATUSES, to: "completed", patch: { attempts: attemptGivenBack(item), lastError: null, errorCode: null } }, now);
+}
+
+/** What a failed attempt leaves on its item. */
+export interface Failure {
+  attempts: number;
+  errorCode: string;
+  lastError: string;
+  /** 0 when the attempt's files were removed (a retry starts over). */
+  bytesDone?: number;
+}
+
+/** The attempt failed; the next one is due at `at`. */
+export function scheduleRetry(db: Db, id: number, failure: Failure, at: number, now: number): Promise<Item | undefined> {
+  return transition(db, id, { from: ACTIVE_STATUSES, to: "queued", patch: { ...failure, nextAttemptAt: at } }, now);
+}
+
+/** The attempt failed and no other comes. */
+export function fail(db: Db, id: number, failure: Failure, now: number): Promise<Item | undefined> {
+  return transition(db, id, { from: ACTIVE_STATUSES, to: "failed", patch: failure }, now);
+}
+
+/**
+ * Stopped on purpose, not a failure, so the attempt is given back: cancelled, paused, or back in
+ * line (`queued`: held by a pause of the whole queue, shutdown, or a claim taken back), keeping
+ * `bytesDone` when given and ready from `readyAt` when given.
+ */
+export function stop(
+  db: Db,
+  item: Item,
+  to: "cancelled" | "paused" | "queued",
+  keep: { bytesDone?: number; readyAt?: number },
+  now: number,
+): Promise<Item | undefined> {
+  const patch: ItemPatch = { attempts: attemptGivenBack(item) };
+  if (keep.bytesDone !== undefined) patch.bytesDone = keep.bytesDone;
+  if (keep.readyAt !== undefined) patch.nextAttemptAt = keep.readyAt;
+  return transition(db, item.id, { from: ACTIVE_STATUSES, to, patch }, now);
+}
+
+// --- waiting and finished items: what commands do to them -----------------------------------------
+
+/** A queued item is set aside. */
+export function pause(db: Db, id: number, now: number): Promise<Item | undefined> {
+  return transition(db, id, { from: "queued", to: "paused" }, now);
+}
+
+/** A paused item goes back in line, ready at once: a pending retry wait is dropped, since someone asked for it now. */
+export function resume(db: Db, id: number, now: number): Promise<Item | undefined> {
+  return transition(db, id, { from: "paused", to: "queued", patch: { nextAttemptAt: now } }, now);
+}
+
+/** A waiting (queued or paused) item is cancelled. */
+export function cancel(db: Db, id: number, now: number): Promise<Item | undefined> {
+  return transition(db, id, { from: WAITING_STATUSES, to: "cancelled" }, now);
+}
+
 /**
  * A failed or cancelled item goes back to the queue as if new: attempts and errors cleared, its
  * files forgotten (they were deleted when it ended) and a fresh progress message. Undefined when
  * it was not failed or cancelled; `open` when the same URL is open again in the chat meanwhile.
  */
-export async function requeueFinished(db: Db, id: number, now: number): Promise<{ item?: Item; open?: Item }> {
+export async function requeue(db: Db, id: number, now: number): Promise<{ item?: Item; open?: Item }> {
   try {
     return await transact(db, async (trx) => {
       const item = await transition(
@@ -386,7 +317,7 @@ export async function requeueFinished(db: Db, id: number, now: number): Promise<
         now,
       );
       if (!item) return {};
-      await trx.deleteFrom("item_files").where("item_id", "=", id).execute();
+      await replaceItemFiles(trx, id, []);
       return { item: { ...item, downloaded: false } };
     });
   } catch (error) {
@@ -396,111 +327,4 @@ export async function requeueFinished(db: Db, id: number, now: number): Promise<
     const open = await findOpenByUrl(db, item.chatId, item.url);
     return open ? { open } : {};
   }
-}
-
-// --- the files an item delivers -----------------------------------------------------------------
-
-function toItemFile(row: ItemFileRow): ItemFile {
-  return {
-    id: row.id,
-    itemId: row.item_id,
-    position: row.position,
-    path: row.path,
-    name: row.name,
-    sizeBytes: row.size_bytes,
-    offset: row.byte_offset,
-    partOf: row.part_of,
-    caption: row.caption,
-    fileId: row.file_id,
-    uploadKind: row.upload_kind,
-    uploadedAt: row.uploaded_at,
-  };
-}
-
-/**
- * The download is complete on disk: the files to deliver are recorded and the item moves on to
- * its upload. From now on a retry or a restart only uploads (what is not uploaded yet).
- */
-export async function markDownloaded(
-  db: Db,
-  id: number,
-  files: Array<{ path: string; name: string; size: number; offset?: number; partOf?: number; caption?: string }>,
-  now: number,
-): Promise<Item | undefined> {
-  // Parts of one file count once.
-  const total = files.reduce((sum, f) => sum + f.size, 0);
-  return transact(db, async (trx) => {
-    const moved = await transition(trx, id, { from: "downloading", to: "uploading", patch: { bytesDone: total, sizeBytes: total } }, now);
-    if (!moved) return undefined;
-    await trx.deleteFrom("item_files").where("item_id", "=", id).execute();
-    if (files.length > 0) {
-      await trx
-        .insertInto("item_files")
-        .values(
-          files.map((f, position) => ({
-            item_id: id,
-            position,
-            path: f.path,
-            name: f.name,
-            size_bytes: f.size,
-            byte_offset: f.offset ?? 0,
-            part_of: f.partOf ?? null,
-            caption: f.caption ?? null,
-          })),
-        )
-        .execute();
-    }
-    return { ...moved, downloaded: files.length > 0 };
-  });
-}
-
-export async function listItemFiles(db: Db, itemId: number): Promise<ItemFile[]> {
-  const rows = await db.selectFrom("item_files").selectAll().where("item_id", "=", itemId).orderBy("position").execute();
-  return rows.map(toItemFile);
-}
-
-/** One file reached the chat: recorded at once, so it is never uploaded twice. */
-export async function markFileUploaded(db: Db, fileRowId: number, fileId: string | null, kind: string, now: number): Promise<void> {
-  await db
-    .updateTable("item_files")
-    .set({ file_id: fileId, upload_kind: kind, uploaded_at: now })
-    .where("id", "=", fileRowId)
-    .execute();
-}
-
-/**
- * The files of a downloaded item vanished from disk: forget them, so the next attempt downloads
- * again (the new download's files replace every record).
- */
-export async function forgetFiles(db: Db, id: number, now: number): Promise<void> {
-  await transact(db, async (trx) => {
-    await trx.deleteFrom("item_files").where("item_id", "=", id).execute();
-    await trx.updateTable("items").set({ bytes_done: 0, updated_at: now }).where("id", "=", id).execute();
-  });
-}
-
-export interface StoredDelivery {
-  item: Item;
-  /** Telegram's copies of the delivered files, in order, with the method each was sent with. */
-  files: Array<{ fileId: string; kind: string; caption: string | null }>;
-}
-
-/**
- * The latest delivery of `url` in a chat whose files Telegram still holds for us (every file has
- * a file_id), so it can be sent again without downloading anything.
- */
-export async function findDelivered(db: Db, chatId: number, url: string): Promise<StoredDelivery | undefined> {
-  const row = await selectItems(db)
-    .where("chat_id", "=", chatId)
-    .where("url", "=", url)
-    .where("status", "=", "completed")
-    .orderBy("finished_at", "desc")
-    .orderBy("items.id", "desc")
-    .limit(1)
-    .executeTakeFirst();
-  if (!row) return undefined;
-  const item = toItem(row);
-  const files = await listItemFiles(db, item.id);
-  if (files.length === 0 || files.some((f) => !f.fileId || !f.uploadKind)) return undefined;
-  return { item, files: files.map((f) => ({ fileId: f.fileId!, kind: f.uploadKind!, caption: f.caption })) };
 }

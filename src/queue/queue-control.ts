@@ -1,15 +1,17 @@
 import { promises as fs } from "node:fs";
 import type { Db } from "../db/database.ts";
 import {
+  cancel as cancelWaiting,
   countByStatus,
   countFinished,
   countQueued,
   findItem,
   listFinished,
   listOpenItems,
+  pause as pauseWaiting,
   queuePosition,
-  requeueFinished,
-  transition,
+  requeue,
+  resume as resumePaused,
   updateItemIn,
 } from "../db/item-repository.ts";
 import { itemsForMessage, recordItemMessage } from "../db/message-repository.ts";
@@ -19,7 +21,6 @@ import {
   type ItemStatus,
   OPEN_STATUSES,
   PRIORITIES,
-  WAITING_STATUSES,
   type PriorityName,
   isActive,
   isFinished,
@@ -152,7 +153,7 @@ export class QueueControl {
         stopped = await this.deps.worker.stopItem(item.id, "pause");
         return undefined;
       }
-      const paused = await transition(this.deps.db, item.id, { from: "queued", to: "paused" }, this.now());
+      const paused = await pauseWaiting(this.deps.db, item.id, this.now());
       if (!paused) return undefined;
       this.deps.reporter.stopped(paused, { reason: "pause", wasRunning: false, waiting: await countQueued(this.deps.db) });
       return { ok: true, item: paused, did: "paused" };
@@ -164,7 +165,7 @@ export class QueueControl {
       if (isFinished(item.status)) return { ok: false, item, why: "finished" };
       if (item.status !== "paused") return { ok: false, item, why: "not-paused" };
       // Ready at once: a pending retry wait is dropped, since someone asked for it now.
-      const resumed = await transition(this.deps.db, item.id, { from: "paused", to: "queued", patch: { nextAttemptAt: this.now() } }, this.now());
+      const resumed = await resumePaused(this.deps.db, item.id, this.now());
       if (!resumed) return undefined;
       this.deps.worker.notify();
       this.deps.reporter.resumed(resumed, {
@@ -188,7 +189,7 @@ export class QueueControl {
         stopped = await this.deps.worker.stopItem(item.id, "cancel");
         return undefined;
       }
-      const cancelled = await transition(this.deps.db, item.id, { from: WAITING_STATUSES, to: "cancelled" }, this.now());
+      const cancelled = await cancelWaiting(this.deps.db, item.id, this.now());
       if (!cancelled) return undefined;
       // A paused or retry-waiting item may have bytes on disk.
       await fs.rm(itemDir(this.deps.disk.dir, item.id), { recursive: true, force: true });
@@ -217,7 +218,7 @@ export class QueueControl {
         return { ok: false, item, why: "in-queue" };
       }
       if (isActive(item.status)) return { ok: false, item, why: "in-queue" };
-      const result = await requeueFinished(this.deps.db, item.id, this.now());
+      const result = await requeue(this.deps.db, item.id, this.now());
       if (!result.item) return result.open ? { ok: false, item, why: "in-queue", open: result.open } : undefined;
       this.deps.worker.notify();
       return { ok: true, item: result.item, did: "requeued" };

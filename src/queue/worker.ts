@@ -4,7 +4,9 @@ import type { Config } from "../config.ts";
 import type { Db } from "../db/database.ts";
 import {
   claimNextItem,
+  complete,
   countQueued,
+  fail,
   findItem,
   findOpenByUrl,
   forgetFiles,
@@ -16,7 +18,8 @@ import {
   markFileUploaded,
   nextReadyAt,
   queuePosition,
-  transition,
+  scheduleRetry,
+  stop as stopRunning,
   updateItem,
 } from "../db/item-repository.ts";
 import { clearSegments, loadSegments, saveSegments } from "../db/segment-repository.ts";
@@ -205,7 +208,7 @@ export class QueueWorker {
     const decision = decideRetry(error, attempt, config.retryDelaysMs);
     const failure = { attempts: attempt, errorCode: error.code, lastError: error.userMessage };
     if (decision.retry) {
-      const queued = await transition(this.deps.db, item.id, { from: ACTIVE_STATUSES, to: "queued", patch: { ...failure, nextAttemptAt: now + decision.delayMs } }, now);
+      const queued = await scheduleRetry(this.deps.db, item.id, failure, now + decision.delayMs, now);
       if (!queued) return false;
       logger.info({ itemId: item.id, attempt, retryInMs: decision.delayMs }, "an item was interrupted by the end of the last process; retry scheduled");
       // Back at once: the restored message says it continues. Later: the message says when.
@@ -213,7 +216,7 @@ export class QueueWorker {
       this.tell((r) => r.retrying(queued, { error, attempt, attempts, delayMs: decision.delayMs }));
       return true;
     }
-    const failed = await transition(this.deps.db, item.id, { from: ACTIVE_STATUSES, to: "failed", patch: failure }, now);
+    const failed = await fail(this.deps.db, item.id, failure, now);
     if (!failed) return false;
     await this.removeItemDir(item.id);
     logger.warn({ itemId: item.id, code: error.code, attempts: attempt }, "item failed: the bot process stopped during each of its last attempts");
@@ -380,7 +383,7 @@ export class QueueWorker {
     if (this.paused || this.stopping.signal.aborted) {
       // Paused (or stopping) while this item was being claimed: back in line, its attempt unused.
       const log = this.deps.logger.child({ itemId: item.id });
-      await this.settle(item, async () => void (await this.move(item, "queued", { attempts: Math.max(0, item.attempts - 1) })), log);
+      await this.settle(item, async () => void (await this.moved(item, "queued", stopRunning(this.deps.db, item, "queued", {}, this.now()))), log);
       return undefined;
     }
     let release!: () => void;
@@ -502,9 +505,9 @@ export class QueueWorker {
       .catch((error: unknown) => this.deps.logger.error({ err: errorText(error) }, "could not stop the running item"));
   }
 
-  /** Moves the running item out of its active status; the item as stored after. */
-  private async move(item: Item, to: ItemStatus, patch: ItemPatch): Promise<Item> {
-    const moved = await transition(this.deps.db, item.id, { from: ACTIVE_STATUSES, to, patch }, this.now());
+  /** The running item as stored after `moving` it out of its active status (to `to`). */
+  private async moved(item: Item, to: ItemStatus, moving: Promise<Item | undefined>): Promise<Item> {
+    const moved = await moving;
     if (!moved) {
       // Only the worker moves an active item: either a recording tried again finds its own
       // earlier write (which went in, and only the read after it failed), or the row changed under us.
@@ -734,14 +737,14 @@ export class QueueWorker {
    * failed (what the retry schedule, /queue and the "attempt N of M" lines count).
    */
   private async onDelivered(item: Item, result: { bytes: number; files: number }, log: Logger): Promise<void> {
-    const delivered = await this.move(item, "completed", { attempts: Math.max(0, item.attempts - 1), lastError: null, errorCode: null });
+    const delivered = await this.moved(item, "completed", complete(this.deps.db, item, this.now()));
     await this.removeItemDir(item.id);
     log.info(result, "item delivered");
     this.tell((r) => r.delivered(delivered, result));
   }
 
   private async onDone(item: Item, message: string, log: Logger): Promise<void> {
-    const done = await this.move(item, "completed", { attempts: Math.max(0, item.attempts - 1), lastError: null, errorCode: null });
+    const done = await this.moved(item, "completed", complete(this.deps.db, item, this.now()));
     await this.removeItemDir(item.id);
     log.info("item done without upload");
     this.tell((r) => r.done(done, message));
@@ -759,12 +762,12 @@ export class QueueWorker {
     const failure = { attempts: attempt, errorCode: error.code, lastError: error.userMessage, ...(diskFull ? { bytesDone: 0 } : {}) };
     if (diskFull) await this.removeItemDir(item.id);
     if (decision.retry) {
-      const queued = await this.move(item, "queued", { ...failure, nextAttemptAt: this.now() + decision.delayMs });
+      const queued = await this.moved(item, "queued", scheduleRetry(this.deps.db, item.id, failure, this.now() + decision.delayMs, this.now()));
       log.warn({ code: error.code, err: error.message, attempt, retryInMs: decision.delayMs }, "attempt failed; retry scheduled");
       this.tell((r) => r.retrying(queued, { error, attempt, attempts, delayMs: decision.delayMs }));
       return;
     }
-    const failed = await this.move(item, "failed", failure);
+    const failed = await this.moved(item, "failed", fail(this.deps.db, item.id, failure, this.now()));
     await this.removeItemDir(item.id);
     log.warn({ code: error.code, err: error.message, attempts: attempt }, "item failed");
     this.tell((r) => r.failed(failed, error));
@@ -773,19 +776,19 @@ export class QueueWorker {
   /** Stopped on purpose (cancel, pause, hold, shutdown): not a failure, so the attempt is given back. */
   private async onStopped(item: Item, stop: StopError, state: TransferState, log: Logger): Promise<void> {
     const reason = stop.reason;
-    const unused = { attempts: Math.max(0, item.attempts - 1) };
+    const { db } = this.deps;
     // The paused view and /queue show how far it got, not the last periodic checkpoint.
     const progress = state.phase === "downloading" ? { bytesDone: state.bytesDone } : {};
     let stopped: Item;
     if (reason === "cancel") {
-      stopped = await this.move(item, "cancelled", unused);
+      stopped = await this.moved(item, "cancelled", stopRunning(db, item, "cancelled", {}, this.now()));
       await this.removeItemDir(item.id);
     } else if (reason === "pause") {
-      stopped = await this.move(item, "paused", { ...unused, ...progress });
+      stopped = await this.moved(item, "paused", stopRunning(db, item, "paused", progress, this.now()));
     } else {
       // Hold (the whole queue paused) or shutdown: back in line, bytes kept, so the item continues
       // from them as soon as the queue runs again.
-      stopped = await this.move(item, "queued", { ...unused, ...progress, nextAttemptAt: this.now() });
+      stopped = await this.moved(item, "queued", stopRunning(db, item, "queued", { ...progress, readyAt: this.now() }, this.now()));
     }
     log.info({ reason }, reason === "shutdown" ? "item interrupted by shutdown; it resumes at the next start" : "item stopped");
     const waiting = await countQueued(this.deps.db);

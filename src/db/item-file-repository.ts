@@ -1,0 +1,81 @@
+import type { ItemFile } from "../items/item.ts";
+import { type Db, transact } from "./database.ts";
+import type { ItemFileRow } from "./schema.ts";
+
+/**
+ * The files an item delivers (the item_files table): recorded once the download is on disk, each
+ * marked as soon as Telegram has it, so none goes up twice.
+ */
+
+function toItemFile(row: ItemFileRow): ItemFile {
+  return {
+    id: row.id,
+    itemId: row.item_id,
+    position: row.position,
+    path: row.path,
+    name: row.name,
+    sizeBytes: row.size_bytes,
+    offset: row.byte_offset,
+    partOf: row.part_of,
+    caption: row.caption,
+    fileId: row.file_id,
+    uploadKind: row.upload_kind,
+    uploadedAt: row.uploaded_at,
+  };
+}
+
+/** A file to deliver, as the download left it on disk. */
+export interface NewItemFile {
+  path: string;
+  name: string;
+  size: number;
+  offset?: number;
+  partOf?: number;
+  caption?: string;
+}
+
+/** Replaces the files recorded for an item (inside the caller's transaction). */
+export async function replaceItemFiles(trx: Db, itemId: number, files: readonly NewItemFile[]): Promise<void> {
+  await trx.deleteFrom("item_files").where("item_id", "=", itemId).execute();
+  if (files.length === 0) return;
+  await trx
+    .insertInto("item_files")
+    .values(
+      files.map((f, position) => ({
+        item_id: itemId,
+        position,
+        path: f.path,
+        name: f.name,
+        size_bytes: f.size,
+        byte_offset: f.offset ?? 0,
+        part_of: f.partOf ?? null,
+        caption: f.caption ?? null,
+      })),
+    )
+    .execute();
+}
+
+export async function listItemFiles(db: Db, itemId: number): Promise<ItemFile[]> {
+  const rows = await db.selectFrom("item_files").selectAll().where("item_id", "=", itemId).orderBy("position").execute();
+  return rows.map(toItemFile);
+}
+
+/** One file reached the chat: recorded at once, so it is never uploaded twice. */
+export async function markFileUploaded(db: Db, fileRowId: number, fileId: string | null, kind: string, now: number): Promise<void> {
+  await db
+    .updateTable("item_files")
+    .set({ file_id: fileId, upload_kind: kind, uploaded_at: now })
+    .where("id", "=", fileRowId)
+    .execute();
+}
+
+/**
+ * The files of a downloaded item vanished from disk: forget them, so the next attempt downloads
+ * again (the new download's files replace every record).
+ */
+export async function forgetFiles(db: Db, id: number, now: number): Promise<void> {
+  await transact(db, async (trx) => {
+    await trx.deleteFrom("item_files").where("item_id", "=", id).execute();
+    await trx.updateTable("items").set({ bytes_done: 0, updated_at: now }).where("id", "=", id).execute();
+  });
+}

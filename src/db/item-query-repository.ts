@@ -1,0 +1,213 @@
+import type { ExpressionBuilder } from "kysely";
+import {
+  ACTIVE_STATUSES,
+  FINISHED_STATUSES,
+  type Item,
+  type ItemStatus,
+  OPEN_STATUSES,
+} from "../items/item.ts";
+import type { Db } from "./database.ts";
+import { listItemFiles } from "./item-file-repository.ts";
+import type { Database, ItemRow } from "./schema.ts";
+
+/**
+ * The reads of the items table: rows to items, the lookups and the counts the queue, intake and
+ * the views ask for. Nothing here writes; `item-repository.ts` makes the changes.
+ */
+
+type ItemRowWithFiles = ItemRow & { downloaded: number };
+
+export function toItem(row: ItemRowWithFiles): Item {
+  return {
+    id: row.id,
+    chatId: row.chat_id,
+    userId: row.user_id,
+    requestMessageId: row.request_message_id,
+    url: row.url,
+    sourceKind: row.source_kind,
+    title: row.title,
+    sizeBytes: row.size_bytes,
+    status: row.status,
+    priority: row.priority,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    bytesDone: row.bytes_done,
+    downloaded: Number(row.downloaded) === 1,
+    lastError: row.last_error,
+    errorCode: row.error_code,
+    etag: row.etag,
+    lastModified: row.last_modified,
+    progressMessageId: row.progress_message_id,
+    requestId: row.request_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+/** "Downloaded" is a fact of item_files (its rows exist once the files are on disk), not a column. */
+const downloadedColumn = (eb: ExpressionBuilder<Database, "items">) =>
+  eb
+    .case()
+    .when(eb.exists(eb.selectFrom("item_files").select("item_files.id").whereRef("item_files.item_id", "=", "items.id")))
+    .then(1)
+    .else(0)
+    .end()
+    .as("downloaded");
+
+/** Items with their derived columns; every read of items goes through here. */
+export function selectItems(db: Db) {
+  return db.selectFrom("items").selectAll("items").select(downloadedColumn);
+}
+
+export async function findItem(db: Db, id: number): Promise<Item | undefined> {
+  const row = await selectItems(db).where("items.id", "=", id).executeTakeFirst();
+  return row && toItem(row);
+}
+
+/** The item a stored request became, if it did. */
+export async function findItemByRequest(db: Db, requestId: number): Promise<Item | undefined> {
+  const row = await selectItems(db).where("request_id", "=", requestId).executeTakeFirst();
+  return row && toItem(row);
+}
+
+export async function findOpenByUrl(db: Db, chatId: number, url: string): Promise<Item | undefined> {
+  const row = await selectItems(db)
+    .where("chat_id", "=", chatId)
+    .where("url", "=", url)
+    .where("status", "in", OPEN_STATUSES)
+    .executeTakeFirst();
+  return row && toItem(row);
+}
+
+/**
+ * The open torrent item of a chat with this info hash, whatever trackers or name its magnet
+ * carries (torrent items' URLs are canonical magnets that start with the hash).
+ */
+export async function findOpenTorrent(db: Db, chatId: number, infoHash: string): Promise<Item | undefined> {
+  const prefix = `magnet:?xt=urn:btih:${infoHash.toLowerCase()}`;
+  const row = await selectItems(db)
+    .where("chat_id", "=", chatId)
+    .where("source_kind", "=", "torrent")
+    .where("status", "in", OPEN_STATUSES)
+    .where((eb) => eb.or([eb("url", "=", prefix), eb("url", "like", `${prefix}&%`)]))
+    .executeTakeFirst();
+  return row && toItem(row);
+}
+
+export async function listItems(db: Db, where: { statuses?: readonly ItemStatus[]; chatId?: number } = {}): Promise<Item[]> {
+  let q = selectItems(db);
+  if (where.statuses) q = q.where("status", "in", where.statuses);
+  if (where.chatId !== undefined) q = q.where("chat_id", "=", where.chatId);
+  const rows = await q.orderBy("items.id", "asc").execute();
+  return rows.map(toItem);
+}
+
+/** Items whose progress message is still live: open ones, and finished ones whose final line was not shown. */
+export async function listWithProgressMessage(db: Db): Promise<Item[]> {
+  const rows = await selectItems(db).where("progress_message_id", "is not", null).orderBy("items.id").execute();
+  return rows.map(toItem);
+}
+
+/** Items not finished yet (of one chat, or all). Unordered: the queue view sorts them. */
+export function listOpenItems(db: Db, chatId?: number): Promise<Item[]> {
+  return listItems(db, { statuses: OPEN_STATUSES, ...(chatId !== undefined ? { chatId } : {}) });
+}
+
+/** Finished items of a chat, newest first. */
+export async function listFinished(db: Db, chatId: number, offset: number, limit: number): Promise<Item[]> {
+  const rows = await selectItems(db)
+    .where("chat_id", "=", chatId)
+    .where("status", "in", FINISHED_STATUSES)
+    .orderBy("finished_at", "desc")
+    .orderBy("items.id", "desc")
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  return rows.map(toItem);
+}
+
+export async function countFinished(db: Db, chatId: number): Promise<number> {
+  const row = await db
+    .selectFrom("items")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("chat_id", "=", chatId)
+    .where("status", "in", FINISHED_STATUSES)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function countByStatus(db: Db, chatId?: number): Promise<Partial<Record<ItemStatus, number>>> {
+  let q = db.selectFrom("items").select(["status", (eb) => eb.fn.countAll<number>().as("n")]).groupBy("status");
+  if (chatId !== undefined) q = q.where("chat_id", "=", chatId);
+  const rows = await q.execute();
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+/** Items waiting in the queue (ready or waiting for a retry). */
+export async function countQueued(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom("items")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("status", "=", "queued")
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** 1-based place of a queued item: items that will run before it, plus the one running now. */
+export async function queuePosition(db: Db, item: Item): Promise<number> {
+  const row = await db
+    .selectFrom("items")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where((eb) =>
+      eb.or([
+        eb("status", "in", ACTIVE_STATUSES),
+        eb.and([
+          eb("status", "=", "queued"),
+          eb.or([
+            eb("priority", ">", item.priority),
+            eb.and([eb("priority", "=", item.priority), eb("id", "<", item.id)]),
+          ]),
+        ]),
+      ]),
+    )
+    .executeTakeFirstOrThrow();
+  return Number(row.n) + 1;
+}
+
+/** The earliest time a queued item becomes ready, if any item is queued at all. */
+export async function nextReadyAt(db: Db): Promise<number | undefined> {
+  const row = await db
+    .selectFrom("items")
+    .select((eb) => eb.fn.min("next_attempt_at").as("at"))
+    .where("status", "=", "queued")
+    .executeTakeFirst();
+  return row?.at ?? undefined;
+}
+
+export interface StoredDelivery {
+  item: Item;
+  /** Telegram's copies of the delivered files, in order, with the method each was sent with. */
+  files: Array<{ fileId: string; kind: string; caption: string | null }>;
+}
+
+/**
+ * The latest delivery of `url` in a chat whose files Telegram still holds for us (every file has
+ * a file_id), so it can be sent again without downloading anything.
+ */
+export async function findDelivered(db: Db, chatId: number, url: string): Promise<StoredDelivery | undefined> {
+  const row = await selectItems(db)
+    .where("chat_id", "=", chatId)
+    .where("url", "=", url)
+    .where("status", "=", "completed")
+    .orderBy("finished_at", "desc")
+    .orderBy("items.id", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const item = toItem(row);
+  const files = await listItemFiles(db, item.id);
+  if (files.length === 0 || files.some((f) => !f.fileId || !f.uploadKind)) return undefined;
+  return { item, files: files.map((f) => ({ fileId: f.fileId!, kind: f.uploadKind!, caption: f.caption })) };
+}
