@@ -21,10 +21,11 @@ import { createFileUploader, createGroupUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
 import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
-import { findMediaTools } from "./media/ffmpeg.ts";
-import { ToolProcesses } from "./media/tool-processes.ts";
+import { findMediaTools } from "./tools/ffmpeg.ts";
+import { ToolProcesses } from "./tools/tool-processes.ts";
 import { createUploadPreparer } from "./media/prepare-upload.ts";
-import { createSiteMatcher, createYtDlpDownloader, findYtDlp } from "./media/yt-dlp.ts";
+import { createSiteMatcher, findYtDlp } from "./tools/yt-dlp.ts";
+import { createSiteDownloader } from "./sources/site-source.ts";
 import { createRequestHandler } from "./intake/request-handler.ts";
 import { RequestQueue } from "./intake/request-queue.ts";
 import type { Logger } from "./logger.ts";
@@ -145,7 +146,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const ytDlp = findYtDlp(config.ytDlpPath);
   if (!ytDlp) logger.warn("yt-dlp not found: pages are read by the built-in reader only");
   const ytDlpDownloader = ytDlp
-    ? createYtDlpDownloader({
+    ? createSiteDownloader({
         bin: ytDlp,
         tools: mediaTools,
         proxyUrl: () => proxy.url,

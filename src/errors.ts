@@ -25,6 +25,7 @@ export type ErrorCode =
   | "INTERRUPTED"
   | "CANCELLED"
   | "PAUSED"
+  | "TOOL_FAILED"
   | "INTERNAL";
 
 export interface AppErrorOptions {
@@ -77,6 +78,25 @@ export class StopError extends AppError {
   }
 }
 
+/** What an unexpected failure tells the user: its own text may carry internals. */
+const UNEXPECTED = "an unexpected error happened; it will be retried (details are in the bot's log)";
+
+/**
+ * An external tool (ffmpeg, ffprobe, yt-dlp) failed: a non-zero exit, its time limit, a stall or
+ * too much output. `stderr` holds the tail of what it wrote there, for the log. Callers map it
+ * onto what it means for the item; one that escapes is retried with the same generic line as any
+ * unexpected error, since its text is the tool's, not the user's.
+ */
+export class ToolError extends AppError {
+  override readonly name = "ToolError";
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
+    super("TOOL_FAILED", message, { retryable: true, userMessage: UNEXPECTED });
+  }
+}
+
 /** Why an aborted handler stopped: the StopError its signal was aborted with, else a shutdown. */
 export function stopReason(signal: AbortSignal): StopError {
   return signal.reason instanceof StopError ? signal.reason : new StopError("shutdown");
@@ -92,7 +112,7 @@ export function toAppError(error: unknown): AppError {
   return new AppError("INTERNAL", error instanceof Error ? error.message : String(error), {
     retryable: true,
     cause: error,
-    userMessage: "an unexpected error happened; it will be retried (details are in the bot's log)",
+    userMessage: UNEXPECTED,
   });
 }
 

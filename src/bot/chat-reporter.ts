@@ -1,16 +1,26 @@
 import type { Api } from "grammy";
 import type { Db } from "../db/database.ts";
-import { listItemFiles, updateItem } from "../db/item-repository.ts";
-import { clearProgressMessage, recordItemMessage, settleProgressMessage } from "../db/message-repository.ts";
+import { listItemFiles } from "../db/item-repository.ts";
+import { recordItemMessage, settleProgressMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { QueueReporter, StopReason, TransferState } from "../queue/reporter.ts";
-import { escapeHtml, truncate } from "../text/format.ts";
+import { settlesWithin } from "../util/async.ts";
 import { replyTo } from "./create-bot.ts";
 import { progressKeyboard } from "./keyboards.ts";
+import { LiveMessages } from "./live-messages.ts";
 import type { MessageEditor } from "./message-editor.ts";
 import type { TransientNotices } from "./notices.ts";
-import { type ProgressState, SpeedMeter, renderDelivered, renderFailed, renderProgress, renderRetrying } from "./views/progress-view.ts";
+import {
+  SpeedMeter,
+  renderCancelled,
+  renderDelivered,
+  renderDone,
+  renderFailed,
+  renderProgress,
+  renderRetrying,
+} from "./views/progress-view.ts";
+import { restartedView, resumedView, stoppedView } from "./views/waiting-views.ts";
 
 export interface ChatReporterDeps {
   api: Api;
@@ -53,25 +63,6 @@ interface Live {
 
 type Outcome = "delivered" | "done" | "failed" | "cancelled";
 
-/** A chat's live status message, which the chat's items run in one after another. */
-interface ChatState {
-  /** The newest message id seen in the chat, anyone's (ids grow by one per message). */
-  newest: number;
-  liveId?: number;
-  /** The item the live message shows, or showed last. */
-  showing?: number;
-  /**
-   * It shows a delivery now, which the file itself announces: the next item may take it over.
-   * A paused, retrying or cancelled item keeps its message.
-   */
-  free?: boolean;
-}
-
-/** How many messages may follow the live message before it is out of sight and sent anew below. */
-const IN_SIGHT = 4;
-/** How long a new item's live message waits for its acknowledgement, to become that message. */
-const ADOPT_WAIT_MS = 2500;
-
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
@@ -83,22 +74,19 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
  */
 export class ChatReporter implements QueueReporter, Acknowledger {
   private readonly live = new Map<number, Live>();
-  private readonly chats = new Map<number, ChatState>();
-  /** Acknowledgements offered for an item, and items waiting for theirs. */
-  private readonly offered = new Map<number, number | undefined>();
-  private readonly adopters = new Map<number, (messageId: number | undefined) => void>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly now: () => number;
+  /** Where each chat's live message sits. */
+  private readonly messages: LiveMessages;
 
   constructor(private readonly deps: ChatReporterDeps) {
     this.now = deps.now ?? Date.now;
+    this.messages = new LiveMessages({ ...deps, now: this.now });
   }
 
   /** Waits (up to `timeoutMs`) for the final lines still being sent (shutdown). */
   async drain(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.allSettled([...this.pending]), timeoutMs);
   }
 
   /** Whether the chat's /resume resumes the whole queue. */
@@ -106,38 +94,22 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     return this.deps.adminChatIds?.includes(chatId) ?? true;
   }
 
-  private queuePausedLine(chatId: number): string {
-    return this.isAdmin(chatId) ? "The whole queue is paused: /resume continues." : "The whole queue is paused by the admin chat: this continues once it resumes.";
-  }
-
   /** Whether anything is kept for the chat (only allowed chats ever are). */
   tracksChat(chatId: number): boolean {
-    return this.chats.has(chatId);
+    return this.messages.tracksChat(chatId);
   }
 
   /** A message went into a chat (anyone's): the live message may now be out of sight. */
   observe(chatId: number, messageId: number): void {
-    const chat = this.chat(chatId);
-    chat.newest = Math.max(chat.newest, messageId);
+    this.messages.observe(chatId, messageId);
   }
 
-  /**
-   * The answer to a request about one item went out: if that item starts at once, this message
-   * becomes its live message instead of a second one.
-   */
   offer(chatId: number, messageId: number, itemId: number): void {
-    const adopt = this.adopters.get(itemId);
-    if (adopt) return adopt(messageId);
-    this.offered.set(itemId, messageId);
-    setTimeout(() => this.offered.delete(itemId), ADOPT_WAIT_MS * 2).unref();
-    this.observe(chatId, messageId);
+    this.messages.offer(chatId, messageId, itemId);
   }
 
   decline(itemId: number): void {
-    const adopt = this.adopters.get(itemId);
-    if (adopt) return adopt(undefined);
-    this.offered.set(itemId, undefined);
-    setTimeout(() => this.offered.delete(itemId), ADOPT_WAIT_MS * 2).unref();
+    this.messages.decline(itemId);
   }
 
   started(item: Item, state: TransferState): void {
@@ -146,7 +118,8 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     if (state.attempt > 1 && item.lastError) live.previous = `attempt ${state.attempt - 1} of ${state.attempts} failed: ${item.lastError}`;
     // The transfer does not wait for its progress message: under a flood limit, sending it can
     // take retry_after seconds. Edits start once it exists; the endings wait for it.
-    live.ready = this.ensureProgressMessage(item, state).then(
+    const first = { text: renderProgress({ ...state, itemId: item.id, speed: null }), markup: progressKeyboard(item.id, { paused: false }) };
+    live.ready = this.messages.place(item, first).then(
       (id) => (live.messageId = id),
       (error: unknown) => {
         this.deps.logger.warn({ itemId: item.id, err: error instanceof Error ? error.message : String(error) }, "could not show the progress message");
@@ -191,8 +164,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
 
   delivered(item: Item, result: { bytes: number; files: number }): void {
     this.afterRun(item, (messageId) => {
-      const chat = this.chat(item.chatId);
-      if (messageId !== undefined && chat.liveId === messageId && chat.showing === item.id) chat.free = true;
+      if (messageId !== undefined) this.messages.release(item, messageId);
       this.finish(item, messageId, renderDelivered(item.title, result.bytes, result.files), "delivered");
     });
   }
@@ -200,8 +172,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
   done(item: Item, message: string): void {
     // The one answer about a page (what it queued, what it skipped): a reply that notifies and
     // stays, in place of the live message, which would only say the same again.
-    const icon = item.sourceKind === "crawler" ? "📄" : "✅";
-    this.replace(item, `${icon} <b>${escapeHtml(truncate(item.title, 200))}</b>: ${escapeHtml(message)}`, "done");
+    this.replace(item, renderDone(item.title, message, item.sourceKind === "crawler" ? "page" : "item"), "done");
   }
 
   failed(item: Item, error: { userMessage: string }): void {
@@ -221,8 +192,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
           async (message) => {
             this.remember(item, message.message_id);
             this.observe(item.chatId, message.message_id);
-            const chat = this.chat(item.chatId);
-            if (chat.liveId === messageId) chat.liveId = undefined;
+            this.messages.retire(item.chatId, messageId);
             await this.deps.api.deleteMessage(item.chatId, messageId).catch(() => {
               // Too old to delete (48 h) or already gone: leave it as the final line instead.
               void this.deps.editor.edit(item.chatId, messageId, { text });
@@ -245,49 +215,29 @@ export class ChatReporter implements QueueReporter, Acknowledger {
     }
     const show = (messageId: number | undefined) => {
       if (stop.reason === "cancel") {
-        const text = `✖️ <b>${escapeHtml(truncate(item.title, 200))}</b>: cancelled`;
+        const text = renderCancelled(item.title);
         // A waiting item without a progress message has nothing to show it on.
         if (messageId !== undefined || stop.wasRunning) this.finish(item, messageId, text, "cancelled");
         return;
       }
       if (messageId === undefined) return;
       const paused = stop.reason === "pause";
-      const view: ProgressState = stop.wasRunning
-        ? {
-            itemId: item.id,
-            title: item.title,
-            phase: item.downloaded ? "uploading" : "downloading",
-            bytesDone: item.bytesDone,
-            totalBytes: item.sizeBytes,
-            speed: null,
-            waiting: stop.waiting,
-            paused: true,
-            // An upload cannot continue half-way: say so rather than show a full bar.
-            ...(item.downloaded ? { note: "Downloaded; the upload starts again on resume." } : {}),
-            ...(stop.reason === "hold" ? { details: [this.queuePausedLine(item.chatId)] } : {}),
-          }
-        : { ...this.waitingView(item, stop.waiting), paused: true };
+      const view = stoppedView(item, { ...stop, reason: paused ? "pause" : "hold" }, this.isAdmin(item.chatId));
       const markup = progressKeyboard(item.id, { paused, queuePaused: stop.reason === "hold" && this.isAdmin(item.chatId) });
       void this.deps.editor.edit(item.chatId, messageId, { text: renderProgress(view), markup });
     };
     if (stop.wasRunning) this.afterRun(item, show);
-    else show(this.ownMessage(item));
+    else show(this.messages.ownMessage(item));
   }
 
   restored(item: Item, where: { queuePaused: boolean; waiting: number }): void {
     const messageId = item.progressMessageId;
     if (messageId === null) return;
-    const title = escapeHtml(truncate(item.title, 200));
     switch (item.status) {
       case "queued": {
         // A retry's wait is still what the message says; anything else was cut off mid-run.
         if (item.attempts > 0 && item.nextAttemptAt > this.now()) return;
-        const text = renderProgress({
-          ...this.waitingView(item, where.waiting),
-          queued: true,
-          note: "The bot restarted: this continues from where it stopped when its turn comes.",
-          ...(where.queuePaused ? { details: [this.queuePausedLine(item.chatId)] } : {}),
-        });
+        const text = renderProgress(restartedView(item, where, this.isAdmin(item.chatId)));
         const markup = progressKeyboard(item.id, { paused: false, queuePaused: where.queuePaused && this.isAdmin(item.chatId) });
         void this.deps.editor.edit(item.chatId, messageId, { text, markup });
         return;
@@ -297,7 +247,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
         this.track(
           listItemFiles(this.deps.db, item.id).then((files) => {
             const bytes = files.reduce((sum, f) => sum + f.sizeBytes, 0);
-            const text = files.length ? renderDelivered(item.title, bytes, files.length) : `✅ <b>${title}</b>: done`;
+            const text = files.length ? renderDelivered(item.title, bytes, files.length) : renderDone(item.title, "done", "item");
             this.finish(item, messageId, text, files.length ? "delivered" : "done");
           }),
         );
@@ -306,7 +256,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
         this.failed(item, { userMessage: item.lastError ?? "the download failed." });
         return;
       case "cancelled":
-        this.finish(item, messageId, `✖️ <b>${title}</b>: cancelled`, "cancelled");
+        this.finish(item, messageId, renderCancelled(item.title), "cancelled");
         return;
       default:
         // Paused: the message says so already.
@@ -315,21 +265,10 @@ export class ChatReporter implements QueueReporter, Acknowledger {
   }
 
   resumed(item: Item, where: { position: number; queuePaused: boolean; waiting: number }): void {
-    const messageId = this.ownMessage(item);
+    const messageId = this.messages.ownMessage(item);
     if (messageId === undefined) return;
-    const note = where.queuePaused
-      ? `Resumed: position ${where.position} in the queue; the whole queue is paused (${this.isAdmin(item.chatId) ? "/resume continues" : "by the admin chat"}).`
-      : `Resumed: position ${where.position} in the queue.`;
-    const text = renderProgress({ ...this.waitingView(item, where.waiting), queued: true, note });
+    const text = renderProgress(resumedView(item, where, this.isAdmin(item.chatId)));
     void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
-  }
-
-  /** The item's progress message, unless the chat's live message there shows another item now. */
-  private ownMessage(item: Item): number | undefined {
-    const messageId = item.progressMessageId ?? undefined;
-    const chat = this.chats.get(item.chatId);
-    if (messageId !== undefined && chat?.liveId === messageId && chat.showing !== undefined && chat.showing !== item.id) return undefined;
-    return messageId;
   }
 
   async acknowledged(message: { chat: { id: number }; message_id: number }, itemIds: readonly number[], transient: boolean): Promise<void> {
@@ -341,102 +280,12 @@ export class ChatReporter implements QueueReporter, Acknowledger {
 
   // --- internals --------------------------------------------------------------------------------
 
-  /** A waiting item as its progress message shows it. */
-  private waitingView(item: Item, waiting: number): ProgressState {
-    return {
-      itemId: item.id,
-      title: item.title,
-      phase: item.downloaded ? "uploading" : item.bytesDone > 0 ? "downloading" : "starting",
-      bytesDone: item.bytesDone,
-      totalBytes: item.sizeBytes,
-      speed: null,
-      waiting,
-    };
-  }
-
   /** Runs `then` with the progress message of an item whose run just ended, once it exists. */
   private afterRun(item: Item, then: (messageId: number | undefined) => void): void {
     const live = this.live.get(item.id);
     this.live.delete(item.id);
     if (!live) return then(item.progressMessageId ?? undefined);
     this.track(live.ready.then(() => then(live.messageId)));
-  }
-
-  private chat(chatId: number): ChatState {
-    let chat = this.chats.get(chatId);
-    if (!chat) {
-      chat = { newest: 0 };
-      this.chats.set(chatId, chat);
-    }
-    return chat;
-  }
-
-  /**
-   * The message a starting item shows its progress in: its own from an earlier attempt; else the
-   * chat's live message, while it is in sight; else its acknowledgement, when that is the answer
-   * to its request alone; else a new one at the bottom of the chat.
-   */
-  private async ensureProgressMessage(item: Item, state: TransferState): Promise<number | undefined> {
-    const { api, editor, notices } = this.deps;
-    const chat = this.chat(item.chatId);
-    const text = renderProgress({ ...state, itemId: item.id, speed: null });
-    const markup = progressKeyboard(item.id, { paused: false });
-    const show = async (messageId: number, fresh: boolean) => {
-      if (chat.liveId === messageId && chat.showing !== undefined && chat.showing !== item.id) {
-        await this.detach(item.chatId, chat.showing, messageId);
-      }
-      chat.liveId = messageId;
-      chat.showing = item.id;
-      chat.free = false;
-      if (fresh) editor.track(item.chatId, messageId, text, markup);
-      else void editor.edit(item.chatId, messageId, { text, markup });
-      if (item.progressMessageId !== messageId) await updateItem(this.deps.db, item.id, { progressMessageId: messageId }, this.now());
-      return messageId;
-    };
-    const usable = (messageId: number) => {
-      // A final line scheduled to go is kept after all; one already gone cannot be shown again.
-      notices.keep(item.chatId, messageId);
-      return !notices.wasDeleted(item.chatId, messageId);
-    };
-    if (item.progressMessageId !== null && usable(item.progressMessageId)) return show(item.progressMessageId, false);
-    if (chat.liveId !== undefined && chat.free && chat.newest - chat.liveId <= IN_SIGHT && usable(chat.liveId)) return show(chat.liveId, false);
-    const ack = await this.acknowledgementOf(item);
-    if (ack !== undefined && usable(ack)) return show(ack, false);
-    try {
-      const message = await api.sendMessage(item.chatId, text, { reply_markup: markup, ...replyTo(item.requestMessageId) });
-      this.observe(item.chatId, message.message_id);
-      // The old live message, out of sight now, shows a final line that goes after a while.
-      return show(message.message_id, true);
-    } catch (error) {
-      this.deps.logger.warn({ itemId: item.id, err: errorText(error) }, "could not send the progress message");
-      return undefined;
-    }
-  }
-
-  /** The answer to the item's request, when it comes soon (the item was just queued) and is about it alone. */
-  private acknowledgementOf(item: Item): Promise<number | undefined> {
-    if (this.offered.has(item.id)) {
-      const offered = this.offered.get(item.id);
-      this.offered.delete(item.id);
-      return Promise.resolve(offered);
-    }
-    // Only a request someone just sent has an answer on its way.
-    if (item.requestId === null || this.now() - item.createdAt > ADOPT_WAIT_MS) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => done(undefined), ADOPT_WAIT_MS);
-      const done = (messageId: number | undefined) => {
-        clearTimeout(timer);
-        this.adopters.delete(item.id);
-        resolve(messageId);
-      };
-      this.adopters.set(item.id, done);
-    });
-  }
-
-  /** An item whose live message now shows another: the message stays findable as about it. */
-  private async detach(chatId: number, itemId: number, messageId: number): Promise<void> {
-    await recordItemMessage(this.deps.db, chatId, messageId, [itemId], this.now()).catch(() => {});
-    await clearProgressMessage(this.deps.db, itemId, messageId).catch(() => {});
   }
 
   /**
@@ -462,8 +311,7 @@ export class ChatReporter implements QueueReporter, Acknowledger {
       this.deps.editor.edit(item.chatId, messageId, { text }).then(() => {
         this.settle(item, messageId);
         // The chat's next item may have taken the message over meanwhile: it is live again.
-        const chat = this.chat(item.chatId);
-        if (chat.liveId === messageId && chat.showing !== item.id) return;
+        if (this.messages.showsAnother(item, messageId)) return;
         this.deps.editor.forget(item.chatId, messageId);
         if (transient) this.deps.notices.schedule(item.chatId, messageId);
       }),

@@ -1,5 +1,16 @@
-import type { Segment } from "../sources/segments.ts";
 import { type Db, transact } from "./database.ts";
+
+/**
+ * Where each part of a file fetched over several connections got, kept across retries and
+ * restarts (the planning is in sources/segments.ts).
+ */
+/** One part of a file: bytes [start, end), `done` of them written from `start`. */
+export interface Segment {
+  start: number;
+  /** Exclusive. */
+  end: number;
+  done: number;
+}
 
 export async function loadSegments(db: Db, itemId: number): Promise<Segment[]> {
   const rows = await db

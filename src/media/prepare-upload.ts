@@ -4,7 +4,9 @@ import type { Logger } from "../logger.ts";
 import { overUploadLimitError, uploadParts } from "../queue/upload-parts.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 import type { DataDisk } from "../storage/data-disk.ts";
-import { type MediaTools, inputArgs, probeMedia, runTool, quietPassMs } from "./ffmpeg.ts";
+import { type MediaTools, cutArgs, progressWatch, remuxArgs } from "../tools/ffmpeg.ts";
+import { probeMedia } from "../tools/ffprobe.ts";
+import { runTool } from "../tools/run-tool.ts";
 
 export interface PrepareOptions {
   tools?: MediaTools | undefined;
@@ -24,14 +26,6 @@ const MEDIA = /\.(mp4|m4v|mkv|webm|mov|avi|mp3|m4a|aac|ogg|oga|opus|flac|wav)$/i
 const REMUX = /\.(mkv|webm|mov|avi|m4v)$/i;
 const PLAYABLE_VIDEO = new Set(["h264", "hevc"]);
 const PLAYABLE_AUDIO = new Set(["aac", "mp3"]);
-
-/** ffmpeg reports its progress on stdout about twice a second... */
-const PROGRESS = ["-nostats", "-progress", "pipe:1"];
-/**
- * ...so a run that reports nothing for longer than a quiet pass could take is stuck (a hostile
- * file, a hung disk) and ends. +faststart rewrites the whole output at the end without a report.
- */
-const watched = (bytes: number) => ({ stallMs: quietPassMs(bytes), onLine: () => {} });
 
 /**
  * Files over the upload limit: a video or audio file is cut into playable parts with ffmpeg
@@ -71,11 +65,8 @@ async function playable(tools: MediaTools, file: DeliverableFile, options: Prepa
   const work = await fs.mkdtemp(path.join(path.dirname(file.path), ".remux-"));
   const target = path.join(work, name);
   try {
-    await runTool(
-      tools.ffmpeg,
-      ["-v", "error", ...PROGRESS, ...inputArgs(file.path), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", `file:${target}`],
-      { signal, timeoutMs: 30 * 60_000, processes: tools.processes, ...watched(file.size) },
-    );
+    // Watched for progress: a run quiet for longer than a pass could take is stuck and ends.
+    await runTool(tools.ffmpeg, remuxArgs(file.path, target), { signal, timeoutMs: 30 * 60_000, processes: tools.processes, ...progressWatch(file.size) });
   } catch (error) {
     await fs.rm(work, { recursive: true, force: true });
     if (signal.aborted) throw error;
@@ -131,18 +122,14 @@ async function cutMedia(tools: MediaTools, file: DeliverableFile, options: Prepa
   for (let attempt = 0; attempt < 5; attempt++) {
     for (const old of await fs.readdir(work)) await fs.rm(path.join(work, old), { force: true });
     try {
-      await runTool(
-        tools.ffmpeg,
-        [
-          "-v", "error", ...PROGRESS, ...inputArgs(file.path),
-          "-map", info.video ? "0:v:0" : "0:a:0", ...(info.video ? ["-map", "0:a:0?"] : []),
-          "-c", "copy", "-f", "segment", "-segment_time", String(seconds), "-reset_timestamps", "1",
-          ...(info.video ? ["-segment_format", "mp4", "-segment_format_options", "movflags=+faststart"] : []),
-          // The folder's own "%" (a torrent's "100%" folder) doubled: only %04d is the pattern.
-          `file:${path.join(work.replaceAll("%", "%%"), `%04d${ext}`)}`,
-        ],
-        { signal, timeoutMs: 60 * 60_000, processes: tools.processes, ...watched(options.limit) },
-      );
+      // The folder's own "%" (a torrent's "100%" folder) doubled: only %04d is the pattern.
+      const pattern = path.join(work.replaceAll("%", "%%"), `%04d${ext}`);
+      await runTool(tools.ffmpeg, cutArgs(file.path, { video: !!info.video, seconds, pattern }), {
+        signal,
+        timeoutMs: 60 * 60_000,
+        processes: tools.processes,
+        ...progressWatch(options.limit),
+      });
     } catch (error) {
       await fs.rm(work, { recursive: true, force: true });
       if (signal.aborted) throw error;

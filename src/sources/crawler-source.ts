@@ -7,7 +7,7 @@ import { formatBytes, truncate } from "../text/format.ts";
 import { isHtml, tooLargeError } from "./direct-source.ts";
 import { probeUrl, responseHeader } from "./http-probe.ts";
 import { type MediaCandidate, extensionOfUrl, findPageMedia } from "./page-media.ts";
-import type { YtDlpDownloader } from "../media/yt-dlp.ts";
+import type { SiteDownloader } from "./site-source.ts";
 import type { FoundItem, Source, SourceContext, SourceResult } from "./source.ts";
 
 /** Pages larger than this are not parsed: a page worth crawling is far smaller. */
@@ -22,7 +22,7 @@ export interface CrawlerSourceOptions {
   /** Default {@link PAGE_MAX_BYTES}. */
   pageMaxBytes?: number;
   /** yt-dlp, for a page the built-in reader finds nothing on. */
-  ytdlp?: YtDlpDownloader;
+  ytdlp?: SiteDownloader;
 }
 
 /** What became of the files found on a page, for the one-line summary. */

@@ -1,6 +1,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Got, Response } from "got";
+import type { Segment } from "../db/segment-repository.ts";
 import { DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
@@ -8,10 +9,10 @@ import { safeFileName } from "../storage/paths.ts";
 import { formatBytes } from "../text/format.ts";
 import { filenameFromDisposition, responseHeader, totalFromContentRange } from "./http-probe.ts";
 import { DISK_CHECK_BYTES, RANGE_REFUSED, type RangedDownloadOptions, downloadRanges, takeBody, type TransferLimits, watchTransfer } from "./ranged-download.ts";
-import { type Segment, canSplit, coversFile, planSegments } from "./segments.ts";
+import { canSplit, coversFile, planSegments } from "./segments.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 import { type StreamDownloader, isStreamManifest } from "./stream-source.ts";
-import type { YtDlpDownloader } from "../media/yt-dlp.ts";
+import type { SiteDownloader } from "./site-source.ts";
 
 export interface DirectSourceOptions {
   http: Got;
@@ -22,7 +23,7 @@ export interface DirectSourceOptions {
   /** Downloads an HLS or DASH stream (with ffmpeg); without it, a manifest is just a file. */
   streams?: StreamDownloader;
   /** yt-dlp for sites it has an extractor of its own for: such a link goes there first. */
-  sites?: { handles: (url: string, signal?: AbortSignal) => Promise<boolean>; download: YtDlpDownloader };
+  sites?: { handles: (url: string, signal?: AbortSignal) => Promise<boolean>; download: SiteDownloader };
 }
 
 /** The response is a stream's manifest: the stream downloader takes over. */

@@ -6,7 +6,8 @@ import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
 import { type MinSpeed, SpeedFloor, checkIntervalMs, tooSlowError } from "../net/transfer-speed.ts";
 import { responseHeader, totalFromContentRange } from "./http-probe.ts";
-import { type Segment, bytesDone } from "./segments.ts";
+import { bytesDone } from "./segments.ts";
+import type { Segment } from "../db/segment-repository.ts";
 
 /** How much is written between two looks at the free disk space. */
 export const DISK_CHECK_BYTES = 4 * 1024 * 1024;

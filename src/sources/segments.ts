@@ -1,15 +1,9 @@
+import type { Segment } from "../db/segment-repository.ts";
+
 /**
  * Splitting one file into parts fetched over several connections at once (as aria2c -x/-s does):
  * the pure planning, kept apart from the I/O in ranged-download.ts.
  */
-
-/** One part of a file: bytes [start, end), `done` of them written from `start`. */
-export interface Segment {
-  start: number;
-  /** Exclusive. */
-  end: number;
-  done: number;
-}
 
 /** Below this a file gains too little from more connections to be worth the extra requests. */
 export const MIN_SPLIT_BYTES = 20 * 1024 * 1024;

@@ -1,7 +1,7 @@
 import type { AppError } from "../errors.ts";
 import type { Item, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
-import type { Segment } from "./segments.ts";
+import type { Segment } from "../db/segment-repository.ts";
 
 /** What a handler reports while it works; the worker turns it into the progress message. */
 export interface TransferProgress {

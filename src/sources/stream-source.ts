@@ -4,7 +4,8 @@ import path from "node:path";
 import type { Got, Response } from "got";
 import pLimit from "p-limit";
 import { AppError, DownloadError, stopReason } from "../errors.ts";
-import { type MediaTools, inputArgs, quietPassMs, runTool, toolErrorDetail } from "../media/ffmpeg.ts";
+import { type MediaTools, joinTracksArgs, progressWatch } from "../tools/ffmpeg.ts";
+import { runTool, toolErrorDetail } from "../tools/run-tool.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
@@ -467,24 +468,16 @@ async function forgetPieces(work: string, plan: StreamPlan): Promise<void> {
 
 /** ffmpeg copies the joined tracks into one MP4: local files, forced demuxers, no re-encoding. */
 async function remux(options: StreamOptions, tracks: Array<{ file: string; format: string }>, file: string, inputBytes: number, ctx: SourceContext): Promise<void> {
-  const inputs = tracks.flatMap((t) => inputArgs(t.file, t.format));
-  // A separate audio track is the second input; else the first holds both.
-  const maps = tracks.length > 1 ? ["-map", "0:v:0?", "-map", "1:a:0?"] : ["-map", "0:v:0?", "-map", "0:a:0?"];
   try {
     await runTool(
       options.tools.ffmpeg,
-      [
-        "-v", "error", "-nostats", ...inputs, ...maps,
-        "-c", "copy", "-bsf:a", "aac_adtstoasc", "-movflags", "+faststart", "-fs", String(ctx.maxBytes),
-        "-progress", "pipe:1", "-f", "mp4", "-y", `file:${file}`,
-      ],
+      joinTracksArgs(tracks, file, ctx.maxBytes),
       {
         signal: ctx.signal,
         timeoutMs: options.remuxTimeoutMs ?? 30 * 60_000,
         // A copy of local files always moves, but +faststart rewrites the whole file at the end
         // without a progress line: the watchdog allows for that pass on a slow disk.
-        stallMs: quietPassMs(inputBytes),
-        onLine: () => {},
+        ...progressWatch(inputBytes),
         processes: options.tools.processes,
       },
     );

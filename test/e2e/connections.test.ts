@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { loadSegments } from "../../src/db/segment-repository.ts";
-import type { Segment } from "../../src/sources/segments.ts";
+import type { Segment } from "../../src/db/segment-repository.ts";
 import { FileServer, type ServedRequest } from "../support/file-server.ts";
 import { CHAT, Harness, madeUpNames } from "../support/harness.ts";
 

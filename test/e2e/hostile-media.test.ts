@@ -5,7 +5,7 @@ import { copyFile, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { findYtDlp } from "../../src/media/yt-dlp.ts";
+import { findYtDlp } from "../../src/tools/yt-dlp.ts";
 import { Canary } from "../support/canary.ts";
 import { CHAT, Harness, isUpload } from "../support/harness.ts";
 

@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { createLogger } from "../../src/logger.ts";
-import { readProbe } from "../../src/media/ffmpeg.ts";
+import { readProbe } from "../../src/tools/ffprobe.ts";
 import { GuardedProxy } from "../../src/net/guarded-proxy.ts";
 import { Canary } from "../support/canary.ts";
 import { CHAT, Harness } from "../support/harness.ts";

@@ -4,7 +4,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { readProbe } from "../../src/media/ffmpeg.ts";
+import { readProbe } from "../../src/tools/ffprobe.ts";
 import { moovFirst } from "../../src/media/prepare-upload.ts";
 import { FileServer } from "../support/file-server.ts";
 import { Harness } from "../support/harness.ts";

@@ -4,7 +4,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { readProbe } from "../../src/media/ffmpeg.ts";
+import { readProbe } from "../../src/tools/ffprobe.ts";
 import { buildIfStale, killLeftovers, startBot, writeConfig } from "../support/bot-process.ts";
 import { Harness } from "../support/harness.ts";
 

@@ -4,7 +4,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { readProbe } from "../../src/media/ffmpeg.ts";
+import { readProbe } from "../../src/tools/ffprobe.ts";
 import { CHAT, Harness, madeUpNames } from "../support/harness.ts";
 
 /** HLS and DASH streams made by ffmpeg in the set-up, served on loopback. */

@@ -4,8 +4,8 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { runTool } from "../../src/media/ffmpeg.ts";
-import { findYtDlp } from "../../src/media/yt-dlp.ts";
+import { runTool } from "../../src/tools/run-tool.ts";
+import { findYtDlp } from "../../src/tools/yt-dlp.ts";
 import { killLeftovers } from "../support/bot-process.ts";
 import { Harness } from "../support/harness.ts";
 

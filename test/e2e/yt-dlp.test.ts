@@ -5,7 +5,7 @@ import { type Server, type Socket, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { findYtDlp } from "../../src/media/yt-dlp.ts";
+import { findYtDlp } from "../../src/tools/yt-dlp.ts";
 import { CHAT, Harness, USER } from "../support/harness.ts";
 
 /**

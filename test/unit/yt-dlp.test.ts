@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { SAFE_FORMATS, toolEnvironment } from "../../src/media/ffmpeg.ts";
-import { parseStat } from "../../src/media/tool-processes.ts";
-import { createSiteMatcher, findYtDlp, playlistEntries, writeToolWrappers } from "../../src/media/yt-dlp.ts";
+import { SAFE_FORMATS } from "../../src/tools/ffmpeg.ts";
+import { toolEnvironment } from "../../src/tools/run-tool.ts";
+import { parseStat } from "../../src/tools/tool-processes.ts";
+import { createSiteMatcher, findYtDlp, playlistEntries, writeToolWrappers } from "../../src/tools/yt-dlp.ts";
 
 const ytDlp = findYtDlp(undefined);
 

@@ -72,6 +72,15 @@ export function renderDelivered(title: string, bytes: number, files = 1): string
   return `✅ <b>${escapeHtml(truncate(title, 200))}</b>: delivered (${what})`;
 }
 
+/** An item that ended with a line rather than a file (a page's summary, an item with nothing to send). */
+export function renderDone(title: string, line: string, kind: "page" | "item"): string {
+  return `${kind === "page" ? "📄" : "✅"} <b>${escapeHtml(truncate(title, 200))}</b>: ${escapeHtml(line)}`;
+}
+
+export function renderCancelled(title: string): string {
+  return `✖️ <b>${escapeHtml(truncate(title, 200))}</b>: cancelled`;
+}
+
 export function renderFailed(title: string, reason: string): string {
   return `❌ <b>${escapeHtml(truncate(title, 200))}</b>: failed: ${escapeHtml(truncate(reason, 600))}`;
 }
