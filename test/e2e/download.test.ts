@@ -5,6 +5,7 @@ import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/database.ts";
 import { findItem, listItemFiles, listItems } from "../../src/db/item-repository.ts";
+import type { ItemStatus } from "../../src/items/item.ts";
 import { FileServer } from "../support/file-server.ts";
 import { playableMp4 } from "../support/media.ts";
 import { tooManyRequests } from "../support/bot-api-double.ts";
@@ -458,17 +459,34 @@ describe("storage", () => {
     await h.stopApp();
     if (!open.inserted) throw new Error("not inserted");
     const { mkdir, writeFile } = await import("node:fs/promises");
-    for (const id of [open.item.id, 77]) {
-      await mkdir(path.join(h.dataDir, "downloads", String(id)), { recursive: true });
-      await writeFile(path.join(h.dataDir, "downloads", String(id), "part.bin"), "x");
-    }
     // Paused, so the open item stays as it is while we look.
     const { openDatabase } = await import("../../src/db/database.ts");
     const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
     await repo.transition(db, open.item.id, { from: "queued", to: "paused" }, Date.now());
+    // One item in each finished status, each with files a crash left behind.
+    const finished: number[] = [];
+    for (const [name, moves] of [
+      ["completed", ["downloading", "completed"]],
+      ["failed", ["downloading", "failed"]],
+      ["cancelled", ["cancelled"]],
+    ] as const) {
+      const added = await repo.insertItem(db, { chatId: CHAT, userId: 1, url: `http://127.0.0.1:9/${name}`, sourceKind: "direct", title: name, sizeBytes: null }, Date.now());
+      if (!added.inserted) throw new Error("not inserted");
+      let from: ItemStatus = "queued";
+      for (const to of moves) {
+        expect(await repo.transition(db, added.item.id, { from, to }, Date.now())).toMatchObject({ status: to });
+        from = to;
+      }
+      finished.push(added.item.id);
+    }
     await db.destroy();
+    for (const id of [open.item.id, 77, ...finished]) {
+      await mkdir(path.join(h.dataDir, "downloads", String(id)), { recursive: true });
+      await writeFile(path.join(h.dataDir, "downloads", String(id), "part.bin"), "x");
+    }
     await h.start();
     expect(existsSync(path.join(h.dataDir, "downloads", "77"))).toBe(false);
+    for (const id of finished) expect(existsSync(path.join(h.dataDir, "downloads", String(id))), `item ${id}`).toBe(false);
     expect(existsSync(path.join(h.dataDir, "downloads", String(open.item.id), "part.bin"))).toBe(true);
   });
 

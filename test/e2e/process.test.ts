@@ -135,11 +135,18 @@ describe("the bot process", () => {
     const exit = await running.exited;
     expect(exit.code).toBe(0);
     expect(Date.now() - stoppedAt).toBeLessThan(5000);
-    expect(existsSync(path.join(h.dataDir, "downloads", "1", "big.bin"))).toBe(true);
+    const partial = path.join(h.dataDir, "downloads", "1", "big.bin");
+    expect(existsSync(partial)).toBe(true);
+    // Every byte received is kept: the file holds what the item recorded at the stop, which is
+    // more than nothing and no more than the server sent.
+    const kept = statSync(partial).size;
+    expect(kept).toBeGreaterThan(0);
+    const [first] = h.files.requests.filter((r) => r.method === "GET");
+    expect(kept).toBeLessThanOrEqual(first!.bytesSent);
     const db = openDatabase(path.join(h.dataDir, "bot.sqlite"));
     try {
       const [item] = await listItems(db);
-      expect(item).toMatchObject({ status: "queued", attempts: 0, chatId: CHAT });
+      expect(item).toMatchObject({ status: "queued", attempts: 0, chatId: CHAT, bytesDone: kept });
     } finally {
       await db.destroy();
     }
@@ -148,6 +155,15 @@ describe("the bot process", () => {
     expect(log).not.toContain(h.api.token);
     expect(log).not.toContain(h.api.token.split(":")[1]);
     for (const line of log.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
+
+    // The next start asks for the rest from exactly the bytes kept, and the file comes out whole.
+    h.files.throttle("/big.bin", null);
+    const resumedFrom = h.files.nextSeq;
+    const since = h.api.nextSeq;
+    await startBot(h, config);
+    expect((await h.upload(since)).files[0]!.sha256).toBe(file.sha256);
+    const resumed = h.files.requests.filter((r) => r.method === "GET" && r.seq >= resumedFrom);
+    expect(resumed.map((r) => [r.range, r.status])).toEqual([[`bytes=${kept}-`, 206]]);
   });
 
   it("keeps its output JSON when a dependency prints: a malformed .torrent makes bencode console.trace", async () => {

@@ -295,6 +295,14 @@ describe("commands", () => {
     for (const c of ["download", "torrent", "queue", "status", "cancel", "retry", "pause", "resume", "priority", "history", "help"]) {
       expect(names).toContain(c);
     }
+    // A listed command is one the bot answers: a dropped handler would fall through to the
+    // plain-message feature's "I don't know /x".
+    for (const { command } of COMMANDS) {
+      const since = h.api.nextSeq;
+      h.send(`/${command}`);
+      const answer = String((await h.reply(since)).params.text);
+      expect(answer, `/${command}`).not.toMatch(/I don't know/);
+    }
   });
 
   it("cancels queued items by id and by replying to their acknowledgement; they are never fetched", async () => {
