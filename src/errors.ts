@@ -1,3 +1,5 @@
+import { formatBytes } from "./text/format.ts";
+
 /**
  * One error hierarchy for the whole bot. Every error that can reach a user or decide a retry is an
  * `AppError` with a stable `code`, a one-line `userMessage` (what happened and what to do, never a
@@ -113,6 +115,13 @@ export function toAppError(error: unknown): AppError {
     retryable: true,
     cause: error,
     userMessage: UNEXPECTED,
+  });
+}
+
+/** A file over the bot's size limit (`maxFileSizeBytes`). */
+export function tooLargeError(size: number, limit: number): DownloadError {
+  return new DownloadError("TOO_LARGE", `file is ${formatBytes(size)}, over the ${formatBytes(limit)} limit`, {
+    userMessage: `the file is ${formatBytes(size)}, over this bot's limit of ${formatBytes(limit)}.`,
   });
 }
 

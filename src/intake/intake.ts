@@ -1,10 +1,10 @@
 import type { Got } from "got";
 import type { Db } from "../db/database.ts";
 import { findItemByRequest, insertItem, queuePosition } from "../db/item-repository.ts";
-import { type AppError, InputError, toAppError } from "../errors.ts";
+import { type AppError, InputError, toAppError, tooLargeError } from "../errors.ts";
 import type { SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
-import { isHtml, tooLargeError } from "../sources/direct-source.ts";
+import { isHtml } from "../sources/content-kind.ts";
 import { probeUrl } from "../sources/http-probe.ts";
 import type { FoundOutcome } from "../sources/source.ts";
 import { overUploadLimitError } from "../queue/upload-parts.ts";

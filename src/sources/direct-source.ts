@@ -2,16 +2,16 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Got, Response } from "got";
 import type { Segment } from "../db/segment-repository.ts";
-import { DownloadError, stopReason } from "../errors.ts";
+import { DownloadError, stopReason, tooLargeError } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
-import { formatBytes } from "../text/format.ts";
 import { filenameFromDisposition, responseHeader, totalFromContentRange } from "./http-probe.ts";
 import { DISK_CHECK_BYTES, RANGE_REFUSED, type RangedDownloadOptions, downloadRanges, takeBody, type TransferLimits, watchTransfer } from "./ranged-download.ts";
 import { canSplit, coversFile, planSegments } from "./segments.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
-import { type StreamDownloader, isStreamManifest } from "./stream-source.ts";
+import { isHtml, isStreamManifest, isTorrentFile } from "./content-kind.ts";
+import type { StreamDownloader } from "./stream-source.ts";
 import type { SiteDownloader } from "./site-source.ts";
 
 export interface DirectSourceOptions {
@@ -28,12 +28,6 @@ export interface DirectSourceOptions {
 
 /** The response is a stream's manifest: the stream downloader takes over. */
 const STREAM = Symbol("stream");
-
-export function tooLargeError(size: number, limit: number): DownloadError {
-  return new DownloadError("TOO_LARGE", `file is ${formatBytes(size)}, over the ${formatBytes(limit)} limit`, {
-    userMessage: `the file is ${formatBytes(size)}, over this bot's limit of ${formatBytes(limit)}.`,
-  });
-}
 
 /**
  * Downloads one HTTP(S) file to the item's directory, streaming to disk. A retry continues from
@@ -239,17 +233,4 @@ export function createDirectSource(options: DirectSourceOptions): Source {
 /** What If-Range may carry: a strong ETag, else Last-Modified. */
 function validatorOf(item: { etag: string | null; lastModified: string | null }): string | null {
   return item.etag && !item.etag.startsWith("W/") ? item.etag : item.lastModified;
-}
-
-export function isHtml(contentType: string): boolean {
-  return /^\s*(text\/html|application\/xhtml\+xml)\b/i.test(contentType);
-}
-
-export function isTorrentFile(contentType: string, url: string): boolean {
-  if (/^\s*application\/x-bittorrent\b/i.test(contentType)) return true;
-  try {
-    return new URL(url).pathname.toLowerCase().endsWith(".torrent") && !/^\s*text\//i.test(contentType);
-  } catch {
-    return false;
-  }
 }

@@ -7,7 +7,7 @@ import type { MediaTools } from "../tools/ffmpeg.ts";
 import { runTool } from "../tools/run-tool.ts";
 import type { ToolProcesses } from "../tools/tool-processes.ts";
 import { type YtDlpInfo, commonArgs, downloadArgs, liveStatus, metadataArgs, playlistEntries, readDownloadLine, writeToolWrappers, ytDlpFailure } from "../tools/yt-dlp.ts";
-import { queueFound } from "./crawler-source.ts";
+import { queueFound } from "./found-items.ts";
 import type { SourceContext, SourceResult } from "./source.ts";
 
 /**

@@ -10,6 +10,7 @@ import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { formatBytes } from "../text/format.ts";
+import { manifestKind } from "./content-kind.ts";
 import { responseHeader } from "./http-probe.ts";
 import { DISK_CHECK_BYTES, type TransferLimits, takeBody, watchTransfer } from "./ranged-download.ts";
 import type { SourceContext, SourceResult } from "./source.ts";
@@ -20,15 +21,12 @@ import {
   type StreamTrack,
   MAX_PIECES,
   checkDash,
-  manifestKind,
   parseHls,
   pickVariant,
   readDash,
   sniffContainer,
 } from "./stream/stream-manifest.ts";
 import { parseMpdIsolated } from "./stream/mpd-isolated.ts";
-
-export { isStreamManifest } from "./stream/stream-manifest.ts";
 
 /** Downloads an HLS or DASH stream into one MP4 (what the direct handler hands a manifest to). */
 export type StreamDownloader = (ctx: SourceContext, url: string) => Promise<SourceResult>;

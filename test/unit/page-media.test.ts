@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { mediaName, summarizeCrawl } from "../../src/sources/crawler-source.ts";
+import { mediaName } from "../../src/sources/crawler-source.ts";
+import { summarizeCrawl } from "../../src/sources/found-items.ts";
 import { extensionOfUrl, findPageMedia, resolveUrl } from "../../src/sources/page-media.ts";
 
 const PAGE = "https://example.com/shows/week/index.html";

@@ -8,7 +8,7 @@ import { assertPublicHost, createGuardedLookup, isPublicAddress } from "../../sr
 import { decideRetry } from "../../src/queue/retry-policy.ts";
 import { SpeedMeter, progressBar, renderProgress } from "../../src/bot/views/progress-view.ts";
 import { filenameFromDisposition, filenameFromUrl, totalFromContentRange } from "../../src/sources/http-probe.ts";
-import { isHtml, isTorrentFile } from "../../src/sources/direct-source.ts";
+import { isHtml, isTorrentFile } from "../../src/sources/content-kind.ts";
 import { MIN_SPLIT_BYTES, canSplit, coversFile, planSegments } from "../../src/sources/segments.ts";
 import { safeFileName, safeJoin } from "../../src/storage/paths.ts";
 import { escapeHtml, formatBytes, formatDuration, truncate } from "../../src/text/format.ts";

@@ -299,26 +299,3 @@ export function sniffContainer(head: Buffer): "mpegts" | "mp4" | "aac" | "matros
   if (head.subarray(0, 3).toString("latin1") === "ID3" || (head[0] === 0xff && ((head[1] ?? 0) & 0xf6) === 0xf0)) return "aac";
   return undefined;
 }
-
-/** Whether a response is an HLS or DASH manifest. Pure. */
-export function isStreamManifest(contentType: string, url: string): boolean {
-  if (/^\s*(application\/(vnd\.apple\.mpegurl|x-mpegurl|dash\+xml)|audio\/(x-)?mpegurl)\b/i.test(contentType)) return true;
-  try {
-    return /\.(m3u8|mpd)$/i.test(new URL(url).pathname);
-  } catch {
-    return false;
-  }
-}
-
-/** Which parser a manifest needs, from its type, name or first bytes. Pure. */
-export function manifestKind(contentType: string, url: string, text: string): "hls" | "dash" {
-  if (/dash\+xml/i.test(contentType)) return "dash";
-  if (/mpegurl/i.test(contentType)) return "hls";
-  if (text.trimStart().startsWith("#EXTM3U")) return "hls";
-  try {
-    if (/\.mpd$/i.test(new URL(url).pathname)) return "dash";
-  } catch {
-    // not a URL: decided by the text
-  }
-  return text.trimStart().startsWith("<") ? "dash" : "hls";
-}
