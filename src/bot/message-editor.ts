@@ -1,6 +1,7 @@
 import { type Api, GrammyError } from "grammy";
 import type { InlineKeyboardMarkup } from "grammy/types";
 import type { Logger } from "../logger.ts";
+import { settlesWithin } from "../util/async.ts";
 
 export interface MessageContent {
   text: string;
@@ -92,9 +93,7 @@ export class MessageEditor {
     for (const state of this.states.values()) {
       if (state.pending) waits.push(new Promise<void>((r) => state.pending!.waiters.push(r)));
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(waits), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.all(waits), timeoutMs);
   }
 
   /** Drops everything pending (shutdown): waiters resolve, timers stop. */

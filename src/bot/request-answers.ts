@@ -2,6 +2,7 @@ import type { Api } from "grammy";
 import type { NewRequest, RequestOutcome, RequestQueue, StoredRequest, Submitted } from "../intake/request-queue.ts";
 import type { Logger } from "../logger.ts";
 import { escapeHtml, truncate } from "../text/format.ts";
+import { settlesWithin } from "../util/async.ts";
 import type { Acknowledger } from "./chat-reporter.ts";
 import { replyTo } from "./create-bot.ts";
 import { downloadAgainKeyboard } from "./keyboards.ts";
@@ -77,12 +78,9 @@ export class RequestAnswers {
     const { api, editor } = this.deps;
     const settled = new Map<number, RequestOutcome>();
     const all = Promise.all(entries.map((e, i) => e.outcome.then((o) => void settled.set(i, o))));
-    let timer: NodeJS.Timeout | undefined;
-    const quick = await Promise.race([
-      all.then(() => true),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.deps.quickAnswerMs ?? 1500))),
-    ]);
-    clearTimeout(timer);
+    const quick = await settlesWithin(all, this.deps.quickAnswerMs ?? 1500);
+    // Settled in time by failing: that error is the answer's, as it was before the wait.
+    if (quick) await all;
     const problems = options.problems ?? [];
     const extra = problems.length && options.usage ? [options.usage] : [];
 

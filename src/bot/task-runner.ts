@@ -1,4 +1,5 @@
 import type { Logger } from "../logger.ts";
+import { settlesWithin } from "../util/async.ts";
 
 /**
  * Keeps track of work in flight (every update's handling, and slow work a button starts off the
@@ -31,8 +32,6 @@ export class TaskRunner {
   }
 
   async drain(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...this.running]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.allSettled([...this.running]), timeoutMs);
   }
 }

@@ -5,6 +5,7 @@ import type { ClientOptions, PeerBlocklist } from "webtorrent";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../logger.ts";
 import { type AddressPolicy, type Resolver, isAllowedAddress } from "../../net/address-guard.ts";
+import { settlesWithin } from "../../util/async.ts";
 import { type TrackerDispatcher, createTrackerDispatcher } from "./tracker-http.ts";
 
 /**
@@ -147,13 +148,8 @@ export class TorrentClientHolder {
     const trackerHttp = this.trackerHttp;
     this.client = undefined;
     this.trackerHttp = undefined;
-    let timer: NodeJS.Timeout | undefined;
     if (client && !client.destroyed) {
-      await Promise.race([
-        new Promise<void>((resolve) => client.destroy(() => resolve())),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-      ]);
-      clearTimeout(timer);
+      await settlesWithin(new Promise<void>((resolve) => client.destroy(() => resolve())), timeoutMs);
     }
     // After the client: its trackers' last announces ("stopped") still go out through it.
     await trackerHttp?.then((dispatcher) => dispatcher.close()).catch(() => {});

@@ -1,6 +1,7 @@
 import path from "node:path";
 import FSChunkStore, { type FsChunkStoreOptions } from "fs-chunk-store";
 import type { Torrent } from "webtorrent";
+import { settlesWithin } from "../../util/async.ts";
 import { torrentDiskPaths } from "./torrent-files.ts";
 
 /**
@@ -29,11 +30,6 @@ export function safeStore(root: string): typeof FSChunkStore {
 /** Takes a torrent out of its client, keeping its files; resolves once they are closed (or after 2 s). */
 export function destroyTorrent(torrent: Torrent): Promise<void> {
   if (torrent.destroyed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 2000);
-    torrent.destroy({ destroyStore: false }, () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  const closed = new Promise<void>((resolve) => torrent.destroy({ destroyStore: false }, () => resolve()));
+  return settlesWithin(closed, 2000).then((inTime) => (inTime ? closed : undefined));
 }
