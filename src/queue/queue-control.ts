@@ -1,4 +1,3 @@
-import { promises as fs } from "node:fs";
 import type { Db } from "../db/database.ts";
 import {
   cancel as cancelWaiting,
@@ -15,7 +14,6 @@ import {
   updateItemIn,
 } from "../db/item-repository.ts";
 import { itemsForMessage, recordItemMessage } from "../db/message-repository.ts";
-import { clearSegments } from "../db/segment-repository.ts";
 import {
   type Item,
   type ItemStatus,
@@ -27,8 +25,11 @@ import {
 } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { DISK_RESERVE_BYTES, type DataDisk } from "../storage/data-disk.ts";
-import { itemDir } from "../storage/paths.ts";
+import { removeItemFolder } from "./item-folder.ts";
+import { type QueueEntry, orderQueue } from "./queue-order.ts";
 import type { QueueReporter, StopReason } from "./reporter.ts";
+
+export { type QueueEntry, orderQueue } from "./queue-order.ts";
 
 /** What queue control needs of the worker. */
 export interface ControlledWorker {
@@ -78,15 +79,6 @@ export type ControlOutcome =
       open?: Item;
     };
 
-/** The whole queue in the order the worker takes it, for /queue. */
-export interface QueueEntry {
-  item: Item;
-  /** 1-based place in the whole queue (the running item is 1); null for paused items. */
-  position: number | null;
-  /** The running item. */
-  active: boolean;
-}
-
 export interface StatusInfo {
   counts: Partial<Record<ItemStatus, number>>;
   queuePaused: boolean;
@@ -108,22 +100,6 @@ export interface StatusInfo {
  * the worker's own moves are awaited through `stopItem`, so a few looks always settle it.
  */
 const LOOKS = 5;
-
-/**
- * The whole queue in the order the worker will take it: the running item, then waiting items by
- * priority (higher first) and age (older first), then the paused ones. Pure.
- */
-export function orderQueue(open: readonly Item[], activeId: number | undefined): QueueEntry[] {
-  const running = open.filter((i) => i.id === activeId || isActive(i.status));
-  const waiting = open.filter((i) => i.status === "queued" && i.id !== activeId).sort((a, b) => b.priority - a.priority || a.id - b.id);
-  const paused = open.filter((i) => i.status === "paused" && i.id !== activeId).sort((a, b) => a.id - b.id);
-  let position = 0;
-  return [
-    ...running.map((item) => ({ item, position: ++position, active: true })),
-    ...waiting.map((item) => ({ item, position: ++position, active: false })),
-    ...paused.map((item) => ({ item, position: null, active: false })),
-  ];
-}
 
 /**
  * What people do to the queue from the chat: pause, resume, cancel, retry and reorder items,
@@ -192,8 +168,7 @@ export class QueueControl {
       const cancelled = await cancelWaiting(this.deps.db, item.id, this.now());
       if (!cancelled) return undefined;
       // A paused or retry-waiting item may have bytes on disk.
-      await fs.rm(itemDir(this.deps.disk.dir, item.id), { recursive: true, force: true });
-      await clearSegments(this.deps.db, item.id);
+      await removeItemFolder({ db: this.deps.db, dataDir: this.deps.disk.dir, logger: this.deps.logger }, item.id);
       this.deps.logger.info({ itemId: item.id }, "item cancelled while waiting");
       this.deps.reporter.stopped(cancelled, { reason: "cancel", wasRunning: false, waiting: await countQueued(this.deps.db) });
       return { ok: true, item: cancelled, did: "cancelled" };

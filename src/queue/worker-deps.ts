@@ -1,0 +1,51 @@
+import type { Config } from "../config.ts";
+import type { Db } from "../db/database.ts";
+import type { Item, ItemFile, SourceKind } from "../items/item.ts";
+import type { Logger } from "../logger.ts";
+import type { DeliverableFile, FoundItem, FoundOutcome, Source } from "../sources/source.ts";
+import type { DataDisk } from "../storage/data-disk.ts";
+import type { QueueReporter } from "./reporter.ts";
+
+/** What the worker and its parts are given: the composition root builds it once. */
+
+export type WorkerConfig = Pick<
+  Config,
+  "dataDir" | "maxFileSizeBytes" | "progressIntervalMs" | "retryDelaysMs" | "uploadLimitBytes" | "splitLargeFiles"
+>;
+
+/** Sends one finished file of an item to its chat; resolves with Telegram's file_id and the method used. */
+export type FileUploader = (
+  item: Item,
+  file: ItemFile,
+  options: { signal: AbortSignal; onBytes: (sent: number) => void },
+) => Promise<{ fileId: string | null; kind: string }>;
+
+/** Sends 2 to 10 files of an item as one album; resolves with each one's file_id and method, in order. */
+export type GroupUploader = (
+  item: Item,
+  files: ItemFile[],
+  options: { signal: AbortSignal; onBytes: (sent: number) => void },
+) => Promise<Array<{ fileId: string | null; kind: string }>>;
+
+/** Queues an item found by a handler (through intake's checks), in the chat and for the request of `of`. */
+export type FoundItemQueuer = (of: Item, found: FoundItem) => Promise<FoundOutcome>;
+
+export interface WorkerDeps {
+  db: Db;
+  logger: Logger;
+  config: WorkerConfig;
+  sources: Partial<Record<SourceKind, Source>>;
+  upload: FileUploader;
+  /** Sends files together as one album (2 to 10 parts of a big file); without it, one by one. */
+  uploadGroup?: GroupUploader;
+  /**
+   * What goes up for the downloaded files (parts of files over the upload limit, a remux that
+   * plays): called once, before the files are recorded. Default: byte parts of files over the limit.
+   */
+  prepare?: (files: DeliverableFile[], signal: AbortSignal) => Promise<DeliverableFile[]>;
+  enqueue: FoundItemQueuer;
+  reporter: QueueReporter;
+  /** The data directory's disk: room checks, and the ballast given up when it is full. */
+  disk: DataDisk;
+  now?: () => number;
+}
