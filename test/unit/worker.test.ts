@@ -2,7 +2,21 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
-import { findItem, listItemFiles, listItems, transition } from "../../src/db/item-repository.ts";
+import {
+  cancel,
+  claimNextItem,
+  complete,
+  fail,
+  findItem,
+  listItemFiles,
+  listItems,
+  pause,
+  requeue,
+  resume,
+  scheduleRetry,
+  stop,
+  transition,
+} from "../../src/db/item-repository.ts";
 import { DownloadError } from "../../src/errors.ts";
 import { QueueWorld } from "../support/queue-world.ts";
 
@@ -324,5 +338,38 @@ describe("queue control, against a real worker", () => {
     await expect(transition(world.db, item.id, { from: "queued", to: "completed" }, Date.now())).rejects.toThrow(/not allowed/);
     expect(await transition(world.db, item.id, { from: "paused", to: "queued" }, Date.now())).toBeUndefined();
     expect((await findItem(world.db, item.id))!.status).toBe("queued");
+  });
+
+  it("makes each lifecycle verb a compare-and-set from the statuses it starts from", async () => {
+    world = await QueueWorld.create();
+    const item = await world.add("x.bin");
+    const db = world.db;
+    const now = Date.now();
+    const failure = { attempts: 1, errorCode: "NETWORK", lastError: "the connection dropped." };
+    // The running item's verbs leave a waiting item alone, and a waiting item's verbs need it waiting.
+    expect(await complete(db, item, now)).toBeUndefined();
+    expect(await fail(db, item.id, failure, now)).toBeUndefined();
+    expect(await scheduleRetry(db, item.id, failure, now + 1000, now)).toBeUndefined();
+    expect(await stop(db, item, "paused", {}, now)).toBeUndefined();
+    expect(await resume(db, item.id, now)).toBeUndefined();
+    expect(await requeue(db, item.id, now)).toEqual({});
+
+    const claimed = await claimNextItem(db, now);
+    expect(claimed).toMatchObject({ id: item.id, status: "downloading", attempts: 1 });
+    // Only the worker moves the running item.
+    expect(await pause(db, item.id, now)).toBeUndefined();
+    expect(await cancel(db, item.id, now)).toBeUndefined();
+    // Stopped on purpose: the attempt is given back, the bytes kept.
+    expect(await stop(db, claimed!, "paused", { bytesDone: 5 }, now)).toMatchObject({ status: "paused", attempts: 0, bytesDone: 5 });
+    expect(await resume(db, item.id, now + 1)).toMatchObject({ status: "queued", nextAttemptAt: now + 1 });
+
+    expect(await claimNextItem(db, now + 1)).toMatchObject({ status: "downloading", attempts: 1 });
+    expect(await scheduleRetry(db, item.id, failure, now + 1000, now + 1)).toMatchObject({ status: "queued", attempts: 1, errorCode: "NETWORK", nextAttemptAt: now + 1000 });
+    const third = await claimNextItem(db, now + 1000);
+    expect(await complete(db, third!, now + 1000)).toMatchObject({ status: "completed", attempts: 1, lastError: null, errorCode: null, finishedAt: now + 1000 });
+    // Delivered is final: neither a failure nor /retry moves it.
+    expect(await fail(db, item.id, failure, now + 1000)).toBeUndefined();
+    expect(await requeue(db, item.id, now + 1000)).toEqual({});
+    expect(await pause(db, item.id, now + 1000)).toBeUndefined();
   });
 });
