@@ -7,7 +7,8 @@ import { formatBytes, truncate } from "../text/format.ts";
 import { isHtml } from "./content-kind.ts";
 import { finishPage, queueFound } from "./found-items.ts";
 import { probeUrl, responseHeader } from "./http-probe.ts";
-import { type MediaCandidate, extensionOfUrl, findPageMedia } from "./page-media.ts";
+import { type MediaCandidate, findPageMedia } from "./page-media.ts";
+import { extensionOfUrl } from "./page-urls.ts";
 import type { SiteDownloader } from "./site-source.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 

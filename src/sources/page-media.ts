@@ -1,7 +1,8 @@
 import { createRequire } from "node:module";
 import type { CheerioAPI } from "cheerio";
-import path from "node:path";
 import { withoutInvisibles } from "../storage/paths.ts";
+import { jsonLdMedia, playerSetupFiles, videoJsSources } from "./page-scripts.ts";
+import { FILE_EXTENSIONS, extensionOfUrl, resolveUrl } from "./page-urls.ts";
 
 /** cheerio (with parse5) is loaded the first time a page is read: it is a fifth of an idle bot's memory. */
 let cheerioModule: typeof import("cheerio") | undefined;
@@ -42,25 +43,12 @@ export interface PageMedia {
   scriptedPlayer: boolean;
 }
 
-/** Extensions that make an `<a href>` a file worth queueing: video, audio, archives, disc images. */
-export const FILE_EXTENSIONS: ReadonlySet<string> = new Set([
-  // video
-  // (not ".ts": in a listing, that is far more often TypeScript than an MPEG transport stream)
-  ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".3gp", ".ogv",
-  // audio
-  ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wav", ".wma",
-  // archives and images of discs
-  ".zip", ".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".iso",
-]);
-
 /** What Telegram plays inline; preferred among a media element's alternatives. */
 const PLAYABLE = new Set([".mp4", ".m4v", ".mp3", ".m4a"]);
 const PLAYABLE_TYPES = /^(video\/mp4|audio\/mpeg|audio\/mp4)\b/i;
 
 /** og:video types that name a player page or a plugin, not a file. */
 const NOT_A_FILE_TYPE = /^(text\/html|application\/x-shockwave-flash)\b/i;
-
-const MAX_URL_LENGTH = 2048;
 
 /**
  * Reads a page and lists its media. `html` may be the raw bytes: their encoding is then sniffed
@@ -234,64 +222,6 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
   return { title: pageTitle($), candidates, main, files, scriptedPlayer: scriptedPlayer && candidates.length === 0 };
 }
 
-/** The sources of a video.js `data-setup` attribute (JSON). */
-function videoJsSources(setup: string | undefined): string[] {
-  if (!setup) return [];
-  try {
-    const parsed = JSON.parse(setup) as { sources?: Array<{ src?: unknown }> };
-    return (parsed.sources ?? []).flatMap((s) => (typeof s.src === "string" ? [s.src] : []));
-  } catch {
-    return [];
-  }
-}
-
-/** The `contentUrl` of every VideoObject and AudioObject in a JSON-LD block (nested, @graph, arrays). Pure. */
-export function jsonLdMedia(text: string): string[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  const visit = (node: unknown, depth: number) => {
-    if (depth > 8 || node === null || typeof node !== "object") return;
-    if (Array.isArray(node)) return node.forEach((n) => visit(n, depth + 1));
-    const record = node as Record<string, unknown>;
-    const types = ([] as unknown[]).concat(record["@type"] ?? []);
-    if (types.some((t) => t === "VideoObject" || t === "AudioObject") && typeof record.contentUrl === "string") out.push(record.contentUrl);
-    for (const value of Object.values(record)) visit(value, depth + 1);
-  };
-  visit(data, 0);
-  return out;
-}
-
-/**
- * Media files a player's setup names in a script: JW Player's `file: "..."` (also inside
- * `sources: [...]`), and `src: "..."` of a source list, when the value ends in a media extension.
- * The script is read as text, never run. Pure.
- */
-export function playerSetupFiles(script: string): string[] {
-  const out: string[] = [];
-  // `file: "..."` / `src: "..."` of a setup, and hls.js / dash.js `loadSource("...")` / `attachSource("...")`.
-  const patterns = [
-    /\b(?:file|src)\s*:\s*(["'])((?:(?!\1)[^\\\n]|\\.){1,2048})\1/g,
-    /\b(?:loadSource|attachSource)\s*\(\s*(["'])((?:(?!\1)[^\\\n]|\\.){1,2048})\1/g,
-  ];
-  for (const pattern of patterns) {
-    for (const m of script.matchAll(pattern)) {
-      const value = m[2]!.replace(/\\\//g, "/");
-      const absolute = resolveUrl(value, "https://x.invalid/");
-      const ext = absolute ? extensionOfUrl(absolute) : "";
-      if (FILE_EXTENSIONS.has(ext) || STREAM_EXTENSIONS.has(ext)) out.push(value);
-    }
-  }
-  return out;
-}
-
-/** Stream manifests a player loads (downloaded with ffmpeg). */
-const STREAM_EXTENSIONS: ReadonlySet<string> = new Set([".m3u8", ".mpd"]);
-
 function preferPlayable(alternatives: Array<{ url: string; type: string }>): string {
   const playable = alternatives.find((a) => PLAYABLE_TYPES.test(a.type) || PLAYABLE.has(extensionOfUrl(a.url)));
   return (playable ?? alternatives[0]!).url;
@@ -302,44 +232,6 @@ function baseUrl($: CheerioAPI, pageUrl: string): string {
   const href = $("base[href]").first().attr("href");
   const resolved = resolveUrl(href, pageUrl);
   return resolved ?? pageUrl;
-}
-
-/**
- * An attribute value as an absolute http(s) URL without fragment; null for empty values, data:,
- * javascript:, mailto: and anything else that is not a web address.
- */
-export function resolveUrl(href: string | undefined, base: string): string | null {
-  const value = href?.trim();
-  if (!value) return null;
-  let url: URL;
-  try {
-    url = new URL(value, base);
-  } catch {
-    return null;
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return null;
-  if (!url.hostname) return null;
-  url.hash = "";
-  const text = url.toString();
-  return text.length > MAX_URL_LENGTH ? null : text;
-}
-
-/** ".mp4" for "https://x/a/clip.MP4?t=1"; "" when the path has no extension. */
-export function extensionOfUrl(url: string): string {
-  try {
-    const last = new URL(url).pathname.split("/").pop() ?? "";
-    return path.extname(safeDecode(last)).toLowerCase();
-  } catch {
-    return "";
-  }
-}
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
 
 function pageTitle($: CheerioAPI): string | null {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { mediaName } from "../../src/sources/crawler-source.ts";
 import { summarizeCrawl } from "../../src/sources/found-items.ts";
-import { extensionOfUrl, findPageMedia, resolveUrl } from "../../src/sources/page-media.ts";
+import { findPageMedia } from "../../src/sources/page-media.ts";
+import { extensionOfUrl, resolveUrl } from "../../src/sources/page-urls.ts";
 
 const PAGE = "https://example.com/shows/week/index.html";
 

@@ -1,0 +1,74 @@
+import { createReadStream, promises as fs } from "node:fs";
+import path from "node:path";
+import { DownloadError, stopReason } from "../../errors.ts";
+import { FileSink } from "../../storage/file-sink.ts";
+import { type MediaTools, joinTracksArgs, progressWatch } from "../../tools/ffmpeg.ts";
+import { runTool, toolErrorDetail } from "../../tools/run-tool.ts";
+import type { SourceContext } from "../source.ts";
+import { sniffContainer, type StreamTrack } from "./stream-manifest.ts";
+import { pieceFile } from "./stream-pieces.ts";
+import type { JoinedTrack, StreamPlan } from "./stream-plan.ts";
+
+/** A stream's pieces joined track by track, then copied by ffmpeg into one MP4. */
+
+/**
+ * A track's pieces, in order, as one file: MPEG-TS segments and fragmented-MP4 init + segments
+ * join byte for byte. Each piece goes once it is copied, so the disk holds the track once.
+ */
+export async function joinTrack(work: string, t: number, track: StreamTrack, signal: AbortSignal): Promise<JoinedTrack> {
+  const file = path.join(work, `track-${t}.joined`);
+  const out = new FileSink(file, { flags: "w" });
+  try {
+    for (let i = 0; i < track.pieces.length; i++) {
+      if (signal.aborted) throw stopReason(signal);
+      for await (const chunk of createReadStream(pieceFile(work, t, i), { highWaterMark: 1024 * 1024 })) await out.write(chunk as Buffer);
+    }
+  } finally {
+    await out.close();
+  }
+  const head = Buffer.alloc(400);
+  const handle = await fs.open(file, "r");
+  let read = 0;
+  try {
+    ({ bytesRead: read } = await handle.read(head, 0, head.length, 0));
+  } finally {
+    await handle.close();
+  }
+  const format = sniffContainer(head.subarray(0, read));
+  if (!format) {
+    throw new DownloadError("NO_MEDIA", "stream: segments of an unknown format", { userMessage: "the stream's segments are not in a format the bot knows (MPEG-TS or MP4)." });
+  }
+  return { file, format };
+}
+
+export async function forgetPieces(work: string, plan: StreamPlan): Promise<void> {
+  await fs.rm(path.join(work, "plan.json"), { force: true });
+  for (const [t, track] of plan.tracks.entries()) {
+    for (let i = 0; i < track.pieces.length; i++) await fs.rm(pieceFile(work, t, i), { force: true });
+  }
+}
+
+/** ffmpeg copies the joined tracks into one MP4: local files, forced demuxers, no re-encoding. */
+export async function remux(options: { tools: MediaTools; remuxTimeoutMs?: number | undefined }, tracks: JoinedTrack[], file: string, inputBytes: number, ctx: SourceContext): Promise<void> {
+  try {
+    await runTool(
+      options.tools.ffmpeg,
+      joinTracksArgs(tracks, file, ctx.maxBytes),
+      {
+        signal: ctx.signal,
+        timeoutMs: options.remuxTimeoutMs ?? 30 * 60_000,
+        // A copy of local files always moves, but +faststart rewrites the whole file at the end
+        // without a progress line: the watchdog allows for that pass on a slow disk.
+        ...progressWatch(inputBytes),
+        processes: options.tools.processes,
+      },
+    );
+  } catch (error) {
+    await fs.rm(file, { force: true });
+    if (ctx.signal.aborted) throw stopReason(ctx.signal);
+    throw new DownloadError("NO_MEDIA", `stream: remux failed: ${toolErrorDetail(error)}`, {
+      cause: error,
+      userMessage: "the stream's segments could not be joined into a video (details are in the bot's log).",
+    });
+  }
+}

@@ -1,0 +1,134 @@
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Got } from "got";
+import { DownloadError } from "../../errors.ts";
+import { formatBytes } from "../../text/format.ts";
+import { manifestKind } from "../content-kind.ts";
+import type { SourceContext } from "../source.ts";
+import { parseMpdIsolated } from "./mpd-isolated.ts";
+import { fetchSmall } from "./small-body.ts";
+import { type ParsedManifest, type ParsedMpd, type StreamTrack, MAX_PIECES, checkDash, parseHls, pickVariant, readDash } from "./stream-manifest.ts";
+
+/**
+ * A stream's plan: its playlists read, the variant chosen and every piece to fetch, kept in the
+ * stream's folder (with the joined tracks once they exist) so a retry or a restart goes on from there.
+ */
+
+/** A playlist or manifest bigger than this is not one (a playlist of a 10-hour show is ~1 MB). */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** What a started stream download keeps in its folder, so a retry or restart fetches only what it lacks. */
+export interface StreamPlan {
+  version: 1;
+  tracks: StreamTrack[];
+  durationSeconds: number;
+  /** The variant's bandwidth times the duration, when both are known. */
+  estimatedBytes: number | null;
+}
+
+/** A track's pieces joined into one file, and the demuxer ffmpeg reads it with. */
+export interface JoinedTrack {
+  file: string;
+  format: string;
+}
+
+/** Even the smallest variant does not fit `limit`. */
+export function streamTooLarge(limit: number): DownloadError {
+  return new DownloadError("TOO_LARGE", `the stream is over ${limit} bytes`, {
+    userMessage: `even the stream's smallest variant is larger than this bot's limit of ${formatBytes(limit)}.`,
+  });
+}
+
+export async function loadPlan(work: string): Promise<StreamPlan | undefined> {
+  try {
+    const plan = JSON.parse(await fs.readFile(path.join(work, "plan.json"), "utf8")) as StreamPlan;
+    return plan.version === 1 && Array.isArray(plan.tracks) ? plan : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function savePlan(work: string, plan: StreamPlan): Promise<void> {
+  await writeAtomically(path.join(work, "plan.json"), JSON.stringify(plan));
+}
+
+/** The joined tracks of a stream whose pieces are gone, when every one is still on disk. */
+export async function loadJoined(work: string): Promise<JoinedTrack[] | undefined> {
+  try {
+    const joined = JSON.parse(await fs.readFile(path.join(work, "joined.json"), "utf8")) as JoinedTrack[];
+    for (const track of joined) {
+      // Only names this code wrote: the folder is the bot's own, but a record is checked anyway.
+      if (path.dirname(track.file) !== work || !/^track-\d+\.joined$/.test(path.basename(track.file))) return undefined;
+      await fs.access(track.file);
+    }
+    return joined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written whole or not at all, and on the disk before it is renamed into place. */
+export async function writeAtomically(file: string, text: string): Promise<void> {
+  const temp = `${file}.new`;
+  const handle = await fs.open(temp, "w");
+  try {
+    await handle.writeFile(text);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temp, file);
+}
+
+/** Reads the manifest, picks the variant and reads its playlists: the pieces to fetch. */
+export async function makePlan(http: Got, url: string, ctx: SourceContext): Promise<StreamPlan> {
+  const top = await readManifest(http, url, ctx.signal);
+  if (top.kind === "track") return planOf([top.track], top.durationSeconds, null);
+  if (top.variants.length === 0) throw new DownloadError("NO_MEDIA", "stream: no variants", { userMessage: "the stream's playlist lists nothing to download." });
+  // HLS master playlists give no duration: the first variant's playlist does.
+  let duration = top.durationSeconds;
+  const first = top.variants[0]!;
+  const firstRead = !first.track && first.playlistUrl ? await readTrack(http, first.playlistUrl, ctx.signal) : undefined;
+  if (duration <= 0 && firstRead) duration = firstRead.durationSeconds;
+  const variant = pickVariant(top.variants, duration, ctx.maxBytes);
+  ctx.logger.info({ bandwidth: variant.bandwidth, height: variant.height, variants: top.variants.length }, "stream variant chosen");
+  const video = variant.track ?? (variant === first && firstRead ? firstRead.track : (await readTrack(http, variant.playlistUrl!, ctx.signal)).track);
+  const tracks = [video];
+  if (variant.audio) tracks.push(variant.audio.track ?? (await readTrack(http, variant.audio.playlistUrl!, ctx.signal)).track);
+  const estimate = variant.bandwidth > 0 && duration > 0 ? Math.round((variant.bandwidth / 8) * duration) : null;
+  return planOf(tracks, duration, estimate);
+}
+
+function planOf(tracks: StreamTrack[], durationSeconds: number, estimatedBytes: number | null): StreamPlan {
+  const pieces = tracks.reduce((n, t) => n + t.pieces.length, 0);
+  if (pieces > MAX_PIECES) {
+    throw new DownloadError("NO_MEDIA", `stream: ${pieces} segments`, { userMessage: `the stream lists ${pieces} segments, more than the bot fetches (${MAX_PIECES}).` });
+  }
+  return { version: 1, tracks, durationSeconds, estimatedBytes };
+}
+
+async function readTrack(http: Got, url: string, signal: AbortSignal): Promise<{ track: StreamTrack; durationSeconds: number }> {
+  const parsed = await readManifest(http, url, signal);
+  if (parsed.kind !== "track") {
+    throw new DownloadError("NO_MEDIA", "stream: a variant playlist that lists variants", { userMessage: "the stream's playlists are not laid out as HLS requires." });
+  }
+  return parsed;
+}
+
+async function readManifest(http: Got, url: string, signal: AbortSignal): Promise<ParsedManifest> {
+  const { text, contentType, finalUrl } = await fetchText(http, url, signal);
+  // Relative URIs resolve against where the playlist was finally read from (after redirects).
+  if (manifestKind(contentType, finalUrl, text) === "hls") return parseHls(text, finalUrl);
+  checkDash(text, finalUrl);
+  return readDash((await parseMpdIsolated(text, finalUrl)) as ParsedMpd, finalUrl);
+}
+
+
+/** A playlist's text, at most MAX_MANIFEST_BYTES, within MANIFEST_TIMEOUT_MS. */
+async function fetchText(http: Got, url: string, signal: AbortSignal): Promise<{ text: string; contentType: string; finalUrl: string }> {
+  const got = await fetchSmall(http, url, signal, MAX_MANIFEST_BYTES, {
+    tooLarge: "the stream's playlist is too large to be one.",
+    timedOut: "the stream's playlist did not arrive in time.",
+  });
+  return { text: got.body.toString("utf8"), contentType: got.contentType, finalUrl: got.finalUrl };
+}
