@@ -118,17 +118,7 @@ export class QueueControl {
   // --- one item -------------------------------------------------------------------------------
 
   pause(itemId: number, chatId: number): Promise<ControlOutcome> {
-    let stopped = false;
-    return this.settle(itemId, chatId, async (item) => {
-      if (item.status === "paused") return stopped ? { ok: true, item, did: "paused" } : { ok: false, item, why: "already-paused" };
-      if (isFinished(item.status)) return { ok: false, item, why: "finished" };
-      if (isActive(item.status)) {
-        if (stopped) return { ok: true, item, did: "paused" };
-        // Look again once the worker let go: paused, or back in line if a /pause of the whole
-        // queue got there first (then it is paused below), or finished after all.
-        stopped = await this.deps.worker.stopItem(item.id, "pause");
-        return undefined;
-      }
+    return this.stopOne(itemId, chatId, "pause", async (item) => {
       const paused = await pauseWaiting(this.deps.db, item.id, this.now());
       if (!paused) return undefined;
       this.deps.reporter.stopped(paused, { reason: "pause", wasRunning: false, waiting: await countQueued(this.deps.db) });
@@ -154,17 +144,7 @@ export class QueueControl {
   }
 
   cancel(itemId: number, chatId: number): Promise<ControlOutcome> {
-    let stopped = false;
-    return this.settle(itemId, chatId, async (item) => {
-      if (item.status === "cancelled" && stopped) return { ok: true, item, did: "cancelled" };
-      if (isFinished(item.status)) return { ok: false, item, why: "finished" };
-      if (isActive(item.status)) {
-        if (stopped) return { ok: true, item, did: "cancelled" };
-        // Look again once the worker let go: cancelled, or paused / back in line if a pause
-        // was already stopping it (then it is cancelled below), or finished after all.
-        stopped = await this.deps.worker.stopItem(item.id, "cancel");
-        return undefined;
-      }
+    return this.stopOne(itemId, chatId, "cancel", async (item) => {
       const cancelled = await cancelWaiting(this.deps.db, item.id, this.now());
       if (!cancelled) return undefined;
       // A paused or retry-waiting item may have bytes on disk.
@@ -319,6 +299,35 @@ export class QueueControl {
   }
 
   // --- internals ------------------------------------------------------------------------------
+
+  /**
+   * /pause or /cancel of one item: the running one is stopped by the worker (which records and
+   * reports the outcome) and looked at again once it let go: stopped, or back in line if a /pause
+   * of the whole queue got there first (then it is stopped here), or finished after all. A waiting
+   * one is moved by `stopWaiting`.
+   */
+  private stopOne(
+    itemId: number,
+    chatId: number,
+    reason: "pause" | "cancel",
+    stopWaiting: (item: Item) => Promise<ControlOutcome | undefined>,
+  ): Promise<ControlOutcome> {
+    const did = reason === "pause" ? "paused" : "cancelled";
+    let stopped = false;
+    return this.settle(itemId, chatId, async (item) => {
+      if (item.status === did) {
+        if (stopped) return { ok: true, item, did };
+        if (reason === "pause") return { ok: false, item, why: "already-paused" };
+      }
+      if (isFinished(item.status)) return { ok: false, item, why: "finished" };
+      if (isActive(item.status)) {
+        if (stopped) return { ok: true, item, did };
+        stopped = await this.deps.worker.stopItem(item.id, reason);
+        return undefined;
+      }
+      return stopWaiting(item);
+    });
+  }
 
   /**
    * Runs `step` on the item as it is now; `step` returns undefined when the item changed under it
