@@ -1,7 +1,8 @@
 /**
  * The queue item and its lifecycle: the statuses, the groups of statuses the rest of the code asks
- * about, and the moves between them. Pure. `db/item-repository.ts` makes the moves in SQL, each a
- * compare-and-set from the statuses named here; no other module writes a status.
+ * about, and the moves between them. Pure. `db/item-repository.ts` makes the moves in SQL as named
+ * verbs (claimNextItem, markDownloaded, complete, scheduleRetry, fail, stop; pause, resume, cancel,
+ * requeue), each a compare-and-set from the statuses named here; no other module writes a status.
  *
  *   queued ──claim──▶ downloading ──files on disk──▶ uploading ──▶ completed
  *     ▲  ▲                 │                             │
