@@ -32,6 +32,7 @@ import type { Logger } from "./logger.ts";
 import type { Resolver } from "./net/address-guard.ts";
 import { createHttpClient } from "./net/http-client.ts";
 import { QueueControl } from "./queue/queue-control.ts";
+import { QueueEvents } from "./queue/events.ts";
 import { QueueWorker } from "./queue/worker.ts";
 import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
@@ -118,6 +119,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const tasks = new TaskRunner(logger);
   const notices = new TransientNotices(bot.api, config.noticeTtlMs, logger.child({ part: "notices" }));
   const reporter = new ChatReporter({ api: bot.api, db, editor, notices, adminChatIds: config.adminChatIds, logger: logger.child({ part: "chat" }) });
+  // The queue announces what happens to items; the chat side is one listener of it.
+  const events = new QueueEvents(logger.child({ part: "events" }));
+  reporter.attach(events);
 
   const policy = { allowPrivate: config.allowPrivateNetworks, trusted: options.trustedAddresses };
   // What every HTTP transfer must keep up: a byte now and then, and a floor on its average speed.
@@ -166,7 +170,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     logger: logger.child({ part: "worker" }),
     config,
     disk,
-    reporter,
+    events,
     upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools }),
     uploadGroup: createGroupUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools }),
     prepare: createUploadPreparer({
@@ -223,7 +227,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const control = new QueueControl({
     db,
     worker,
-    reporter,
+    events,
     disk,
     ytDlp: ytDlp !== undefined,
     adminChatIds: config.adminChatIds,

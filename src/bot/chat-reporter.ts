@@ -4,7 +4,7 @@ import { listItemFiles } from "../db/item-repository.ts";
 import { recordItemMessage, settleProgressMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
-import type { QueueReporter, StopReason, TransferState } from "../queue/reporter.ts";
+import type { QueueEvents, StopReason, TransferState } from "../queue/events.ts";
 import { settlesWithin } from "../util/async.ts";
 import { replyTo } from "./create-bot.ts";
 import { progressKeyboard } from "./keyboards.ts";
@@ -72,7 +72,7 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
  * /retry finds it). Final lines of delivered and cancelled items are deleted after a while;
  * failures stay. Nothing here holds up the queue: every report returns at once.
  */
-export class ChatReporter implements QueueReporter, Acknowledger {
+export class ChatReporter implements Acknowledger {
   private readonly live = new Map<number, Live>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly now: () => number;
@@ -82,6 +82,37 @@ export class ChatReporter implements QueueReporter, Acknowledger {
   constructor(private readonly deps: ChatReporterDeps) {
     this.now = deps.now ?? Date.now;
     this.messages = new LiveMessages({ ...deps, now: this.now });
+  }
+
+  /**
+   * Presents the queue's events in the chats: each event type to the view that shows it. Returns
+   * the unsubscribe.
+   */
+  attach(events: QueueEvents): () => void {
+    return events.onAny((e) => {
+      switch (e.type) {
+        case "started":
+          return this.started(e.item, e.transfer);
+        case "progress":
+          return this.progress(e.item, e.transfer);
+        case "notice":
+          return this.track(this.notice(e.item, e.html).catch((error: unknown) => this.deps.logger.warn({ err: errorText(error) }, "could not send a notice")));
+        case "retrying":
+          return this.retrying(e.item, e);
+        case "delivered":
+          return this.delivered(e.item, e);
+        case "done":
+          return this.done(e.item, e.message);
+        case "failed":
+          return this.failed(e.item, e.error);
+        case "stopped":
+          return this.stopped(e.item, e);
+        case "resumed":
+          return this.resumed(e.item, e);
+        case "restored":
+          return this.restored(e.item, e);
+      }
+    });
   }
 
   /** Waits (up to `timeoutMs`) for the final lines still being sent (shutdown). */

@@ -4,7 +4,7 @@ import { DownloadError } from "../errors.ts";
 import type { Item } from "../items/item.ts";
 import type { ActiveItem } from "./active-item.ts";
 import { planUploads } from "./delivery-plan.ts";
-import type { TransferState } from "./reporter.ts";
+import type { TransferState } from "./events.ts";
 import type { WorkerDeps } from "./worker-deps.ts";
 
 /**

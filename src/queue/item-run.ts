@@ -9,7 +9,7 @@ import { deliver } from "./delivery.ts";
 import { makeItemFolder } from "./item-folder.ts";
 import type { OutcomeRecorder } from "./outcome-recorder.ts";
 import type { ItemOutcomes } from "./outcomes.ts";
-import type { TransferState } from "./reporter.ts";
+import type { TransferState } from "./events.ts";
 import { uploadParts } from "./upload-parts.ts";
 import type { WorkerDeps } from "./worker-deps.ts";
 
@@ -45,11 +45,11 @@ export class ItemRun {
       attempt: item.attempts,
       attempts: config.retryDelaysMs.length + 1,
     };
-    const report = () => this.recorder.tell((r) => r.progress(item, { ...state }));
+    const report = () => this.recorder.emit({ type: "progress", item, transfer: { ...state } });
     let ticker: NodeJS.Timeout | undefined;
     try {
       state.waiting = await countQueued(db);
-      this.recorder.tell((r) => r.started(item, { ...state }));
+      this.recorder.emit({ type: "started", item, transfer: { ...state } });
       ticker = setInterval(() => {
         // Keeps bytes_done current for /queue and for a paused item's view; the file is the truth.
         if (state.phase === "downloading") void updateItem(db, item.id, { bytesDone: state.bytesDone }, this.now()).catch(() => {});
@@ -152,7 +152,7 @@ export class ItemRun {
           if (!open) return undefined;
           return { item: open, position: open.status === "queued" ? await queuePosition(db, open) : null };
         },
-        notice: (html) => this.deps.reporter.notice(item, html),
+        notice: async (html) => this.recorder.emit({ type: "notice", item, html }),
         ensureDiskRoom: (bytes) => this.deps.disk.assertRoom(bytes),
       });
       if (result.kind !== "reroute") return result;

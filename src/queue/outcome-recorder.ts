@@ -3,7 +3,7 @@ import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DataDisk } from "../storage/data-disk.ts";
 import { abortableSleep } from "../util/async.ts";
-import type { QueueReporter } from "./reporter.ts";
+import type { QueueEvent, QueueEvents } from "./events.ts";
 
 /**
  * How long a refused write of an attempt's outcome (a full disk, a lock held too long) is tried
@@ -16,7 +16,7 @@ export const errorText = (error: unknown) => (error instanceof Error ? error.mes
 /**
  * Writes that must go in although the database may refuse them for a while (a full disk gives up
  * its ballast first), and the outcomes it refused for longer than the worker waits: the loop
- * records those before anything new starts. Also tells the reporter, whose failures are only logged.
+ * records those before anything new starts. Also announces what happened on the event stream.
  */
 export class OutcomeRecorder {
   /**
@@ -25,7 +25,7 @@ export class OutcomeRecorder {
    */
   private readonly pending = new Map<number, () => Promise<void>>();
 
-  constructor(private readonly deps: { disk: DataDisk; logger: Logger; reporter: QueueReporter }) {}
+  constructor(private readonly deps: { disk: DataDisk; logger: Logger; events: QueueEvents }) {}
 
   get hasPending(): boolean {
     return this.pending.size > 0;
@@ -88,12 +88,9 @@ export class OutcomeRecorder {
     return this.pending.size === 0;
   }
 
-  /** Tells the reporter something. A report is not the item's outcome: its failure is only logged. */
-  tell(report: (reporter: QueueReporter) => void): void {
-    try {
-      report(this.deps.reporter);
-    } catch (error) {
-      this.deps.logger.error({ err: errorText(error) }, "a report failed");
-    }
+  /** Announces an event. Not the item's outcome: a listener's failure is only logged (by the stream). */
+  emit(event: QueueEvent): void {
+    this.deps.events.emit(event);
   }
+
 }

@@ -4,7 +4,7 @@ import type { Item, ItemStatus } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { type ItemFolderDeps, removeItemFolder } from "./item-folder.ts";
 import type { OutcomeRecorder } from "./outcome-recorder.ts";
-import type { TransferState } from "./reporter.ts";
+import type { TransferState } from "./events.ts";
 import { decideRetry } from "./retry-policy.ts";
 import type { WorkerDeps } from "./worker-deps.ts";
 
@@ -52,7 +52,7 @@ export class ItemOutcomes {
     const delivered = await this.moved(item, "completed", complete(this.deps.db, item, this.now()));
     await removeItemFolder(this.folders, item.id);
     log.info(result, "item delivered");
-    this.recorder.tell((r) => r.delivered(delivered, result));
+    this.recorder.emit({ type: "delivered", item: delivered, ...result });
   }
 
   /** Ended without an upload (a page whose files were queued as items of their own). */
@@ -60,7 +60,7 @@ export class ItemOutcomes {
     const done = await this.moved(item, "completed", complete(this.deps.db, item, this.now()));
     await removeItemFolder(this.folders, item.id);
     log.info("item done without upload");
-    this.recorder.tell((r) => r.done(done, message));
+    this.recorder.emit({ type: "done", item: done, message });
   }
 
   /** The attempt failed: it was counted when it started; retried after its delay, or failed for good. */
@@ -77,13 +77,13 @@ export class ItemOutcomes {
     if (decision.retry) {
       const queued = await this.moved(item, "queued", scheduleRetry(db, item.id, failure, this.now() + decision.delayMs, this.now()));
       log.warn({ code: error.code, err: error.message, attempt, retryInMs: decision.delayMs }, "attempt failed; retry scheduled");
-      this.recorder.tell((r) => r.retrying(queued, { error, attempt, attempts, delayMs: decision.delayMs }));
+      this.recorder.emit({ type: "retrying", item: queued, error, attempt, attempts, delayMs: decision.delayMs });
       return;
     }
     const failed = await this.moved(item, "failed", fail(db, item.id, failure, this.now()));
     await removeItemFolder(this.folders, item.id);
     log.warn({ code: error.code, err: error.message, attempts: attempt }, "item failed");
-    this.recorder.tell((r) => r.failed(failed, error));
+    this.recorder.emit({ type: "failed", item: failed, error });
   }
 
   /** Stopped on purpose (cancel, pause, hold, shutdown): not a failure, so the attempt is given back. */
@@ -105,7 +105,7 @@ export class ItemOutcomes {
     }
     log.info({ reason }, reason === "shutdown" ? "item interrupted by shutdown; it resumes at the next start" : "item stopped");
     const waiting = await countQueued(db);
-    this.recorder.tell((r) => r.stopped(stopped, { reason, wasRunning: true, waiting }));
+    this.recorder.emit({ type: "stopped", item: stopped, reason, wasRunning: true, waiting });
   }
 
   /** Claimed while the queue was being paused (or the worker stopped): back in line, its attempt unused. */
@@ -133,14 +133,14 @@ export class ItemOutcomes {
       logger.info({ itemId: item.id, attempt, retryInMs: decision.delayMs }, "an item was interrupted by the end of the last process; retry scheduled");
       // Back at once: the restored message says it continues. Later: the message says when.
       if (decision.delayMs === 0) return false;
-      this.recorder.tell((r) => r.retrying(queued, { error, attempt, attempts, delayMs: decision.delayMs }));
+      this.recorder.emit({ type: "retrying", item: queued, error, attempt, attempts, delayMs: decision.delayMs });
       return true;
     }
     const failed = await fail(db, item.id, failure, now);
     if (!failed) return false;
     await removeItemFolder(this.folders, item.id);
     logger.warn({ itemId: item.id, code: error.code, attempts: attempt }, "item failed: the bot process stopped during each of its last attempts");
-    this.recorder.tell((r) => r.failed(failed, error));
+    this.recorder.emit({ type: "failed", item: failed, error });
     return true;
   }
 

@@ -27,7 +27,7 @@ import type { Logger } from "../logger.ts";
 import { DISK_RESERVE_BYTES, type DataDisk } from "../storage/data-disk.ts";
 import { removeItemFolder } from "./item-folder.ts";
 import { type QueueEntry, orderQueue } from "./queue-order.ts";
-import type { QueueReporter, StopReason } from "./reporter.ts";
+import type { QueueEvents, StopReason } from "./events.ts";
 
 export { type QueueEntry, orderQueue } from "./queue-order.ts";
 
@@ -45,7 +45,7 @@ export interface ControlledWorker {
 export interface QueueControlDeps {
   db: Db;
   worker: ControlledWorker;
-  reporter: Pick<QueueReporter, "stopped" | "resumed">;
+  events: QueueEvents;
   disk: DataDisk;
   /** Whether yt-dlp is installed (/status says when it is not). */
   ytDlp?: boolean;
@@ -121,7 +121,7 @@ export class QueueControl {
     return this.stopOne(itemId, chatId, "pause", async (item) => {
       const paused = await pauseWaiting(this.deps.db, item.id, this.now());
       if (!paused) return undefined;
-      this.deps.reporter.stopped(paused, { reason: "pause", wasRunning: false, waiting: await countQueued(this.deps.db) });
+      this.deps.events.emit({ type: "stopped", item: paused, reason: "pause", wasRunning: false, waiting: await countQueued(this.deps.db) });
       return { ok: true, item: paused, did: "paused" };
     });
   }
@@ -134,7 +134,9 @@ export class QueueControl {
       const resumed = await resumePaused(this.deps.db, item.id, this.now());
       if (!resumed) return undefined;
       this.deps.worker.notify();
-      this.deps.reporter.resumed(resumed, {
+      this.deps.events.emit({
+        type: "resumed",
+        item: resumed,
         position: await queuePosition(this.deps.db, resumed),
         queuePaused: this.deps.worker.queuePaused,
         waiting: await countQueued(this.deps.db),
@@ -150,7 +152,7 @@ export class QueueControl {
       // A paused or retry-waiting item may have bytes on disk.
       await removeItemFolder({ db: this.deps.db, dataDir: this.deps.disk.dir, logger: this.deps.logger }, item.id);
       this.deps.logger.info({ itemId: item.id }, "item cancelled while waiting");
-      this.deps.reporter.stopped(cancelled, { reason: "cancel", wasRunning: false, waiting: await countQueued(this.deps.db) });
+      this.deps.events.emit({ type: "stopped", item: cancelled, reason: "cancel", wasRunning: false, waiting: await countQueued(this.deps.db) });
       return { ok: true, item: cancelled, did: "cancelled" };
     });
   }

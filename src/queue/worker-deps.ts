@@ -4,7 +4,7 @@ import type { Item, ItemFile, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DeliverableFile, FoundItem, FoundOutcome, Source } from "../sources/source.ts";
 import type { DataDisk } from "../storage/data-disk.ts";
-import type { QueueReporter } from "./reporter.ts";
+import type { QueueEvents } from "./events.ts";
 
 /** What the worker and its parts are given: the composition root builds it once. */
 
@@ -44,7 +44,8 @@ export interface WorkerDeps {
    */
   prepare?: (files: DeliverableFile[], signal: AbortSignal) => Promise<DeliverableFile[]>;
   enqueue: FoundItemQueuer;
-  reporter: QueueReporter;
+  /** Where the worker announces what happens to items. */
+  events: QueueEvents;
   /** The data directory's disk: room checks, and the ballast given up when it is full. */
   disk: DataDisk;
   now?: () => number;

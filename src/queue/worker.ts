@@ -8,7 +8,7 @@ import { removeOrphanFolders } from "./item-folder.ts";
 import { ItemRun } from "./item-run.ts";
 import { OutcomeRecorder, errorText } from "./outcome-recorder.ts";
 import { ItemOutcomes } from "./outcomes.ts";
-import type { StopReason } from "./reporter.ts";
+import type { StopReason } from "./events.ts";
 import type { WorkerDeps } from "./worker-deps.ts";
 
 // The uploader's types, where the chat side that implements them has always found them.
@@ -81,7 +81,7 @@ export class QueueWorker {
     // Messages the previous process left live: the chat side brings each up to date.
     const waiting = await countQueued(db);
     for (const item of await listWithProgressMessage(db)) {
-      if (!told.has(item.id)) this.recorder.tell((r) => r.restored(item, { queuePaused: this.paused, waiting }));
+      if (!told.has(item.id)) this.recorder.emit({ type: "restored", item, queuePaused: this.paused, waiting });
     }
     this.loop = this.run();
   }

@@ -4,17 +4,17 @@ import path from "node:path";
 import { type Db, migrateToLatest, openDatabase } from "../../src/db/database.ts";
 import { insertItem } from "../../src/db/item-repository.ts";
 import { enqueueUrl } from "../../src/intake/intake.ts";
-import type { Item } from "../../src/items/item.ts";
+import type { Item, SourceKind } from "../../src/items/item.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createHttpClient } from "../../src/net/http-client.ts";
 import { QueueControl } from "../../src/queue/queue-control.ts";
-import type { QueueReporter, StopReason, TransferState } from "../../src/queue/reporter.ts";
+import { type QueueEvent, QueueEvents, type StopReason, type TransferState } from "../../src/queue/events.ts";
 import { type FileUploader, QueueWorker } from "../../src/queue/worker.ts";
 import { DataDisk } from "../../src/storage/data-disk.ts";
 import type { Source, SourceContext, SourceResult } from "../../src/sources/source.ts";
 import { Waitlist } from "./waitlist.ts";
 
-/** One report the worker or queue control made, as a recording reporter keeps it. */
+/** One event the worker or queue control announced, as the recording subscriber keeps it. */
 export type Report =
   | { event: "started" | "progress"; item: Item; state: TransferState }
   | { event: "notice"; item: Item; html: string }
@@ -26,10 +26,14 @@ export type Report =
   | { event: "resumed"; item: Item; position: number }
   | { event: "restored"; item: Item };
 
-/** The fake of the chat side: records every report, and lets a test await one. */
-export class RecordingReporter implements QueueReporter {
+/** A recording subscriber of the queue's events, in the shape tests read, which a test can await. */
+export class EventRecorder {
   readonly reports: Report[] = [];
   private readonly waiters = new Waitlist<Report>();
+
+  constructor(events: QueueEvents) {
+    events.onAny((event) => this.add(toReport(event)));
+  }
 
   private add(report: Report): void {
     this.reports.push(report);
@@ -45,36 +49,30 @@ export class RecordingReporter implements QueueReporter {
   timeline(): string[] {
     return this.reports.filter((r) => r.event !== "progress").map((r) => `${r.event}:${r.item.id}`);
   }
+}
 
-  started(item: Item, state: TransferState): void {
-    this.add({ event: "started", item, state });
-  }
-  progress(item: Item, state: TransferState): void {
-    this.add({ event: "progress", item, state });
-  }
-  async notice(item: Item, html: string): Promise<void> {
-    this.add({ event: "notice", item, html });
-  }
-  retrying(item: Item, f: { error: { userMessage: string }; attempt: number; delayMs: number }): void {
-    this.add({ event: "retrying", item, attempt: f.attempt, delayMs: f.delayMs, message: f.error.userMessage });
-  }
-  delivered(item: Item, r: { bytes: number; files: number }): void {
-    this.add({ event: "delivered", item, ...r });
-  }
-  done(item: Item, message: string): void {
-    this.add({ event: "done", item, message });
-  }
-  failed(item: Item, error: { userMessage: string }): void {
-    this.add({ event: "failed", item, message: error.userMessage });
-  }
-  stopped(item: Item, stop: { reason: StopReason; wasRunning: boolean }): void {
-    this.add({ event: "stopped", item, reason: stop.reason, wasRunning: stop.wasRunning });
-  }
-  resumed(item: Item, where: { position: number }): void {
-    this.add({ event: "resumed", item, position: where.position });
-  }
-  restored(item: Item): void {
-    this.add({ event: "restored", item });
+/** An event as the tests compare it. */
+function toReport(e: QueueEvent): Report {
+  switch (e.type) {
+    case "started":
+    case "progress":
+      return { event: e.type, item: e.item, state: e.transfer };
+    case "notice":
+      return { event: "notice", item: e.item, html: e.html };
+    case "retrying":
+      return { event: "retrying", item: e.item, attempt: e.attempt, delayMs: e.delayMs, message: e.error.userMessage };
+    case "delivered":
+      return { event: "delivered", item: e.item, bytes: e.bytes, files: e.files };
+    case "done":
+      return { event: "done", item: e.item, message: e.message };
+    case "failed":
+      return { event: "failed", item: e.item, message: e.error.userMessage };
+    case "stopped":
+      return { event: "stopped", item: e.item, reason: e.reason, wasRunning: e.wasRunning };
+    case "resumed":
+      return { event: "resumed", item: e.item, position: e.position };
+    case "restored":
+      return { event: "restored", item: e.item };
   }
 }
 
@@ -130,7 +128,7 @@ export class ScriptedSource implements Source {
 
 /**
  * The queue engine on its own: a real SQLite file with the real migrations, the real worker and
- * queue control, a scripted handler, a recording uploader and a recording reporter.
+ * queue control, a scripted handler, a recording uploader and a recording subscriber of its events.
  */
 export class QueueWorld {
   readonly uploads: Array<{ itemId: number; name: string; bytes: string }> = [];
@@ -141,15 +139,19 @@ export class QueueWorld {
     readonly dir: string,
     public db: Db,
     readonly source: ScriptedSource,
-    public reporter: RecordingReporter,
+    public events: QueueEvents,
+    public recorder: EventRecorder,
     readonly retryDelaysMs: number[],
+    readonly otherSources: Partial<Record<SourceKind, Source>>,
   ) {}
 
-  static async create(options: { retryDelaysMs?: number[] } = {}): Promise<QueueWorld> {
+  /** `sources`: handlers of other kinds beside the scripted direct one (a page handler, say). */
+  static async create(options: { retryDelaysMs?: number[]; sources?: Partial<Record<SourceKind, Source>> } = {}): Promise<QueueWorld> {
     const dir = await mkdtemp(path.join(tmpdir(), "dlbot-queue-"));
     const db = openDatabase(path.join(dir, "bot.sqlite"));
     await migrateToLatest(db);
-    const world = new QueueWorld(dir, db, new ScriptedSource(), new RecordingReporter(), options.retryDelaysMs ?? [0]);
+    const events = new QueueEvents();
+    const world = new QueueWorld(dir, db, new ScriptedSource(), events, new EventRecorder(events), options.retryDelaysMs ?? [0], options.sources ?? {});
     world.build();
     return world;
   }
@@ -167,18 +169,18 @@ export class QueueWorld {
       db: this.db,
       logger,
       config: { dataDir: this.dir, maxFileSizeBytes: 1e9, progressIntervalMs: 50, retryDelaysMs: this.retryDelaysMs, uploadLimitBytes: 1e9, splitLargeFiles: true },
-      sources: { direct: this.source },
+      sources: { ...this.otherSources, direct: this.source },
       upload,
       // Found items skip the HTTP pre-check here: the URLs point nowhere.
       enqueue: (of, found) =>
         enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, url: found.url, title: found.url.split("/").pop()!, skipProbe: true }),
-      reporter: this.reporter,
+      events: this.events,
       disk,
     });
     this.control = new QueueControl({
       db: this.db,
       worker: this.worker,
-      reporter: this.reporter,
+      events: this.events,
       disk,
       logger,
     });
@@ -192,12 +194,13 @@ export class QueueWorld {
     return result.item;
   }
 
-  /** A new process on the same database file: a fresh worker, control and reporter. */
+  /** A new process on the same database file: a fresh worker, control and event stream. */
   async restart(): Promise<void> {
     await this.worker.stop(2000);
     await this.db.destroy();
     this.db = openDatabase(path.join(this.dir, "bot.sqlite"));
-    this.reporter = new RecordingReporter();
+    this.events = new QueueEvents();
+    this.recorder = new EventRecorder(this.events);
     this.build();
     await this.worker.start();
   }

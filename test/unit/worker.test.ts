@@ -26,16 +26,16 @@ afterEach(async () => {
   world = undefined;
 });
 
-describe("the queue worker, against a recording reporter", () => {
+describe("the queue worker, against a recording subscriber of its events", () => {
   it("runs an item to its delivery: reports start, progress and delivery; records the upload; clears the disk", async () => {
     world = await QueueWorld.create();
     await world.worker.start();
     const item = await world.add("a.bin");
-    const delivered = await world.reporter.next((r) => r.event === "delivered");
+    const delivered = await world.recorder.next((r) => r.event === "delivered");
 
-    expect(world.reporter.timeline()).toEqual([`started:${item.id}`, `delivered:${item.id}`]);
+    expect(world.recorder.timeline()).toEqual([`started:${item.id}`, `delivered:${item.id}`]);
     expect(delivered).toMatchObject({ bytes: item.url.length, files: 1, item: { status: "completed" } });
-    expect(world.reporter.reports.some((r) => r.event === "progress" && r.state.phase === "uploading")).toBe(true);
+    expect(world.recorder.reports.some((r) => r.event === "progress" && r.state.phase === "uploading")).toBe(true);
     expect(world.uploads).toEqual([{ itemId: item.id, name: `${item.id}.bin`, bytes: item.url }]);
     expect(await listItemFiles(world.db, item.id)).toMatchObject([{ fileId: `F${item.id}-0`, uploadKind: "document" }]);
     expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", downloaded: true, finishedAt: expect.any(Number) });
@@ -55,10 +55,10 @@ describe("the queue worker, against a recording reporter", () => {
     const flaky = await world.add("flaky.bin");
     const second = await world.add("second.bin");
     await world.worker.start();
-    await world.reporter.next((r) => r.event === "delivered" && r.item.id === second.id);
-    await world.reporter.next((r) => r.event === "delivered" && r.item.id === flaky.id);
+    await world.recorder.next((r) => r.event === "delivered" && r.item.id === second.id);
+    await world.recorder.next((r) => r.event === "delivered" && r.item.id === flaky.id);
 
-    expect(world.reporter.timeline()).toEqual([
+    expect(world.recorder.timeline()).toEqual([
       `started:${flaky.id}`,
       `retrying:${flaky.id}`,
       `started:${flaky.id}`,
@@ -66,7 +66,7 @@ describe("the queue worker, against a recording reporter", () => {
       `started:${second.id}`,
       `delivered:${second.id}`,
     ]);
-    expect(world.reporter.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, delayMs: 0, message: "the connection dropped." });
+    expect(world.recorder.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, delayMs: 0, message: "the connection dropped." });
     expect(await findItem(world.db, flaky.id)).toMatchObject({ status: "completed", attempts: 1 });
   });
 
@@ -77,7 +77,7 @@ describe("the queue worker, against a recording reporter", () => {
     };
     const item = await world.add("gone.bin");
     await world.worker.start();
-    const failed = await world.reporter.next((r) => r.event === "failed");
+    const failed = await world.recorder.next((r) => r.event === "failed");
     expect(failed).toMatchObject({ message: "the server says the file does not exist (404).", item: { status: "failed", attempts: 1, errorCode: "HTTP_PERMANENT" } });
     expect(world.source.runs).toEqual([item.id]);
     expect(existsSync(path.join(world.dir, "downloads", String(item.id)))).toBe(false);
@@ -94,7 +94,7 @@ describe("the queue worker, against a recording reporter", () => {
     expect(await world.worker.stopItem(item.id, "pause")).toBe(true);
     // No waiting after the promise: the row and the report are already there.
     expect((await findItem(world.db, item.id))!.status).toBe("paused");
-    expect(world.reporter.timeline()).toEqual([`started:${item.id}`, `stopped:${item.id}`]);
+    expect(world.recorder.timeline()).toEqual([`started:${item.id}`, `stopped:${item.id}`]);
     expect(world.worker.activeItemId).toBeUndefined();
     // Not the running item (any more): nothing to stop.
     expect(await world.worker.stopItem(item.id, "cancel")).toBe(false);
@@ -109,20 +109,20 @@ describe("the queue worker, against a recording reporter", () => {
 
     expect(await world.worker.pauseQueue()).toEqual({ changed: true, heldItemId: first.id });
     expect(await findItem(world.db, first.id)).toMatchObject({ status: "queued" });
-    expect(world.reporter.reports.at(-1)).toMatchObject({ event: "stopped", reason: "hold", wasRunning: true });
+    expect(world.recorder.reports.at(-1)).toMatchObject({ event: "stopped", reason: "hold", wasRunning: true });
     expect(await world.worker.pauseQueue()).toEqual({ changed: false });
 
     await world.restart();
     world.source.open();
     await world.add("second.bin");
     expect(world.worker.queuePaused).toBe(true);
-    expect(world.reporter.reports).toEqual([]);
+    expect(world.recorder.reports).toEqual([]);
 
     expect(await world.worker.resumeQueue()).toEqual({ changed: true });
-    await world.reporter.next((r) => r.event === "delivered" && r.item.id === first.id);
-    await world.reporter.next((r) => r.event === "delivered" && r.item.id !== first.id);
+    await world.recorder.next((r) => r.event === "delivered" && r.item.id === first.id);
+    await world.recorder.next((r) => r.event === "delivered" && r.item.id !== first.id);
     // The held item keeps its place: it goes first.
-    expect(world.reporter.timeline()[0]).toBe(`started:${first.id}`);
+    expect(world.recorder.timeline()[0]).toBe(`started:${first.id}`);
   });
 
   it("puts items a crashed process left active back in line at start", async () => {
@@ -130,7 +130,7 @@ describe("the queue worker, against a recording reporter", () => {
     const item = await world.add("crashed.bin");
     await transition(world.db, item.id, { from: "queued", to: "downloading" }, Date.now());
     await world.worker.start();
-    await world.reporter.next((r) => r.event === "delivered" && r.item.id === item.id);
+    await world.recorder.next((r) => r.event === "delivered" && r.item.id === item.id);
     expect(world.uploads.map((u) => u.itemId)).toEqual([item.id]);
   });
 
@@ -141,7 +141,7 @@ describe("the queue worker, against a recording reporter", () => {
     const item = await world.add("stop.bin");
     const attemptsNow = async () => (await findItem(world!.db, item.id))!.attempts;
     const startedAgain = async (n: number) => {
-      await world!.reporter.next((r) => r.event === "started" && world!.reporter.reports.filter((s) => s.event === "started").length === n);
+      await world!.recorder.next((r) => r.event === "started" && world!.recorder.reports.filter((s) => s.event === "started").length === n);
     };
 
     await startedAgain(1);
@@ -159,9 +159,9 @@ describe("the queue worker, against a recording reporter", () => {
     // A clean stop of the process: the same.
     await world.worker.stop(2000);
     expect(await findItem(world.db, item.id)).toMatchObject({ status: "queued", attempts: 0 });
-    const shown = world.reporter.reports.flatMap((r) => (r.event === "started" ? [r.state.attempt] : []));
+    const shown = world.recorder.reports.flatMap((r) => (r.event === "started" ? [r.state.attempt] : []));
     await world.restart();
-    const started = await world.reporter.next((r) => r.event === "started");
+    const started = await world.recorder.next((r) => r.event === "started");
     expect(await world.control.cancel(item.id, 1)).toMatchObject({ ok: true, item: { status: "cancelled", attempts: 0 } });
     // Every run was the first attempt, as the live message showed.
     expect([...shown, started.event === "started" && started.state.attempt]).toEqual([1, 1, 1, 1]);
@@ -174,14 +174,14 @@ describe("the queue worker, against a recording reporter", () => {
     // What three claims and three kill -9 leave: active, three attempts counted.
     await transition(world.db, crashing.id, { from: "queued", to: "downloading", patch: { attempts: 3 } }, Date.now());
     await world.worker.start();
-    const failed = await world.reporter.next((r) => r.event === "failed");
+    const failed = await world.recorder.next((r) => r.event === "failed");
     expect(failed).toMatchObject({
       item: { id: crashing.id, status: "failed", attempts: 3 },
       message: "the bot stopped while working on this download (attempt 3 of 3); send it again with /retry if it should work.",
     });
-    await world.reporter.next((r) => r.event === "delivered" && r.item.id === next.id);
+    await world.recorder.next((r) => r.event === "delivered" && r.item.id === next.id);
     expect(world.source.runs).toEqual([next.id]);
-    expect(world.reporter.timeline()).toEqual([`failed:${crashing.id}`, `started:${next.id}`, `delivered:${next.id}`]);
+    expect(world.recorder.timeline()).toEqual([`failed:${crashing.id}`, `started:${next.id}`, `delivered:${next.id}`]);
   });
 
   it("puts an interrupted item with attempts left back in line after its retry delay, as a failure would", async () => {
@@ -190,7 +190,7 @@ describe("the queue worker, against a recording reporter", () => {
     await transition(world.db, item.id, { from: "queued", to: "downloading", patch: { attempts: 2 } }, Date.now());
     const before = Date.now();
     await world.worker.start();
-    const retrying = await world.reporter.next((r) => r.event === "retrying");
+    const retrying = await world.recorder.next((r) => r.event === "retrying");
     expect(retrying).toMatchObject({ attempt: 2, delayMs: 60_000, message: "the bot stopped while working on this download." });
     const row = (await findItem(world.db, item.id))!;
     expect(row).toMatchObject({ status: "queued", attempts: 2, lastError: "the bot stopped while working on this download." });
@@ -214,9 +214,9 @@ describe("the queue worker, against a recording reporter", () => {
     };
     const item = await world.add("flaky.bin");
     await world.worker.start();
-    await world.reporter.next((r) => r.event === "delivered");
-    expect(world.reporter.timeline()).toEqual([`started:${item.id}`, `retrying:${item.id}`, `started:${item.id}`, `delivered:${item.id}`]);
-    expect(world.reporter.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, message: "the connection dropped." });
+    await world.recorder.next((r) => r.event === "delivered");
+    expect(world.recorder.timeline()).toEqual([`started:${item.id}`, `retrying:${item.id}`, `started:${item.id}`, `delivered:${item.id}`]);
+    expect(world.recorder.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, message: "the connection dropped." });
     expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", attempts: 1 });
     expect(world.uploads).toHaveLength(1);
   });
@@ -230,9 +230,9 @@ describe("the queue worker, against a recording reporter", () => {
     };
     const item = await world.add("once.bin");
     await world.worker.start();
-    await world.reporter.next((r) => r.event === "delivered");
+    await world.recorder.next((r) => r.event === "delivered");
     expect(world.source.runs).toEqual([item.id]);
-    expect(world.reporter.timeline()).toEqual([`started:${item.id}`, `delivered:${item.id}`]);
+    expect(world.recorder.timeline()).toEqual([`started:${item.id}`, `delivered:${item.id}`]);
     expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", attempts: 0 });
   });
 
@@ -243,11 +243,11 @@ describe("the queue worker, against a recording reporter", () => {
     const item = await world.add("thrown.bin");
     await world.source.running(item.id);
     expect(world.worker.failActive(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(true);
-    const retrying = await world.reporter.next((r) => r.event === "retrying");
+    const retrying = await world.recorder.next((r) => r.event === "retrying");
     expect(retrying).toMatchObject({ attempt: 1, message: "an unexpected error happened; it will be retried (details are in the bot's log)" });
     expect(await findItem(world.db, item.id)).toMatchObject({ errorCode: "INTERNAL", attempts: 1 });
     world.source.open();
-    await world.reporter.next((r) => r.event === "delivered");
+    await world.recorder.next((r) => r.event === "delivered");
     expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", attempts: 1 });
   });
 
@@ -264,8 +264,8 @@ describe("the queue worker, against a recording reporter", () => {
     };
     const page = await world.add("page");
     await world.worker.start();
-    expect(await world.reporter.next((r) => r.event === "done")).toMatchObject({ message: "queued, then duplicate", item: { id: page.id, status: "completed" } });
-    await world.reporter.next((r) => r.event === "delivered");
+    expect(await world.recorder.next((r) => r.event === "done")).toMatchObject({ message: "queued, then duplicate", item: { id: page.id, status: "completed" } });
+    await world.recorder.next((r) => r.event === "delivered");
     const items = await listItems(world.db);
     expect(items.map((i) => [i.title, i.status, i.chatId])).toEqual([
       ["page", "completed", 1],
@@ -287,17 +287,17 @@ describe("queue control, against a real worker", () => {
     expect(await world.control.pause(item.id, 1)).toMatchObject({ ok: false, why: "already-paused" });
     expect(await world.control.resume(item.id, 1)).toMatchObject({ ok: true, did: "resumed" });
     await world.source.running(item.id);
-    await world.reporter.next((r) => r.event === "started" && world!.reporter.reports.filter((s) => s.event === "started").length === 2);
+    await world.recorder.next((r) => r.event === "started" && world!.recorder.reports.filter((s) => s.event === "started").length === 2);
 
     expect(await world.control.cancel(item.id, 1)).toMatchObject({ ok: true, did: "cancelled", item: { status: "cancelled" } });
-    expect(world.reporter.timeline()).toEqual([
+    expect(world.recorder.timeline()).toEqual([
       `started:${item.id}`,
       `stopped:${item.id}`,
       `resumed:${item.id}`,
       `started:${item.id}`,
       `stopped:${item.id}`,
     ]);
-    expect(world.reporter.reports.filter((r) => r.event === "stopped").map((r) => r.event === "stopped" && r.reason)).toEqual(["pause", "cancel"]);
+    expect(world.recorder.reports.filter((r) => r.event === "stopped").map((r) => r.event === "stopped" && r.reason)).toEqual(["pause", "cancel"]);
     expect(await world.control.cancel(item.id, 1)).toMatchObject({ ok: false, why: "finished" });
   });
 
@@ -313,12 +313,12 @@ describe("queue control, against a real worker", () => {
     expect(await world.control.cancel(other.id, 1)).toEqual({ ok: false, why: "not-found" });
     expect(await world.control.prioritise(waiting.id, 1, "high")).toMatchObject({ ok: true, did: "priority" });
     expect(await world.control.pause(waiting.id, 1)).toMatchObject({ ok: true, did: "paused" });
-    expect(world.reporter.reports.at(-1)).toMatchObject({ event: "stopped", reason: "pause", wasRunning: false });
+    expect(world.recorder.reports.at(-1)).toMatchObject({ event: "stopped", reason: "pause", wasRunning: false });
     expect(await world.control.resume(waiting.id, 1)).toMatchObject({ ok: true, did: "resumed" });
     // Behind the running item; higher priority than theirs.bin.
-    expect(world.reporter.reports.at(-1)).toMatchObject({ event: "resumed", position: 2 });
+    expect(world.recorder.reports.at(-1)).toMatchObject({ event: "resumed", position: 2 });
     expect(await world.control.cancel(waiting.id, 1)).toMatchObject({ ok: true, did: "cancelled" });
-    expect(world.reporter.reports.at(-1)).toMatchObject({ event: "stopped", reason: "cancel", wasRunning: false });
+    expect(world.recorder.reports.at(-1)).toMatchObject({ event: "stopped", reason: "cancel", wasRunning: false });
 
     expect(await world.control.retry(waiting.id, 1)).toMatchObject({ ok: true, did: "requeued", item: { status: "queued", attempts: 0 } });
     const { entries, queuePaused } = await world.control.queue();

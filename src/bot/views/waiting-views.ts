@@ -1,5 +1,5 @@
 import type { Item } from "../../items/item.ts";
-import type { StopReason } from "../../queue/reporter.ts";
+import type { StopReason } from "../../queue/events.ts";
 import type { ProgressState } from "./progress-view.ts";
 
 /**

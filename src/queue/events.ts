@@ -1,0 +1,96 @@
+import type { AppError } from "../errors.ts";
+import type { Item } from "../items/item.ts";
+import type { Logger } from "../logger.ts";
+
+export type StopReason = "cancel" | "pause" | "hold" | "shutdown";
+
+export type Phase = "starting" | "downloading" | "uploading";
+
+/** The running item's transfer, as the worker sees it. */
+export interface TransferState {
+  title: string;
+  phase: Phase;
+  bytesDone: number;
+  totalBytes: number | null;
+  /** Items waiting in the queue behind this one. */
+  waiting: number;
+  /** Short state shown instead of the bar, e.g. "waiting for metadata". */
+  note?: string;
+  /** Extra lines (torrents: peers, upload speed). */
+  details?: string[];
+  /** 1-based, of `attempts`. */
+  attempt: number;
+  attempts: number;
+}
+
+/**
+ * What happens to items, as the queue announces it (graphile-worker's `events` is the model).
+ * The worker and queue control emit these as things happen and never wait for anyone; whoever
+ * cares subscribes: the Telegram side renders them as chat messages (`bot/chat-reporter.ts`), a
+ * web page could stream them, tests record them. `item` is always the item as stored after the
+ * event. Data only: what a person reads is made by the presenter.
+ */
+export type QueueEvent =
+  /** The worker took the item. */
+  | { type: "started"; item: Item; transfer: TransferState }
+  /** How the transfer goes; emitted often, the newest state wins. */
+  | { type: "progress"; item: Item; transfer: TransferState }
+  /** A handler has something to say about the item (HTML today), e.g. files of a torrent it skips. */
+  | { type: "notice"; item: Item; html: string }
+  /** The attempt failed and another one comes in `delayMs`. */
+  | { type: "retrying"; item: Item; error: AppError; attempt: number; attempts: number; delayMs: number }
+  /** Every file reached the chat. */
+  | { type: "delivered"; item: Item; bytes: number; files: number }
+  /** The item ended without an upload (a page whose files were queued as items of their own). */
+  | { type: "done"; item: Item; message: string }
+  /** The item failed for good. */
+  | { type: "failed"; item: Item; error: AppError }
+  /**
+   * The item was stopped: cancelled, paused, held by a pause of the whole queue, or interrupted by
+   * shutdown. `wasRunning` tells a stop of the running transfer from one of a waiting item.
+   */
+  | { type: "stopped"; item: Item; reason: StopReason; wasRunning: boolean; waiting: number }
+  /** A paused item went back in line. */
+  | { type: "resumed"; item: Item; position: number; queuePaused: boolean; waiting: number }
+  /**
+   * At start: an item as a previous process left it, which still has a live message (it was
+   * interrupted, or it ended just before the process did and the chat may not have been told).
+   */
+  | { type: "restored"; item: Item; queuePaused: boolean; waiting: number };
+
+export type QueueEventType = QueueEvent["type"];
+export type QueueEventOf<T extends QueueEventType> = Extract<QueueEvent, { type: T }>;
+
+/**
+ * The queue's one event stream. Listeners run synchronously, in the order they subscribed; one
+ * that throws is logged and the others still hear the event: a presenter's bug never reaches the
+ * transfer that emitted it.
+ */
+export class QueueEvents {
+  private readonly listeners = new Set<(event: QueueEvent) => void>();
+
+  constructor(private readonly logger?: Logger) {}
+
+  /** Every event; returns the unsubscribe. */
+  onAny(listener: (event: QueueEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Events of one type; returns the unsubscribe. */
+  on<T extends QueueEventType>(type: T, listener: (event: QueueEventOf<T>) => void): () => void {
+    return this.onAny((event) => {
+      if (event.type === type) listener(event as QueueEventOf<T>);
+    });
+  }
+
+  emit(event: QueueEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger?.error({ event: event.type, itemId: event.item.id, err: error instanceof Error ? error.message : String(error) }, "an event listener failed");
+      }
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { DownloadError } from "../../src/errors.ts";
+import type { Item } from "../../src/items/item.ts";
+import { type QueueEvent, QueueEvents } from "../../src/queue/events.ts";
+import type { Source } from "../../src/sources/source.ts";
+import { QueueWorld, type Report } from "../support/queue-world.ts";
+
+/**
+ * The queue's event stream as a subscriber sees it: the exact sequence for each way an item can
+ * go, with the runs of progress events (how many depends on timing) counted as one.
+ */
+let world: QueueWorld | undefined;
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+
+/** The item's events in order, each run of progress events as one `progress:<phases it went through>`. */
+function sequence(reports: readonly Report[], item: Item): string[] {
+  const out: string[] = [];
+  for (const r of reports.filter((x) => x.item.id === item.id)) {
+    if (r.event !== "progress") {
+      out.push(r.event === "stopped" ? `stopped:${r.reason}` : r.event);
+      continue;
+    }
+    // A tick of the progress timer may come before the handler said anything: the run was
+    // still "starting" then, which is timing, not sequence.
+    if (r.state.phase === "starting") continue;
+    const last = out.at(-1);
+    const phases = last?.startsWith("progress:") ? last.slice(9).split(",") : [];
+    if (phases.at(-1) !== r.state.phase) phases.push(r.state.phase);
+    if (last?.startsWith("progress:")) out[out.length - 1] = `progress:${phases.join(",")}`;
+    else out.push(`progress:${phases.join(",")}`);
+  }
+  return out;
+}
+
+describe("the queue's events", () => {
+  it("a delivered item: started, its progress through the phases, delivered", async () => {
+    world = await QueueWorld.create();
+    await world.worker.start();
+    const item = await world.add("a.bin");
+    await world.recorder.next((r) => r.event === "delivered");
+    expect(sequence(world.recorder.reports, item)).toEqual(["started", "progress:downloading,uploading", "delivered"]);
+    expect(world.recorder.reports.find((r) => r.event === "started")).toMatchObject({ state: { attempt: 1, phase: "starting" } });
+  });
+
+  it("a retried item: its failed attempt, then a second one that delivers", async () => {
+    world = await QueueWorld.create({ retryDelaysMs: [0] });
+    let fail = true;
+    world.source.behaviour = async (ctx) => {
+      if (fail) {
+        fail = false;
+        throw new DownloadError("NETWORK", "reset", { retryable: true, userMessage: "the connection dropped." });
+      }
+      return world!.source.writeUrl(ctx);
+    };
+    await world.worker.start();
+    const item = await world.add("flaky.bin");
+    await world.recorder.next((r) => r.event === "delivered");
+    expect(sequence(world.recorder.reports, item)).toEqual([
+      "started",
+      "progress:downloading",
+      "retrying",
+      "started",
+      "progress:downloading,uploading",
+      "delivered",
+    ]);
+    const starts = world.recorder.reports.flatMap((r) => (r.event === "started" ? [r.state.attempt] : []));
+    expect(starts).toEqual([1, 2]);
+  });
+
+  it("a cancelled item: started, progress, stopped by the cancel, and nothing after", async () => {
+    world = await QueueWorld.create();
+    world.source.gate();
+    await world.worker.start();
+    const item = await world.add("big.bin");
+    await world.source.running(item.id);
+    expect(await world.control.cancel(item.id, item.chatId)).toMatchObject({ ok: true });
+    await world.recorder.next((r) => r.event === "stopped");
+    expect(sequence(world.recorder.reports, item)).toEqual(["started", "progress:downloading", "stopped:cancel"]);
+    expect(world.recorder.reports.find((r) => r.event === "stopped")).toMatchObject({ wasRunning: true, item: { status: "cancelled" } });
+  });
+
+  it("a rerouted page: one start, the page handler's run, done with its summary", async () => {
+    const page: Source = {
+      kind: "crawler",
+      async download(ctx) {
+        ctx.progress({ bytesDone: 0, totalBytes: null });
+        return { kind: "done", message: "queued 2 files" };
+      },
+    };
+    world = await QueueWorld.create({ sources: { crawler: page } });
+    world.source.behaviour = async () => ({ kind: "reroute", sourceKind: "crawler" });
+    await world.worker.start();
+    const item = await world.add("index.html");
+    const done = await world.recorder.next((r) => r.event === "done");
+    expect(sequence(world.recorder.reports, item)).toEqual(["started", "progress:downloading", "done"]);
+    expect(done).toMatchObject({ message: "queued 2 files", item: { status: "completed", sourceKind: "crawler" } });
+  });
+});
+
+describe("QueueEvents", () => {
+  it("hands every event to each listener in order; one that throws neither stops the others nor the emitter", () => {
+    const events = new QueueEvents();
+    const heard: string[] = [];
+    events.on("delivered", () => {
+      throw new Error("a presenter's bug");
+    });
+    events.onAny((e) => heard.push(`any:${e.type}`));
+    const stop = events.on("failed", (e) => heard.push(`failed:${e.error.code}`));
+    const item = { id: 1 } as Item;
+    const delivered: QueueEvent = { type: "delivered", item, bytes: 1, files: 1 };
+    events.emit(delivered);
+    events.emit({ type: "failed", item, error: new DownloadError("HTTP_PERMANENT", "404") });
+    stop();
+    events.emit({ type: "failed", item, error: new DownloadError("HTTP_PERMANENT", "404") });
+    expect(heard).toEqual(["any:delivered", "any:failed", "failed:HTTP_PERMANENT", "any:failed"]);
+  });
+});
