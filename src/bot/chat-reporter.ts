@@ -1,13 +1,13 @@
 import type { Api } from "grammy";
 import type { Db } from "../db/database.ts";
 import { listItemFiles } from "../db/item-repository.ts";
-import { recordItemMessage, settleProgressMessage } from "../db/message-repository.ts";
+import { recordItemMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { QueueEvents, StopReason, TransferState } from "../queue/events.ts";
-import { settlesWithin } from "../util/async.ts";
 import { replyTo } from "./create-bot.ts";
 import { progressKeyboard } from "./keyboards.ts";
+import { FinalLines, type Outcome } from "./final-lines.ts";
 import { LiveMessages } from "./live-messages.ts";
 import type { MessageEditor } from "./message-editor.ts";
 import type { TransientNotices } from "./notices.ts";
@@ -61,7 +61,6 @@ interface Live {
   meter: SpeedMeter;
 }
 
-type Outcome = "delivered" | "done" | "failed" | "cancelled";
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -74,14 +73,16 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
  */
 export class ChatReporter implements Acknowledger {
   private readonly live = new Map<number, Live>();
-  private readonly pending = new Set<Promise<unknown>>();
   private readonly now: () => number;
   /** Where each chat's live message sits. */
   private readonly messages: LiveMessages;
+  /** The final lines being sent. */
+  private readonly lines: FinalLines;
 
   constructor(private readonly deps: ChatReporterDeps) {
     this.now = deps.now ?? Date.now;
     this.messages = new LiveMessages({ ...deps, now: this.now });
+    this.lines = new FinalLines({ ...deps, now: this.now, messages: this.messages });
   }
 
   /**
@@ -96,7 +97,7 @@ export class ChatReporter implements Acknowledger {
         case "progress":
           return this.progress(e.item, e.transfer);
         case "notice":
-          return this.track(this.notice(e.item, e.html).catch((error: unknown) => this.deps.logger.warn({ err: errorText(error) }, "could not send a notice")));
+          return this.lines.track(this.notice(e.item, e.html).catch((error: unknown) => this.deps.logger.warn({ err: errorText(error) }, "could not send a notice")));
         case "retrying":
           return this.retrying(e.item, e);
         case "delivered":
@@ -116,8 +117,8 @@ export class ChatReporter implements Acknowledger {
   }
 
   /** Waits (up to `timeoutMs`) for the final lines still being sent (shutdown). */
-  async drain(timeoutMs: number): Promise<void> {
-    await settlesWithin(Promise.allSettled([...this.pending]), timeoutMs);
+  drain(timeoutMs: number): Promise<void> {
+    return this.lines.drain(timeoutMs);
   }
 
   /** Whether the chat's /resume resumes the whole queue. */
@@ -196,7 +197,7 @@ export class ChatReporter implements Acknowledger {
   delivered(item: Item, result: { bytes: number; files: number }): void {
     this.afterRun(item, (messageId) => {
       if (messageId !== undefined) this.messages.release(item, messageId);
-      this.finish(item, messageId, renderDelivered(item.title, result.bytes, result.files), "delivered");
+      this.lines.finish(item, messageId, renderDelivered(item.title, result.bytes, result.files), "delivered");
     });
   }
 
@@ -210,33 +211,9 @@ export class ChatReporter implements Acknowledger {
     this.replace(item, renderFailed(item.title, error.userMessage), "failed");
   }
 
-  /**
-   * The item's last word as a message of its own that stays (an edit notifies nobody), replying
-   * to the request; its live message goes, so the outcome shows once.
-   */
+  /** The item's last word as a message of its own that stays, once its run let go of its message. */
   private replace(item: Item, text: string, outcome: Outcome): void {
-    this.afterRun(item, (messageId) => {
-      if (messageId === undefined) return this.finish(item, messageId, text, outcome, false);
-      this.deps.editor.forget(item.chatId, messageId);
-      this.track(
-        this.deps.api.sendMessage(item.chatId, text, replyTo(item.requestMessageId)).then(
-          async (message) => {
-            this.remember(item, message.message_id);
-            this.observe(item.chatId, message.message_id);
-            this.messages.retire(item.chatId, messageId);
-            await this.deps.api.deleteMessage(item.chatId, messageId).catch(() => {
-              // Too old to delete (48 h) or already gone: leave it as the final line instead.
-              void this.deps.editor.edit(item.chatId, messageId, { text });
-            });
-            this.settle(item, messageId);
-          },
-          (error: unknown) => {
-            this.deps.logger.warn({ err: errorText(error) }, "could not send the final message");
-            this.finish(item, messageId, text, outcome, false);
-          },
-        ),
-      );
-    });
+    this.afterRun(item, (messageId) => this.lines.replace(item, messageId, text, outcome));
   }
 
   stopped(item: Item, stop: { reason: StopReason; wasRunning: boolean; waiting: number }): void {
@@ -248,7 +225,7 @@ export class ChatReporter implements Acknowledger {
       if (stop.reason === "cancel") {
         const text = renderCancelled(item.title);
         // A waiting item without a progress message has nothing to show it on.
-        if (messageId !== undefined || stop.wasRunning) this.finish(item, messageId, text, "cancelled");
+        if (messageId !== undefined || stop.wasRunning) this.lines.finish(item, messageId, text, "cancelled");
         return;
       }
       if (messageId === undefined) return;
@@ -275,11 +252,11 @@ export class ChatReporter implements Acknowledger {
       }
       case "completed":
         // It ended just before the last process did: the chat may never have been told.
-        this.track(
+        this.lines.track(
           listItemFiles(this.deps.db, item.id).then((files) => {
             const bytes = files.reduce((sum, f) => sum + f.sizeBytes, 0);
             const text = files.length ? renderDelivered(item.title, bytes, files.length) : renderDone(item.title, "done", "item");
-            this.finish(item, messageId, text, files.length ? "delivered" : "done");
+            this.lines.finish(item, messageId, text, files.length ? "delivered" : "done");
           }),
         );
         return;
@@ -287,7 +264,7 @@ export class ChatReporter implements Acknowledger {
         this.failed(item, { userMessage: item.lastError ?? "the download failed." });
         return;
       case "cancelled":
-        this.finish(item, messageId, renderCancelled(item.title), "cancelled");
+        this.lines.finish(item, messageId, renderCancelled(item.title), "cancelled");
         return;
       default:
         // Paused: the message says so already.
@@ -316,57 +293,7 @@ export class ChatReporter implements Acknowledger {
     const live = this.live.get(item.id);
     this.live.delete(item.id);
     if (!live) return then(item.progressMessageId ?? undefined);
-    this.track(live.ready.then(() => then(live.messageId)));
+    this.lines.track(live.ready.then(() => then(live.messageId)));
   }
 
-  /**
-   * The item's final line: its progress message edited into it, or a message of its own when it
-   * has none. The file (or the page summary) stays in the chat; the line about it goes after a
-   * while. Failures stay.
-   */
-  private finish(item: Item, messageId: number | undefined, text: string, outcome: Outcome, transient = outcome !== "failed"): void {
-    if (messageId === undefined) {
-      this.track(
-        this.deps.api.sendMessage(item.chatId, text).then(
-          (message) => {
-            // A message of its own: nothing else links it to the item.
-            this.remember(item, message.message_id);
-            if (transient) this.deps.notices.schedule(item.chatId, message.message_id);
-          },
-          (error: unknown) => this.deps.logger.warn({ err: errorText(error) }, "could not send the final status"),
-        ),
-      );
-      return;
-    }
-    this.track(
-      this.deps.editor.edit(item.chatId, messageId, { text }).then(() => {
-        this.settle(item, messageId);
-        // The chat's next item may have taken the message over meanwhile: it is live again.
-        if (this.messages.showsAnother(item, messageId)) return;
-        this.deps.editor.forget(item.chatId, messageId);
-        if (transient) this.deps.notices.schedule(item.chatId, messageId);
-      }),
-    );
-  }
-
-  /** The progress message shows the item's final line: no longer live (see `settleProgressMessage`). */
-  private settle(item: Item, messageId: number): void {
-    this.track(
-      settleProgressMessage(this.deps.db, { ...item, progressMessageId: messageId }, this.now()).catch((error: unknown) =>
-        this.deps.logger.warn({ err: errorText(error) }, "could not record a final line"),
-      ),
-    );
-  }
-
-  /** Records that a bot message is about the item, so a reply to it names the item. */
-  private remember(item: Item, messageId: number): void {
-    void recordItemMessage(this.deps.db, item.chatId, messageId, [item.id], this.now()).catch((error: unknown) =>
-      this.deps.logger.warn({ err: errorText(error) }, "could not record a message"),
-    );
-  }
-
-  private track(promise: Promise<unknown>): void {
-    this.pending.add(promise);
-    void promise.finally(() => this.pending.delete(promise));
-  }
 }

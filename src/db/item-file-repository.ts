@@ -1,4 +1,4 @@
-import type { ItemFile } from "../items/item.ts";
+import type { DeliverableFile, ItemFile } from "../items/item.ts";
 import { type Db, transact } from "./database.ts";
 import type { ItemFileRow } from "./schema.ts";
 
@@ -25,14 +25,7 @@ function toItemFile(row: ItemFileRow): ItemFile {
 }
 
 /** A file to deliver, as the download left it on disk. */
-export interface NewItemFile {
-  path: string;
-  name: string;
-  size: number;
-  offset?: number;
-  partOf?: number;
-  caption?: string;
-}
+export type NewItemFile = DeliverableFile;
 
 /** Replaces the files recorded for an item (inside the caller's transaction). */
 export async function replaceItemFiles(trx: Db, itemId: number, files: readonly NewItemFile[]): Promise<void> {

@@ -125,3 +125,16 @@ export interface ItemPatch {
   url?: string;
   priority?: number;
 }
+
+/** A finished file ready to be uploaded. */
+export interface DeliverableFile {
+  path: string;
+  /** The name Telegram shows. */
+  name: string;
+  size: number;
+  /** Where in `path` the bytes start (a part of a bigger file); 0 by default. */
+  offset?: number;
+  /** How many parts the file it is a part of was cut into. */
+  partOf?: number;
+  caption?: string;
+}

@@ -1,5 +1,5 @@
 import type { AppError } from "../errors.ts";
-import type { Item, SourceKind } from "../items/item.ts";
+import type { DeliverableFile, Item, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { Segment } from "../db/segment-repository.ts";
 
@@ -13,18 +13,8 @@ export interface TransferProgress {
   details?: string[];
 }
 
-/** A finished file ready to be uploaded. */
-export interface DeliverableFile {
-  path: string;
-  /** The name Telegram shows. */
-  name: string;
-  size: number;
-  /** Where in `path` the bytes start (a part of a bigger file); 0 by default. */
-  offset?: number;
-  /** How many parts the file it is a part of was cut into. */
-  partOf?: number;
-  caption?: string;
-}
+/** A finished file ready to be uploaded (defined with the item it belongs to). */
+export type { DeliverableFile } from "../items/item.ts";
 
 export interface SourceContext extends SourceHelpers {
   item: Item;
