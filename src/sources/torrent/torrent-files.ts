@@ -1,7 +1,7 @@
 import path from "node:path";
 import { DownloadError, InputError } from "../../errors.ts";
 import { safeFileName } from "../../storage/paths.ts";
-import { CAPTION_LIMIT, escapeHtml, formatBytes, truncate } from "../../text/format.ts";
+import { CAPTION_LIMIT, escapeHtml, formatBytes, formatDuration, truncate } from "../../text/format.ts";
 
 /**
  * Pure helpers for torrents: which files to fetch, where they go on disk, how a magnet is written.
@@ -190,4 +190,37 @@ export function invalidTorrentFileError(reason: string): InputError {
 /** The name a torrent is shown under before its metadata is known. */
 export function magnetTitle(parts: Pick<MagnetParts, "infoHash" | "name">): string {
   return parts.name?.trim() ? parts.name.trim() : `torrent ${parts.infoHash.slice(0, 12)}`;
+}
+
+/** No new verified bytes for `stallMs`: the swarm went quiet (retryable). */
+export function torrentStalledError(stallMs: number, peers: number): DownloadError {
+  const quiet = formatDuration(stallMs);
+  return new DownloadError("STALLED", `torrent: no data for ${quiet} (${peers} peers)`, {
+    retryable: true,
+    userMessage: `no torrent data arrived for ${quiet} (${peers === 1 ? "1 peer" : `${peers} peers`} connected).`,
+  });
+}
+
+/** No metadata within `timeoutMs`: nobody (or nobody willing) has the torrent (retryable). */
+export function deadTorrentError(timeoutMs: number, peers: number): DownloadError {
+  const wait = formatDuration(timeoutMs);
+  return new DownloadError("DEAD_TORRENT", `no metadata within ${timeoutMs} ms (${peers} peers)`, {
+    retryable: true,
+    userMessage:
+      peers === 0
+        ? `dead torrent: no peers found in ${wait}, so its metadata never arrived.`
+        : `dead torrent: ${peers === 1 ? "1 peer" : `${peers} peers`} found, but none sent the metadata in ${wait}.`,
+  });
+}
+
+/** The client took the torrent out on its own (it destroyed itself): retried on a new client. */
+export function torrentClosedError(): DownloadError {
+  return new DownloadError("TORRENT_FAILED", "torrent: closed by the torrent client", {
+    retryable: true,
+    userMessage: "the torrent client stopped; the download will be retried.",
+  });
+}
+
+export function emptyTorrentError(): DownloadError {
+  return new DownloadError("TORRENT_FAILED", "torrent has only empty files", { userMessage: "the torrent has only empty files; nothing to send." });
 }

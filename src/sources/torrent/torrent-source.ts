@@ -7,7 +7,7 @@ import { claimNotice, findMetainfo, pruneMetainfo, saveMetainfo } from "../../db
 import { AppError, DownloadError, diskFullError, stopReason, isDiskFull } from "../../errors.ts";
 import type { AddressPolicy, Resolver } from "../../net/address-guard.ts";
 import { safeFileName } from "../../storage/paths.ts";
-import { formatBytes, formatDuration } from "../../text/format.ts";
+import { formatBytes } from "../../text/format.ts";
 import type { DeliverableFile, Source, SourceContext, SourceResult } from "../source.ts";
 import { type TorrentClientHolder, filterReachableUrls, limitTrackers } from "./torrent-client.ts";
 import type { TorrentSeeding } from "./torrent-seeding.ts";
@@ -16,11 +16,15 @@ import {
   type FileSelection,
   allTooLargeError,
   buildMagnet,
+  deadTorrentError,
+  emptyTorrentError,
   fileCount,
   selectFiles,
   skippedNotice,
   torrentCaption,
+  torrentClosedError,
   torrentDiskPaths,
+  torrentStalledError,
   tooManyFilesError,
 } from "./torrent-files.ts";
 import { entriesOf, fetchTorrentFile, parseMagnet, parseTorrent, parseTorrentFile } from "./torrent-meta.ts";
@@ -205,13 +209,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
         lastBytes = done;
         lastChange = now();
       } else if (now() - lastChange > deps.stallTimeoutMs) {
-        const quiet = formatDuration(deps.stallTimeoutMs);
-        fail(
-          new DownloadError("STALLED", `torrent: no data for ${quiet} (${torrent.numPeers} peers)`, {
-            retryable: true,
-            userMessage: `no torrent data arrived for ${quiet} (${torrent.numPeers === 1 ? "1 peer" : `${torrent.numPeers} peers`} connected).`,
-          }),
-        );
+        fail(torrentStalledError(deps.stallTimeoutMs, torrent.numPeers));
       }
     };
     const check = () => {
@@ -253,7 +251,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
         fail(
           selection.tooLarge.length > 0
             ? allTooLargeError(selection, ctx.maxBytes)
-            : new DownloadError("TORRENT_FAILED", "torrent has only empty files", { userMessage: "the torrent has only empty files; nothing to send." }),
+            : emptyTorrentError(),
         );
         return;
       }
@@ -275,33 +273,14 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     signal.addEventListener("abort", onAbort, { once: true });
     // A cancel or pause while a leftover of this torrent was leaving the client came before the listener.
     if (signal.aborted) onAbort();
-    const metadataTimer = setTimeout(() => {
-      const peers = torrent.destroyed ? 0 : torrent.numPeers;
-      const wait = formatDuration(deps.metadataTimeoutMs);
-      fail(
-        new DownloadError("DEAD_TORRENT", `no metadata within ${deps.metadataTimeoutMs} ms (${peers} peers)`, {
-          retryable: true,
-          userMessage:
-            peers === 0
-              ? `dead torrent: no peers found in ${wait}, so its metadata never arrived.`
-              : `dead torrent: ${peers === 1 ? "1 peer" : `${peers} peers`} found, but none sent the metadata in ${wait}.`,
-        }),
-      );
-    }, deps.metadataTimeoutMs);
+    const metadataTimer = setTimeout(() => fail(deadTorrentError(deps.metadataTimeoutMs, torrent.destroyed ? 0 : torrent.numPeers)), deps.metadataTimeoutMs);
     const ticker = setInterval(report, deps.progressEveryMs ?? 500);
 
     torrent.on("error", (error: unknown) => fail(torrentError(error)));
     // Taken out of the client by anything but the `finally` below (the client destroys itself and
     // every torrent, without a torrent error, when its DHT or listening socket fails): without
     // this, the item would wait forever and hold up the whole queue.
-    torrent.once("close", () =>
-      fail(
-        new DownloadError("TORRENT_FAILED", "torrent: closed by the torrent client", {
-          retryable: true,
-          userMessage: "the torrent client stopped; the download will be retried.",
-        }),
-      ),
-    );
+    torrent.once("close", () => fail(torrentClosedError()));
     torrent.on("warning", (warning: unknown) => logger.debug({ warning: String(warning) }, "torrent warning"));
     torrent.once("metadata", onMetadata);
     torrent.once("ready", () => {
