@@ -1,25 +1,13 @@
-import type { Api } from "grammy";
-import type { Db } from "../db/database.ts";
 import { recordItemMessage, settleProgressMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
-import type { Logger } from "../logger.ts";
 import { settlesWithin } from "../util/async.ts";
 import { replyTo } from "./create-bot.ts";
-import type { LiveMessages } from "./live-messages.ts";
-import type { MessageEditor } from "./message-editor.ts";
-import type { TransientNotices } from "./notices.ts";
+import type { LiveMessages, LiveMessagesDeps } from "./live-messages.ts";
 
 export type Outcome = "delivered" | "done" | "failed" | "cancelled";
 
-export interface FinalLinesDeps {
-  api: Api;
-  db: Db;
-  editor: MessageEditor;
-  notices: TransientNotices;
-  logger: Logger;
-  now: () => number;
-  messages: LiveMessages;
-}
+/** What the live messages need, and the live messages themselves (which the final lines retire). */
+export type FinalLinesDeps = LiveMessagesDeps & { messages: LiveMessages };
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 

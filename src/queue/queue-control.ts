@@ -16,7 +16,6 @@ import {
 import { itemsForMessage, recordItemMessage } from "../db/message-repository.ts";
 import {
   type Item,
-  type ItemStatus,
   OPEN_STATUSES,
   PRIORITIES,
   type PriorityName,
@@ -27,6 +26,7 @@ import type { Logger } from "../logger.ts";
 import { DISK_RESERVE_BYTES, type DataDisk } from "../storage/data-disk.ts";
 import { removeItemFolder } from "./item-folder.ts";
 import { type QueueEntry, orderQueue } from "./queue-order.ts";
+import type { ControlOutcome, PauseOutcome, ResumeOutcome, StatusInfo } from "./control-outcomes.ts";
 import type { QueueEvents, StopReason } from "./events.ts";
 
 export { type QueueEntry, orderQueue } from "./queue-order.ts";
@@ -59,40 +59,7 @@ export interface QueueControlDeps {
   now?: () => number;
 }
 
-/** What a /pause without an id did. */
-export type PauseOutcome =
-  /** An admin chat paused the whole queue (`heldItemId`: the running item put back in line). */
-  | { scope: "queue"; changed: boolean; heldItemId?: number }
-  /** Another chat paused its own items (`stoppedItemId`: its running item, stopped). */
-  | { scope: "chat"; paused: Item[]; stoppedItemId?: number };
-
-/** What a /resume without an id did. */
-export type ResumeOutcome = { scope: "queue"; changed: boolean } | { scope: "chat"; resumed: Item[] };
-
-export type ControlOutcome =
-  | { ok: true; item: Item; did: "paused" | "resumed" | "cancelled" | "requeued" | "retry-now" | "priority" }
-  | {
-      ok: false;
-      item?: Item;
-      why: "not-found" | "finished" | "already-paused" | "not-paused" | "in-queue" | "delivered" | "busy";
-      /** For a refused /retry: the item that has the same URL open now. */
-      open?: Item;
-    };
-
-export interface StatusInfo {
-  counts: Partial<Record<ItemStatus, number>>;
-  queuePaused: boolean;
-  active?: Item;
-  /** The running item belongs to another chat (shown without its name). */
-  activeElsewhere: boolean;
-  /** False when this chat's /pause and /resume act on its own items only (not an admin chat). */
-  admin?: boolean;
-  freeBytes: number | null;
-  /** Down to the reserve kept for the database: nothing is downloaded until space is freed. */
-  diskFull: boolean;
-  /** False when yt-dlp is not installed. */
-  ytDlp?: boolean;
-}
+export type { ControlOutcome, PauseOutcome, ResumeOutcome, StatusInfo } from "./control-outcomes.ts";
 
 /**
  * How often a command looks again at an item that changed under it (claimed by the worker, or
