@@ -20,6 +20,7 @@ import {
   renderProgress,
   renderRetrying,
 } from "./views/progress-view.ts";
+import { stageLines } from "./views/stage-view.ts";
 import { restartedView, resumedView, stoppedView } from "./views/waiting-views.ts";
 
 export interface ChatReporterDeps {
@@ -150,7 +151,7 @@ export class ChatReporter implements Acknowledger {
     if (state.attempt > 1 && item.lastError) live.previous = `attempt ${state.attempt - 1} of ${state.attempts} failed: ${item.lastError}`;
     // The transfer does not wait for its progress message: under a flood limit, sending it can
     // take retry_after seconds. Edits start once it exists; the endings wait for it.
-    const first = { text: renderProgress({ ...state, itemId: item.id, speed: null }), markup: progressKeyboard(item.id, { paused: false }) };
+    const first = { text: renderProgress({ ...state, ...stageLines(state.stage), itemId: item.id, speed: null }), markup: progressKeyboard(item.id, { paused: false }) };
     live.ready = this.messages.place(item, first).then(
       (id) => (live.messageId = id),
       (error: unknown) => {
@@ -170,16 +171,20 @@ export class ChatReporter implements Acknowledger {
     const messageId = live.messageId;
     if (messageId === undefined || this.deps.editor.hasPending(item.chatId, messageId)) return;
     // Rendered when the edit goes out, so Telegram gets the newest state.
-    void this.deps.editor.edit(item.chatId, messageId, () => ({
-      text: renderProgress({
-        ...live.state,
-        itemId: item.id,
-        speed: live.meter.speed(),
-        elapsedMs: this.now() - live.startedAt,
-        details: [...(live.state.details ?? []), ...(live.previous ? [live.previous] : [])],
-      }),
-      markup: progressKeyboard(item.id, { paused: false }),
-    }));
+    void this.deps.editor.edit(item.chatId, messageId, () => {
+      const stage = stageLines(live.state.stage);
+      return {
+        text: renderProgress({
+          ...live.state,
+          ...stage,
+          itemId: item.id,
+          speed: live.meter.speed(),
+          elapsedMs: this.now() - live.startedAt,
+          details: [...(stage.details ?? []), ...(live.previous ? [live.previous] : [])],
+        }),
+        markup: progressKeyboard(item.id, { paused: false }),
+      };
+    });
   }
 
   async notice(item: Item, html: string): Promise<void> {

@@ -33,7 +33,7 @@ export async function deliver(
     const file = group[0]!;
     // Several files (a torrent's, the parts of a big one): say which one is going up.
     if (files.length > 1) {
-      state.details = [group.length > 1 ? `${index + 1}-${index + group.length} of ${files.length}: ${file.name} …` : `${index + 1} of ${files.length}: ${file.name}`];
+      state.stage = { kind: "uploading-files", from: index + 1, to: index + group.length, of: files.length, name: file.name };
     }
     for (const f of group) {
       try {

@@ -1,6 +1,7 @@
 import type { AppError } from "../errors.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
+import type { TransferStage } from "../sources/source.ts";
 
 export type StopReason = "cancel" | "pause" | "hold" | "shutdown";
 
@@ -14,10 +15,8 @@ export interface TransferState {
   totalBytes: number | null;
   /** Items waiting in the queue behind this one. */
   waiting: number;
-  /** Short state shown instead of the bar, e.g. "waiting for metadata". */
-  note?: string;
-  /** Extra lines (torrents: peers, upload speed). */
-  details?: string[];
+  /** Where it is beyond its bytes (waiting for metadata, segments done, the file going up). */
+  stage?: TransferStage;
   /** 1-based, of `attempts`. */
   attempt: number;
   attempts: number;

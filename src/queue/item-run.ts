@@ -70,7 +70,7 @@ export class ItemRun {
           return;
         }
         // Over the upload limit: parts (or a refusal), decided once and recorded with the files.
-        state.note = "preparing the upload";
+        state.stage = { kind: "preparing-upload" };
         report();
         const parts = this.deps.prepare
           ? await this.deps.prepare(result.files, signal)
@@ -81,8 +81,7 @@ export class ItemRun {
       }
 
       state.phase = "uploading";
-      state.note = undefined;
-      state.details = undefined;
+      state.stage = undefined;
       const uploaded = await deliver(this.deps, active, state, report, this.now);
       await this.recorder.settle(item, () => this.outcomes.delivered(item, uploaded, log), log);
     } catch (thrown) {
@@ -128,8 +127,7 @@ export class ItemRun {
           state.phase = "downloading";
           state.bytesDone = p.bytesDone;
           state.totalBytes = p.totalBytes;
-          state.note = p.note;
-          state.details = p.details;
+          state.stage = p.stage;
           changed();
         },
         checkpoint: async (patch) => {

@@ -136,7 +136,7 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     async download(ctx: SourceContext): Promise<SourceResult> {
       const { item, signal } = ctx;
       try {
-        ctx.progress({ bytesDone: 0, totalBytes: null, note: "reading the page" });
+        ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "reading-page" } });
         const page = await fetchPage(item.url, signal);
         // The server no longer sends a page: let the direct handler take it as a file.
         if (!page) return { kind: "reroute", sourceKind: "direct" };

@@ -79,7 +79,7 @@ export async function queueFound(ctx: SourceContext, found: FoundItem[], maxItem
   };
   for (const [index, entry] of considered.entries()) {
     if (signal.aborted) throw stopReason(signal);
-    ctx.progress({ bytesDone: 0, totalBytes: null, note: `queueing the files found on the page: ${index + 1} of ${considered.length}` });
+    ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "queueing-found", done: index + 1, total: considered.length } });
     // Through the same checks as a pasted link: the guard, the size pre-check, duplicates.
     const outcome = await untilAborted(signal, ctx.enqueue(entry));
     if (outcome.status === "queued") tally.added++;

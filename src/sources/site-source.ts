@@ -63,7 +63,7 @@ export function createSiteDownloader(options: SiteSourceOptions): SiteDownloader
   return async (ctx, url) => {
     const { signal } = ctx;
     const seconds = Math.round(metadataMs / 1000);
-    ctx.progress({ bytesDone: 0, totalBytes: null, note: `waiting for yt-dlp to read the page (up to ${seconds} s)` });
+    ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "site-reading-page", limitSeconds: seconds } });
     // Without tools, a place that is not there: yt-dlp then uses no ffmpeg at all, not one on PATH.
     ffmpegLocation ??= (options.tools ? writeToolWrappers(options.workDir, options.tools) : Promise.resolve(path.join(options.workDir, "no-ffmpeg"))).catch(
       (error: unknown) => {
@@ -109,7 +109,7 @@ export function createSiteDownloader(options: SiteSourceOptions): SiteDownloader
         userMessage: "the page shows a live stream, which this bot does not record; send the link again once it is over.",
       });
     }
-    ctx.progress({ bytesDone: 0, totalBytes: null, note: `waiting for yt-dlp to open the video (up to ${seconds} s)` });
+    ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "site-opening-video", limitSeconds: seconds } });
     const watch = watchOutput(ctx, { ...options, metadataMs, pageTimeout });
     let files: string[] = [];
     try {

@@ -3,14 +3,30 @@ import type { DeliverableFile, Item, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { Segment } from "../db/segment-repository.ts";
 
-/** What a handler reports while it works; the worker turns it into the progress message. */
+/**
+ * Where a transfer is, beyond its bytes: data for whoever presents it (the chat side turns each
+ * into a line), never a sentence made here.
+ */
+export type TransferStage =
+  | { kind: "reading-page" }
+  | { kind: "queueing-found"; done: number; total: number }
+  | { kind: "reading-playlist" }
+  | { kind: "segments"; done: number; total: number }
+  | { kind: "joining-segments" }
+  | { kind: "site-reading-page"; limitSeconds: number }
+  | { kind: "site-opening-video"; limitSeconds: number }
+  | { kind: "torrent-metadata"; peers: number }
+  | { kind: "torrent-checking"; peers: number }
+  | { kind: "torrent"; peers: number; downBytesPerSec: number; upBytesPerSec: number }
+  | { kind: "preparing-upload" }
+  /** Files `from`-`to` (1-based) of `of` going up together, the first named. */
+  | { kind: "uploading-files"; from: number; to: number; of: number; name: string };
+
+/** What a handler reports while it works; the worker turns it into the item's progress event. */
 export interface TransferProgress {
   bytesDone: number;
   totalBytes: number | null;
-  /** Short state shown instead of the bar, e.g. "waiting for metadata". */
-  note?: string;
-  /** Extra lines for the progress message (torrents: peers, upload speed). */
-  details?: string[];
+  stage?: TransferStage;
 }
 
 /** A finished file ready to be uploaded (defined with the item it belongs to). */

@@ -41,14 +41,14 @@ export function createStreamDownloader(options: StreamOptions): StreamDownloader
     await fs.mkdir(work, { recursive: true });
     let plan = await loadPlan(work);
     if (!plan) {
-      ctx.progress({ bytesDone: 0, totalBytes: null, note: "reading the stream's playlist" });
+      ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "reading-playlist" } });
       plan = await makePlan(options.http, url, ctx);
       await savePlan(work, plan);
     }
     let joined = await loadJoined(work);
     if (!joined) {
       const bytes = await fetchPieces(options, ctx, work, plan);
-      ctx.progress({ bytesDone: bytes, totalBytes: bytes, note: "joining the stream's segments" });
+      ctx.progress({ bytesDone: bytes, totalBytes: bytes, stage: { kind: "joining-segments" } });
       await ctx.ensureDiskRoom(bytes);
       joined = [];
       for (const [t, track] of plan.tracks.entries()) joined.push(await joinTrack(work, t, track, signal));
@@ -60,7 +60,7 @@ export function createStreamDownloader(options: StreamOptions): StreamDownloader
     const file = path.join(ctx.dir, `${safeFileName(path.basename(ctx.item.title, path.extname(ctx.item.title)) || "stream")}.mp4`);
     let joinedBytes = 0;
     for (const track of joined) joinedBytes += (await fs.stat(track.file)).size;
-    ctx.progress({ bytesDone: joinedBytes, totalBytes: joinedBytes, note: "joining the stream's segments" });
+    ctx.progress({ bytesDone: joinedBytes, totalBytes: joinedBytes, stage: { kind: "joining-segments" } });
     await ctx.ensureDiskRoom(joinedBytes);
     await remux(options, joined, file, joinedBytes, ctx);
     const { size } = await fs.stat(file);

@@ -41,7 +41,7 @@ export async function fetchPieces(options: { http: Got; limits: TransferLimits; 
   if (done > ctx.maxBytes) throw streamTooLarge(ctx.maxBytes);
   if (missing.length && have) ctx.logger.info({ have, missing: missing.length }, "resuming a stream from the segments on disk");
   const total = plan.estimatedBytes;
-  const report = () => ctx.progress({ bytesDone: done, totalBytes: total, note: `${have} of ${all.length} segments` });
+  const report = () => ctx.progress({ bytesDone: done, totalBytes: total, stage: { kind: "segments", done: have, total: all.length } });
   report();
   if (missing.length === 0) return done;
 

@@ -7,7 +7,6 @@ import { claimNotice, findMetainfo, pruneMetainfo, saveMetainfo } from "../../db
 import { AppError, DownloadError, diskFullError, stopReason, isDiskFull } from "../../errors.ts";
 import type { AddressPolicy, Resolver } from "../../net/address-guard.ts";
 import { safeFileName } from "../../storage/paths.ts";
-import { formatBytes } from "../../text/format.ts";
 import type { DeliverableFile, Source, SourceContext, SourceResult } from "../source.ts";
 import { type TorrentClientHolder, filterReachableUrls, limitTrackers } from "./torrent-client.ts";
 import type { TorrentSeeding } from "./torrent-seeding.ts";
@@ -187,19 +186,18 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     };
     const report = () => {
       if (torrent.destroyed || settled) return;
-      const peers = `peers: ${torrent.numPeers}`;
+      const peers = torrent.numPeers;
       if (phase === "metadata") {
-        ctx.progress({ bytesDone: 0, totalBytes: null, note: "waiting for metadata", details: [peers] });
+        ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "torrent-metadata", peers } });
         return;
       }
       const done = wantedBytes();
       const total = selection?.wantedBytes ?? null;
-      const speeds = `↓ ${formatBytes(torrent.downloadSpeed)}/s ↑ ${formatBytes(torrent.uploadSpeed)}/s`;
       if (phase === "checking") {
-        ctx.progress({ bytesDone: done, totalBytes: total, note: "checking the pieces already on disk", details: [peers] });
+        ctx.progress({ bytesDone: done, totalBytes: total, stage: { kind: "torrent-checking", peers } });
         return;
       }
-      ctx.progress({ bytesDone: done, totalBytes: total, details: [peers, speeds] });
+      ctx.progress({ bytesDone: done, totalBytes: total, stage: { kind: "torrent", peers, downBytesPerSec: torrent.downloadSpeed, upBytesPerSec: torrent.uploadSpeed } });
       // webtorrent writes on its own: stop it before the disk is full.
       if (now() - lastDiskCheck >= DISK_CHECK_MS) {
         lastDiskCheck = now();
