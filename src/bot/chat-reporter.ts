@@ -3,6 +3,7 @@ import type { Db } from "../db/database.ts";
 import { listItemFiles } from "../db/item-repository.ts";
 import { recordItemMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
+import type { DoneSummary } from "../sources/source.ts";
 import type { Logger } from "../logger.ts";
 import type { QueueEvents, StopReason, TransferState } from "../queue/events.ts";
 import { replyTo } from "./create-bot.ts";
@@ -20,6 +21,7 @@ import {
   renderProgress,
   renderRetrying,
 } from "./views/progress-view.ts";
+import { doneLine } from "./views/done-view.ts";
 import { stageLines } from "./views/stage-view.ts";
 import { restartedView, resumedView, stoppedView } from "./views/waiting-views.ts";
 
@@ -104,7 +106,7 @@ export class ChatReporter implements Acknowledger {
         case "delivered":
           return this.delivered(e.item, e);
         case "done":
-          return this.done(e.item, e.message);
+          return this.done(e.item, e.summary);
         case "failed":
           return this.failed(e.item, e.error);
         case "stopped":
@@ -206,10 +208,10 @@ export class ChatReporter implements Acknowledger {
     });
   }
 
-  done(item: Item, message: string): void {
+  done(item: Item, summary: DoneSummary): void {
     // The one answer about a page (what it queued, what it skipped): a reply that notifies and
     // stays, in place of the live message, which would only say the same again.
-    this.replace(item, renderDone(item.title, message, item.sourceKind === "crawler" ? "page" : "item"), "done");
+    this.replace(item, renderDone(item.title, doneLine(summary), item.sourceKind === "crawler" ? "page" : "item"), "done");
   }
 
   failed(item: Item, error: { userMessage: string }): void {

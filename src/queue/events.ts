@@ -1,7 +1,7 @@
 import type { AppError } from "../errors.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
-import type { TransferStage } from "../sources/source.ts";
+import type { DoneSummary, TransferStage } from "../sources/source.ts";
 
 export type StopReason = "cancel" | "pause" | "hold" | "shutdown";
 
@@ -41,7 +41,7 @@ export type QueueEvent =
   /** Every file reached the chat. */
   | { type: "delivered"; item: Item; bytes: number; files: number }
   /** The item ended without an upload (a page whose files were queued as items of their own). */
-  | { type: "done"; item: Item; message: string }
+  | { type: "done"; item: Item; summary: DoneSummary }
   /** The item failed for good. */
   | { type: "failed"; item: Item; error: AppError }
   /**

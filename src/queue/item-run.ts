@@ -3,7 +3,7 @@ import { clearSegments, loadSegments, saveSegments } from "../db/segment-reposit
 import { AppError, DownloadError, StopError, toAppError } from "../errors.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
-import type { DeliverableFile, SourceResult } from "../sources/source.ts";
+import type { DeliverableFile, DoneSummary, SourceResult } from "../sources/source.ts";
 import type { ActiveItem } from "./active-item.ts";
 import { deliver } from "./delivery.ts";
 import { makeItemFolder } from "./item-folder.ts";
@@ -66,7 +66,7 @@ export class ItemRun {
       if (!item.downloaded) {
         const result = await this.download(item, state, signal, log, report);
         if (result.kind === "done") {
-          await this.recorder.settle(item, () => this.outcomes.done(item, result.message, log), log);
+          await this.recorder.settle(item, () => this.outcomes.done(item, result.summary, log), log);
           return;
         }
         // Over the upload limit: parts (or a refusal), decided once and recorded with the files.
@@ -105,7 +105,7 @@ export class ItemRun {
     signal: AbortSignal,
     log: Logger,
     changed: () => void,
-  ): Promise<{ kind: "files"; files: DeliverableFile[] } | { kind: "done"; message: string }> {
+  ): Promise<{ kind: "files"; files: DeliverableFile[] } | { kind: "done"; summary: DoneSummary }> {
     const { db, config } = this.deps;
     const dir = await makeItemFolder(config.dataDir, item.id);
     let current = item;

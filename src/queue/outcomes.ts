@@ -2,6 +2,7 @@ import { complete, countQueued, fail, findItem, scheduleRetry, stop } from "../d
 import { type AppError, DownloadError, type ErrorCode, type StopError } from "../errors.ts";
 import type { Item, ItemStatus } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
+import type { DoneSummary } from "../sources/source.ts";
 import { type ItemFolderDeps, removeItemFolder } from "./item-folder.ts";
 import type { OutcomeRecorder } from "./outcome-recorder.ts";
 import type { TransferState } from "./events.ts";
@@ -56,11 +57,11 @@ export class ItemOutcomes {
   }
 
   /** Ended without an upload (a page whose files were queued as items of their own). */
-  async done(item: Item, message: string, log: Logger): Promise<void> {
+  async done(item: Item, summary: DoneSummary, log: Logger): Promise<void> {
     const done = await this.moved(item, "completed", complete(this.deps.db, item, this.now()));
     await removeItemFolder(this.folders, item.id);
     log.info("item done without upload");
-    this.recorder.emit({ type: "done", item: done, message });
+    this.recorder.emit({ type: "done", item: done, summary });
   }
 
   /** The attempt failed: it was counted when it started; retried after its delay, or failed for good. */

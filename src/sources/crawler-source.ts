@@ -118,9 +118,8 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     const { item } = ctx;
     const open = await ctx.findOpen(main.url);
     if (open && open.item.id !== item.id) {
-      const where = open.position !== null ? `position ${open.position} in the queue` : open.item.status;
-      const what = main.kind === "audio" || main.kind === "og:audio" ? "audio" : "video";
-      return finishPage(ctx, `its ${what} is already in the queue as #${open.item.id} (${where}).`);
+      const media = main.kind === "audio" || main.kind === "og:audio" ? "audio" : "video";
+      return finishPage(ctx, { kind: "already-queued", itemId: open.item.id, media, position: open.position, status: open.item.status });
     }
     const probe = await probeUrl(options.http, main.url, ctx.signal);
     if (probe.contentType && isHtml(probe.contentType)) return null;

@@ -1,5 +1,5 @@
 import type { AppError } from "../errors.ts";
-import type { DeliverableFile, Item, SourceKind } from "../items/item.ts";
+import type { DeliverableFile, Item, ItemStatus, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { Segment } from "../db/segment-repository.ts";
 
@@ -60,7 +60,27 @@ export interface SegmentStore {
 export type SourceResult =
   | { kind: "files"; files: DeliverableFile[] }
   | { kind: "reroute"; sourceKind: SourceKind; url?: string }
-  | { kind: "done"; message: string };
+  | { kind: "done"; summary: DoneSummary };
+
+/** What became of the files found on a page (or a playlist), for the one summary. */
+export interface CrawlTally {
+  found: number;
+  added: number;
+  overCap: number;
+  cap: number;
+  tooLarge: number;
+  alreadyQueued: number;
+  refused: number;
+  /** Why the first refused file was refused (a user message). */
+  firstRefusal?: string;
+}
+
+/** How an item that sends no file ended: data for the presenter's one line about it. */
+export type DoneSummary =
+  /** A page's (or playlist's) files were queued as items of their own. */
+  | { kind: "found"; tally: CrawlTally }
+  /** What the link leads to is already open in the chat as another item. */
+  | { kind: "already-queued"; itemId: number; media: "video" | "audio" | "torrent"; position: number | null; status: ItemStatus };
 
 /** A file a handler found (a page listing files, say), to be queued as an item of its own. */
 export interface FoundItem {

@@ -12,6 +12,7 @@ import { type QueueEvent, QueueEvents, type StopReason, type TransferState } fro
 import { type FileUploader, QueueWorker } from "../../src/queue/worker.ts";
 import { DataDisk } from "../../src/storage/data-disk.ts";
 import type { Source, SourceContext, SourceResult } from "../../src/sources/source.ts";
+import { doneLine } from "../../src/bot/views/done-view.ts";
 import { Waitlist } from "./waitlist.ts";
 
 /** One event the worker or queue control announced, as the recording subscriber keeps it. */
@@ -64,7 +65,7 @@ function toReport(e: QueueEvent): Report {
     case "delivered":
       return { event: "delivered", item: e.item, bytes: e.bytes, files: e.files };
     case "done":
-      return { event: "done", item: e.item, message: e.message };
+      return { event: "done", item: e.item, message: doneLine(e.summary) };
     case "failed":
       return { event: "failed", item: e.item, message: e.error.userMessage };
     case "stopped":

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { mediaName } from "../../src/sources/crawler-source.ts";
-import { summarizeCrawl } from "../../src/sources/found-items.ts";
+import { summarizeCrawl } from "../../src/bot/views/done-view.ts";
 import { findPageMedia } from "../../src/sources/page-media.ts";
 import { extensionOfUrl, resolveUrl } from "../../src/sources/page-urls.ts";
 

@@ -87,7 +87,7 @@ describe("the queue's events", () => {
       kind: "crawler",
       async download(ctx) {
         ctx.progress({ bytesDone: 0, totalBytes: null });
-        return { kind: "done", message: "queued 2 files" };
+        return { kind: "done", summary: { kind: "found", tally: { found: 2, added: 2, overCap: 0, cap: 50, tooLarge: 0, alreadyQueued: 0, refused: 0 } } };
       },
     };
     world = await QueueWorld.create({ sources: { crawler: page } });
@@ -96,7 +96,7 @@ describe("the queue's events", () => {
     const item = await world.add("index.html");
     const done = await world.recorder.next((r) => r.event === "done");
     expect(sequence(world.recorder.reports, item)).toEqual(["started", "progress:downloading", "done"]);
-    expect(done).toMatchObject({ message: "queued 2 files", item: { status: "completed", sourceKind: "crawler" } });
+    expect(done).toMatchObject({ message: "2 files found, all queued.", item: { status: "completed", sourceKind: "crawler" } });
   });
 });
 

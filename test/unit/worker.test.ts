@@ -260,11 +260,13 @@ describe("the queue worker, against a recording subscriber of its events", () =>
       // Second in line: behind the page itself, which is running.
       const open = await ctx.findOpen("https://files.invalid/one.bin");
       if (open?.position !== 2) throw new Error(`found ${JSON.stringify(open)}`);
-      return { kind: "done", message: `${first.status}, then ${again.status}` };
+      // What became of the two, as the page's summary counts them.
+      const tally = { found: 2, cap: 50, overCap: 0, tooLarge: 0, refused: 0, added: Number(first.status === "queued"), alreadyQueued: Number(again.status === "duplicate") };
+      return { kind: "done", summary: { kind: "found", tally } };
     };
     const page = await world.add("page");
     await world.worker.start();
-    expect(await world.recorder.next((r) => r.event === "done")).toMatchObject({ message: "queued, then duplicate", item: { id: page.id, status: "completed" } });
+    expect(await world.recorder.next((r) => r.event === "done")).toMatchObject({ message: "2 files found: 1 queued, 1 skipped (already in line).", item: { id: page.id, status: "completed" } });
     await world.recorder.next((r) => r.event === "delivered");
     const items = await listItems(world.db);
     expect(items.map((i) => [i.title, i.status, i.chatId])).toEqual([

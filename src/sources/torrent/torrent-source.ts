@@ -149,7 +149,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     });
     const open = await ctx.findOpen(magnet);
     if (open && open.item.id !== item.id) {
-      return { kind: "done", message: `this torrent is already in the queue as #${open.item.id}.` };
+      return { kind: "done", summary: { kind: "already-queued", itemId: open.item.id, media: "torrent", position: open.position, status: open.item.status } };
     }
     await ctx.checkpoint({ title: safeTitle(info.name) });
     return { kind: "reroute", sourceKind: "torrent", url: magnet };
