@@ -3,7 +3,7 @@ import type { Db } from "../db/database.ts";
 import { listItemFiles } from "../db/item-repository.ts";
 import { recordItemMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
-import type { DoneSummary } from "../sources/source.ts";
+import type { DoneSummary, SourceNotice } from "../sources/source.ts";
 import type { Logger } from "../logger.ts";
 import type { QueueEvents, StopReason, TransferState } from "../queue/events.ts";
 import { replyTo } from "./create-bot.ts";
@@ -22,6 +22,7 @@ import {
   renderRetrying,
 } from "./views/progress-view.ts";
 import { doneLine } from "./views/done-view.ts";
+import { renderNotice } from "./views/notice-view.ts";
 import { stageLines } from "./views/stage-view.ts";
 import { restartedView, resumedView, stoppedView } from "./views/waiting-views.ts";
 
@@ -100,7 +101,7 @@ export class ChatReporter implements Acknowledger {
         case "progress":
           return this.progress(e.item, e.transfer);
         case "notice":
-          return this.lines.track(this.notice(e.item, e.html).catch((error: unknown) => this.deps.logger.warn({ err: errorText(error) }, "could not send a notice")));
+          return this.lines.track(this.notice(e.item, e.notice).catch((error: unknown) => this.deps.logger.warn({ err: errorText(error) }, "could not send a notice")));
         case "retrying":
           return this.retrying(e.item, e);
         case "delivered":
@@ -189,8 +190,8 @@ export class ChatReporter implements Acknowledger {
     });
   }
 
-  async notice(item: Item, html: string): Promise<void> {
-    await this.deps.api.sendMessage(item.chatId, html, replyTo(item.requestMessageId));
+  async notice(item: Item, notice: SourceNotice): Promise<void> {
+    await this.deps.api.sendMessage(item.chatId, renderNotice(notice), replyTo(item.requestMessageId));
   }
 
   retrying(item: Item, failure: { error: { userMessage: string }; attempt: number; attempts: number; delayMs: number }): void {

@@ -1,7 +1,7 @@
 import type { AppError } from "../errors.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
-import type { DoneSummary, TransferStage } from "../sources/source.ts";
+import type { DoneSummary, SourceNotice, TransferStage } from "../sources/source.ts";
 
 export type StopReason = "cancel" | "pause" | "hold" | "shutdown";
 
@@ -34,8 +34,8 @@ export type QueueEvent =
   | { type: "started"; item: Item; transfer: TransferState }
   /** How the transfer goes; emitted often, the newest state wins. */
   | { type: "progress"; item: Item; transfer: TransferState }
-  /** A handler has something to say about the item (HTML today), e.g. files of a torrent it skips. */
-  | { type: "notice"; item: Item; html: string }
+  /** A handler has something to say about the item, e.g. files of a torrent it skips. */
+  | { type: "notice"; item: Item; notice: SourceNotice }
   /** The attempt failed and another one comes in `delayMs`. */
   | { type: "retrying"; item: Item; error: AppError; attempt: number; attempts: number; delayMs: number }
   /** Every file reached the chat. */

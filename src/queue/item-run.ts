@@ -150,7 +150,7 @@ export class ItemRun {
           if (!open) return undefined;
           return { item: open, position: open.status === "queued" ? await queuePosition(db, open) : null };
         },
-        notice: async (html) => this.recorder.emit({ type: "notice", item, html }),
+        notice: async (notice) => this.recorder.emit({ type: "notice", item, notice }),
         ensureDiskRoom: (bytes) => this.deps.disk.assertRoom(bytes),
       });
       if (result.kind !== "reroute") return result;

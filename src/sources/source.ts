@@ -75,6 +75,15 @@ export interface CrawlTally {
   firstRefusal?: string;
 }
 
+/** What a handler has to say about an item besides its progress: data for the presenter. */
+export type SourceNotice = {
+  kind: "files-skipped";
+  title: string;
+  tooLarge: Array<{ path: string; length: number }>;
+  empty: Array<{ path: string; length: number }>;
+  limitBytes: number;
+};
+
 /** How an item that sends no file ended: data for the presenter's one line about it. */
 export type DoneSummary =
   /** A page's (or playlist's) files were queued as items of their own. */
@@ -104,8 +113,8 @@ export interface SourceHelpers {
   enqueue(found: FoundItem): Promise<FoundOutcome>;
   /** The chat's open item with this URL, and its place in line when it is waiting. */
   findOpen(url: string): Promise<{ item: Item; position: number | null } | undefined>;
-  /** A message about the item for its chat, HTML (sent as a reply to the request). */
-  notice(html: string): Promise<void>;
+  /** Something about the item its chat should hear (sent as a reply to the request). */
+  notice(notice: SourceNotice): Promise<void>;
   /**
    * Throws DISK_FULL when the data disk is down to the reserve kept for the database (or would be,
    * after writing `bytes` more): handlers writing a download of unknown size call it as they go

@@ -60,3 +60,10 @@ export function excerpt(text: string, max = 80): string {
 /** Telegram's limits on what a bot may write. */
 export const MESSAGE_LIMIT = 4096;
 export const CAPTION_LIMIT = 1024;
+
+/** Files named with their sizes, the first `shown` of them, then how many more. Pure. */
+export function listFilesWithSizes(files: ReadonlyArray<{ path: string; length: number }>, shown = 10): string {
+  const names = files.slice(0, shown).map((f) => `${truncate(f.path, 120)} (${formatBytes(f.length)})`);
+  if (files.length > shown) names.push(`and ${files.length - shown} more`);
+  return names.join(", ");
+}

@@ -13,6 +13,7 @@ import { type FileUploader, QueueWorker } from "../../src/queue/worker.ts";
 import { DataDisk } from "../../src/storage/data-disk.ts";
 import type { Source, SourceContext, SourceResult } from "../../src/sources/source.ts";
 import { doneLine } from "../../src/bot/views/done-view.ts";
+import { renderNotice } from "../../src/bot/views/notice-view.ts";
 import { Waitlist } from "./waitlist.ts";
 
 /** One event the worker or queue control announced, as the recording subscriber keeps it. */
@@ -59,7 +60,7 @@ function toReport(e: QueueEvent): Report {
     case "progress":
       return { event: e.type, item: e.item, state: e.transfer };
     case "notice":
-      return { event: "notice", item: e.item, html: e.html };
+      return { event: "notice", item: e.item, html: renderNotice(e.notice) };
     case "retrying":
       return { event: "retrying", item: e.item, attempt: e.attempt, delayMs: e.delayMs, message: e.error.userMessage };
     case "delivered":

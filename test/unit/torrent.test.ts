@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { renderNotice } from "../../src/bot/views/notice-view.ts";
 import { describe, expect, it } from "vitest";
 import { isTorrentDocument } from "../../src/bot/features/torrent.ts";
 import { filterReachableUrls, limitTrackers, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent/torrent-client.ts";
@@ -11,7 +12,7 @@ import {
   infoHashOfMagnet,
   isPaddingAttr,
   selectFiles,
-  skippedNotice,
+  skippedFiles,
   torrentCaption,
   torrentDiskPaths,
   tooManyFilesError,
@@ -86,12 +87,12 @@ describe("selectFiles and what the chat is told", () => {
   });
 
   it("names skipped files with their sizes, escaped for HTML", () => {
-    expect(skippedNotice("album <1>", selectFiles(entries, 100), 100)).toBe(
+    expect(renderNotice(skippedFiles("album <1>", selectFiles(entries, 100), 100)!)).toBe(
       "<b>album &lt;1&gt;</b>\n" +
         "Skipping 1 file over the 100 B limit: album/&lt;b&gt;big&lt;/b&gt;.iso (500 B).\n" +
         "Skipping 1 empty file: album/empty.txt (0 B).",
     );
-    expect(skippedNotice("x", selectFiles(entries.slice(0, 1), 100), 100)).toBeNull();
+    expect(skippedFiles("x", selectFiles(entries.slice(0, 1), 100), 100)).toBeNull();
   });
 
   it("refuses a torrent whose files are all too large, listing them (not retryable)", () => {

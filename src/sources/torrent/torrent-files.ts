@@ -1,7 +1,8 @@
 import path from "node:path";
 import { DownloadError, InputError } from "../../errors.ts";
 import { safeFileName } from "../../storage/paths.ts";
-import { CAPTION_LIMIT, escapeHtml, formatBytes, formatDuration, truncate } from "../../text/format.ts";
+import { CAPTION_LIMIT, formatBytes, formatDuration, listFilesWithSizes, truncate } from "../../text/format.ts";
+import type { SourceNotice } from "../source.ts";
 
 /**
  * Pure helpers for torrents: which files to fetch, where they go on disk, how a magnet is written.
@@ -49,20 +50,12 @@ export function isPaddingAttr(attr: Uint8Array | string | undefined): boolean {
   return text.includes("p");
 }
 
-const LISTED_FILES = 10;
-
-function listFiles(files: readonly TorrentEntry[]): string {
-  const shown = files.slice(0, LISTED_FILES).map((f) => `${truncate(f.path, 120)} (${formatBytes(f.length)})`);
-  if (files.length > LISTED_FILES) shown.push(`and ${files.length - LISTED_FILES} more`);
-  return shown.join(", ");
-}
-
 /** Every file is over the limit: nothing to download. Not retryable (the limit will not change). */
 export function allTooLargeError(selection: FileSelection, maxFileBytes: number): DownloadError {
   const files = selection.tooLarge;
   const what = files.length === 1 ? "its file is" : `all ${files.length} files are`;
   return new DownloadError("TOO_LARGE", `torrent: ${what} over the ${maxFileBytes}-byte limit`, {
-    userMessage: `${what} over this bot's limit of ${formatBytes(maxFileBytes)}: ${listFiles(files)}.`,
+    userMessage: `${what} over this bot's limit of ${formatBytes(maxFileBytes)}: ${listFilesWithSizes(files)}.`,
   });
 }
 
@@ -81,21 +74,11 @@ export function tooManyFilesError(count: number, maxFiles: number): DownloadErro
   });
 }
 
-/** The chat message naming what a multi-file torrent skips, or null when nothing is skipped. HTML. */
-export function skippedNotice(title: string, selection: FileSelection, maxFileBytes: number): string | null {
-  const lines: string[] = [];
-  if (selection.tooLarge.length > 0) {
-    const n = selection.tooLarge.length;
-    lines.push(
-      `Skipping ${n === 1 ? "1 file" : `${n} files`} over the ${escapeHtml(formatBytes(maxFileBytes))} limit: ${escapeHtml(listFiles(selection.tooLarge))}.`,
-    );
-  }
-  if (selection.empty.length > 0) {
-    const n = selection.empty.length;
-    lines.push(`Skipping ${n === 1 ? "1 empty file" : `${n} empty files`}: ${escapeHtml(listFiles(selection.empty))}.`);
-  }
-  if (lines.length === 0) return null;
-  return [`<b>${escapeHtml(truncate(title, 200))}</b>`, ...lines].join("\n");
+/** What a multi-file torrent skips (too large, empty), for the chat; null when nothing is skipped. */
+export function skippedFiles(title: string, selection: FileSelection, maxFileBytes: number): SourceNotice | null {
+  if (selection.tooLarge.length === 0 && selection.empty.length === 0) return null;
+  const files = (entries: readonly TorrentEntry[]) => entries.map((e) => ({ path: e.path, length: e.length }));
+  return { kind: "files-skipped", title, tooLarge: files(selection.tooLarge), empty: files(selection.empty), limitBytes: maxFileBytes };
 }
 
 /** The caption of a delivered file of a multi-file torrent: its path inside the torrent. */

@@ -19,7 +19,7 @@ import {
   emptyTorrentError,
   fileCount,
   selectFiles,
-  skippedNotice,
+  skippedFiles,
   torrentCaption,
   torrentClosedError,
   torrentDiskPaths,
@@ -329,7 +329,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     const { item } = ctx;
     if (!hadMetadata && torrent.torrentFile) await saveMetainfo(deps.db, infoHash, torrent.torrentFile, now());
     await ctx.checkpoint({ title: safeTitle(torrent.name || item.title), sizeBytes: selection.wantedBytes });
-    const notice = skippedNotice(torrent.name || item.title, selection, ctx.maxBytes);
+    const notice = skippedFiles(torrent.name || item.title, selection, ctx.maxBytes);
     if (notice && (await claimNotice(deps.db, item.id, "skipped", now()))) {
       await ctx.notice(notice).catch((error: unknown) => ctx.logger.warn({ err: String(error) }, "could not send the skipped-files notice"));
     }
