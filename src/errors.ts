@@ -27,6 +27,9 @@ export type ErrorCode =
   | "INTERRUPTED"
   | "CANCELLED"
   | "PAUSED"
+  | "HELD"
+  | "SHUTDOWN"
+  | "FILE_MISSING"
   | "TOOL_FAILED"
   | "INTERNAL";
 
@@ -69,6 +72,9 @@ export class DownloadError extends AppError {
   override readonly name = "DownloadError";
 }
 
+/** Each stop's own code: a shutdown is not a pause, nor a held queue. */
+const STOP_CODES = { cancel: "CANCELLED", pause: "PAUSED", hold: "HELD", shutdown: "SHUTDOWN" } as const;
+
 /**
  * The transfer was stopped on purpose; not a failure. "pause" sets the item aside, "hold" puts it
  * back in line because the whole queue was paused, "shutdown" because the process is stopping.
@@ -76,7 +82,7 @@ export class DownloadError extends AppError {
 export class StopError extends AppError {
   override readonly name = "StopError";
   constructor(readonly reason: "cancel" | "pause" | "hold" | "shutdown") {
-    super(reason === "cancel" ? "CANCELLED" : "PAUSED", `stopped: ${reason}`);
+    super(STOP_CODES[reason], `stopped: ${reason}`);
   }
 }
 

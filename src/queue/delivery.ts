@@ -40,7 +40,7 @@ export async function deliver(
         await fs.access(f.path);
       } catch {
         await forgetFiles(db, item.id, now());
-        throw new DownloadError("NETWORK", `the downloaded file ${f.name} is missing from disk`, {
+        throw new DownloadError("FILE_MISSING", `the downloaded file ${f.name} is missing from disk`, {
           retryable: true,
           userMessage: "the downloaded file disappeared from the bot's disk; it will be downloaded again.",
         });
