@@ -100,8 +100,14 @@ export class ChatReporter implements Acknowledger {
           return this.started(e.item, e.transfer);
         case "progress":
           return this.progress(e.item, e.transfer);
-        case "notice":
-          return this.lines.track(this.notice(e.item, e.notice).catch((error: unknown) => this.deps.logger.warn({ err: errorText(error) }, "could not send a notice")));
+        case "notice": {
+          // Returned as well as tracked: the source waits for it, so it lands before the files.
+          const sent = this.notice(e.item, e.notice).catch((error: unknown) =>
+            this.deps.logger.warn({ itemId: e.item.id, err: errorText(error) }, "could not send a notice"),
+          );
+          this.lines.track(sent);
+          return sent;
+        }
         case "retrying":
           return this.retrying(e.item, e);
         case "delivered":

@@ -66,30 +66,42 @@ export type QueueEventOf<T extends QueueEventType> = Extract<QueueEvent, { type:
  * transfer that emitted it.
  */
 export class QueueEvents {
-  private readonly listeners = new Set<(event: QueueEvent) => void>();
+  private readonly listeners = new Set<(event: QueueEvent) => unknown>();
 
   constructor(private readonly logger?: Logger) {}
 
-  /** Every event; returns the unsubscribe. */
-  onAny(listener: (event: QueueEvent) => void): () => void {
+  /**
+   * Every event; returns the unsubscribe. A listener may return a promise: `emitAndWait` waits
+   * for it (a notice that must reach the chat before the files do).
+   */
+  onAny(listener: (event: QueueEvent) => unknown): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
   /** Events of one type; returns the unsubscribe. */
-  on<T extends QueueEventType>(type: T, listener: (event: QueueEventOf<T>) => void): () => void {
-    return this.onAny((event) => {
-      if (event.type === type) listener(event as QueueEventOf<T>);
-    });
+  on<T extends QueueEventType>(type: T, listener: (event: QueueEventOf<T>) => unknown): () => void {
+    return this.onAny((event) => (event.type === type ? listener(event as QueueEventOf<T>) : undefined));
   }
 
   emit(event: QueueEvent): void {
+    void this.emitAndWait(event);
+  }
+
+  /** Emits, then waits for what the listeners returned; never rejects (a failure is logged). */
+  async emitAndWait(event: QueueEvent): Promise<void> {
+    const waits: unknown[] = [];
     for (const listener of [...this.listeners]) {
       try {
-        listener(event);
+        waits.push(listener(event));
       } catch (error) {
-        this.logger?.error({ event: event.type, itemId: event.item.id, err: error instanceof Error ? error.message : String(error) }, "an event listener failed");
+        this.failed(event, error);
       }
     }
+    await Promise.all(waits.map((w) => Promise.resolve(w).catch((error: unknown) => this.failed(event, error))));
+  }
+
+  private failed(event: QueueEvent, error: unknown): void {
+    this.logger?.error({ event: event.type, itemId: event.item.id, err: error instanceof Error ? error.message : String(error) }, "an event listener failed");
   }
 }

@@ -70,7 +70,7 @@ export class ItemRun {
           return;
         }
         // Over the upload limit: parts (or a refusal), decided once and recorded with the files.
-        state.stage = { kind: "preparing-upload" };
+        state.stage = { kind: "preparing-upload", ...(state.stage ? { after: state.stage } : {}) };
         report();
         const parts = this.deps.prepare
           ? await this.deps.prepare(result.files, signal)
@@ -150,7 +150,7 @@ export class ItemRun {
           if (!open) return undefined;
           return { item: open, position: open.status === "queued" ? await queuePosition(db, open) : null };
         },
-        notice: async (notice) => this.recorder.emit({ type: "notice", item, notice }),
+        notice: (notice) => this.recorder.emitAndWait({ type: "notice", item, notice }),
         ensureDiskRoom: (bytes) => this.deps.disk.assertRoom(bytes),
       });
       if (result.kind !== "reroute") return result;

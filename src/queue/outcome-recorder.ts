@@ -93,4 +93,9 @@ export class OutcomeRecorder {
     this.deps.events.emit(event);
   }
 
+  /** Announces an event and waits until its listeners are done with it (a notice ahead of the files). */
+  emitAndWait(event: QueueEvent): Promise<void> {
+    return this.deps.events.emitAndWait(event);
+  }
+
 }

@@ -22,7 +22,7 @@ const DISK_POLL_MS = 2000;
 
 /**
  * The queue's single worker: takes the next ready item, runs it to the end (download, upload) and
- * decides what a failure means, reporting each step to a `QueueReporter`. One item at a time,
+ * decides what a failure means, announcing each step on the `QueueEvents` stream. One item at a time,
  * highest priority then oldest first. It sleeps on a promise while idle (no polling), woken by
  * `notify()` or by the next scheduled retry. It owns the running item and the queue's pause
  * switch: everyone else stops the running item through `stopItem`, which settles once the outcome

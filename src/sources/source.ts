@@ -18,7 +18,8 @@ export type TransferStage =
   | { kind: "torrent-metadata"; peers: number }
   | { kind: "torrent-checking"; peers: number }
   | { kind: "torrent"; peers: number; downBytesPerSec: number; upBytesPerSec: number }
-  | { kind: "preparing-upload" }
+  /** `after`: the stage the download ended in (a torrent's peers stay in view meanwhile). */
+  | { kind: "preparing-upload"; after?: TransferStage }
   /** Files `from`-`to` (1-based) of `of` going up together, the first named. */
   | { kind: "uploading-files"; from: number; to: number; of: number; name: string };
 

@@ -117,4 +117,22 @@ describe("QueueEvents", () => {
     events.emit({ type: "failed", item, error: new DownloadError("HTTP_PERMANENT", "404") });
     expect(heard).toEqual(["any:delivered", "any:failed", "failed:HTTP_PERMANENT", "any:failed"]);
   });
+
+  it("emitAndWait waits for what listeners return (a notice that must land before the files), and never rejects", async () => {
+    const events = new QueueEvents();
+    const order: string[] = [];
+    let send!: () => void;
+    events.on("notice", () => new Promise<void>((r) => (send = () => {
+      order.push("notice sent");
+      r();
+    })));
+    events.on("notice", () => Promise.reject(new Error("a second listener failed")));
+    const item = { id: 1 } as Item;
+    const waited = events.emitAndWait({ type: "notice", item, notice: { kind: "files-skipped", title: "t", tooLarge: [], empty: [], limitBytes: 1 } }).then(() => order.push("source goes on"));
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    send();
+    await waited;
+    expect(order).toEqual(["notice sent", "source goes on"]);
+  });
 });

@@ -15,6 +15,10 @@ const EVERY_STAGE: Array<[TransferStage, { note?: string; details?: string[] }]>
   [{ kind: "torrent-checking", peers: 1 }, { note: "checking the pieces already on disk", details: ["peers: 1"] }],
   [{ kind: "torrent", peers: 4, downBytesPerSec: 2048, upBytesPerSec: 0 }, { details: ["peers: 4", "↓ 2.0 KB/s ↑ 0 B/s"] }],
   [{ kind: "preparing-upload" }, { note: "preparing the upload" }],
+  [
+    { kind: "preparing-upload", after: { kind: "torrent", peers: 3, downBytesPerSec: 0, upBytesPerSec: 0 } },
+    { note: "preparing the upload", details: ["peers: 3", "↓ 0 B/s ↑ 0 B/s"] },
+  ],
   [{ kind: "uploading-files", from: 2, to: 2, of: 5, name: "b.mkv" }, { details: ["2 of 5: b.mkv"] }],
   [{ kind: "uploading-files", from: 1, to: 10, of: 21, name: "disk.img.001" }, { details: ["1-10 of 21: disk.img.001 …"] }],
 ];

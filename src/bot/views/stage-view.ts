@@ -29,8 +29,10 @@ export function stageLines(stage: TransferStage | undefined): { note?: string; d
       return { note: "checking the pieces already on disk", details: [peers(stage.peers)] };
     case "torrent":
       return { details: [peers(stage.peers), `↓ ${formatBytes(stage.downBytesPerSec)}/s ↑ ${formatBytes(stage.upBytesPerSec)}/s`] };
-    case "preparing-upload":
-      return { note: "preparing the upload" };
+    case "preparing-upload": {
+      const details = stageLines(stage.after).details;
+      return { note: "preparing the upload", ...(details ? { details } : {}) };
+    }
     case "uploading-files":
       return { details: [stage.to > stage.from ? `${stage.from}-${stage.to} of ${stage.of}: ${stage.name} …` : `${stage.from} of ${stage.of}: ${stage.name}`] };
   }
