@@ -1,7 +1,7 @@
 import type { Api } from "grammy";
 import type { Db } from "../db/database.ts";
-import { listItemFiles } from "../db/item-repository.ts";
-import { recordItemMessage } from "../db/message-repository.ts";
+import { findItem, listItemFiles } from "../db/item-repository.ts";
+import { listLiveMessages, recordItemMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
 import type { DoneSummary, SourceNotice } from "../sources/source.ts";
 import type { Logger } from "../logger.ts";
@@ -51,6 +51,8 @@ export interface Acknowledger {
   offer(chatId: number, messageId: number, itemId: number): void;
   /** The item's request is answered by a message it cannot have (it names several items). */
   decline(itemId: number): void;
+  /** The message that shows the item's progress, if it has one. */
+  liveMessageOf(itemId: number): Promise<number | undefined>;
 }
 
 /** The running item's live message. */
@@ -120,8 +122,8 @@ export class ChatReporter implements Acknowledger {
           return this.stopped(e.item, e);
         case "resumed":
           return this.resumed(e.item, e);
-        case "restored":
-          return this.restored(e.item, e);
+        case "recovered":
+          return this.recover(e);
       }
     });
   }
@@ -152,6 +154,10 @@ export class ChatReporter implements Acknowledger {
 
   decline(itemId: number): void {
     this.messages.decline(itemId);
+  }
+
+  liveMessageOf(itemId: number): Promise<number | undefined> {
+    return this.messages.liveMessageOf(itemId);
   }
 
   started(item: Item, state: TransferState): void {
@@ -249,12 +255,26 @@ export class ChatReporter implements Acknowledger {
       void this.deps.editor.edit(item.chatId, messageId, { text: renderProgress(view), markup });
     };
     if (stop.wasRunning) this.afterRun(item, show);
-    else show(this.messages.ownMessage(item));
+    else this.lines.track(this.messages.ownMessage(item).then(show));
   }
 
-  restored(item: Item, where: { queuePaused: boolean; waiting: number }): void {
-    const messageId = item.progressMessageId;
-    if (messageId === null) return;
+  /**
+   * At start: each message a previous process left live, brought up to date (items `settled`
+   * at start were announced on their own). Resolves once done, before anything runs.
+   */
+  async recover(where: { queuePaused: boolean; waiting: number; settled: readonly number[] }): Promise<void> {
+    for (const { itemId, messageId } of await listLiveMessages(this.deps.db)) {
+      if (where.settled.includes(itemId)) continue;
+      const item = await findItem(this.deps.db, itemId);
+      if (item) this.restored(item, where, messageId);
+    }
+  }
+
+  /**
+   * An item as a previous process left it, with its live message (it was interrupted, or it
+   * ended just before the process did and the chat may not have been told).
+   */
+  private restored(item: Item, where: { queuePaused: boolean; waiting: number }, messageId: number): void {
     switch (item.status) {
       case "queued": {
         // A retry's wait is still what the message says; anything else was cut off mid-run.
@@ -287,10 +307,13 @@ export class ChatReporter implements Acknowledger {
   }
 
   resumed(item: Item, where: { position: number; queuePaused: boolean; waiting: number }): void {
-    const messageId = this.messages.ownMessage(item);
-    if (messageId === undefined) return;
-    const text = renderProgress(resumedView(item, where, this.isAdmin(item.chatId)));
-    void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
+    this.lines.track(
+      this.messages.ownMessage(item).then((messageId) => {
+        if (messageId === undefined) return;
+        const text = renderProgress(resumedView(item, where, this.isAdmin(item.chatId)));
+        void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
+      }),
+    );
   }
 
   async acknowledged(message: { chat: { id: number }; message_id: number }, itemIds: readonly number[], transient: boolean): Promise<void> {
@@ -306,7 +329,7 @@ export class ChatReporter implements Acknowledger {
   private afterRun(item: Item, then: (messageId: number | undefined) => void): void {
     const live = this.live.get(item.id);
     this.live.delete(item.id);
-    if (!live) return then(item.progressMessageId ?? undefined);
+    if (!live) return this.lines.track(this.messages.liveMessageOf(item.id).then(then));
     this.lines.track(live.ready.then(() => then(live.messageId)));
   }
 

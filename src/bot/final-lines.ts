@@ -33,8 +33,12 @@ export class FinalLines {
   replace(item: Item, messageId: number | undefined, text: string, outcome: Outcome): void {
     if (messageId === undefined) return this.finish(item, messageId, text, outcome, false);
     this.deps.editor.forget(item.chatId, messageId);
+    // No longer the item's live message before anyone can see the outcome (and /retry it): a
+    // retried item must get a fresh message, not this one.
     this.track(
-      this.deps.api.sendMessage(item.chatId, text, replyTo(item.requestMessageId)).then(
+      this.settled(item, messageId)
+        .then(() => this.deps.api.sendMessage(item.chatId, text, replyTo(item.requestMessageId)))
+        .then(
         async (message) => {
           this.remember(item, message.message_id);
           this.deps.messages.observe(item.chatId, message.message_id);
@@ -43,7 +47,6 @@ export class FinalLines {
             // Too old to delete (48 h) or already gone: leave it as the final line instead.
             void this.deps.editor.edit(item.chatId, messageId, { text });
           });
-          this.settle(item, messageId);
         },
         (error: unknown) => {
           this.deps.logger.warn({ err: errorText(error) }, "could not send the final message");
@@ -73,8 +76,10 @@ export class FinalLines {
       return;
     }
     this.track(
-      this.deps.editor.edit(item.chatId, messageId, { text }).then(() => {
-        this.settle(item, messageId);
+      // Settled first, for the same reason as in `replace`.
+      this.settled(item, messageId)
+        .then(() => this.deps.editor.edit(item.chatId, messageId, { text }))
+        .then(() => {
         // The chat's next item may have taken the message over meanwhile: it is live again.
         if (this.deps.messages.showsAnother(item, messageId)) return;
         this.deps.editor.forget(item.chatId, messageId);
@@ -83,12 +88,10 @@ export class FinalLines {
     );
   }
 
-  /** The progress message shows the item's final line: no longer live (see `settleProgressMessage`). */
-  private settle(item: Item, messageId: number): void {
-    this.track(
-      settleProgressMessage(this.deps.db, { ...item, progressMessageId: messageId }, this.deps.now()).catch((error: unknown) =>
-        this.deps.logger.warn({ err: errorText(error) }, "could not record a final line"),
-      ),
+  /** The progress message shows the item's final line: no longer live (see `settleProgressMessage`). Never rejects. */
+  private settled(item: Item, messageId: number): Promise<void> {
+    return settleProgressMessage(this.deps.db, item, messageId, this.deps.now()).catch((error: unknown) =>
+      this.deps.logger.warn({ err: errorText(error) }, "could not record a final line"),
     );
   }
 

@@ -1,7 +1,6 @@
 import type { Api } from "grammy";
 import type { Db } from "../db/database.ts";
-import { updateItem } from "../db/item-repository.ts";
-import { clearProgressMessage, recordItemMessage } from "../db/message-repository.ts";
+import { clearProgressMessage, liveMessageOf, recordItemMessage, setLiveMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { replyTo } from "./create-bot.ts";
@@ -107,9 +106,14 @@ export class LiveMessages {
     return chat.liveId === messageId && chat.showing !== item.id;
   }
 
+  /** The message that shows the item's progress, if any (as stored: it survives restarts). */
+  liveMessageOf(itemId: number): Promise<number | undefined> {
+    return liveMessageOf(this.deps.db, itemId);
+  }
+
   /** The item's progress message, unless the chat's live message there shows another item now. */
-  ownMessage(item: Item): number | undefined {
-    const messageId = item.progressMessageId ?? undefined;
+  async ownMessage(item: Item): Promise<number | undefined> {
+    const messageId = await liveMessageOf(this.deps.db, item.id);
     const chat = this.chats.get(item.chatId);
     if (messageId !== undefined && chat?.liveId === messageId && chat.showing !== undefined && chat.showing !== item.id) return undefined;
     return messageId;
@@ -124,6 +128,7 @@ export class LiveMessages {
     const { api, editor, notices } = this.deps;
     const chat = this.chat(item.chatId);
     const { text, markup } = first;
+    const own = await liveMessageOf(this.deps.db, item.id);
     const show = async (messageId: number, fresh: boolean) => {
       if (chat.liveId === messageId && chat.showing !== undefined && chat.showing !== item.id) {
         await this.detach(item.chatId, chat.showing, messageId);
@@ -133,7 +138,7 @@ export class LiveMessages {
       chat.free = false;
       if (fresh) editor.track(item.chatId, messageId, text, markup);
       else void editor.edit(item.chatId, messageId, { text, markup });
-      if (item.progressMessageId !== messageId) await updateItem(this.deps.db, item.id, { progressMessageId: messageId }, this.deps.now());
+      if (own !== messageId) await setLiveMessage(this.deps.db, item.id, messageId);
       return messageId;
     };
     const usable = (messageId: number) => {
@@ -141,7 +146,7 @@ export class LiveMessages {
       notices.keep(item.chatId, messageId);
       return !notices.wasDeleted(item.chatId, messageId);
     };
-    if (item.progressMessageId !== null && usable(item.progressMessageId)) return show(item.progressMessageId, false);
+    if (own !== undefined && usable(own)) return show(own, false);
     if (chat.liveId !== undefined && chat.free && chat.newest - chat.liveId <= IN_SIGHT && usable(chat.liveId)) return show(chat.liveId, false);
     const ack = await this.acknowledgementOf(item);
     if (ack !== undefined && usable(ack)) return show(ack, false);

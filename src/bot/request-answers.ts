@@ -89,7 +89,8 @@ export class RequestAnswers {
       const lines = [...problems, ...outcomes.map((o, i) => describeOutcome(o, entries[i]!.label)), ...extra];
       // A lone duplicate answers on the existing item's progress message: that is where it is.
       const only = outcomes.length === 1 && problems.length === 0 ? outcomes[0] : undefined;
-      const pointAt = only?.status === "duplicate" && only.item.progressMessageId !== null ? only.item.progressMessageId : options.requestMessageId;
+      const live = only?.status === "duplicate" ? await this.deps.acks.liveMessageOf(only.item.id) : undefined;
+      const pointAt = live ?? options.requestMessageId;
       const markup = againKeyboard(outcomes);
       const message = await api.sendMessage(options.chatId, joinReply(lines), { ...replyTo(pointAt), ...(markup ? { reply_markup: markup } : {}) });
       await this.deps.acks.acknowledged(message, itemIds(outcomes), transient(problems, outcomes));

@@ -37,7 +37,6 @@ export function toItem(row: ItemRowWithFiles): Item {
     errorCode: row.error_code,
     etag: row.etag,
     lastModified: row.last_modified,
-    progressMessageId: row.progress_message_id,
     requestId: row.request_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -104,11 +103,6 @@ export async function listItems(db: Db, where: { statuses?: readonly ItemStatus[
   return rows.map(toItem);
 }
 
-/** Items whose progress message is still live: open ones, and finished ones whose final line was not shown. */
-export async function listWithProgressMessage(db: Db): Promise<Item[]> {
-  const rows = await selectItems(db).where("progress_message_id", "is not", null).orderBy("items.id").execute();
-  return rows.map(toItem);
-}
 
 /** Items not finished yet (of one chat, or all). Unordered: the queue view sorts them. */
 export function listOpenItems(db: Db, chatId?: number): Promise<Item[]> {

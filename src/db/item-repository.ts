@@ -29,7 +29,6 @@ export {
   listFinished,
   listItems,
   listOpenItems,
-  listWithProgressMessage,
   nextReadyAt,
   queuePosition,
 } from "./item-query-repository.ts";
@@ -103,7 +102,6 @@ function patchColumns(patch: ItemPatch) {
     ...(patch.sizeBytes !== undefined && { size_bytes: patch.sizeBytes }),
     ...(patch.etag !== undefined && { etag: patch.etag }),
     ...(patch.lastModified !== undefined && { last_modified: patch.lastModified }),
-    ...(patch.progressMessageId !== undefined && { progress_message_id: patch.progressMessageId }),
     ...(patch.startedAt !== undefined && { started_at: patch.startedAt }),
     ...(patch.title !== undefined && { title: patch.title }),
     ...(patch.sourceKind !== undefined && { source_kind: patch.sourceKind }),
@@ -310,7 +308,6 @@ export async function requeue(db: Db, id: number, now: number): Promise<{ item?:
             bytesDone: 0,
             etag: null,
             lastModified: null,
-            progressMessageId: null,
             startedAt: null,
           },
         },

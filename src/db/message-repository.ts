@@ -24,7 +24,7 @@ export async function itemsForMessage(db: Db, chatId: number, messageId: number)
     .where("chat_id", "=", chatId)
     .where((eb) =>
       eb.or([
-        eb("progress_message_id", "=", messageId),
+        eb("id", "in", eb.selectFrom("live_messages").select("item_id").where("message_id", "=", messageId)),
         eb("request_message_id", "=", messageId),
         eb(
           "id",
@@ -39,24 +39,43 @@ export async function itemsForMessage(db: Db, chatId: number, messageId: number)
   return items.filter((i): i is Item => i !== undefined);
 }
 
+/** The message that shows the item's progress, if it has one. */
+export async function liveMessageOf(db: Db, itemId: number): Promise<number | undefined> {
+  const row = await db.selectFrom("live_messages").select("message_id").where("item_id", "=", itemId).executeTakeFirst();
+  return row?.message_id;
+}
+
+/** The message shows the item's progress from now on. */
+export async function setLiveMessage(db: Db, itemId: number, messageId: number): Promise<void> {
+  await db
+    .insertInto("live_messages")
+    .values({ item_id: itemId, message_id: messageId })
+    .onConflict((oc) => oc.column("item_id").doUpdateSet({ message_id: messageId }))
+    .execute();
+}
+
+/** Every item with a live message, and the message: what a previous process may have left showing. */
+export async function listLiveMessages(db: Db): Promise<Array<{ itemId: number; messageId: number }>> {
+  const rows = await db.selectFrom("live_messages").select(["item_id", "message_id"]).orderBy("item_id").execute();
+  return rows.map((r) => ({ itemId: r.item_id, messageId: r.message_id }));
+}
+
 /**
  * An item's progress message shows its final line now: it stays findable for replies (as a
  * message about the item) but is no longer the item's live message, so nothing edits it again.
  */
-export async function settleProgressMessage(db: Db, item: Item, now: number): Promise<void> {
-  const messageId = item.progressMessageId;
-  if (messageId === null) return;
+export async function settleProgressMessage(db: Db, item: Pick<Item, "id" | "chatId">, messageId: number, now: number): Promise<void> {
   await transact(db, async (trx) => {
     await trx
       .insertInto("item_messages")
       .values({ chat_id: item.chatId, message_id: messageId, item_id: item.id, created_at: now })
       .onConflict((oc) => oc.doNothing())
       .execute();
-    await trx.updateTable("items").set({ progress_message_id: null }).where("id", "=", item.id).where("progress_message_id", "=", messageId).execute();
+    await trx.deleteFrom("live_messages").where("item_id", "=", item.id).where("message_id", "=", messageId).execute();
   });
 }
 
 /** The item's live message shows another item now: it is no longer this item's. */
 export async function clearProgressMessage(db: Db, itemId: number, messageId: number): Promise<void> {
-  await db.updateTable("items").set({ progress_message_id: null }).where("id", "=", itemId).where("progress_message_id", "=", messageId).execute();
+  await db.deleteFrom("live_messages").where("item_id", "=", itemId).where("message_id", "=", messageId).execute();
 }

@@ -22,13 +22,18 @@ export interface ItemsTable {
   error_code: string | null;
   etag: string | null;
   last_modified: string | null;
-  progress_message_id: number | null;
   /** The intake request it was stored for (migration 006); unique. */
   request_id: number | null;
   created_at: number;
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+}
+
+/** The chat message that shows an item's progress (migration 009): the Telegram side's own. */
+export interface LiveMessagesTable {
+  item_id: number;
+  message_id: number;
 }
 
 /** What people asked for, stored before it is checked and queued (migration 006). */
@@ -97,6 +102,7 @@ export interface Database {
   item_files: ItemFilesTable;
   settings: SettingsTable;
   item_messages: ItemMessagesTable;
+  live_messages: LiveMessagesTable;
 }
 
 export type ItemRow = Selectable<ItemsTable>;

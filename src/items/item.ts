@@ -81,7 +81,6 @@ export interface Item {
   errorCode: string | null;
   etag: string | null;
   lastModified: string | null;
-  progressMessageId: number | null;
   /** The stored request it came from (a link someone sent), or null (found on a page, say). */
   requestId: number | null;
   createdAt: number;
@@ -118,7 +117,6 @@ export interface ItemPatch {
   sizeBytes?: number | null;
   etag?: string | null;
   lastModified?: string | null;
-  progressMessageId?: number | null;
   startedAt?: number | null;
   title?: string;
   sourceKind?: SourceKind;

@@ -52,12 +52,15 @@ export type QueueEvent =
   /** A paused item went back in line. */
   | { type: "resumed"; item: Item; position: number; queuePaused: boolean; waiting: number }
   /**
-   * At start: an item as a previous process left it, which still has a live message (it was
-   * interrupted, or it ended just before the process did and the chat may not have been told).
+   * At start, before anything runs: the queue is as a previous process left it, the items it
+   * interrupted put back in line or failed (`settled`: those were announced on their own). A
+   * presenter brings what it showed up to date.
    */
-  | { type: "restored"; item: Item; queuePaused: boolean; waiting: number };
+  | { type: "recovered"; queuePaused: boolean; waiting: number; settled: number[] };
 
 export type QueueEventType = QueueEvent["type"];
+/** The events about one item (all but `recovered`). */
+export type ItemEvent = Exclude<QueueEvent, { type: "recovered" }>;
 export type QueueEventOf<T extends QueueEventType> = Extract<QueueEvent, { type: T }>;
 
 /**
@@ -102,6 +105,6 @@ export class QueueEvents {
   }
 
   private failed(event: QueueEvent, error: unknown): void {
-    this.logger?.error({ event: event.type, itemId: event.item.id, err: error instanceof Error ? error.message : String(error) }, "an event listener failed");
+    this.logger?.error({ event: event.type, itemId: "item" in event ? event.item.id : undefined, err: error instanceof Error ? error.message : String(error) }, "an event listener failed");
   }
 }

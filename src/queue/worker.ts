@@ -1,4 +1,4 @@
-import { claimNextItem, countQueued, listItems, listWithProgressMessage, nextReadyAt } from "../db/item-repository.ts";
+import { claimNextItem, countQueued, listItems, nextReadyAt } from "../db/item-repository.ts";
 import { getSetting, putSetting } from "../db/settings-repository.ts";
 import { StopError, toAppError } from "../errors.ts";
 import { ACTIVE_STATUSES, type Item } from "../items/item.ts";
@@ -78,11 +78,9 @@ export class QueueWorker {
       }
     }
     await this.deps.disk.restoreBallast();
-    // Messages the previous process left live: the chat side brings each up to date.
+    // Before anything runs: what the previous process left showing is brought up to date.
     const waiting = await countQueued(db);
-    for (const item of await listWithProgressMessage(db)) {
-      if (!told.has(item.id)) this.recorder.emit({ type: "restored", item, queuePaused: this.paused, waiting });
-    }
+    await this.recorder.emitAndWait({ type: "recovered", queuePaused: this.paused, waiting, settled: [...told] });
     this.loop = this.run();
   }
 

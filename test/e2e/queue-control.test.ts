@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { COMMANDS } from "../../src/app.ts";
 import { findItem, listItemFiles, listItems } from "../../src/db/item-repository.ts";
+import { itemsForMessage, liveMessageOf } from "../../src/db/message-repository.ts";
 import { FileServer, type ServedRequest } from "../support/file-server.ts";
 import { playableMp4 } from "../support/media.ts";
 import { CHAT, Harness, STRANGER_CHAT, USER, isUpload, messageIdOf } from "../support/harness.ts";
@@ -39,8 +40,10 @@ function gets(p?: string): ServedRequest[] {
   return h.files.requests.filter((r) => r.method === "GET" && (p === undefined || r.path === p));
 }
 
+/** An item as stored, with the chat's live message of it (kept by the Telegram side apart from the item). */
 async function item(id: number) {
-  return (await findItem(h.app!.db, id))!;
+  const stored = (await findItem(h.app!.db, id))!;
+  return { ...stored, progressMessageId: (await liveMessageOf(h.app!.db, id)) ?? null };
 }
 
 /** Nothing can be awaited to show that nothing happens: watch for a while. */
@@ -516,7 +519,10 @@ describe("commands", () => {
     // A fresh progress message; the failure line stays as it was.
     const progress = await h.progressMessageId(from);
     await h.waitForText(progress, /delivered/, from);
-    expect(await item(1)).toMatchObject({ status: "completed", attempts: 0, progressMessageId: progress });
+    expect(await item(1)).toMatchObject({ status: "completed", attempts: 0 });
+    // That message is the item's (a reply to it names the item), and no longer live.
+    expect((await itemsForMessage(h.app!.db, CHAT, progress)).map((i) => i.id)).toEqual([1]);
+    expect(progress).not.toBe(messageIdOf(failure));
 
     from = h.api.nextSeq;
     h.send("/history");

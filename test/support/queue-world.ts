@@ -8,7 +8,7 @@ import type { Item, SourceKind } from "../../src/items/item.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createHttpClient } from "../../src/net/http-client.ts";
 import { QueueControl } from "../../src/queue/queue-control.ts";
-import { type QueueEvent, QueueEvents, type StopReason, type TransferState } from "../../src/queue/events.ts";
+import { type ItemEvent, QueueEvents, type StopReason, type TransferState } from "../../src/queue/events.ts";
 import { type FileUploader, QueueWorker } from "../../src/queue/worker.ts";
 import { DataDisk } from "../../src/storage/data-disk.ts";
 import type { Source, SourceContext, SourceResult } from "../../src/sources/source.ts";
@@ -25,8 +25,8 @@ export type Report =
   | { event: "done"; item: Item; message: string }
   | { event: "failed"; item: Item; message: string }
   | { event: "stopped"; item: Item; reason: StopReason; wasRunning: boolean }
-  | { event: "resumed"; item: Item; position: number }
-  | { event: "restored"; item: Item };
+  | { event: "resumed"; item: Item; position: number };
+
 
 /** A recording subscriber of the queue's events, in the shape tests read, which a test can await. */
 export class EventRecorder {
@@ -34,7 +34,9 @@ export class EventRecorder {
   private readonly waiters = new Waitlist<Report>();
 
   constructor(events: QueueEvents) {
-    events.onAny((event) => this.add(toReport(event)));
+    events.onAny((event) => {
+      if (event.type !== "recovered") this.add(toReport(event));
+    });
   }
 
   private add(report: Report): void {
@@ -54,7 +56,7 @@ export class EventRecorder {
 }
 
 /** An event as the tests compare it. */
-function toReport(e: QueueEvent): Report {
+function toReport(e: ItemEvent): Report {
   switch (e.type) {
     case "started":
     case "progress":
@@ -73,8 +75,6 @@ function toReport(e: QueueEvent): Report {
       return { event: "stopped", item: e.item, reason: e.reason, wasRunning: e.wasRunning };
     case "resumed":
       return { event: "resumed", item: e.item, position: e.position };
-    case "restored":
-      return { event: "restored", item: e.item };
   }
 }
 

@@ -5,6 +5,7 @@ import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { MIGRATIONS_DIR, migrateToLatest, openDatabase } from "../../src/db/database.ts";
 import { findDelivered, findItem, listItemFiles } from "../../src/db/item-repository.ts";
+import { liveMessageOf } from "../../src/db/message-repository.ts";
 
 let dir: string | undefined;
 afterEach(async () => {
@@ -33,7 +34,13 @@ describe("migration 005: delivered files live in item_files only", () => {
       await sql`insert into item_files (item_id, position, path, name, size_bytes, file_id, upload_kind, uploaded_at)
         values (2, 0, '/d/a', 'a', 10, 'FA', 'document', ${now}), (2, 1, '/d/b', 'b', 10, 'FB', 'document', ${now})`.execute(db);
 
-      expect(await migrateToLatest(db)).toEqual(["2026-11-28-005-files-in-item-files", "2026-11-28-006-intake-requests", "2026-11-28-007-file-parts", "2026-11-28-008-download-segments"]);
+      expect(await migrateToLatest(db)).toEqual([
+        "2026-11-28-005-files-in-item-files",
+        "2026-11-28-006-intake-requests",
+        "2026-11-28-007-file-parts",
+        "2026-11-28-008-download-segments",
+        "2026-12-06-009-live-messages",
+      ]);
 
       expect(await findDelivered(db, 7, "https://x.invalid/old.mp4")).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
       expect((await listItemFiles(db, 2)).map((f) => f.fileId)).toEqual(["FA", "FB"]);
@@ -41,6 +48,32 @@ describe("migration 005: delivered files live in item_files only", () => {
       expect(await findItem(db, 2)).toMatchObject({ downloaded: true });
       const columns = (await sql<{ name: string }>`pragma table_info(items)`.execute(db)).rows.map((r) => r.name);
       for (const gone of ["file_id", "upload_kind", "local_path", "downloaded"]) expect(columns).not.toContain(gone);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("migration 009: an item's live message belongs to the Telegram side's own table", () => {
+  it("moves each item's progress message into live_messages and the column out of items", async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "dlbot-migrate-"));
+    const before = path.join(dir, "before");
+    await mkdir(before);
+    for (const name of (await readdir(MIGRATIONS_DIR)).filter((n) => n < "2026-12-06")) {
+      await copyFile(path.join(MIGRATIONS_DIR, name), path.join(before, name));
+    }
+    const db = openDatabase(path.join(dir, "bot.sqlite"));
+    try {
+      await migrateToLatest(db, before);
+      const now = 1_800_000_000_000;
+      await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, progress_message_id, created_at, updated_at)
+        values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'queued', ${now}, 41, ${now}, ${now}),
+               (2, 7, 'https://x.invalid/b', 'direct', 'b', 'queued', ${now}, null, ${now}, ${now})`.execute(db);
+      expect(await migrateToLatest(db)).toEqual(["2026-12-06-009-live-messages"]);
+      expect([await liveMessageOf(db, 1), await liveMessageOf(db, 2)]).toEqual([41, undefined]);
+      expect(await findItem(db, 1)).toMatchObject({ id: 1, status: "queued", title: "a" });
+      const columns = (await sql<{ name: string }>`pragma table_info(items)`.execute(db)).rows.map((r) => r.name);
+      expect(columns).not.toContain("progress_message_id");
     } finally {
       await db.destroy();
     }

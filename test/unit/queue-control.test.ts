@@ -47,7 +47,6 @@ function item(id: number, patch: Partial<Item> = {}): Item {
     errorCode: null,
     etag: null,
     lastModified: null,
-    progressMessageId: null,
     requestId: null,
     createdAt: NOW - 1000,
     updatedAt: NOW - 1000,
