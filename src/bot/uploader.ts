@@ -7,7 +7,9 @@ import { AppError } from "../errors.ts";
 import { type MediaTools, makeThumbnail } from "../tools/ffmpeg.ts";
 import { probeMedia } from "../tools/ffprobe.ts";
 import type { FileUploader, GroupUploader } from "../queue/worker.ts";
+import type { ItemFile } from "../items/item.ts";
 import type { DeliverableFile } from "../sources/source.ts";
+import { fileCaption } from "./views/caption-view.ts";
 import { CAPTION_LIMIT, truncate } from "../text/format.ts";
 import { replyTo } from "./create-bot.ts";
 
@@ -205,7 +207,7 @@ export function createGroupUploader(api: Api, options: { uploadAs: "auto" | "doc
     uploadGroup(
       api,
       item.chatId,
-      files.map((file) => ({ path: file.path, name: file.name, size: file.sizeBytes, offset: file.offset, ...(file.caption ? { caption: file.caption } : {}) })),
+      files.map((file) => asDeliverable(file)),
       { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, ...(options.media ? { media: options.media } : {}) },
     );
 }
@@ -215,9 +217,15 @@ export function createFileUploader(api: Api, options: { uploadAs: "auto" | "docu
     uploadFile(
       api,
       item.chatId,
-      { path: file.path, name: file.name, size: file.sizeBytes, offset: file.offset, ...(file.caption ? { caption: file.caption } : {}) },
+      asDeliverable(file),
       { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, ...(options.media ? { media: options.media } : {}) },
     );
+}
+
+/** A recorded file as it goes up, its caption worded here. */
+function asDeliverable(file: ItemFile): DeliverableFile {
+  const caption = fileCaption(file);
+  return { path: file.path, name: file.name, size: file.sizeBytes, offset: file.offset, ...(caption ? { caption } : {}) };
 }
 
 /** Telegram's 4xx answers to an upload do not heal (too big, bad file); network trouble may. */

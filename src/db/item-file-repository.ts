@@ -17,6 +17,8 @@ function toItemFile(row: ItemFileRow): ItemFile {
     sizeBytes: row.size_bytes,
     offset: row.byte_offset,
     partOf: row.part_of,
+    partIndex: row.part_index,
+    joinAs: row.join_as,
     caption: row.caption,
     fileId: row.file_id,
     uploadKind: row.upload_kind,
@@ -42,6 +44,8 @@ export async function replaceItemFiles(trx: Db, itemId: number, files: readonly 
         size_bytes: f.size,
         byte_offset: f.offset ?? 0,
         part_of: f.partOf ?? null,
+        part_index: f.partIndex ?? null,
+        join_as: f.joinAs ?? null,
         caption: f.caption ?? null,
       })),
     )

@@ -62,6 +62,10 @@ export interface ItemFilesTable {
   byte_offset: ColumnType<number, number | undefined, number>;
   /** How many parts its file was cut into; null for a whole file. */
   part_of: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Which part it is, 1-based (migration 010); null for a whole file or a part stored before. */
+  part_index: ColumnType<number | null, number | null | undefined, number | null>;
+  /** A byte split's first part: the name its parts join back into (migration 010). */
+  join_as: ColumnType<string | null, string | null | undefined, string | null>;
   caption: string | null;
   file_id: string | null;
   upload_kind: string | null;

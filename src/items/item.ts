@@ -101,6 +101,11 @@ export interface ItemFile {
   offset: number;
   /** How many parts its file was cut into (they go up together); null for a whole file. */
   partOf: number | null;
+  /** Which part it is, 1-based; null for a whole file. */
+  partIndex: number | null;
+  /** A byte split's first part: the name its parts join back into. */
+  joinAs: string | null;
+  /** Data about the file (a torrent file's path inside the torrent), not the part's wording. */
   caption: string | null;
   fileId: string | null;
   uploadKind: string | null;
@@ -134,5 +139,9 @@ export interface DeliverableFile {
   offset?: number;
   /** How many parts the file it is a part of was cut into. */
   partOf?: number;
+  /** Which part it is, 1-based. */
+  partIndex?: number;
+  /** A byte split's first part: the name its parts join back into (`cat name.0* > name`). */
+  joinAs?: string;
   caption?: string;
 }

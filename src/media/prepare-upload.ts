@@ -145,7 +145,8 @@ async function cutMedia(tools: MediaTools, file: DeliverableFile, options: Prepa
         name: `${stem}.part${i + 1}of${count}${ext}`,
         size: sizes[i]!,
         partOf: count,
-        caption: file.caption ? `${file.caption}\nPart ${i + 1} of ${count}` : `Part ${i + 1} of ${count}`,
+        partIndex: i + 1,
+        ...(file.caption ? { caption: file.caption } : {}),
       }));
       await fs.rm(file.path, { force: true });
       return parts;

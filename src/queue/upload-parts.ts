@@ -13,7 +13,7 @@ export interface PartPolicy {
 /**
  * What goes up for the downloaded files: each file at most `limit` bytes as it is, a bigger one
  * as byte parts `name.001`, `name.002`, ... (ranges of the file on disk: nothing is copied), the
- * first part's caption saying how to join them. Pure.
+ * first part naming what they join into. Pure.
  *
  * @example
  * uploadParts([{ path: "/d/1/big.iso", name: "big.iso", size: 120 }], { limit: 50, split: true })
@@ -34,9 +34,17 @@ export function uploadParts(files: readonly DeliverableFile[], policy: PartPolic
       const offset = (file.offset ?? 0) + i * policy.limit;
       const size = Math.min(policy.limit, file.size - i * policy.limit);
       const name = `${base}.${String(i + 1).padStart(digits, "0")}`;
-      const join = i === 0 ? `. Join the ${count} parts with: cat "${base}".0* > "${base}" (on Windows, 7-Zip opens ${name})` : "";
-      const what = `Part ${i + 1} of ${count}${join}`;
-      out.push({ path: file.path, name, size, offset, partOf: count, caption: file.caption ? `${file.caption}\n${what}` : what });
+      out.push({
+        path: file.path,
+        name,
+        size,
+        offset,
+        partOf: count,
+        partIndex: i + 1,
+        // The first part's caption says how to join them (worded by the chat side).
+        ...(i === 0 ? { joinAs: base } : {}),
+        ...(file.caption ? { caption: file.caption } : {}),
+      });
     }
   }
   return out;

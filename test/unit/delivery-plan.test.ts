@@ -14,6 +14,8 @@ function file(position: number, over: Partial<ItemFile> & { uploaded?: boolean }
     sizeBytes: 10,
     offset: 0,
     partOf: null,
+    partIndex: null,
+    joinAs: null,
     caption: null,
     fileId: uploaded ? `F${position}` : null,
     uploadKind: uploaded ? "document" : null,

@@ -40,6 +40,7 @@ describe("migration 005: delivered files live in item_files only", () => {
         "2026-11-28-007-file-parts",
         "2026-11-28-008-download-segments",
         "2026-12-06-009-live-messages",
+        "2026-12-06-010-file-part-index",
       ]);
 
       expect(await findDelivered(db, 7, "https://x.invalid/old.mp4")).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
@@ -69,11 +70,14 @@ describe("migration 009: an item's live message belongs to the Telegram side's o
       await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, progress_message_id, created_at, updated_at)
         values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'queued', ${now}, 41, ${now}, ${now}),
                (2, 7, 'https://x.invalid/b', 'direct', 'b', 'queued', ${now}, null, ${now}, ${now})`.execute(db);
-      expect(await migrateToLatest(db)).toEqual(["2026-12-06-009-live-messages"]);
+      expect(await migrateToLatest(db)).toEqual(["2026-12-06-009-live-messages", "2026-12-06-010-file-part-index"]);
       expect([await liveMessageOf(db, 1), await liveMessageOf(db, 2)]).toEqual([41, undefined]);
       expect(await findItem(db, 1)).toMatchObject({ id: 1, status: "queued", title: "a" });
       const columns = (await sql<{ name: string }>`pragma table_info(items)`.execute(db)).rows.map((r) => r.name);
       expect(columns).not.toContain("progress_message_id");
+      // 010: a part's number and join name, worded by the chat side.
+      const fileColumns = (await sql<{ name: string }>`pragma table_info(item_files)`.execute(db)).rows.map((r) => r.name);
+      expect(fileColumns).toEqual(expect.arrayContaining(["part_index", "join_as"]));
     } finally {
       await db.destroy();
     }
