@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
-import { buildIfStale, killLeftovers, startBot, writeConfig } from "../support/bot-process.ts";
+import { buildIfStale, endTest, startBot, writeConfig } from "../support/bot-process.ts";
 import { FileServer } from "../support/file-server.ts";
 import { CHAT, Harness } from "../support/harness.ts";
 
@@ -17,9 +17,7 @@ beforeAll(buildIfStale, 120_000);
 let h: Harness | undefined;
 const children: ChildProcess[] = [];
 afterEach(async () => {
-  killLeftovers(children);
-  await h?.close();
-  h = undefined;
+  h = await endTest(children, h);
 });
 
 /** Resolves once a GET of `path` after file server request `from` is sending bytes: the attempt runs. */

@@ -7,7 +7,7 @@ import { listItems } from "../../src/db/item-repository.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { loadSegments } from "../../src/db/segment-repository.ts";
 import { FileServer } from "../support/file-server.ts";
-import { buildIfStale, killLeftovers, startBot as startBotProcess, startProcess, type Running, writeConfig } from "../support/bot-process.ts";
+import { buildIfStale, endTest, type Running, startBot as startBotProcess, startProcess, writeConfig } from "../support/bot-process.ts";
 import { CHAT, Harness, USER } from "../support/harness.ts";
 
 // What `npm start` does first: build the JavaScript when a source is newer than the last build.
@@ -16,9 +16,7 @@ beforeAll(buildIfStale, 120_000);
 let h: Harness | undefined;
 const children: ChildProcess[] = [];
 afterEach(async () => {
-  killLeftovers(children);
-  await h?.close();
-  h = undefined;
+  h = await endTest(children, h);
 });
 
 const startBot = (harness: Harness, configFile: string): Promise<Running> => startBotProcess(harness, configFile, children);

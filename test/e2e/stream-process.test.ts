@@ -5,8 +5,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { readProbe } from "../../src/tools/ffprobe.ts";
-import { buildIfStale, killLeftovers, startBot, writeConfig } from "../support/bot-process.ts";
+import { buildIfStale, endTest, startBot, writeConfig } from "../support/bot-process.ts";
 import { Harness } from "../support/harness.ts";
+import { alive, processesNaming, which } from "../support/processes.ts";
 
 /**
  * `kill -9` of the bot while ffmpeg joins a stream: the next start ends the ffmpeg it left (and
@@ -15,7 +16,6 @@ import { Harness } from "../support/harness.ts";
  */
 beforeAll(buildIfStale, 120_000);
 
-const which = (name: string) => execFileSync("sh", ["-c", `command -v ${name}`]).toString().trim();
 let dir: string;
 let h: Harness | undefined;
 const children: ChildProcess[] = [];
@@ -41,20 +41,9 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  killLeftovers(children);
-  await h?.close();
-  h = undefined;
+  h = await endTest(children, h);
 });
 
-const pids = (pattern: string) => spawnSync("pgrep", ["-f", pattern], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
-const alive = (pid: number) => {
-  try {
-    const state = readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]?.[0];
-    return state !== undefined && state !== "Z";
-  } catch {
-    return false;
-  }
-};
 
 describe("a stream whose join the bot is killed during", () => {
   it("ends the ffmpeg it left at the next start, and resumes from the joined tracks", { timeout: 90_000 }, async () => {
@@ -70,7 +59,7 @@ describe("a stream whose join the bot is killed during", () => {
     // The join runs: ffmpeg reads the joined track from the item's folder.
     const remux = await vi.waitFor(
       () => {
-        const found = [...pids(`${h!.dataDir}.*joined`), ...pids("sleep 97.33")];
+        const found = [...processesNaming(`${h!.dataDir}.*joined`), ...processesNaming("sleep 97.33")];
         if (found.length < 2) throw new Error("ffmpeg is not joining yet");
         return found;
       },

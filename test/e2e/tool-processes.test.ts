@@ -6,22 +6,15 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runTool } from "../../src/tools/run-tool.ts";
 import { findYtDlp } from "../../src/tools/yt-dlp.ts";
-import { killLeftovers } from "../support/bot-process.ts";
+import { buildIfStale, endTest, startBot, writeConfig } from "../support/bot-process.ts";
 import { Harness } from "../support/harness.ts";
+import { alive, processesNaming, which } from "../support/processes.ts";
 
 /**
  * The tools the bot starts (ffmpeg, ffprobe, yt-dlp) as processes: what they inherit, how much
  * of their output the bot keeps, and that none outlives a `kill -9` of the bot past its next start.
  */
-const ROOT = path.resolve(import.meta.dirname, "../..");
 const ytDlp = findYtDlp(undefined);
-let scratch: string | undefined;
-/** A folder of this file's own for wrapper scripts, removed after all tests. */
-const h0Dir = () => (scratch ??= mkdtempSync(path.join(tmpdir(), "dlbot-wrap-")));
-afterAll(async () => {
-  if (scratch) await rm(scratch, { recursive: true, force: true });
-});
-const which = (name: string) => execFileSync("sh", ["-c", `command -v ${name}`]).toString().trim();
 
 let dir: string;
 let h: Harness | undefined;
@@ -39,9 +32,7 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  killLeftovers(children);
-  await h?.close();
-  h = undefined;
+  h = await endTest(children, h);
 });
 
 /** A page whose Twitter card names a player page with the clip (yt-dlp's generic extractor follows it). */
@@ -54,21 +45,7 @@ function playerPage(harness: Harness): string {
   );
 }
 
-/** Processes whose command line names `text` (pgrep), other than pgrep itself. */
-function processesNaming(text: string): number[] {
-  const run = spawnSync("pgrep", ["-f", text], { encoding: "utf8" });
-  return run.stdout.split("\n").filter(Boolean).map(Number);
-}
 
-/** Still a process that can run (not gone, not a zombie). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]!);
-  } catch {
-    return false;
-  }
-}
 
 describe("tool processes", () => {
   it("a tool gets PATH, HOME and LANG, never the bot's token, config or proxy variables", { timeout: 60_000 }, async () => {
@@ -129,33 +106,26 @@ describe("tool processes", () => {
 
   it("after a kill -9 of the bot, the next start ends the tools it left running before the worker goes on", { timeout: 120_000 }, async () => {
     // The bot as `npm start` runs it (its JavaScript build), so kill -9 is real.
-    const build = spawnSync(process.execPath, ["scripts/build.mjs", "--if-stale"], { cwd: ROOT, encoding: "utf8" });
-    if (build.status !== 0) throw new Error(`the build failed:\n${build.stdout}${build.stderr}`);
+    buildIfStale();
     // yt-dlp itself may end on its own once the bot's end of its pipes is gone (its next progress
     // line meets EPIPE): its group also holds a child that never writes, which only the reaper ends.
-    const wrapper = path.join(h0Dir(), "yt-dlp");
+    const wrapper = path.join(dir, "yt-dlp");
     writeFileSync(wrapper, `#!/bin/sh\nsleep 97.31 </dev/null >/dev/null 2>&1 &\nexec "${which("yt-dlp")}" "$@"\n`);
     chmodSync(wrapper, 0o755);
     spawnSync("pkill", ["-f", "sleep 97.31"]);
     h = await Harness.create({ ytDlpPath: wrapper });
     const page = playerPage(h);
     h.files.throttle("/media/clip.mp4", 10_000);
-    const config = path.join(h.dataDir, "config.json");
-    writeFileSync(config, JSON.stringify(h.configInput));
-    const flags = spawnSync(process.execPath, ["scripts/node-flags.mjs"], { cwd: ROOT, encoding: "utf8" }).stdout.trim().split(/\s+/).filter(Boolean);
-    const bot = spawn(process.execPath, [...flags, "dist/src/main.js"], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", CONFIG_FILE: config }, stdio: "ignore" });
-    children.push(bot);
-    const exited = new Promise((resolve) => bot.once("exit", resolve));
     const since = h.api.nextSeq;
-    await h.api.waitForCall((c) => c.method === "getUpdates", { since, timeoutMs: 20_000 });
+    const bot = await startBot(h, await writeConfig(h), children);
     h.send(`/download ${page}`);
     // yt-dlp is writing the clip into the item's folder.
     await h.files.waitForBytes("/media/clip.mp4", 20_000);
     expect(processesNaming(h.dataDir).length).toBeGreaterThan(0);
     const tools = processesNaming("sleep 97.31");
     expect(tools).toHaveLength(1);
-    bot.kill("SIGKILL");
-    await exited;
+    bot.child.kill("SIGKILL");
+    await bot.exited;
     // The tool's group outlived the bot (it runs in a process group of its own).
     expect(tools.filter(alive)).toEqual(tools);
     await h.start();

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { findYtDlp } from "../../src/tools/yt-dlp.ts";
+import { processesNaming } from "../support/processes.ts";
 import { CHAT, Harness, USER } from "../support/harness.ts";
 
 /**
@@ -194,10 +195,6 @@ describe("yt-dlp", () => {
   });
 });
 
-/** Processes whose command line names `text`. */
-function processesNaming(text: string): number[] {
-  return spawnSync("pgrep", ["-f", text], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
-}
 
 /** The first text the bot sends or edits in the chat that matches, after `since`. */
 function chatSays(harness: Harness, since: number, match: RegExp) {

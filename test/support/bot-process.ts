@@ -45,6 +45,16 @@ export function startProcess(env: Record<string, string>): Running {
   return { child, output: () => out, stderr: () => err, exited };
 }
 
+/**
+ * After a test of bot processes: kills those still running and closes the harness. Resolves
+ * with undefined, for the test file's `h` (`h = await endTest(children, h)`).
+ */
+export async function endTest(children: ChildProcess[], harness: Harness | undefined): Promise<undefined> {
+  killLeftovers(children);
+  await harness?.close();
+  return undefined;
+}
+
 /** Kills (SIGKILL) every bot process a test started that is still running, and forgets them. */
 export function killLeftovers(children: ChildProcess[]): void {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
