@@ -10,6 +10,11 @@ export interface MinSpeed {
   windowMs: number;
 }
 
+export function stalledError(stallTimeoutMs: number): DownloadError {
+  const s = Math.round(stallTimeoutMs / 1000);
+  return new DownloadError("STALLED", `no data for ${s} s`, { retryable: true, userMessage: `the server sent no data for ${s} s.` });
+}
+
 export function tooSlowError(minSpeed: MinSpeed): DownloadError {
   const s = Math.round(minSpeed.windowMs / 1000);
   return new DownloadError("TOO_SLOW", `under ${minSpeed.bytesPerSec} B/s for ${s} s`, {

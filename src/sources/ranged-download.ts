@@ -4,7 +4,7 @@ import type { Got, Response } from "got";
 import { AppError, DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
-import { type MinSpeed, SpeedFloor, checkIntervalMs, tooSlowError } from "../net/transfer-speed.ts";
+import { type MinSpeed, SpeedFloor, checkIntervalMs, stalledError, tooSlowError } from "../net/transfer-speed.ts";
 import { responseHeader, totalFromContentRange } from "./http-probe.ts";
 import { bytesDone } from "./segments.ts";
 import type { Segment } from "../db/segment-repository.ts";
@@ -21,10 +21,6 @@ const SAVE_INTERVAL_MS = 1000;
 /** A part's connection that breaks after making progress is opened again this many times. */
 const RECONNECTS = 3;
 
-export function stalledError(stallTimeoutMs: number): DownloadError {
-  const s = Math.round(stallTimeoutMs / 1000);
-  return new DownloadError("STALLED", `no data for ${s} s`, { retryable: true, userMessage: `the server sent no data for ${s} s.` });
-}
 
 /** What a transfer must keep up: some byte every `stallTimeoutMs`, and on average `minSpeed` over its window. */
 export interface TransferLimits {
@@ -47,26 +43,18 @@ export function watchTransfer(signal: AbortSignal, limits: TransferLimits) {
   let slow = false;
   let watchdog: NodeJS.Timeout | undefined;
   let received = 0;
-  const minSpeed = limits.minSpeed && limits.minSpeed.bytesPerSec > 0 ? limits.minSpeed : undefined;
-  const floor = minSpeed ? new SpeedFloor(minSpeed) : undefined;
-  const speedCheck = minSpeed
+  const minSpeed = limits.minSpeed;
+  const floor = minSpeed && minSpeed.bytesPerSec > 0 ? new SpeedFloor(minSpeed) : undefined;
+  const speedCheck = floor
     ? setInterval(() => {
-        if (floor?.check(Date.now(), received)) {
+        if (floor.check(Date.now(), received)) {
           slow = true;
           controller.abort();
         }
-      }, checkIntervalMs(minSpeed))
+      }, checkIntervalMs(minSpeed!))
     : undefined;
   return {
     signal: controller.signal,
-    /** True once the watchdog tripped: the attempt failed as STALLED, not stopped. */
-    get stalled() {
-      return stalled;
-    },
-    /** True once the speed floor tripped: the attempt failed as TOO_SLOW. */
-    get slow() {
-      return slow;
-    },
     /** The error that explains why the switch tripped on its own (stall or speed), if it did. */
     failure(): DownloadError | undefined {
       if (stalled) return stalledError(limits.stallTimeoutMs);
@@ -82,8 +70,6 @@ export function watchTransfer(signal: AbortSignal, limits: TransferLimits) {
         controller.abort();
       }, limits.stallTimeoutMs);
     },
-    /** Stops the stall watchdog only: the switch still follows the item's signal and the speed floor. */
-    disarm: () => clearTimeout(watchdog),
     dispose: () => {
       clearTimeout(watchdog);
       clearInterval(speedCheck);

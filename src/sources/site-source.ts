@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { DownloadError, stopReason } from "../errors.ts";
-import { type MinSpeed, SpeedFloor, tooSlowError } from "../net/transfer-speed.ts";
+import { type MinSpeed, SpeedFloor, stalledError, tooSlowError } from "../net/transfer-speed.ts";
 import { formatBytes } from "../text/format.ts";
 import type { MediaTools } from "../tools/ffmpeg.ts";
 import { runTool } from "../tools/run-tool.ts";
@@ -38,8 +38,6 @@ export interface SiteSourceOptions {
   stallTimeoutMs?: number;
   /** A download whose average speed over the window stays under this fails as TOO_SLOW. */
   minSpeed?: MinSpeed | undefined;
-  /** How often the item's folder is measured while yt-dlp writes into it (default 1 s). */
-  watchIntervalMs?: number;
   processes?: ToolProcesses | undefined;
 }
 
@@ -157,7 +155,6 @@ function watchOutput(
   options: {
     stallTimeoutMs?: number | undefined;
     minSpeed?: MinSpeed | undefined;
-    watchIntervalMs?: number | undefined;
     metadataMs: number;
     pageTimeout: () => DownloadError;
   },
@@ -193,15 +190,12 @@ function watchOutput(
     }
     await ctx.ensureDiskRoom();
     if (!downloading && now - started > options.metadataMs) return fail(options.pageTimeout());
-    if (downloading && !postProcessing && options.minSpeed && options.minSpeed.bytesPerSec > 0) {
+    if (downloading && !postProcessing && options.minSpeed) {
       const total = Math.max(size, lastBytes);
       floor ??= new SpeedFloor(options.minSpeed, now, total);
       if (floor.check(now, total)) return fail(tooSlowError(options.minSpeed));
     }
-    if (downloading && options.stallTimeoutMs && now - lastChange > options.stallTimeoutMs) {
-      const s = Math.round(options.stallTimeoutMs / 1000);
-      fail(new DownloadError("STALLED", `yt-dlp got no data for ${s} s`, { retryable: true, userMessage: `the server sent no data for ${s} s.` }));
-    }
+    if (downloading && options.stallTimeoutMs && now - lastChange > options.stallTimeoutMs) fail(stalledError(options.stallTimeoutMs));
   };
   const timer = setInterval(() => {
     if (busy) return;
@@ -212,7 +206,7 @@ function watchOutput(
         else ctx.logger.warn({ err: error instanceof Error ? error.message : String(error) }, "could not measure yt-dlp's output");
       })
       .finally(() => (busy = false));
-  }, options.watchIntervalMs ?? 1000);
+  }, 1000);
   return {
     signal: controller.signal,
     progress(bytes) {

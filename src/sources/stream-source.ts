@@ -19,8 +19,6 @@ export interface StreamOptions {
   limits: TransferLimits;
   /** Segments fetched at once. */
   connections: number;
-  /** Longest the final remux may take. */
-  remuxTimeoutMs?: number;
 }
 
 /** The folder of a stream's pieces inside the item's folder; no downloaded name starts with a dot. */
@@ -55,12 +53,11 @@ export function createStreamDownloader(options: StreamOptions): StreamDownloader
       // Recorded before the pieces go: a stop from here on (during the remux) resumes from the
       // joined tracks instead of fetching the stream again.
       await writeAtomically(path.join(work, "joined.json"), JSON.stringify(joined));
-      await forgetPieces(work, plan);
+      await forgetPieces(work);
     }
     const file = path.join(ctx.dir, `${safeFileName(path.basename(ctx.item.title, path.extname(ctx.item.title)) || "stream")}.mp4`);
-    let joinedBytes = 0;
-    for (const track of joined) joinedBytes += (await fs.stat(track.file)).size;
-    ctx.progress({ bytesDone: joinedBytes, totalBytes: joinedBytes, stage: { kind: "joining-segments" } });
+    const joinedBytes = joined.reduce((sum, track) => sum + track.bytes, 0);
+    // The remux writes a copy of the joined tracks.
     await ctx.ensureDiskRoom(joinedBytes);
     await remux(options, joined, file, joinedBytes, ctx);
     const { size } = await fs.stat(file);

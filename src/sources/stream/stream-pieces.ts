@@ -15,8 +15,11 @@ import { type StreamPlan, streamTooLarge } from "./stream-plan.ts";
 
 /** Fetching a stream's pieces (init sections, keys, segments) through the guarded client, several at once. */
 
-/** Where a fetched piece is kept in the stream's folder. */
-export const pieceFile = (work: string, track: number, index: number) => path.join(work, `${track}-${index}.bin`);
+/** The pieces' own folder in the stream's: one listing tells which are there, one removal ends them. */
+export const piecesDir = (work: string) => path.join(work, "pieces");
+
+/** Where a fetched piece is kept. */
+export const pieceFile = (work: string, track: number, index: number) => path.join(piecesDir(work), `${track}-${index}.bin`);
 
 /**
  * Fetches every piece not on disk yet, `connections` at once. A piece goes to a temporary name
@@ -29,8 +32,11 @@ export async function fetchPieces(options: { http: Got; limits: TransferLimits; 
   let done = 0;
   let have = 0;
   const missing: typeof all = [];
+  await fs.mkdir(piecesDir(work), { recursive: true });
+  // Only the pieces listed are looked at: a fresh stream of thousands of segments costs one listing.
+  const there = new Set(await fs.readdir(piecesDir(work)));
   for (const entry of all) {
-    const size = await fs.stat(entry.file).then((s) => s.size, () => -1);
+    const size = there.has(path.basename(entry.file)) ? await fs.stat(entry.file).then((s) => s.size, () => -1) : -1;
     // A plain byte range has a size to check; a piece of another size is fetched again.
     const expected = entry.piece.range && !entry.piece.key ? entry.piece.range.length : undefined;
     if (size >= 0 && (expected === undefined || size === expected)) {

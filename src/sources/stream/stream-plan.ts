@@ -30,6 +30,8 @@ export interface StreamPlan {
 export interface JoinedTrack {
   file: string;
   format: string;
+  /** Its size, as the join wrote it. */
+  bytes: number;
 }
 
 /** Even the smallest variant does not fit `limit`. */
@@ -59,7 +61,7 @@ export async function loadJoined(work: string): Promise<JoinedTrack[] | undefine
     for (const track of joined) {
       // Only names this code wrote: the folder is the bot's own, but a record is checked anyway.
       if (path.dirname(track.file) !== work || !/^track-\d+\.joined$/.test(path.basename(track.file))) return undefined;
-      await fs.access(track.file);
+      if ((await fs.stat(track.file)).size !== track.bytes) return undefined;
     }
     return joined;
   } catch {

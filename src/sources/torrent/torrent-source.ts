@@ -243,7 +243,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
         return;
       }
       selection = selectFiles(entries, ctx.maxBytes);
-      multiFile = entries.filter((e) => !e.padding).length > 1;
+      multiFile = count > 1;
       diskPaths = torrentDiskPaths(ctx.dir, torrent.files.map((f) => f.path));
       if (selection.wanted.length === 0) {
         fail(

@@ -43,8 +43,8 @@ export interface TrackerDispatcher {
   close(): Promise<void>;
 }
 
-export const TRACKER_ANSWER_MAX_BYTES = 64 * 1024;
-export const TRACKER_TIMEOUT_MS = 10_000;
+const TRACKER_ANSWER_MAX_BYTES = 64 * 1024;
+const TRACKER_TIMEOUT_MS = 10_000;
 
 /** undici (the fetch of Node itself, as a package) is loaded with webtorrent, on the first torrent. */
 export async function createTrackerDispatcher(options: TrackerHttpOptions): Promise<TrackerDispatcher> {
