@@ -4,6 +4,7 @@ import { Bot, type Context, GrammyError, HttpError } from "grammy";
 import { AppError } from "../errors.ts";
 import { truncate } from "../text/format.ts";
 import type { Logger } from "../logger.ts";
+import { abortableSleep } from "../util/async.ts";
 
 const UPLOAD_METHODS = new Set(["sendDocument", "sendVideo", "sendAudio", "sendMediaGroup"]);
 /** Methods whose text is ours: always HTML, never with a link preview (unless a call says otherwise). */
@@ -46,17 +47,6 @@ function describeCode(code: unknown): string {
   return `${STATUS_CODES[code] ?? "error"} (${code})`;
 }
 
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
-}
 
 /**
  * The grammY bot with its API plugins. 429s and passing 5xx are retried by the auto-retry plugin

@@ -1,6 +1,6 @@
 import type { Api } from "grammy";
 import type { Db } from "../db/database.ts";
-import { clearProgressMessage, liveMessageOf, recordItemMessage, setLiveMessage } from "../db/message-repository.ts";
+import { liveMessageOf, setLiveMessage, settleProgressMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { replyTo } from "./create-bot.ts";
@@ -114,9 +114,7 @@ export class LiveMessages {
   /** The item's progress message, unless the chat's live message there shows another item now. */
   async ownMessage(item: Item): Promise<number | undefined> {
     const messageId = await liveMessageOf(this.deps.db, item.id);
-    const chat = this.chats.get(item.chatId);
-    if (messageId !== undefined && chat?.liveId === messageId && chat.showing !== undefined && chat.showing !== item.id) return undefined;
-    return messageId;
+    return messageId !== undefined && this.showsAnother(item, messageId) ? undefined : messageId;
   }
 
   /**
@@ -192,7 +190,6 @@ export class LiveMessages {
 
   /** An item whose live message now shows another: the message stays findable as about it. */
   private async detach(chatId: number, itemId: number, messageId: number): Promise<void> {
-    await recordItemMessage(this.deps.db, chatId, messageId, [itemId], this.deps.now()).catch(() => {});
-    await clearProgressMessage(this.deps.db, itemId, messageId).catch(() => {});
+    await settleProgressMessage(this.deps.db, { id: itemId, chatId }, messageId, this.deps.now()).catch(() => {});
   }
 }

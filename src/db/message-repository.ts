@@ -74,8 +74,3 @@ export async function settleProgressMessage(db: Db, item: Pick<Item, "id" | "cha
     await trx.deleteFrom("live_messages").where("item_id", "=", item.id).where("message_id", "=", messageId).execute();
   });
 }
-
-/** The item's live message shows another item now: it is no longer this item's. */
-export async function clearProgressMessage(db: Db, itemId: number, messageId: number): Promise<void> {
-  await db.deleteFrom("live_messages").where("item_id", "=", itemId).where("message_id", "=", messageId).execute();
-}

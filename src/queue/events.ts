@@ -87,21 +87,28 @@ export class QueueEvents {
     return this.onAny((event) => (event.type === type ? listener(event as QueueEventOf<T>) : undefined));
   }
 
+  /** Hands the event to every listener now; what one returns is not waited for (progress goes through here often). */
   emit(event: QueueEvent): void {
-    void this.emitAndWait(event);
+    this.call(event);
   }
 
   /** Emits, then waits for what the listeners returned; never rejects (a failure is logged). */
   async emitAndWait(event: QueueEvent): Promise<void> {
-    const waits: unknown[] = [];
+    await Promise.all(this.call(event));
+  }
+
+  /** Runs each listener; the promises they returned, each already caught and logged. */
+  private call(event: QueueEvent): Promise<void>[] {
+    const waits: Promise<void>[] = [];
     for (const listener of [...this.listeners]) {
       try {
-        waits.push(listener(event));
+        const result = listener(event);
+        if (result instanceof Promise) waits.push(result.then(() => undefined, (error: unknown) => this.failed(event, error)));
       } catch (error) {
         this.failed(event, error);
       }
     }
-    await Promise.all(waits.map((w) => Promise.resolve(w).catch((error: unknown) => this.failed(event, error))));
+    return waits;
   }
 
   private failed(event: QueueEvent, error: unknown): void {
