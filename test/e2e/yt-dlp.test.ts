@@ -5,6 +5,7 @@ import { type Server, type Socket, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { listItems } from "../../src/db/item-repository.ts";
 import { findYtDlp } from "../../src/tools/yt-dlp.ts";
 import { processesNaming } from "../support/processes.ts";
 import { CHAT, Harness, USER } from "../support/harness.ts";
@@ -122,6 +123,7 @@ describe("yt-dlp", () => {
     expect(served.length).toBeGreaterThan(0);
     expect(served.every((r) => r.bytesSent < clip.size)).toBe(true);
     expect(h.uploads()).toEqual([]);
+    expect(await failedCodes(h)).toEqual(["TOO_LARGE"]);
   });
 
   it("stops yt-dlp when the disk fills up mid-download, as a direct download stops", { timeout: 60_000 }, async () => {
@@ -138,6 +140,7 @@ describe("yt-dlp", () => {
     expect(h.files.requests.filter((r) => r.path === "/media/clip.mp4").every((r) => r.bytesSent < clip.size)).toBe(true);
     expect(processesNaming(h.dataDir)).toEqual([]);
     expect(h.uploads()).toEqual([]);
+    expect(await failedCodes(h)).toEqual(["DISK_FULL"]);
   });
 
   it("gives yt-dlp a time limit for reading a page, and the live message says what it waits for", { timeout: 60_000 }, async () => {
@@ -162,6 +165,8 @@ describe("yt-dlp", () => {
       const failed = await chatSays(h, since, /^❌/);
       expect(String(failed.params.text)).toMatch(/the page did not answer yt-dlp within 2 s/);
       expect(sockets.size).toBeGreaterThan(0);
+      expect(await failedCodes(h)).toEqual(["NETWORK"]);
+      expect(h.uploads()).toEqual([]);
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise((r) => silent.close(r));
@@ -178,6 +183,7 @@ describe("yt-dlp", () => {
     const failed = await chatSays(h, since, /^❌/);
     expect(String(failed.params.text)).toMatch(/the server sent no data for 2 s/);
     expect(h.uploads()).toEqual([]);
+    expect(await failedCodes(h)).toEqual(["STALLED"]);
     h.files.releaseStalls();
   });
 
@@ -192,9 +198,15 @@ describe("yt-dlp", () => {
     const failed = await chatSays(h, since, /^❌/);
     expect(String(failed.params.text)).toMatch(/the server sent less than 3\.9 KB\/s for 2 s/);
     expect(h.uploads()).toEqual([]);
+    expect(await failedCodes(h)).toEqual(["TOO_SLOW"]);
   });
 });
 
+
+/** The error codes of the items that failed, as stored (the chat's line is read before this). */
+async function failedCodes(harness: Harness): Promise<Array<string | null>> {
+  return (await listItems(harness.app!.db)).filter((i) => i.status === "failed").map((i) => i.errorCode);
+}
 
 /** The first text the bot sends or edits in the chat that matches, after `since`. */
 function chatSays(harness: Harness, since: number, match: RegExp) {

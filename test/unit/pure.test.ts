@@ -12,6 +12,7 @@ import { isHtml, isTorrentFile } from "../../src/sources/content-kind.ts";
 import { MIN_SPLIT_BYTES, canSplit, coversFile, planSegments } from "../../src/sources/segments.ts";
 import { safeFileName, safeJoin } from "../../src/storage/paths.ts";
 import { escapeHtml, formatBytes, formatDuration, truncate } from "../../src/text/format.ts";
+import { SAFE_FORMATS, inputArgs } from "../../src/tools/ffmpeg.ts";
 
 describe("parseUrlList", () => {
   it("accepts http(s) URLs separated by spaces and new lines, without duplicates", () => {
@@ -286,5 +287,18 @@ describe("splitting a download into parts", () => {
     expect(coversFile([], 0)).toBe(false);
     expect(coversFile([plan[1]!, plan[0]!, plan[2]!, plan[3]!], 24 * MB)).toBe(false);
     expect(coversFile(plan.map((s, i) => (i === 2 ? { ...s, done: 7 * MB } : s)), 24 * MB)).toBe(false);
+  });
+});
+
+describe("inputArgs (what every ffmpeg/ffprobe run may open)", () => {
+  it("opens one local file, with the file protocol only and media demuxers only, or the demuxer named", () => {
+    expect(inputArgs("/d/1/x.mkv")).toEqual([
+      "-protocol_whitelist", "file",
+      "-format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts,flv,avi,mp3,aac,flac,ogg,wav",
+      "-i", "file:/d/1/x.mkv",
+    ]);
+    expect(inputArgs("/d/1/track-0.joined", "mpegts")).toEqual(["-protocol_whitelist", "file", "-f", "mpegts", "-i", "file:/d/1/track-0.joined"]);
+    // None of the formats that open other files or the network.
+    for (const open of ["hls", "dash", "concat", "sdp", "rtp", "image2"]) expect(SAFE_FORMATS).not.toContain(open);
   });
 });

@@ -78,6 +78,10 @@ describe("the queue's events", () => {
     await world.source.running(item.id);
     expect(await world.control.cancel(item.id, item.chatId)).toMatchObject({ ok: true });
     await world.recorder.next((r) => r.event === "stopped");
+    // Nothing after the stop: another item runs to its end, and the cancelled one said nothing more.
+    world.source.open();
+    const next = await world.add("next.bin");
+    await world.recorder.next((r) => r.event === "delivered" && r.item.id === next.id);
     expect(sequence(world.recorder.reports, item)).toEqual(["started", "progress:downloading", "stopped:cancel"]);
     expect(world.recorder.reports.find((r) => r.event === "stopped")).toMatchObject({ wasRunning: true, item: { status: "cancelled" } });
   });

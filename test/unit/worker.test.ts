@@ -234,6 +234,9 @@ describe("the queue worker, against a recording subscriber of its events", () =>
     expect(world.source.runs).toEqual([item.id]);
     expect(world.recorder.timeline()).toEqual([`started:${item.id}`, `delivered:${item.id}`]);
     expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", attempts: 0 });
+    // Sent once, and its file_id recorded.
+    expect(world.uploads).toHaveLength(1);
+    expect(await listItemFiles(world.db, item.id)).toMatchObject([{ fileId: `F${item.id}-0` }]);
   });
 
   it("fails the running attempt with an exception no callback caught, and retries it like any failure", async () => {
