@@ -41,7 +41,9 @@ describe("hostile torrents", () => {
     const { h, swarm, canary } = await setUp();
     const seeded = await swarm.seed("film.bin", [{ path: "film.bin", bytes: FileServer.randomBytes(300_000, 501) }]);
     const redirecting = h.files.addRedirect("/redirecting/announce", `http://${canary.host}:${canary.tcpPort}/announce`);
-    const link = h.files.addFile("/t/film.torrent", await withSources(seeded.torrentFile, { announce: [redirecting, swarm.announceUrl] }), {
+    // A redirect the guard would allow (same trusted server): only not following it keeps it unasked.
+    const homeward = h.files.addRedirect("/homeward/announce", `${h.files.baseUrl}/followed/announce`);
+    const link = h.files.addFile("/t/film.torrent", await withSources(seeded.torrentFile, { announce: [redirecting, homeward, swarm.announceUrl] }), {
       contentType: "application/x-bittorrent",
     });
     const since = h.api.nextSeq;
@@ -53,6 +55,8 @@ describe("hostile torrents", () => {
     expect((await h.upload(since)).files[0]!.sha256).toBe(seeded.files[0]!.sha256);
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
     expect(canary.hits).toEqual([]);
+    await h.files.waitForRequest((r) => r.path === "/homeward/announce");
+    expect(h.files.requests.some((r) => r.path === "/followed/announce")).toBe(false);
   });
 
   it("leaves web seeds alone: a web seed that redirects to a private address is never asked", async () => {
