@@ -1,23 +1,13 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { createRequire } from "node:module";
-import type BetterSqlite3 from "better-sqlite3";
+import SqliteDatabase from "better-sqlite3";
 import { type Migration, type MigrationProvider, Kysely, Migrator, SqliteDialect, sql } from "kysely";
 import { AppError } from "../errors.ts";
 import type { Database } from "./schema.ts";
 
 export type Db = Kysely<Database>;
 
-/**
- * better-sqlite3 12 aborts the process on Node 24 when the garbage collector finalizes a
- * statement (its ObjectWrap destructor, WiseLibs/better-sqlite3#1515); 13, an N-API build, does
- * not, but crashes on Node 20. Each Node gets the one that works on it (13 is installed under the
- * alias `better-sqlite3-napi`); the API is the same.
- */
-const SqliteDatabase = createRequire(import.meta.url)(
-  Number(process.versions.node.split(".")[0]) >= 22 ? "better-sqlite3-napi" : "better-sqlite3",
-) as typeof BetterSqlite3;
 
 /**
  * Runs `work` in one write transaction. Unlike Kysely's `transaction()`, the error that stopped it

@@ -24,7 +24,7 @@ export function webTorrentOptions(torrent: Config["torrent"], trackerHttp?: Trac
     lsd: torrent.lsd,
     natUpnp: torrent.natTraversal,
     natPmp: torrent.natTraversal,
-    // TCP only. With uTP on, webtorrent 2.8.5 dials every IPv4 peer over uTP first and falls back
+    // TCP only. With uTP on, webtorrent (2.8 and 3.0) dials every IPv4 peer over uTP first and falls back
     // to TCP only after three failed tries (about 21 s per peer); its uTP also stalls on lost
     // datagrams for a second at a time. Nearly every client accepts TCP.
     utp: false,

@@ -1,5 +1,5 @@
 /**
- * The parts of webtorrent 2.8.5, parse-torrent and fs-chunk-store the bot uses. None of them ships
+ * The parts of webtorrent 3, parse-torrent and fs-chunk-store the bot uses. None of them ships
  * types; these describe only what src/sources/torrent-*.ts touches, as those versions behave.
  */
 

@@ -2,7 +2,7 @@ import type { Dispatcher } from "undici";
 import { type AddressPolicy, type Resolver, assertPublicHost, createGuardedLookup } from "../../net/address-guard.ts";
 
 /**
- * How HTTP(S) trackers are asked. bittorrent-tracker 11.2.3 (webtorrent 2.8.5's tracker client)
+ * How HTTP(S) trackers are asked. bittorrent-tracker 11.2.3 (webtorrent 3's tracker client, through torrent-discovery)
  * sends each announce with the global `fetch` and hands it `proxyOpts.httpAgent`/`httpsAgent` as
  * its `dispatcher`; every connection that fetch opens for it goes through this one, which is what
  * lets the bot guard trackers from outside the library:

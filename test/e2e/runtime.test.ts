@@ -1,0 +1,35 @@
+import { spawn } from "node:child_process";
+import { beforeAll, describe, expect, it } from "vitest";
+import { nodeRefusal } from "../../src/runtime-check.ts";
+import { ROOT, buildIfStale } from "../support/bot-process.ts";
+
+describe("the Node version check", () => {
+  it("takes Node 22 and later, and refuses older ones with one line that says what to install", () => {
+    expect(nodeRefusal("22.12.0")).toBeUndefined();
+    expect(nodeRefusal("24.22.3")).toBeUndefined();
+    expect(nodeRefusal("v26.1.0")).toBeUndefined();
+    const line = nodeRefusal("20.20.2");
+    expect(line).toBe(
+      'This bot needs Node 22 or 24; this is Node 20.20.2. Install Node 24 (see the README\'s "Running it"), or run the Docker image.',
+    );
+    expect(nodeRefusal("18.0.0")).toContain("this is Node 18.0.0");
+  });
+
+  beforeAll(() => buildIfStale());
+
+  it("stops the built bot on an older Node before anything loads: the one line, exit code 2, no config read", async () => {
+    // This Node pretends to be 20 (the check reads process.versions.node), so the test needs no second Node.
+    const child = spawn(
+      process.execPath,
+      ["--import", 'data:text/javascript,Object.defineProperty(process.versions,"node",{value:"20.20.2"})', "dist/src/main.js"],
+      // No config anywhere: had the bot loaded, it would complain about the missing config instead.
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", CONFIG_FILE: "/nonexistent/config.json" }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(2);
+    expect(out).toBe(`${nodeRefusal("20.20.2")}\n`);
+  });
+});
