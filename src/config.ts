@@ -32,6 +32,10 @@ export const TorrentConfigSchema = z
   })
   .strict();
 
+/** The largest upload each kind of Bot API server takes (Telegram's documented limits). */
+export const CLOUD_UPLOAD_LIMIT = 50 * 1024 * 1024;
+export const LOCAL_UPLOAD_LIMIT = 2000 * 1024 * 1024;
+
 /** The token config.example.json carries, refused before anything talks to Telegram. */
 export const EXAMPLE_TOKEN = "123456789:replace-with-your-token";
 
@@ -43,6 +47,17 @@ export const ConfigSchema = z
       .refine((t) => t !== EXAMPLE_TOKEN, "still the example's placeholder: put the token @BotFather gave you here (or in BOT_TOKEN)"),
     apiRoot: z
       .url({ protocol: /^https?$/, error: "expected an http(s) URL of a Bot API server" })
+      .default("https://api.telegram.org")
+      .transform((u) => u.replace(/\/+$/, "")),
+    /**
+     * `apiRoot` is a local `telegram-bot-api --local` server sharing the bot's disk: uploads go by
+     * path, files come from its disk, and the upload limit is 2000 MB. Never guessed from
+     * `apiRoot` (a local server and a test double of the cloud can both be on loopback).
+     */
+    localBotApi: z.boolean({ error: "expected true or false" }).default(false),
+    /** The cloud Bot API, only for `npm run logout` (moving the bot to a local server). */
+    cloudApiRoot: z
+      .url({ protocol: /^https?$/, error: "expected an http(s) URL of the cloud Bot API" })
       .default("https://api.telegram.org")
       .transform((u) => u.replace(/\/+$/, "")),
     allowedChatIds: z
@@ -65,11 +80,12 @@ export const ConfigSchema = z
       .int()
       .positive("expected a positive number of bytes")
       .default(2_147_483_648),
+    /** Default: 50 MB for the cloud Bot API, 2000 MB with `localBotApi` (filled in below). */
     uploadLimitBytes: z
       .number({ error: "expected a number of bytes" })
       .int()
       .positive("expected a positive number of bytes")
-      .default(52_428_800),
+      .optional(),
     splitLargeFiles: z.boolean({ error: "expected true or false" }).default(true),
     ffmpegPath: z.string({ error: "expected the path of the ffmpeg binary" }).min(1).optional(),
     ffprobePath: z.string({ error: "expected the path of the ffprobe binary" }).min(1).optional(),
@@ -112,7 +128,15 @@ export const ConfigSchema = z
     torrent: TorrentConfigSchema.default(TorrentConfigSchema.parse({})),
   })
   .strict()
-  .transform((c) => ({ ...c, adminChatIds: c.adminChatIds ?? [c.allowedChatIds[0]!] }));
+  .refine((c) => !c.localBotApi || c.apiRoot !== c.cloudApiRoot, {
+    path: ["apiRoot"],
+    message: "localBotApi is on, so expected the local telegram-bot-api server's URL here (e.g. http://telegram-bot-api:8081), not the cloud's",
+  })
+  .transform((c) => ({
+    ...c,
+    adminChatIds: c.adminChatIds ?? [c.allowedChatIds[0]!],
+    uploadLimitBytes: c.uploadLimitBytes ?? (c.localBotApi ? LOCAL_UPLOAD_LIMIT : CLOUD_UPLOAD_LIMIT),
+  }));
 
 export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;

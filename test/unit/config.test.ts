@@ -44,6 +44,17 @@ describe("config", () => {
     }
   });
 
+  it("takes 2000 MB uploads with a local Bot API server, 50 MB with the cloud, unless told otherwise", () => {
+    const local = { ...minimal, apiRoot: "http://telegram-bot-api:8081", localBotApi: true };
+    expect(parseConfig(local)).toMatchObject({ localBotApi: true, uploadLimitBytes: 2000 * 1024 * 1024, cloudApiRoot: "https://api.telegram.org" });
+    expect(parseConfig({ ...local, uploadLimitBytes: 100 })).toMatchObject({ uploadLimitBytes: 100 });
+    // The mode is never guessed from apiRoot: a loopback server is the cloud unless localBotApi says otherwise.
+    expect(parseConfig({ ...minimal, apiRoot: "http://127.0.0.1:8081" })).toMatchObject({ localBotApi: false, uploadLimitBytes: 50 * 1024 * 1024 });
+    expect(() => parseConfig({ ...minimal, localBotApi: true })).toThrow(
+      /"apiRoot": localBotApi is on, so expected the local telegram-bot-api server's URL here/,
+    );
+  });
+
   it("lets BOT_TOKEN override the file and ignores // comment keys", () => {
     const c = parseConfig({ ...minimal, "// botToken": "doc" }, { BOT_TOKEN: "999:zzz" });
     expect(c.botToken).toBe("999:zzz");
