@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { type RunnerHandle, run, sequentialize } from "@grammyjs/runner";
 import type { Bot, Context } from "grammy";
-import type { BotCommand } from "grammy/types";
+import { COMMANDS, updateOrderKey } from "./bot/commands.ts";
 import { ChatReporter } from "./bot/chat-reporter.ts";
 import { createBot, identifyBot } from "./bot/create-bot.ts";
 import { accessFeature } from "./bot/features/access.ts";
@@ -16,7 +16,8 @@ import { TransientNotices } from "./bot/notices.ts";
 import { createRedeliverer } from "./bot/redelivery.ts";
 import { RequestAnswers } from "./bot/request-answers.ts";
 import { TaskRunner } from "./bot/task-runner.ts";
-import { telegramFileFetcher } from "./bot/telegram-file-fetcher.ts";
+import { LOCAL_TORRENT_FILE_BYTES, telegramFileFetcher } from "./bot/telegram-file-fetcher.ts";
+import { checkLocalServerReads } from "./bot/local-bot-api.ts";
 import { createFileUploader, createGroupUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
 import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
@@ -71,31 +72,6 @@ export interface App {
    * lasting conflict with another process), with undefined after `stop()`.
    */
   readonly stopped: Promise<unknown>;
-}
-
-export const COMMANDS: BotCommand[] = [
-  { command: "download", description: "Download a link and send the file here" },
-  { command: "torrent", description: "Download a magnet link or .torrent" },
-  { command: "queue", description: "What is downloading and waiting" },
-  { command: "status", description: "Counts, pause state, active download, free disk" },
-  { command: "cancel", description: "Cancel a download: /cancel 12, or reply to its message" },
-  { command: "retry", description: "Queue a failed or cancelled download again" },
-  { command: "pause", description: "Pause this chat's downloads, the whole queue in the admin chat (one: /pause 12)" },
-  { command: "resume", description: "Resume this chat's downloads, the whole queue in the admin chat (one: /resume 12)" },
-  { command: "priority", description: "Reorder: /priority 12 high|normal|low" },
-  { command: "history", description: "The last finished downloads" },
-  { command: "help", description: "What this bot does" },
-];
-
-/**
- * Which updates must wait for which: a chat's messages run in the order sent, and so do its
- * button presses (Pause then Cancel means exactly that), but a press never waits behind a
- * message (a reply stuck in a 429 wait, say), and chats never wait for each other.
- */
-export function updateOrderKey(ctx: Context): string | undefined {
-  const chatId = ctx.chat?.id ?? ctx.callbackQuery?.message?.chat.id;
-  if (chatId === undefined) return undefined;
-  return `${ctx.callbackQuery ? "button" : "message"}:${chatId}`;
 }
 
 /**
@@ -171,8 +147,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     config,
     disk,
     events,
-    upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools }),
-    uploadGroup: createGroupUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools }),
+    upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools, localBotApi: config.localBotApi }),
+    uploadGroup: createGroupUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools, localBotApi: config.localBotApi }),
     prepare: createUploadPreparer({
       tools: config.uploadAs === "document" ? undefined : mediaTools,
       limit: config.uploadLimitBytes,
@@ -220,7 +196,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     handle: createRequestHandler({
       intake,
       redeliver: createRedeliverer({ db, api: bot.api, logger }),
-      fetchDocument: telegramFileFetcher(bot.api, { apiRoot: config.apiRoot, token: config.botToken }),
+      // A local server hands out files from its disk, past the cloud's 20 MB.
+      fetchDocument: telegramFileFetcher(bot.api, { apiRoot: config.apiRoot, token: config.botToken, ...(config.localBotApi ? { maxBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }),
     }),
   });
   const answers = new RequestAnswers({ api: bot.api, requests, editor, acks: reporter, tasks, logger, queuePaused: () => worker.queuePaused });
@@ -256,7 +233,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   });
   bot.use(helpFeature());
   bot.use(downloadFeature({ answers }));
-  bot.use(torrentFeature({ answers }));
+  bot.use(torrentFeature({ answers, ...(config.localBotApi ? { maxTorrentBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }));
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
   // Last: what no command took.
   bot.use(plainMessagesFeature({ answers }));
@@ -273,6 +250,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     stopped,
     async start() {
       await identifyBot(bot, config.apiRoot);
+      if (config.localBotApi) await checkLocalServerReads(bot.api, { dataDir: config.dataDir, chatId: config.adminChatIds[0]!, logger });
       await bot.api.setMyCommands(COMMANDS).catch((error) => logger.warn({ err: String(error) }, "setMyCommands failed"));
       // Registered here so it is last whatever the features above: a press nobody handled is answered.
       bot.use(unhandledButtonsFeature());

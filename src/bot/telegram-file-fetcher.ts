@@ -9,6 +9,12 @@ import { fetchTorrentFile, MAX_TORRENT_FILE_BYTES } from "../sources/torrent/tor
 import { formatBytes } from "../text/format.ts";
 import { telegramErrorText } from "./create-bot.ts";
 
+/**
+ * The largest .torrent taken from a local Bot API server's disk. The cloud hands out 20 MB at most
+ * (and a link's .torrent is capped at MAX_TORRENT_FILE_BYTES); a season pack's can be bigger.
+ */
+export const LOCAL_TORRENT_FILE_BYTES = 64 * 1024 * 1024;
+
 /** Downloads a file a person sent to the chat, by its file_id. */
 export type TelegramFileFetcher = (fileId: string) => Promise<Buffer>;
 

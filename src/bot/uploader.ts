@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { link, mkdtemp, rm, stat } from "node:fs/promises";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { type Api, GrammyError, HttpError, InputFile, InputMediaBuilder } from "grammy";
 import type { Message } from "grammy/types";
 import { AppError } from "../errors.ts";
@@ -49,6 +50,28 @@ function countingFile(file: DeliverableFile, onBytes: (n: number) => void): Inpu
   }, file.name);
 }
 
+/**
+ * A local Bot API server (`localBotApi`) reads a whole file from the disk both share, by its
+ * absolute `file://` URL: no byte of it passes through the bot. The name Telegram shows is the
+ * file's own, so a file stored under another name is linked (not copied) into the upload's scratch
+ * folder as the name to show. A byte range of a bigger file has no path of its own: it streams.
+ */
+async function localFile(file: DeliverableFile, scratch: Scratch): Promise<string | undefined> {
+  if ((file.offset ?? 0) !== 0) return undefined;
+  const absolute = path.resolve(file.path);
+  if ((await stat(absolute)).size !== file.size) return undefined;
+  if (path.basename(absolute) === file.name) return pathToFileURL(absolute).href;
+  const named = path.join(await scratch.dir(path.dirname(absolute)), file.name);
+  await link(absolute, named);
+  return pathToFileURL(named).href;
+}
+
+/** The file field of an upload: a local server's path, or the bytes as they are read. */
+async function uploadInput(file: DeliverableFile, options: UploadOptions, scratch: Scratch, onBytes: (n: number) => void): Promise<InputFile | string> {
+  const local = options.localBotApi ? await localFile(file, scratch) : undefined;
+  return local ?? countingFile(file, onBytes);
+}
+
 function fileIdOf(message: Message): string | null {
   return message.video?.file_id ?? message.audio?.file_id ?? message.document?.file_id ?? null;
 }
@@ -60,6 +83,8 @@ export interface UploadOptions {
   replyTo?: number | null;
   /** ffmpeg/ffprobe: videos and audio then go up with duration, size, tags and a thumbnail. */
   media?: MediaTools;
+  /** A local Bot API server on the same disk: whole files and thumbnails go by path. */
+  localBotApi?: boolean;
 }
 
 /**
@@ -83,9 +108,8 @@ async function mediaFields(
   if (kind === "video" && !info.video) return { kind: "document", fields: {} };
   const withThumb = async (cover: boolean) => {
     const thumbPath = path.join(await scratch.dir(path.dirname(file.path)), `${scratch.next()}.jpg`);
-    return (await makeThumbnail(tools, file.path, thumbPath, { atSeconds: Math.min(5, info.duration / 10), cover, ...(options.signal ? { signal: options.signal } : {}) }))
-      ? { thumbnail: new InputFile(thumbPath, "thumb.jpg") }
-      : {};
+    if (!(await makeThumbnail(tools, file.path, thumbPath, { atSeconds: Math.min(5, info.duration / 10), cover, ...(options.signal ? { signal: options.signal } : {}) }))) return {};
+    return { thumbnail: options.localBotApi ? pathToFileURL(path.resolve(thumbPath)).href : new InputFile(thumbPath, "thumb.jpg") };
   };
   if (kind === "video") {
     return {
@@ -133,7 +157,7 @@ export async function uploadFile(api: Api, chatId: number, file: DeliverableFile
   try {
     const media = await mediaFields(file, chooseUploadKind(file.name, options.uploadAs), options, scratch);
     const kind = media.kind;
-    const input = countingFile(file, options.onBytes ?? (() => {}));
+    const input = await uploadInput(file, options, scratch, options.onBytes ?? (() => {}));
     const common = {
       ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}),
       ...replyTo(options.replyTo),
@@ -149,6 +173,8 @@ export async function uploadFile(api: Api, chatId: number, file: DeliverableFile
       } else {
         message = await api.sendDocument(chatId, input, common, signal);
       }
+      // By path, nothing counted the bytes: they are all there now.
+      if (typeof input === "string") options.onBytes?.(file.size);
       return { fileId: fileIdOf(message), kind };
     } catch (error) {
       throw uploadError(error);
@@ -175,11 +201,14 @@ export async function uploadGroup(
     for (const file of files) prepared.push(await mediaFields(file, chooseUploadKind(file.name, options.uploadAs), options, scratch));
     const uniform = prepared.every((p) => p.kind === prepared[0]!.kind);
     const sent = files.map(() => 0);
+    const count = (i: number, n: number) => {
+      sent[i] = n;
+      options.onBytes?.(sent.reduce((a, b) => a + b, 0));
+    };
+    const inputs: Array<InputFile | string> = [];
+    for (const [i, file] of files.entries()) inputs.push(await uploadInput(file, options, scratch, (n) => count(i, n)));
     const media = files.map((file, i) => {
-      const input = countingFile(file, (n) => {
-        sent[i] = n;
-        options.onBytes?.(sent.reduce((a, b) => a + b, 0));
-      });
+      const input = inputs[i]!;
       const caption = file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {};
       const kind = uniform ? prepared[i]!.kind : "document";
       const fields = uniform ? prepared[i]!.fields : {};
@@ -191,6 +220,7 @@ export async function uploadGroup(
     try {
       // One kind per album (checked above), which is what the union of media types cannot say.
       const messages = await api.sendMediaGroup(chatId, media as Parameters<Api["sendMediaGroup"]>[1], replyTo(options.replyTo), signal);
+      inputs.forEach((input, i) => typeof input === "string" && count(i, files[i]!.size));
       return messages.map((m, i) => ({ fileId: fileIdOf(m), kind: uniform ? prepared[i]!.kind : "document" }));
     } catch (error) {
       throw uploadError(error);
@@ -200,25 +230,31 @@ export async function uploadGroup(
   }
 }
 
+export interface UploaderOptions {
+  uploadAs: "auto" | "document";
+  media?: MediaTools | undefined;
+  localBotApi?: boolean;
+}
+
 /** The worker's upload step: each file of an item goes to the item's chat, as a reply to its request. */
 /** The worker's album step: parts of a big file go to the item's chat together. */
-export function createGroupUploader(api: Api, options: { uploadAs: "auto" | "document"; media?: MediaTools | undefined }): GroupUploader {
+export function createGroupUploader(api: Api, options: UploaderOptions): GroupUploader {
   return (item, files, { signal, onBytes }) =>
     uploadGroup(
       api,
       item.chatId,
       files.map((file) => asDeliverable(file)),
-      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, ...(options.media ? { media: options.media } : {}) },
+      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, localBotApi: options.localBotApi ?? false, ...(options.media ? { media: options.media } : {}) },
     );
 }
 
-export function createFileUploader(api: Api, options: { uploadAs: "auto" | "document"; media?: MediaTools | undefined }): FileUploader {
+export function createFileUploader(api: Api, options: UploaderOptions): FileUploader {
   return (item, file, { signal, onBytes }) =>
     uploadFile(
       api,
       item.chatId,
       asDeliverable(file),
-      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, ...(options.media ? { media: options.media } : {}) },
+      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, localBotApi: options.localBotApi ?? false, ...(options.media ? { media: options.media } : {}) },
     );
 }
 

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { COMMANDS } from "../../src/app.ts";
+import { COMMANDS } from "../../src/bot/commands.ts";
 import { findItem, listItemFiles, listItems } from "../../src/db/item-repository.ts";
 import { itemsForMessage, liveMessageOf } from "../../src/db/message-repository.ts";
 import { FileServer, type ServedRequest } from "../support/file-server.ts";

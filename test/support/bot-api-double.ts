@@ -12,12 +12,13 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createReadStream, createWriteStream, mkdtempSync } from "node:fs";
+import { closeSync, copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { extname, join } from "node:path";
+import { basename, dirname, extname, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import { pipeline } from "node:stream/promises";
 import type {
   BotCommand,
@@ -101,6 +102,8 @@ export interface ChatMessage {
   /** For files uploaded by the bot: the content hash and where the bytes are. */
   sha256?: string;
   uploadPath?: string;
+  /** Sent by path to a local server: the file it read (no bytes came in the request). */
+  localPath?: string;
   deleted: boolean;
   edits: number;
   sentAt: number;
@@ -130,7 +133,21 @@ export interface BotApiDoubleOptions {
   maxDownloadBytes?: number;
   /** Default true. false: uploads are hashed and counted but not written to disk (the bench: no disk noise). */
   storeUploads?: boolean;
+  /**
+   * Answer as `telegram-bot-api --local` does: files are sent by `file://` URL and read from disk,
+   * getFile answers with an absolute path (the file written to this server's own folder), and the
+   * limits are 2000 MB both ways. Off: a `file://` file is refused as the cloud refuses it.
+   */
+  localMode?: boolean;
+  /**
+   * Local mode: the folders this server can see (another container sees only what is mounted in
+   * it). A path outside them, or missing, is refused as the real server refuses it. Default: all.
+   */
+  localRoots?: string[];
 }
+
+/** What a local Bot API server takes and hands out (the cloud: 50 MB up, 20 MB down). */
+const LOCAL_LIMIT_BYTES = 2000 * 1024 * 1024;
 
 export interface InjectOptions {
   fromId?: number;
@@ -172,6 +189,19 @@ class ApiError extends Error {
   }
 }
 
+/** A file's sha256, read 1 MB at a time (a local upload may be 2000 MB). */
+function hashFileSync(file: string): string {
+  const hash = createHash("sha256");
+  const buffer = Buffer.allocUnsafe(1024 * 1024);
+  const fd = openSync(file, "r");
+  try {
+    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest("hex");
+}
+
 const bad = (description: string): ApiError => new ApiError(400, `Bad Request: ${description}`);
 
 /** Client went away (long poll aborted, upload cancelled): nothing to answer. */
@@ -189,6 +219,8 @@ interface StoredFile {
   file_name?: string;
   mime_type?: string;
   source: { path: string } | { bytes: Buffer };
+  /** Sent by `file://` URL (local mode): the absolute path this server read. */
+  localPath?: string;
 }
 
 interface StoredMessage {
@@ -383,6 +415,8 @@ export class BotApiDouble {
   private readonly maxUploadBytes: number;
   private readonly maxDownloadBytes: number;
   private readonly storeUploads: boolean;
+  readonly localMode: boolean;
+  private readonly localRoots: string[] | undefined;
   private readonly tmpDir: string;
   private readonly handlers: Map<string, { name: string; handler: Handler }>;
   private readonly callWaiters = new Waitlist<RecordedCall>();
@@ -419,8 +453,10 @@ export class BotApiDouble {
     const { port } = server.address() as AddressInfo;
     this.apiRoot = `http://127.0.0.1:${port}`;
     this.token = opts.token ?? "123456:TEST-token";
-    this.maxUploadBytes = opts.maxUploadBytes ?? 50 * 1024 * 1024;
-    this.maxDownloadBytes = opts.maxDownloadBytes ?? 20 * 1024 * 1024;
+    this.localMode = opts.localMode ?? false;
+    this.localRoots = opts.localRoots?.map((r) => resolve(r));
+    this.maxUploadBytes = opts.maxUploadBytes ?? (this.localMode ? LOCAL_LIMIT_BYTES : 50 * 1024 * 1024);
+    this.maxDownloadBytes = opts.maxDownloadBytes ?? (this.localMode ? LOCAL_LIMIT_BYTES : 20 * 1024 * 1024);
     this.storeUploads = opts.storeUploads ?? true;
     this.tmpDir = mkdtempSync(join(tmpdir(), "bot-api-double-"));
     const botId = Number(this.token.split(":")[0]);
@@ -950,6 +986,17 @@ export class BotApiDouble {
     };
   }
 
+  /** Local mode: getFile puts the file in this server's own folder and answers with its absolute path. */
+  private localCopy(file: StoredFile): string {
+    const target = join(this.tmpDir, "local", file.file_path);
+    if (!existsSync(target)) {
+      mkdirSync(dirname(target), { recursive: true });
+      if ("bytes" in file.source) writeFileSync(target, file.source.bytes);
+      else copyFileSync(file.source.path, target);
+    }
+    return target;
+  }
+
   private async serveDownload(req: IncomingMessage, res: ServerResponse, token: string, filePath: string): Promise<void> {
     req.resume();
     if (token !== this.token) {
@@ -1215,6 +1262,8 @@ export class BotApiDouble {
     } else if (value === undefined || value === "") {
       upload = files.find((f) => f.field === kind);
       if (!upload) throw bad(`there is no ${kind} in the request`);
+    } else if (typeof value === "string" && /^file:/i.test(value)) {
+      return { stored: this.localInputFile(kind, value) };
     } else if (typeof value === "string") {
       // Telegram would fetch an HTTP URL itself; it cannot reach this machine's loopback.
       if (/^https?:\/\//i.test(value)) throw bad("failed to get HTTP URL content");
@@ -1233,6 +1282,47 @@ export class BotApiDouble {
       source: { path: upload.path },
     });
     return { stored, upload };
+  }
+
+  /**
+   * A file named by `file://` URL. Only a local server takes those; the cloud reads the string as a
+   * file_id and trips over its characters. The local server decodes the URL, resolves the path and
+   * reads the file from its own disk (here: hashes it in chunks, never whole in memory).
+   */
+  private localInputFile(kind: FileKind, url: string): StoredFile {
+    if (!this.localMode) throw bad("wrong remote file identifier specified: Wrong character in the string");
+    const file = this.localPathOf(url);
+    const size = statSync(file).size;
+    if (size === 0) throw bad("file must be non-empty");
+    if (size > this.maxUploadBytes) throw new ApiError(413, "Request Entity Too Large");
+    return this.registerFile(kind, {
+      size,
+      sha256: hashFileSync(file),
+      file_name: basename(file),
+      mime_type: guessMime(file),
+      source: { path: file },
+      localPath: file,
+    });
+  }
+
+  /** The path a `file://` URL names, as the local server sees it; refused when it cannot read it. */
+  private localPathOf(url: string): string {
+    let file: string;
+    try {
+      file = fileURLToPath(url);
+    } catch {
+      throw bad("wrong file identifier/HTTP URL specified");
+    }
+    const visible = !this.localRoots || this.localRoots.some((root) => file === root || file.startsWith(root + sep));
+    let readable = false;
+    try {
+      readable = visible && statSync(file).isFile();
+      if (readable) closeSync(openSync(file, "r"));
+    } catch {
+      readable = false;
+    }
+    if (!readable) throw bad(`realpath failed for ${file}`);
+    return file;
   }
 
   /** An album: 2-10 media, documents only with documents and audio only with audio, as Telegram allows. */
@@ -1262,6 +1352,11 @@ export class BotApiDouble {
     const caption = this.formatted(p, "caption", "caption_entities");
     if (caption && charCount(caption.text) > 1024) throw bad("message caption is too long");
     const { stored, upload } = this.inputFile(kind, p, files);
+    const thumbnail = p["thumbnail"];
+    if (typeof thumbnail === "string" && /^file:/i.test(thumbnail)) {
+      if (!this.localMode) throw bad("wrong remote file identifier specified: Wrong character in the string");
+      this.localPathOf(thumbnail);
+    }
     const body: Partial<Message> = {};
     const width = int(p, "width") ?? 0;
     const height = int(p, "height") ?? 0;
@@ -1435,7 +1530,8 @@ export class BotApiDouble {
         const file = this.filesById.get(fileId);
         if (!file) throw bad("invalid file_id");
         if (file.size > this.maxDownloadBytes) throw bad("file is too big");
-        return { file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.size, file_path: file.file_path };
+        const filePath = this.localMode ? this.localCopy(file) : file.file_path;
+        return { file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.size, file_path: filePath };
       },
     };
     return new Map(Object.entries(methods).map(([name, handler]) => [name.toLowerCase(), { name, handler }]));
@@ -1577,6 +1673,7 @@ function viewOf(chatId: number, s: StoredMessage): ChatMessage {
     view.sha256 = s.file.sha256;
   }
   if (s.upload) view.uploadPath = s.upload.path;
+  if (s.file?.localPath !== undefined) view.localPath = s.file.localPath;
   if (s.editedAt !== undefined) view.editedAt = s.editedAt;
   if (s.deletedAt !== undefined) view.deletedAt = s.deletedAt;
   return view;

@@ -12,6 +12,8 @@ export const TORRENT_USAGE =
 export interface TorrentFeatureDeps {
   /** Stores what the message asks for and answers it (see `request-answers.ts`). */
   answers: RequestAnswers;
+  /** Largest .torrent document taken (a local Bot API server hands out more than a link's cap). */
+  maxTorrentBytes?: number;
 }
 
 /** Whether a document looks like a .torrent file (by name or type). */
@@ -45,7 +47,7 @@ export function torrentFeature(deps: TorrentFeatureDeps): Composer<Context> {
       return;
     }
     const name = doc.file_name ?? "file.torrent";
-    if (doc.file_size !== undefined && doc.file_size > MAX_TORRENT_FILE_BYTES) {
+    if (doc.file_size !== undefined && doc.file_size > (deps.maxTorrentBytes ?? MAX_TORRENT_FILE_BYTES)) {
       await reply(ctx, [`✗ ${escapeHtml(truncate(name, 80))}: ${formatBytes(doc.file_size)} is too much for a .torrent file.`]);
       return;
     }
