@@ -25,7 +25,7 @@ import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./tools/ffmpeg.ts";
 import { ToolProcesses } from "./tools/tool-processes.ts";
 import { createUploadPreparer } from "./media/prepare-upload.ts";
-import { createSiteMatcher, findYtDlp } from "./tools/yt-dlp.ts";
+import { createSiteMatcher, findYtDlp, ytDlpVersion } from "./tools/yt-dlp.ts";
 import { createSiteDownloader } from "./sources/site-source.ts";
 import { createRequestHandler } from "./intake/request-handler.ts";
 import { RequestQueue } from "./intake/request-queue.ts";
@@ -65,6 +65,8 @@ export interface App {
   readonly worker: QueueWorker;
   /** The chat side of the queue (tests look at what it keeps). */
   readonly reporter: ChatReporter;
+  /** Settles once the background checks of the start are done (yt-dlp's version). */
+  readonly toolsChecked: Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
   /**
@@ -124,6 +126,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const toolProcesses = new ToolProcesses(path.resolve(config.dataDir, "tools.pids"), logger.child({ part: "tools" }));
   const mediaTools = findMediaTools(config, logger, toolProcesses);
   const ytDlp = findYtDlp(config.ytDlpPath);
+  // Asked once at start, in the background: sites break as yt-dlp ages, and /status says so.
+  let ytDlpRelease: string | undefined;
+  let toolsChecked: Promise<void> = Promise.resolve();
+  const startup = new AbortController();
   if (!ytDlp) logger.warn("yt-dlp not found: pages are read by the built-in reader only");
   const ytDlpDownloader = ytDlp
     ? createSiteDownloader({
@@ -207,6 +213,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     events,
     disk,
     ytDlp: ytDlp !== undefined,
+    ytDlpVersion: () => ytDlpRelease,
     adminChatIds: config.adminChatIds,
     logger: logger.child({ part: "control" }),
   });
@@ -247,6 +254,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     db,
     worker,
     reporter,
+    get toolsChecked() {
+      return toolsChecked;
+    },
     stopped,
     async start() {
       await identifyBot(bot, config.apiRoot);
@@ -257,6 +267,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await proxy.start();
       // Before the worker touches any item's folder: a tool a crashed run left writes no more.
       await toolProcesses.reapLeftovers();
+      if (ytDlp) {
+        toolsChecked = ytDlpVersion(ytDlp, { signal: startup.signal, processes: toolProcesses }).then((version) => {
+          ytDlpRelease = version;
+          logger.info({ version: version ?? "unknown", path: ytDlp }, "yt-dlp");
+        });
+      }
       await worker.start();
       // What a previous process stored and did not get to: checked now, answered on its own.
       await requests.resume((request, outcome) =>
@@ -284,6 +300,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       logger.info({ bot: bot.botInfo.username, apiRoot: config.apiRoot }, "bot started");
     },
     async stop() {
+      startup.abort();
       const polling = runner?.isRunning() ? runner.stop() : undefined;
       await Promise.allSettled([polling, worker.stop(4000)]);
       seeding?.close();

@@ -35,4 +35,6 @@ export interface StatusInfo {
   diskFull: boolean;
   /** False when yt-dlp is not installed. */
   ytDlp?: boolean;
+  /** yt-dlp's version (a release date), once known. */
+  ytDlpVersion?: string;
 }

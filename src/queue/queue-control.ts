@@ -49,6 +49,8 @@ export interface QueueControlDeps {
   disk: DataDisk;
   /** Whether yt-dlp is installed (/status says when it is not). */
   ytDlp?: boolean;
+  /** yt-dlp's version once known (it is asked at start, in the background). */
+  ytDlpVersion?: () => string | undefined;
   /**
    * The chats whose /pause and /resume act on the whole queue (config `adminChatIds`). In every
    * other chat they act on that chat's own items, so no chat stops another chat's download.
@@ -247,6 +249,7 @@ export class QueueControl {
       freeBytes,
       diskFull: freeBytes !== null && freeBytes < DISK_RESERVE_BYTES,
       ...(this.deps.ytDlp === undefined ? {} : { ytDlp: this.deps.ytDlp }),
+      ...(this.deps.ytDlpVersion?.() ? { ytDlpVersion: this.deps.ytDlpVersion()! } : {}),
     };
   }
 

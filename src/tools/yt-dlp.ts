@@ -67,6 +67,27 @@ export function findYtDlp(configured: string | undefined): string | undefined {
   return undefined;
 }
 
+/** What `yt-dlp --version` prints (its release date, 2025.12.08), or undefined when it cannot tell. */
+export async function ytDlpVersion(bin: string, options: { signal?: AbortSignal; processes?: ToolProcesses } = {}): Promise<string | undefined> {
+  try {
+    const out = await runTool(bin, ["--version"], { timeoutMs: 15_000, maxOutputBytes: 1024, ...options });
+    return out.trim().split("\n")[0] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How many days old a yt-dlp release is, from its version (a date, `2023.03.04` or a nightly's
+ * `2025.12.08.123456`); undefined for a version that is not a date. Pure.
+ */
+export function releaseAgeDays(version: string, now: number): number | undefined {
+  const match = /^(\d{4})\.(\d{1,2})\.(\d{1,2})/.exec(version);
+  if (!match) return undefined;
+  const released = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
+  return Math.floor((now - released) / 86_400_000);
+}
+
 /** MP4 with H.264/AAC first, as Telegram plays it (as ytdlbot does), then whatever merges into MP4. */
 const FORMAT = "b[ext=mp4][vcodec^=avc1]/bv*[ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[ext=mp4]/bv*+ba/b";
 

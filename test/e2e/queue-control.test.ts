@@ -475,8 +475,11 @@ describe("commands", () => {
     await h.stopApp();
     await h.start();
     from = h.api.nextSeq;
+    await h.app!.toolsChecked;
     h.send("/status");
     const status = String((await h.reply(from)).params.text);
+    // Debian's yt-dlp (2023.03.04) is years old: /status says so, once the start has asked it.
+    expect(status).toMatch(/\n⚠️ yt-dlp 2023\.03\.04 is \d+ days old: sites change and break old versions, so update it on the server/);
     expect(status).toMatch(/Queue: ⏸ paused/);
     expect(status).toMatch(/Items: 0 running · 2 queued/);
     // The free space, not where on the server it is.

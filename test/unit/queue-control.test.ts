@@ -198,6 +198,16 @@ describe("queue view", () => {
     const full = renderStatus({ counts: {}, queuePaused: false, activeElsewhere: false, freeBytes: 3 * 1024 ** 2, diskFull: true });
     const noYtDlp = renderStatus({ counts: {}, queuePaused: false, activeElsewhere: false, freeBytes: 1024 ** 3, diskFull: false, ytDlp: false });
     expect(noYtDlp.split("\n").at(-1)).toBe("yt-dlp: not installed, so pages are read by the bot's own reader only");
+    // Past 90 days, /status says yt-dlp needs updating; a nightly's version and a fresh one do not.
+    const at = Date.UTC(2026, 11, 6);
+    const aged = (version: string) => renderStatus({ counts: {}, queuePaused: false, activeElsewhere: false, freeBytes: 1024 ** 3, diskFull: false, ytDlpVersion: version }, at);
+    expect(aged("2023.03.04").split("\n")).toContain(
+      "⚠️ yt-dlp 2023.03.04 is 1373 days old: sites change and break old versions, so update it on the server (a newer image, or the yt-dlp package).",
+    );
+    expect(aged("2026.09.05")).toMatch(/\n⚠️ yt-dlp 2026\.09\.05 is 92 days old: /);
+    for (const fresh of ["2026.09.07", "2026.12.01.123456", "unknown"]) expect(aged(fresh)).not.toContain("⚠️");
+    // The warning comes before the disk line, which stays where it was.
+    expect(aged("2023.03.04").split("\n").at(-1)).toBe("Free disk space: 1.0 GB");
     expect(full.split("\n").slice(-2)).toEqual([
       "⚠️ The disk is full: nothing is downloaded until space is freed on the server.",
       "Free disk space: 3.0 MB",

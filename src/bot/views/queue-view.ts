@@ -1,3 +1,4 @@
+import { releaseAgeDays } from "../../tools/yt-dlp.ts";
 import type { Item, ItemStatus } from "../../items/item.ts";
 import { PRIORITIES, type PriorityName, isActive } from "../../items/item.ts";
 import type { QueueEntry, StatusInfo } from "../../queue/queue-control.ts";
@@ -140,7 +141,7 @@ export function renderHistoryPage(items: readonly Item[], options: { page: numbe
   return { text: fit(lines), page, pages };
 }
 
-export function renderStatus(s: StatusInfo): string {
+export function renderStatus(s: StatusInfo, now = Date.now()): string {
   const n = (status: ItemStatus) => s.counts[status] ?? 0;
   const lines = ["<b>Status</b>"];
   lines.push(!s.queuePaused ? "Queue: running" : s.admin === false ? "Queue: ⏸ paused by the admin chat" : "Queue: ⏸ paused (/resume continues)");
@@ -154,9 +155,16 @@ export function renderStatus(s: StatusInfo): string {
     `Items: ${n("downloading") + n("uploading")} running · ${n("queued")} queued · ${n("paused")} paused · ` +
       `${n("completed")} delivered · ${n("failed")} failed · ${n("cancelled")} cancelled`,
   );
+  const age = s.ytDlpVersion ? releaseAgeDays(s.ytDlpVersion, now) : undefined;
+  if (age !== undefined && age > YT_DLP_MAX_AGE_DAYS) {
+    lines.push(`⚠️ yt-dlp ${escapeHtml(s.ytDlpVersion!)} is ${age} days old: sites change and break old versions, so update it on the server (a newer image, or the yt-dlp package).`);
+  }
   if (s.diskFull) lines.push("⚠️ The disk is full: nothing is downloaded until space is freed on the server.");
   // The size only: the server's paths are none of the chat's business.
   lines.push(`Free disk space: ${s.freeBytes === null ? "unknown" : formatBytes(s.freeBytes)}`);
   if (s.ytDlp === false) lines.push("yt-dlp: not installed, so pages are read by the bot's own reader only");
   return lines.join("\n");
 }
+
+/** Past this age, /status warns that yt-dlp needs an update (sites break as it ages). */
+export const YT_DLP_MAX_AGE_DAYS = 90;
