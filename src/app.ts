@@ -43,6 +43,7 @@ import { TorrentClientHolder } from "./sources/torrent/torrent-client.ts";
 import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
 import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
 import { DataDisk } from "./storage/data-disk.ts";
+import { type Heartbeat, startHeartbeat } from "./heartbeat.ts";
 import { isDiskFull } from "./errors.ts";
 
 export interface AppOptions {
@@ -248,6 +249,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   let resolveStopped!: (error?: unknown) => void;
   const stopped = new Promise<unknown>((r) => (resolveStopped = r));
   let runner: RunnerHandle | undefined;
+  let heartbeat: Heartbeat | undefined;
 
   return {
     bot,
@@ -274,6 +276,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         });
       }
       await worker.start();
+      // What the container's health check reads: the process is alive and its loop turns.
+      heartbeat = startHeartbeat(config.dataDir, { onError: (error) => logger.warn({ err: String(error) }, "could not write the heartbeat") });
       // What a previous process stored and did not get to: checked now, answered on its own.
       await requests.resume((request, outcome) =>
         answers.recovered(request, outcome).catch((error: unknown) => logger.warn({ err: String(error) }, "could not answer a recovered request")),
@@ -301,6 +305,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     },
     async stop() {
       startup.abort();
+      heartbeat?.stop();
       const polling = runner?.isRunning() ? runner.stop() : undefined;
       await Promise.allSettled([polling, worker.stop(4000)]);
       seeding?.close();

@@ -1,7 +1,10 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { stat } from "node:fs/promises";
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { nodeRefusal } from "../../src/runtime-check.ts";
-import { ROOT, buildIfStale } from "../support/bot-process.ts";
+import { ROOT, buildIfStale, writeConfig } from "../support/bot-process.ts";
+import { Harness } from "../support/harness.ts";
 
 describe("the Node version check", () => {
   it("takes Node 22 and later, and refuses older ones with one line that says what to install", () => {
@@ -31,5 +34,21 @@ describe("the Node version check", () => {
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     expect(code).toBe(2);
     expect(out).toBe(`${nodeRefusal("20.20.2")}\n`);
+  });
+
+  it("the running bot keeps a heartbeat, and the image's health check passes against it", { timeout: 30_000 }, async () => {
+    const h = await Harness.create();
+    try {
+      const before = Date.now();
+      await h.start();
+      // Written at start, before the first beat's interval.
+      expect((await stat(path.join(h.dataDir, ".heartbeat"))).mtimeMs).toBeGreaterThanOrEqual(before - 1000);
+      const config = await writeConfig(h);
+      const check = spawnSync(process.execPath, ["dist/src/healthcheck.js"], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", CONFIG_FILE: config }, encoding: "utf8" });
+      expect(check.status).toBe(0);
+      expect(check.stdout + check.stderr).toBe(`healthy: heartbeat ${/heartbeat (\d) s old/.exec(check.stdout)?.[1]} s old, 0 items in ${path.join(h.dataDir, "bot.sqlite")}\n`);
+    } finally {
+      await h.close();
+    }
   });
 });
