@@ -2,9 +2,9 @@ import { formatBytes } from "./text/format.ts";
 
 /**
  * One error hierarchy for the whole bot. Every error that can reach a user or decide a retry is an
- * `AppError` with a stable `code`, a one-line `userMessage` (what happened and what to do, never a
- * stack trace) and `retryable`, which is the only thing the queue looks at to decide "retry" or
- * "give up".
+ * `AppError` with a stable `code`, a `reason` (what happened, as data: the chat side words it in
+ * `bot/views/error-view.ts`, a web page could word it its own way) and `retryable`, which is the
+ * only thing the queue looks at to decide "retry" or "give up". `message` is the log's text.
  */
 export type ErrorCode =
   | "CONFIG_INVALID"
@@ -33,10 +33,120 @@ export type ErrorCode =
   | "TOOL_FAILED"
   | "INTERNAL";
 
+/** How an item was stopped on purpose (see `StopError`). */
+export type StopKind = "cancel" | "pause" | "hold" | "shutdown";
+
+/** A file named in a reason, with its size in bytes. */
+export interface NamedSize {
+  path: string;
+  size: number;
+}
+
+/**
+ * Why something failed, as data only (numbers, hosts, counts, names): one kind per thing a
+ * person is told. The engine makes these; `describeReason` in `bot/views/error-view.ts` words
+ * them; `items.last_error` stores them as JSON. Sizes are bytes, times seconds unless named `ms`.
+ */
+export type ErrorReason =
+  /** A bug or a passing fault whose own text may carry internals. */
+  | { kind: "unexpected" }
+  | { kind: "stopped"; stop: StopKind }
+  /** Text the chat side made itself (the Telegram uploader, the file fetcher); never the engine's. */
+  | { kind: "said"; text: string }
+  /** A failure stored as text by a version before reasons (migration 011). */
+  | { kind: "legacy"; text: string }
+  // The file and the disk.
+  | { kind: "tooLarge"; size: number; limit: number }
+  | { kind: "overUploadLimit"; size: number; limit: number }
+  | { kind: "diskFull" }
+  | { kind: "diskNoRoom"; needed: number; free: number }
+  | { kind: "diskReserve"; free: number; reserve: number }
+  | { kind: "fileMissing" }
+  // HTTP and the network. `host` null: the URL had none to name.
+  | { kind: "redirectNotHttp"; protocol: string }
+  | { kind: "privateNetwork"; host: string; address?: string }
+  | { kind: "httpStatus"; host: string | null; status: number; permanent: boolean }
+  | { kind: "hostNotFound"; host: string | null }
+  | { kind: "redirectLoop"; host: string | null }
+  | { kind: "hostTimedOut"; host: string | null }
+  | { kind: "connectionFailed"; host: string | null; code: string }
+  | { kind: "transferFailed"; host: string | null; code: string | null }
+  | { kind: "stalled"; seconds: number }
+  | { kind: "tooSlow"; bytesPerSec: number; seconds: number }
+  | { kind: "wrongRange" }
+  | { kind: "transferCut"; done: number; total: number }
+  | { kind: "partCut"; at: number; end: number }
+  | { kind: "partsIncomplete"; done: number; total: number }
+  /** A bug: a download on one connection was asked for parts. */
+  | { kind: "oneConnectionParts" }
+  // The queue.
+  | { kind: "noHandler"; sourceKind: string }
+  | { kind: "tooManyHandoffs" }
+  | { kind: "interrupted"; attempt: number; attempts: number }
+  // Pages and sites (yt-dlp).
+  | { kind: "notAFile" }
+  | { kind: "noMedia" }
+  | { kind: "scriptedPlayer" }
+  | { kind: "pageTooLarge"; limit: number }
+  | { kind: "sitePageTimeout"; seconds: number }
+  | { kind: "siteLiveStream" }
+  | { kind: "siteNoFittingFormat" }
+  | { kind: "siteVideoTooLarge"; limit: number }
+  | { kind: "ytDlpFailed" }
+  // Streams (HLS, DASH).
+  | { kind: "streamBadAddress" }
+  | { kind: "streamNotHttp"; protocol: string }
+  | { kind: "streamLive" }
+  | { kind: "streamEncrypted" }
+  | { kind: "streamDrm" }
+  | { kind: "streamEmptyPlaylist" }
+  | { kind: "streamNoSegments" }
+  /** `count` null: more than can be counted. */
+  | { kind: "streamTooManySegments"; count: number | null; max: number }
+  | { kind: "streamUnreadable" }
+  | { kind: "streamNoVariants" }
+  | { kind: "streamNoRepresentations" }
+  | { kind: "streamBadLayout" }
+  | { kind: "streamTooLarge"; limit: number }
+  | { kind: "streamPlaylistTooLarge" }
+  | { kind: "streamPlaylistTimedOut" }
+  | { kind: "streamBadKey" }
+  | { kind: "streamKeyTimedOut" }
+  | { kind: "streamWrongRange" }
+  | { kind: "streamSegmentCut" }
+  | { kind: "streamUndecryptable" }
+  | { kind: "streamUnknownFormat" }
+  | { kind: "streamJoinFailed" }
+  // Torrents.
+  | { kind: "torrentLinkIsPage" }
+  | { kind: "torrentLinkTooLarge"; limit: number }
+  /** `files`: the first few of the `count` files, each over `limit`. */
+  | { kind: "torrentFilesTooLarge"; files: NamedSize[]; count: number; limit: number }
+  | { kind: "torrentTooManyFiles"; count: number; max: number }
+  | { kind: "invalidMagnet"; problem: "notMagnet" | "v2Only" | "badEncoding" | "noInfoHash" }
+  | { kind: "invalidTorrentFile" }
+  | { kind: "torrentStalled"; ms: number; peers: number }
+  | { kind: "deadTorrent"; ms: number; peers: number }
+  | { kind: "torrentClosed" }
+  | { kind: "torrentEmpty" }
+  /** `detail`: the torrent client's own error text. */
+  | { kind: "torrentClientFailed"; detail: string };
+
+export type ErrorReasonKind = ErrorReason["kind"];
+
+/** What a failure whose own text may carry internals tells the person. */
+const UNEXPECTED: ErrorReason = { kind: "unexpected" };
+
 export interface AppErrorOptions {
   retryable?: boolean;
   cause?: unknown;
-  /** Shown to the user; defaults to the message. */
+  /** What the person is told, as data; `unexpected` when not given. */
+  reason?: ErrorReason;
+  /**
+   * Text made on the chat side, for code of the Telegram side that words its own errors
+   * (`bot/uploader.ts`, `bot/telegram-file-fetcher.ts`): becomes a `said` reason. The engine
+   * passes `reason`.
+   */
   userMessage?: string;
 }
 
@@ -44,13 +154,13 @@ export class AppError extends Error {
   override readonly name: string = "AppError";
   readonly code: ErrorCode;
   readonly retryable: boolean;
-  readonly userMessage: string;
+  readonly reason: ErrorReason;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? false;
-    this.userMessage = options.userMessage ?? message;
+    this.reason = options.reason ?? (options.userMessage !== undefined ? { kind: "said", text: options.userMessage } : UNEXPECTED);
   }
 }
 
@@ -81,13 +191,10 @@ const STOP_CODES = { cancel: "CANCELLED", pause: "PAUSED", hold: "HELD", shutdow
  */
 export class StopError extends AppError {
   override readonly name = "StopError";
-  constructor(readonly reason: "cancel" | "pause" | "hold" | "shutdown") {
-    super(STOP_CODES[reason], `stopped: ${reason}`);
+  constructor(readonly stop: StopKind) {
+    super(STOP_CODES[stop], `stopped: ${stop}`, { reason: { kind: "stopped", stop } });
   }
 }
-
-/** What an unexpected failure tells the user: its own text may carry internals. */
-const UNEXPECTED = "an unexpected error happened; it will be retried (details are in the bot's log)";
 
 /**
  * An external tool (ffmpeg, ffprobe, yt-dlp) failed: a non-zero exit, its time limit, a stall or
@@ -101,7 +208,7 @@ export class ToolError extends AppError {
     message: string,
     readonly stderr: string,
   ) {
-    super("TOOL_FAILED", message, { retryable: true, userMessage: UNEXPECTED });
+    super("TOOL_FAILED", message, { retryable: true, reason: UNEXPECTED });
   }
 }
 
@@ -120,14 +227,14 @@ export function toAppError(error: unknown): AppError {
   return new AppError("INTERNAL", error instanceof Error ? error.message : String(error), {
     retryable: true,
     cause: error,
-    userMessage: UNEXPECTED,
+    reason: UNEXPECTED,
   });
 }
 
 /** A file over the bot's size limit (`maxFileSizeBytes`). */
 export function tooLargeError(size: number, limit: number): DownloadError {
   return new DownloadError("TOO_LARGE", `file is ${formatBytes(size)}, over the ${formatBytes(limit)} limit`, {
-    userMessage: `the file is ${formatBytes(size)}, over this bot's limit of ${formatBytes(limit)}.`,
+    reason: { kind: "tooLarge", size, limit },
   });
 }
 
@@ -137,10 +244,7 @@ export function isDiskFull(error: unknown): boolean {
   return code === "ENOSPC" || code === "SQLITE_FULL" || code === "SQLITE_IOERR_SHMSIZE" || code === "SQLITE_IOERR_WRITE";
 }
 
-export function diskFullError(
-  cause?: unknown,
-  detail = "disk full",
-  userMessage = "the bot's disk is full; the download is tried again later, once there is space (free some on the server).",
-): DownloadError {
-  return new DownloadError("DISK_FULL", detail, { retryable: true, cause, userMessage });
+/** Retried later, once there is space; `reason` says how full (the disk's own check knows). */
+export function diskFullError(cause?: unknown, detail = "disk full", reason: ErrorReason = { kind: "diskFull" }): DownloadError {
+  return new DownloadError("DISK_FULL", detail, { retryable: true, cause, reason });
 }

@@ -1,5 +1,6 @@
 import type { Api } from "grammy";
 import type { Db } from "../db/database.ts";
+import type { ErrorReason } from "../errors.ts";
 import { findItem, listItemFiles } from "../db/item-repository.ts";
 import { listLiveMessages, recordItemMessage } from "../db/message-repository.ts";
 import type { Item } from "../items/item.ts";
@@ -22,6 +23,7 @@ import {
   renderRetrying,
 } from "./views/progress-view.ts";
 import { doneLine } from "./views/done-view.ts";
+import { describeLastError, describeReason } from "./views/error-view.ts";
 import { renderNotice } from "./views/notice-view.ts";
 import { stageLines } from "./views/stage-view.ts";
 import { restartedView, resumedView, stoppedView } from "./views/waiting-views.ts";
@@ -117,7 +119,7 @@ export class ChatReporter implements Acknowledger {
         case "done":
           return this.done(e.item, e.summary);
         case "failed":
-          return this.failed(e.item, e.error);
+          return this.failed(e.item, e.error.reason);
         case "stopped":
           return this.stopped(e.item, e);
         case "resumed":
@@ -163,7 +165,7 @@ export class ChatReporter implements Acknowledger {
   started(item: Item, state: TransferState): void {
     const live: Live = { startedAt: this.now(), ready: Promise.resolve(undefined), state, meter: new SpeedMeter() };
     // The claim already counted the attempt that starts now: the one before it is state.attempt - 1.
-    if (state.attempt > 1 && item.lastError) live.previous = `attempt ${state.attempt - 1} of ${state.attempts} failed: ${item.lastError}`;
+    if (state.attempt > 1 && item.lastError) live.previous = `attempt ${state.attempt - 1} of ${state.attempts} failed: ${describeReason(item.lastError)}`;
     // The transfer does not wait for its progress message: under a flood limit, sending it can
     // take retry_after seconds. Edits start once it exists; the endings wait for it.
     const first = { text: renderProgress({ ...state, ...stageLines(state.stage), itemId: item.id, speed: null }), markup: progressKeyboard(item.id, { paused: false }) };
@@ -206,10 +208,10 @@ export class ChatReporter implements Acknowledger {
     await this.deps.api.sendMessage(item.chatId, renderNotice(notice), replyTo(item.requestMessageId));
   }
 
-  retrying(item: Item, failure: { error: { userMessage: string }; attempt: number; attempts: number; delayMs: number }): void {
+  retrying(item: Item, failure: { error: { reason: ErrorReason }; attempt: number; attempts: number; delayMs: number }): void {
     this.afterRun(item, (messageId) => {
       if (messageId === undefined) return;
-      const text = renderRetrying(item.title, failure.error.userMessage, failure.attempt, failure.attempts, failure.delayMs);
+      const text = renderRetrying(item.title, describeReason(failure.error.reason), failure.attempt, failure.attempts, failure.delayMs);
       void this.deps.editor.edit(item.chatId, messageId, { text, markup: progressKeyboard(item.id, { paused: false }) });
     });
   }
@@ -227,8 +229,8 @@ export class ChatReporter implements Acknowledger {
     this.replace(item, renderDone(item.title, doneLine(summary), item.sourceKind === "crawler" ? "page" : "item"), "done");
   }
 
-  failed(item: Item, error: { userMessage: string }): void {
-    this.replace(item, renderFailed(item.title, error.userMessage), "failed");
+  failed(item: Item, reason: ErrorReason | null): void {
+    this.replace(item, renderFailed(item.title, describeLastError(reason, "the download failed.")), "failed");
   }
 
   /** The item's last word as a message of its own that stays, once its run let go of its message. */
@@ -295,7 +297,7 @@ export class ChatReporter implements Acknowledger {
         );
         return;
       case "failed":
-        this.failed(item, { userMessage: item.lastError ?? "the download failed." });
+        this.failed(item, item.lastError);
         return;
       case "cancelled":
         this.lines.finish(item, messageId, renderCancelled(item.title), "cancelled");

@@ -8,6 +8,7 @@ import {
 } from "../items/item.ts";
 import type { Db } from "./database.ts";
 import { listItemFiles } from "./item-file-repository.ts";
+import { reasonFromColumn } from "./reason-column.ts";
 import type { Database, ItemRow } from "./schema.ts";
 
 /**
@@ -33,7 +34,7 @@ export function toItem(row: ItemRowWithFiles): Item {
     nextAttemptAt: row.next_attempt_at,
     bytesDone: row.bytes_done,
     downloaded: Number(row.downloaded) === 1,
-    lastError: row.last_error,
+    lastError: reasonFromColumn(row.last_error),
     errorCode: row.error_code,
     etag: row.etag,
     lastModified: row.last_modified,

@@ -9,9 +9,11 @@ import {
   canMove,
   isFinished,
 } from "../items/item.ts";
+import type { ErrorReason } from "../errors.ts";
 import { type Db, transact } from "./database.ts";
 import { type NewItemFile, replaceItemFiles } from "./item-file-repository.ts";
 import { findItem, findOpenByUrl, selectItems, toItem } from "./item-query-repository.ts";
+import { reasonToColumn } from "./reason-column.ts";
 
 export type { Item, ItemFile } from "../items/item.ts";
 // One import for everything about items: the reads and the delivered files live in modules of
@@ -96,7 +98,7 @@ function patchColumns(patch: ItemPatch) {
   return {
     ...(patch.attempts !== undefined && { attempts: patch.attempts }),
     ...(patch.nextAttemptAt !== undefined && { next_attempt_at: patch.nextAttemptAt }),
-    ...(patch.lastError !== undefined && { last_error: patch.lastError }),
+    ...(patch.lastError !== undefined && { last_error: reasonToColumn(patch.lastError) }),
     ...(patch.errorCode !== undefined && { error_code: patch.errorCode }),
     ...(patch.bytesDone !== undefined && { bytes_done: patch.bytesDone }),
     ...(patch.sizeBytes !== undefined && { size_bytes: patch.sizeBytes }),
@@ -236,7 +238,7 @@ export function complete(db: Db, item: Item, now: number): Promise<Item | undefi
 export interface Failure {
   attempts: number;
   errorCode: string;
-  lastError: string;
+  lastError: ErrorReason;
   /** 0 when the attempt's files were removed (a retry starts over). */
   bytesDone?: number;
 }

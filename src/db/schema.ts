@@ -18,6 +18,7 @@ export interface ItemsTable {
   /** Epoch milliseconds. */
   next_attempt_at: number;
   bytes_done: ColumnType<number, number | undefined, number>;
+  /** An ErrorReason as JSON (migration 011; plain text before it). */
   last_error: string | null;
   error_code: string | null;
   etag: string | null;

@@ -129,7 +129,7 @@ export async function storeChecked(deps: IntakeDeps, request: IntakeRequest, che
 
 function notAFileError(url: string): AppError {
   return new InputError("NO_MEDIA", `${url} is a web page, not a file`, {
-    userMessage: "it is a web page, not a file.",
+    reason: { kind: "notAFile" },
   });
 }
 

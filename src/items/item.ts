@@ -12,6 +12,8 @@
  *     └──────────────────── /retry ◀───────────────────────────────────────┘
  */
 
+import type { ErrorReason } from "../errors.ts";
+
 export type ItemStatus = "queued" | "downloading" | "uploading" | "paused" | "completed" | "failed" | "cancelled";
 export type SourceKind = "direct" | "torrent" | "crawler";
 
@@ -77,7 +79,8 @@ export interface Item {
   bytesDone: number;
   /** Derived: the download is on disk (its files are recorded) and only the upload is left. */
   downloaded: boolean;
-  lastError: string | null;
+  /** Why the last attempt failed; null once it succeeded (or before any failed). */
+  lastError: ErrorReason | null;
   errorCode: string | null;
   etag: string | null;
   lastModified: string | null;
@@ -116,7 +119,7 @@ export interface ItemFile {
 export interface ItemPatch {
   attempts?: number;
   nextAttemptAt?: number;
-  lastError?: string | null;
+  lastError?: ErrorReason | null;
   errorCode?: string | null;
   bytesDone?: number;
   sizeBytes?: number | null;

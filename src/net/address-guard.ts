@@ -60,7 +60,7 @@ function embeddedIPv4(v6: ipaddr.IPv6): ipaddr.IPv4[] | null {
 export function privateNetworkError(host: string, address?: string): InputError {
   const where = address && address !== host ? `${host} (${address})` : host;
   return new InputError("PRIVATE_NETWORK", `refused: ${where} is a private or local network address`, {
-    userMessage: `${where} is on a private or local network, which this bot does not fetch from; send a public URL.`,
+    reason: { kind: "privateNetwork", host, address },
   });
 }
 

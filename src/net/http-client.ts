@@ -15,7 +15,7 @@ const USER_AGENT = "telegram-download-bot/0.1 (+https://core.telegram.org/bots)"
 function assertHttpUrl(url: URL, policy: AddressPolicy): void {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new InputError("INVALID_URL", `refused a redirect to ${url.protocol} URL`, {
-      userMessage: `the link redirected to a ${url.protocol.replace(":", "")} URL; only http and https links can be downloaded.`,
+      reason: { kind: "redirectNotHttp", protocol: url.protocol.replace(":", "") },
     });
   }
   assertPublicHost(url.hostname, policy);
@@ -57,24 +57,19 @@ const PERMANENT_STATUS = new Set([400, 401, 403, 404, 405, 410, 414, 451]);
 
 export function httpStatusError(status: number, url: string): DownloadError {
   const permanent = PERMANENT_STATUS.has(status);
-  const host = safeHost(url);
-  const what =
-    status === 404 || status === 410
-      ? "the file is not there (HTTP " + status + ")"
-      : status === 401 || status === 403
-        ? "the server refused access (HTTP " + status + ")"
-        : `the server answered HTTP ${status}`;
-  return new DownloadError(permanent ? "HTTP_PERMANENT" : "HTTP_TRANSIENT", `${host}: ${what}`, {
+  const host = hostOf(url);
+  return new DownloadError(permanent ? "HTTP_PERMANENT" : "HTTP_TRANSIENT", `${host ?? "?"}: HTTP ${status}`, {
     retryable: !permanent,
-    userMessage: permanent ? `${host}: ${what}; check the link and send it again.` : `${host}: ${what}.`,
+    reason: { kind: "httpStatus", host, status, permanent },
   });
 }
 
-function safeHost(url: string): string {
+/** The URL's host, or null when it has none to name. */
+function hostOf(url: string): string | null {
   try {
     return new URL(url).host;
   } catch {
-    return "the server";
+    return null;
   }
 }
 
@@ -84,45 +79,45 @@ export function classifyHttpError(error: unknown, url: string): AppError {
   if (own) return own;
   if (error instanceof HTTPError) return httpStatusError(error.response.statusCode, url);
   if (error instanceof RequestError) {
-    const host = safeHost(url);
+    const host = hostOf(url);
     if (error.code === "ENOTFOUND" || error.code === "EAI_AGAIN") {
-      return new DownloadError("NETWORK", `${host}: name not found (${error.code})`, {
+      return new DownloadError("NETWORK", `${host ?? "?"}: name not found (${error.code})`, {
         retryable: error.code === "EAI_AGAIN",
         cause: error,
-        userMessage: `${host} could not be found; check the link.`,
+        reason: { kind: "hostNotFound", host },
       });
     }
     if (error.code === "ERR_TOO_MANY_REDIRECTS") {
-      return new DownloadError("HTTP_PERMANENT", `${host}: too many redirects`, {
+      return new DownloadError("HTTP_PERMANENT", `${host ?? "?"}: too many redirects`, {
         cause: error,
-        userMessage: `${host} redirects in a loop; the link cannot be downloaded.`,
+        reason: { kind: "redirectLoop", host },
       });
     }
     if (error.name === "TimeoutError") {
-      return new DownloadError("NETWORK", `${host}: timed out (${error.code})`, {
+      return new DownloadError("NETWORK", `${host ?? "?"}: timed out (${error.code})`, {
         retryable: true,
         cause: error,
-        userMessage: `${host} did not answer in time.`,
+        reason: { kind: "hostTimedOut", host },
       });
     }
-    return new DownloadError("NETWORK", `${host}: connection failed (${error.code})`, {
+    return new DownloadError("NETWORK", `${host ?? "?"}: connection failed (${error.code})`, {
       retryable: true,
       cause: error,
-      userMessage: `the connection to ${host} failed (${error.code}).`,
+      reason: { kind: "connectionFailed", host, code: error.code },
     });
   }
   if (error instanceof Error && "code" in error && typeof (error as NodeJS.ErrnoException).code === "string") {
     const code = (error as NodeJS.ErrnoException).code!;
     if (isDiskFull(error)) return diskFullError(error);
-    return new DownloadError("NETWORK", `${safeHost(url)}: ${code}`, {
+    return new DownloadError("NETWORK", `${hostOf(url) ?? "?"}: ${code}`, {
       retryable: true,
       cause: error,
-      userMessage: `the transfer from ${safeHost(url)} failed (${code}).`,
+      reason: { kind: "transferFailed", host: hostOf(url), code },
     });
   }
   return new DownloadError("NETWORK", error instanceof Error ? error.message : String(error), {
     retryable: true,
     cause: error,
-    userMessage: `the transfer from ${safeHost(url)} failed.`,
+    reason: { kind: "transferFailed", host: hostOf(url), code: null },
   });
 }

@@ -1,5 +1,4 @@
 import { DownloadError } from "../errors.ts";
-import { formatBytes } from "../text/format.ts";
 
 /**
  * The speed floor every transfer keeps (aria2's --lowest-speed-limit): a server that sends a byte
@@ -12,14 +11,14 @@ export interface MinSpeed {
 
 export function stalledError(stallTimeoutMs: number): DownloadError {
   const s = Math.round(stallTimeoutMs / 1000);
-  return new DownloadError("STALLED", `no data for ${s} s`, { retryable: true, userMessage: `the server sent no data for ${s} s.` });
+  return new DownloadError("STALLED", `no data for ${s} s`, { retryable: true, reason: { kind: "stalled", seconds: s } });
 }
 
 export function tooSlowError(minSpeed: MinSpeed): DownloadError {
   const s = Math.round(minSpeed.windowMs / 1000);
   return new DownloadError("TOO_SLOW", `under ${minSpeed.bytesPerSec} B/s for ${s} s`, {
     retryable: true,
-    userMessage: `the server sent less than ${formatBytes(minSpeed.bytesPerSec)}/s for ${s} s.`,
+    reason: { kind: "tooSlow", bytesPerSec: minSpeed.bytesPerSec, seconds: s },
   });
 }
 

@@ -42,7 +42,7 @@ export async function deliver(
         await forgetFiles(db, item.id, now());
         throw new DownloadError("FILE_MISSING", `the downloaded file ${f.name} is missing from disk`, {
           retryable: true,
-          userMessage: "the downloaded file disappeared from the bot's disk; it will be downloaded again.",
+          reason: { kind: "fileMissing" },
         });
       }
     }

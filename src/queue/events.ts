@@ -1,9 +1,9 @@
-import type { AppError } from "../errors.ts";
+import type { AppError, StopKind } from "../errors.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DoneSummary, SourceNotice, TransferStage } from "../sources/source.ts";
 
-export type StopReason = "cancel" | "pause" | "hold" | "shutdown";
+export type StopReason = StopKind;
 
 export type Phase = "starting" | "downloading" | "uploading";
 

@@ -113,7 +113,7 @@ export class ItemRun {
       const source = this.deps.sources[current.sourceKind];
       if (!source) {
         throw new DownloadError("INTERNAL", `no handler for ${current.sourceKind} items`, {
-          userMessage: `${current.sourceKind === "crawler" ? "web pages" : current.sourceKind + " links"} are not supported by this bot yet.`,
+          reason: { kind: "noHandler", sourceKind: current.sourceKind },
         });
       }
       await this.assertDiskRoom(current);
@@ -159,7 +159,7 @@ export class ItemRun {
       await updateItem(db, current.id, patch, this.now());
       current = { ...current, ...patch };
     }
-    throw new DownloadError("INTERNAL", "too many hand-offs between handlers", { userMessage: "the link could not be handled." });
+    throw new DownloadError("INTERNAL", "too many hand-offs between handlers", { reason: { kind: "tooManyHandoffs" } });
   }
 
   private async assertDiskRoom(item: Item): Promise<void> {

@@ -17,12 +17,9 @@ export const INTERRUPTED: ErrorCode = "INTERRUPTED";
  * crash): retried like any other failure; the last one tells the chat what to do.
  */
 export function interruptedError(attempt: number, attempts: number): DownloadError {
-  const last = attempt >= attempts;
   return new DownloadError(INTERRUPTED, `the bot process stopped during attempt ${attempt} of ${attempts}`, {
     retryable: true,
-    userMessage: last
-      ? `the bot stopped while working on this download (attempt ${attempt} of ${attempts}); send it again with /retry if it should work.`
-      : "the bot stopped while working on this download.",
+    reason: { kind: "interrupted", attempt, attempts },
   });
 }
 
@@ -73,7 +70,7 @@ export class ItemOutcomes {
     // A full disk: what this item wrote goes first (a retry starts over, from 0 bytes), which also
     // gives the database the room to record the failure.
     const diskFull = error.code === "DISK_FULL";
-    const failure = { attempts: attempt, errorCode: error.code, lastError: error.userMessage, ...(diskFull ? { bytesDone: 0 } : {}) };
+    const failure = { attempts: attempt, errorCode: error.code, lastError: error.reason, ...(diskFull ? { bytesDone: 0 } : {}) };
     if (diskFull) await removeItemFolder(this.folders, item.id);
     if (decision.retry) {
       const queued = await this.moved(item, "queued", scheduleRetry(db, item.id, failure, this.now() + decision.delayMs, this.now()));
@@ -90,7 +87,7 @@ export class ItemOutcomes {
   /** Stopped on purpose (cancel, pause, hold, shutdown): not a failure, so the attempt is given back. */
   async stopped(item: Item, stopError: StopError, state: TransferState, log: Logger): Promise<void> {
     const { db } = this.deps;
-    const reason = stopError.reason;
+    const reason = stopError.stop;
     // The paused view and /queue show how far it got, not the last periodic checkpoint.
     const progress = state.phase === "downloading" ? { bytesDone: state.bytesDone } : {};
     let stopped: Item;
@@ -127,7 +124,7 @@ export class ItemOutcomes {
     const attempts = this.attempts;
     const error = interruptedError(attempt, attempts);
     const decision = decideRetry(error, attempt, config.retryDelaysMs);
-    const failure = { attempts: attempt, errorCode: error.code, lastError: error.userMessage };
+    const failure = { attempts: attempt, errorCode: error.code, lastError: error.reason };
     if (decision.retry) {
       const queued = await scheduleRetry(db, item.id, failure, now + decision.delayMs, now);
       if (!queued) return false;

@@ -1,6 +1,5 @@
 import path from "node:path";
 import { DownloadError } from "../errors.ts";
-import { formatBytes } from "../text/format.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 
 export interface PartPolicy {
@@ -52,6 +51,6 @@ export function uploadParts(files: readonly DeliverableFile[], policy: PartPolic
 
 export function overUploadLimitError(size: number, limit: number): DownloadError {
   return new DownloadError("TOO_LARGE", `${size} bytes is over the upload limit of ${limit}`, {
-    userMessage: `the file is ${formatBytes(size)}, over the upload limit of ${formatBytes(limit)}, and splitLargeFiles is off.`,
+    reason: { kind: "overUploadLimit", size, limit },
   });
 }

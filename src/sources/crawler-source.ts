@@ -3,7 +3,7 @@ import path from "node:path";
 import { AppError, DownloadError, stopReason, tooLargeError } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { safeFileName } from "../storage/paths.ts";
-import { formatBytes, truncate } from "../text/format.ts";
+import { truncate } from "../text/format.ts";
 import { isHtml } from "./content-kind.ts";
 import { finishPage, queueFound } from "./found-items.ts";
 import { probeUrl, responseHeader } from "./http-probe.ts";
@@ -30,15 +30,13 @@ export interface CrawlerSourceOptions {
 /** Nothing to download on a page; the message says what the reader saw. */
 export function noMediaError(scriptedPlayer = false): DownloadError {
   return new DownloadError("NO_MEDIA", "no media found on the page", {
-    userMessage: scriptedPlayer
-      ? "the page has a player whose source is set by a script the bot could not read, and no video, audio or file links."
-      : "no downloadable media was found on the page (no video, audio or file links).",
+    reason: { kind: scriptedPlayer ? "scriptedPlayer" : "noMedia" },
   });
 }
 
 function pageTooLargeError(limit: number): DownloadError {
   return new DownloadError("NO_MEDIA", `the page is over ${limit} bytes`, {
-    userMessage: `the page is larger than ${formatBytes(limit)}, too large to be searched for media.`,
+    reason: { kind: "pageTooLarge", limit },
   });
 }
 

@@ -54,7 +54,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         await fs.rm(path.join(ctx.dir, safeFileName(ctx.item.title)), { force: true });
         result = await fetchFile(ctx, false);
       }
-      if (result === RANGE_REFUSED) throw new DownloadError("INTERNAL", "a single connection asked for parts");
+      if (result === RANGE_REFUSED) throw new DownloadError("INTERNAL", "a single connection asked for parts", { reason: { kind: "oneConnectionParts" } });
       return result === STREAM ? options.streams!(ctx, ctx.item.url) : result;
     },
   };
@@ -130,7 +130,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         if (status === 206 && resume) {
           const range = responseHeader(response, "content-range")?.match(/^bytes (\d+)-/);
           if (!range || Number(range[1]) !== existing) {
-            throw new DownloadError("HTTP_TRANSIENT", "the server answered a different range than asked", { retryable: true });
+            throw new DownloadError("HTTP_TRANSIENT", "the server answered a different range than asked", { retryable: true, reason: { kind: "wrongRange" } });
           }
           offset = existing;
         } else if (status !== 200 && status !== 206) {
@@ -210,7 +210,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         const broken = taken.broken();
         if (broken !== undefined) throw broken;
         if (total !== null && done !== total) {
-          throw new DownloadError("NETWORK", `the transfer ended at ${done} of ${total} bytes`, { retryable: true });
+          throw new DownloadError("NETWORK", `the transfer ended at ${done} of ${total} bytes`, { retryable: true, reason: { kind: "transferCut", done, total } });
         }
         return { kind: "files", files: [{ path: file, name: path.basename(file), size: done }] };
       } catch (error) {

@@ -52,7 +52,7 @@ export async function queueFound(ctx: SourceContext, found: FoundItem[], maxItem
     else if (outcome.error.code === "TOO_LARGE") tally.tooLarge++;
     else {
       tally.refused++;
-      tally.firstRefusal ??= outcome.error.userMessage;
+      tally.firstRefusal ??= outcome.error.reason;
     }
   }
   ctx.logger.info({ page: item.url, ...tally }, "queued the files of a page");

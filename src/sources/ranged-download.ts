@@ -228,7 +228,7 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
     if (seg.done === seg.end - seg.start) return;
     const broken = taken.broken();
     if (broken !== undefined) throw broken;
-    throw new DownloadError("NETWORK", `a part ended at ${seg.start + seg.done} of ${seg.end} bytes`, { retryable: true });
+    throw new DownloadError("NETWORK", `a part ended at ${seg.start + seg.done} of ${seg.end} bytes`, { retryable: true, reason: { kind: "partCut", at: seg.start + seg.done, end: seg.end } });
   }
 
   async function run(seg: Segment): Promise<void> {
@@ -276,5 +276,5 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
   const tripped = watch.failure();
   if (tripped) throw tripped;
   if (failure !== undefined) throw failure instanceof AppError ? failure : classifyHttpError(failure, opts.url);
-  if (done !== opts.total) throw new DownloadError("NETWORK", `the parts hold ${done} of ${opts.total} bytes`, { retryable: true });
+  if (done !== opts.total) throw new DownloadError("NETWORK", `the parts hold ${done} of ${opts.total} bytes`, { retryable: true, reason: { kind: "partsIncomplete", done, total: opts.total } });
 }

@@ -2,7 +2,6 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { DownloadError, stopReason } from "../errors.ts";
 import { type MinSpeed, SpeedFloor, stalledError, tooSlowError } from "../net/transfer-speed.ts";
-import { formatBytes } from "../text/format.ts";
 import type { MediaTools } from "../tools/ffmpeg.ts";
 import { runTool } from "../tools/run-tool.ts";
 import type { ToolProcesses } from "../tools/tool-processes.ts";
@@ -74,7 +73,7 @@ export function createSiteDownloader(options: SiteSourceOptions): SiteDownloader
     const pageTimeout = () =>
       new DownloadError("NETWORK", `yt-dlp: the page did not answer within ${seconds} s`, {
         retryable: true,
-        userMessage: `the page did not answer yt-dlp within ${seconds} s; it will be tried again.`,
+        reason: { kind: "sitePageTimeout", seconds },
       });
     const failed = (error: unknown): DownloadError | null => {
       if (signal.aborted) throw stopReason(signal);
@@ -104,7 +103,7 @@ export function createSiteDownloader(options: SiteSourceOptions): SiteDownloader
     const live = liveStatus(info);
     if (live !== undefined) {
       throw new DownloadError("NO_MEDIA", `yt-dlp: a live stream (${live})`, {
-        userMessage: "the page shows a live stream, which this bot does not record; send the link again once it is over.",
+        reason: { kind: "siteLiveStream" },
       });
     }
     ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "site-opening-video", limitSeconds: seconds } });
@@ -135,7 +134,7 @@ export function createSiteDownloader(options: SiteSourceOptions): SiteDownloader
     files = files.filter((f) => f.startsWith(ctx.dir + path.sep));
     if (files.length === 0) {
       throw new DownloadError("TOO_LARGE", "yt-dlp downloaded nothing", {
-        userMessage: "yt-dlp found the page's video but no format of it fits the bot's size limit (maxFileSizeBytes).",
+        reason: { kind: "siteNoFittingFormat" },
       });
     }
     const out = [];
@@ -184,7 +183,7 @@ function watchOutput(
     if (!postProcessing && size > ctx.maxBytes) {
       return fail(
         new DownloadError("TOO_LARGE", `yt-dlp's download passed ${ctx.maxBytes} bytes`, {
-          userMessage: `the video is larger than this bot's limit of ${formatBytes(ctx.maxBytes)} (maxFileSizeBytes).`,
+          reason: { kind: "siteVideoTooLarge", limit: ctx.maxBytes },
         }),
       );
     }

@@ -1,4 +1,4 @@
-import type { AppError } from "../errors.ts";
+import type { AppError, ErrorReason } from "../errors.ts";
 import type { DeliverableFile, Item, ItemStatus, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { Segment } from "../db/segment-repository.ts";
@@ -72,8 +72,8 @@ export interface CrawlTally {
   tooLarge: number;
   alreadyQueued: number;
   refused: number;
-  /** Why the first refused file was refused (a user message). */
-  firstRefusal?: string;
+  /** Why the first refused file was refused. */
+  firstRefusal?: ErrorReason;
 }
 
 /** What a handler has to say about an item besides its progress: data for the presenter. */

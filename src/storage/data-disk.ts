@@ -2,7 +2,6 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { diskFullError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { formatBytes } from "../text/format.ts";
 
 /** Free bytes on the disk that holds `dir`. */
 export async function statfsFreeBytes(dir: string): Promise<number> {
@@ -58,9 +57,7 @@ export class DataDisk {
     throw diskFullError(
       undefined,
       `need ${needed} bytes, ${free} free`,
-      bytes > 0
-        ? `not enough free disk space: the file needs ${formatBytes(needed)} and ${formatBytes(free)} is free.`
-        : `not enough free disk space: the bot stopped with ${formatBytes(free)} free, keeping ${formatBytes(DISK_RESERVE_BYTES)} for its database; free some space on the server.`,
+      bytes > 0 ? { kind: "diskNoRoom", needed, free } : { kind: "diskReserve", free, reserve: DISK_RESERVE_BYTES },
     );
   }
 

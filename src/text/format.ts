@@ -61,9 +61,12 @@ export function excerpt(text: string, max = 80): string {
 export const MESSAGE_LIMIT = 4096;
 export const CAPTION_LIMIT = 1024;
 
-/** Files named with their sizes, the first `shown` of them, then how many more. Pure. */
-export function listFilesWithSizes(files: ReadonlyArray<{ path: string; length: number }>, shown = 10): string {
+/**
+ * Files named with their sizes, the first `shown` of them, then how many more of `total` (when
+ * only the first few were kept). Pure.
+ */
+export function listFilesWithSizes(files: ReadonlyArray<{ path: string; length: number }>, shown = 10, total = files.length): string {
   const names = files.slice(0, shown).map((f) => `${truncate(f.path, 120)} (${formatBytes(f.length)})`);
-  if (files.length > shown) names.push(`and ${files.length - shown} more`);
+  if (total > names.length) names.push(`and ${total - names.length} more`);
   return names.join(", ");
 }

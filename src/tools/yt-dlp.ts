@@ -161,7 +161,7 @@ export function ytDlpFailure(error: unknown): DownloadError | null {
   return new DownloadError("NO_MEDIA", `yt-dlp: ${detail}`, {
     cause: error,
     retryable: !/no video formats|requested format is not available/i.test(detail),
-    userMessage: "yt-dlp could not download the page's video (details are in the bot's log).",
+    reason: { kind: "ytDlpFailed" },
   });
 }
 

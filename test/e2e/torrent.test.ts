@@ -497,7 +497,7 @@ describe("the torrent handler, driven directly", () => {
       leftover.once("close", () => w.controller.abort(new StopError("cancel")));
       const ended = await outcome(settled(w.run()), 3000);
       expect(ended).toBeInstanceOf(StopError);
-      expect((ended as StopError).reason).toBe("cancel");
+      expect((ended as StopError).stop).toBe("cancel");
       expect((await w.clients.get()).torrents).toEqual([]);
     } finally {
       await w.close();

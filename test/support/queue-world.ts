@@ -13,6 +13,7 @@ import { type FileUploader, QueueWorker } from "../../src/queue/worker.ts";
 import { DataDisk } from "../../src/storage/data-disk.ts";
 import type { Source, SourceContext, SourceResult } from "../../src/sources/source.ts";
 import { doneLine } from "../../src/bot/views/done-view.ts";
+import { describeReason } from "../../src/bot/views/error-view.ts";
 import { renderNotice } from "../../src/bot/views/notice-view.ts";
 import { Waitlist } from "./waitlist.ts";
 
@@ -64,13 +65,13 @@ function toReport(e: ItemEvent): Report {
     case "notice":
       return { event: "notice", item: e.item, html: renderNotice(e.notice) };
     case "retrying":
-      return { event: "retrying", item: e.item, attempt: e.attempt, delayMs: e.delayMs, message: e.error.userMessage };
+      return { event: "retrying", item: e.item, attempt: e.attempt, delayMs: e.delayMs, message: describeReason(e.error.reason) };
     case "delivered":
       return { event: "delivered", item: e.item, bytes: e.bytes, files: e.files };
     case "done":
       return { event: "done", item: e.item, message: doneLine(e.summary) };
     case "failed":
-      return { event: "failed", item: e.item, message: e.error.userMessage };
+      return { event: "failed", item: e.item, message: describeReason(e.error.reason) };
     case "stopped":
       return { event: "stopped", item: e.item, reason: e.reason, wasRunning: e.wasRunning };
     case "resumed":

@@ -1,6 +1,8 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import { beforeAll, describe, expect, it } from "vitest";
 
 /** The little of madge's API used here (the package ships no types). */
@@ -48,5 +50,51 @@ describe("the import structure of src", () => {
 
   it("keeps the tools on the ground floor: they import no source, no queue, no intake", () => {
     expect(importsInto(graph, "tools", ["sources", "queue", "bot", "intake"])).toEqual([]);
+  });
+});
+
+/** Every .ts file below `dir`, relative to src. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(path.join(root, "src", dir), { recursive: true, encoding: "utf8" })
+    .filter((name) => name.endsWith(".ts"))
+    .map((name) => path.join(dir, name));
+}
+
+/** The text of every string and template literal in a file (not its comments, nor its regular expressions). */
+function literals(file: string, text: string): string[] {
+  const out: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateLiteralToken(node)) out.push(node.text);
+    node.forEachChild(visit);
+  };
+  visit(ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true));
+  return out;
+}
+
+/** Telegram's HTML tags (the chat side's markup), opening or closing. */
+const HTML_TAG = /<\/?(?:b|i|u|s|a|em|strong|code|pre|blockquote|tg-spoiler|tg-emoji|span)(?:\s[^>]*)?>/i;
+
+describe("the engine speaks data, not chat", () => {
+  const engine = ["queue", "sources", "net", "tools"].flatMap(sourceFiles);
+
+  it("reads the engine's files", () => {
+    expect(engine).toEqual(expect.arrayContaining(["queue/outcomes.ts", "sources/torrent/torrent-files.ts", "net/http-client.ts", "tools/yt-dlp.ts"]));
+  });
+
+  it("makes no user-facing sentence: no userMessage, no said reason, no HTML tag in a string", () => {
+    const found: string[] = [];
+    for (const file of engine) {
+      const text = readFileSync(path.join(root, "src", file), "utf8");
+      if (text.includes("userMessage")) found.push(`${file}: userMessage`);
+      if (/kind:\s*["'`]said["'`]/.test(text)) found.push(`${file}: a said reason`);
+      for (const literal of literals(file, text)) if (HTML_TAG.test(literal)) found.push(`${file}: ${JSON.stringify(literal)}`);
+    }
+    expect(found).toEqual([]);
+  });
+
+  it("would see each marker (the check itself works)", () => {
+    expect(literals("x.ts", 'const a = `<b>${name}</b>`; // <a href>\nconst b = /<i>/;')).toEqual(["<b>", "</b>"]);
+    expect(["<b>", "</i>", '<a href="x">'].every((t) => HTML_TAG.test(t))).toBe(true);
+    expect(["a <= b", "<video>", "a[href]"].some((t) => HTML_TAG.test(t))).toBe(false);
   });
 });

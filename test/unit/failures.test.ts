@@ -4,6 +4,7 @@ import path from "node:path";
 import { GrammyError, HttpError } from "grammy";
 import { afterEach, describe, expect, it } from "vitest";
 import { uploadError } from "../../src/bot/uploader.ts";
+import { describeReason } from "../../src/bot/views/error-view.ts";
 import { migrateToLatest, openDatabase } from "../../src/db/database.ts";
 import { AppError } from "../../src/errors.ts";
 import { httpStatusError } from "../../src/net/http-client.ts";
@@ -23,7 +24,7 @@ describe("what is retried and what fails at once", () => {
     for (const status of [408, 429, 500, 502, 503, 504]) {
       const e = httpStatusError(status, "https://files.example/a.bin");
       expect(e.retryable, String(status)).toBe(true);
-      expect(e.userMessage).toBe(`files.example: the server answered HTTP ${status}.`);
+      expect(describeReason(e.reason)).toBe(`files.example: the server answered HTTP ${status}.`);
     }
   });
 
@@ -32,11 +33,11 @@ describe("what is retried and what fails at once", () => {
     expect(refused.retryable).toBe(false);
     const tooBig = uploadError(new GrammyError("x", { ok: false, error_code: 413, description: "Request Entity Too Large" }, "sendDocument", {}));
     expect(tooBig).toMatchObject({ retryable: false, code: "UPLOAD_FAILED" });
-    expect(tooBig.userMessage).toMatch(/local Bot API server/);
+    expect(describeReason(tooBig.reason)).toMatch(/local Bot API server/);
     expect(uploadError(new GrammyError("x", { ok: false, error_code: 502, description: "Bad Gateway" }, "sendDocument", {})).retryable).toBe(true);
     const broken = uploadError(new HttpError("Network request for 'sendDocument' failed!", new Error("ECONNRESET")));
     expect(broken.retryable).toBe(true);
-    expect(broken.userMessage).toMatch(/retried from the file on disk/);
+    expect(describeReason(broken.reason)).toMatch(/retried from the file on disk/);
   });
 });
 

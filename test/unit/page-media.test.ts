@@ -199,8 +199,8 @@ describe("crawl texts", () => {
       "80 files found: 50 queued, 30 skipped (over the limit of 50 per page).",
     );
     expect(
-      summarizeCrawl({ ...base, found: 7, added: 3, tooLarge: 1, alreadyQueued: 2, refused: 1, firstRefusal: "x is on a private network." }),
-    ).toBe("7 files found: 3 queued, 4 skipped (1 too large; 2 already in line; 1 refused: x is on a private network).");
+      summarizeCrawl({ ...base, found: 7, added: 3, tooLarge: 1, alreadyQueued: 2, refused: 1, firstRefusal: { kind: "privateNetwork", host: "x" } }),
+    ).toBe("7 files found: 3 queued, 4 skipped (1 too large; 2 already in line; 1 refused: x is on a private or local network, which this bot does not fetch from; send a public URL).");
     expect(summarizeCrawl({ ...base, found: 1, alreadyQueued: 1, cap: 1 })).toBe("1 file found: none queued, 1 skipped (already in line).");
   });
 

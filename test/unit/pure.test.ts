@@ -201,10 +201,11 @@ describe("text helpers", () => {
     expect(text).toMatch(/… and \d+ more\.$/);
   });
   it("describes outcomes in one line", () => {
-    const refused = describeOutcome({ status: "refused", error: new DownloadError("TOO_LARGE", "big", { userMessage: "too big." }) }, "https://x.example/a");
-    expect(refused).toBe("✗ https://x.example/a: too big.");
-    const missing = describeOutcome({ status: "refused", error: new DownloadError("HTTP_PERMANENT", "404", { userMessage: "x.example:8080: the file is not there." }) }, "https://x.example:8080/a");
-    expect(missing).toBe("✗ https://x.example:8080/a: the file is not there.");
+    const refused = describeOutcome({ status: "refused", error: new DownloadError("TOO_LARGE", "big", { reason: { kind: "tooLarge", size: 3 * 1024 ** 3, limit: 2 * 1024 ** 3 } }) }, "https://x.example/a");
+    expect(refused).toBe("✗ https://x.example/a: the file is 3.0 GB, over this bot's limit of 2.0 GB.");
+    const reason = { kind: "httpStatus", host: "x.example:8080", status: 404, permanent: true } as const;
+    const missing = describeOutcome({ status: "refused", error: new DownloadError("HTTP_PERMANENT", "404", { reason }) }, "https://x.example:8080/a");
+    expect(missing).toBe("✗ https://x.example:8080/a: the file is not there (HTTP 404); check the link and send it again.");
   });
 });
 

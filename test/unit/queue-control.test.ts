@@ -172,7 +172,7 @@ describe("queue view", () => {
 
   it("renders history and status", () => {
     const done = item(3, { status: "completed", finishedAt: NOW - 120_000 });
-    const failed = item(4, { status: "failed", lastError: "the server answered <404>", finishedAt: NOW - 5000 });
+    const failed = item(4, { status: "failed", lastError: { kind: "legacy", text: "the server answered <404>" }, finishedAt: NOW - 5000 });
     expect(historyLine(done, NOW)).toBe("✅ #3 <b>3.bin</b> · 1.0 MB · delivered · 2m 0s ago");
     expect(historyLine(failed, NOW)).toBe("❌ #4 <b>4.bin</b> · 1.0 MB · failed: the server answered &lt;404&gt; · 5s ago");
     const page = renderHistoryPage([done, failed], { page: 0, total: 2, now: NOW });

@@ -51,7 +51,7 @@ describe("the queue's events", () => {
     world.source.behaviour = async (ctx) => {
       if (fail) {
         fail = false;
-        throw new DownloadError("NETWORK", "reset", { retryable: true, userMessage: "the connection dropped." });
+        throw new DownloadError("NETWORK", "reset", { retryable: true, reason: { kind: "connectionFailed", host: "files.example", code: "ECONNRESET" } });
       }
       return world!.source.writeUrl(ctx);
     };

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { describeReason } from "../../src/bot/views/error-view.ts";
+import { AppError } from "../../src/errors.ts";
 import { parseConnectTarget } from "../../src/net/guarded-proxy.ts";
 import { belowSpeed } from "../../src/net/transfer-speed.ts";
 import { parseMpdIsolated } from "../../src/sources/stream/mpd-isolated.ts";
@@ -11,7 +13,7 @@ function refusal(run: () => unknown): string {
   try {
     run();
   } catch (error) {
-    return (error as { userMessage?: string }).userMessage ?? String(error);
+    return error instanceof AppError ? describeReason(error.reason) : String(error);
   }
   throw new Error("nothing was refused");
 }
@@ -148,7 +150,7 @@ describe("DASH expansion in a worker of its own", () => {
     checkDash(mpd, url); // one second of 1 ms segments: 1,000, which the pre-count lets through
     const refused = await parseMpdIsolated(mpd, url, { heapMb: 32, timeoutMs: 8000 }).then(
       () => "expanded",
-      (error: { userMessage?: string }) => error.userMessage,
+      (error: AppError) => describeReason(error.reason),
     );
     expect(refused).toBe("the stream's manifest could not be read.");
   });

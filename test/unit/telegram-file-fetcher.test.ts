@@ -7,6 +7,7 @@ import path from "node:path";
 import { Api } from "grammy";
 import { afterEach, describe, expect, it } from "vitest";
 import { telegramFileFetcher } from "../../src/bot/telegram-file-fetcher.ts";
+import { describeReason } from "../../src/bot/views/error-view.ts";
 import { AppError } from "../../src/errors.ts";
 import { MAX_TORRENT_FILE_BYTES } from "../../src/sources/torrent/torrent-meta.ts";
 
@@ -91,7 +92,7 @@ describe("telegramFileFetcher with a local Bot API server", () => {
     const error = await refusal(fetcher(root)("F"));
     expect(error).toBeInstanceOf(AppError);
     expect(error!.code).toBe("TOO_LARGE");
-    expect(error!.userMessage).toBe("2.0 GB is too much for a .torrent file.");
+    expect(describeReason(error!.reason)).toBe("2.0 GB is too much for a .torrent file.");
     expect(getFiles()).toBe(1);
   });
 
@@ -104,7 +105,7 @@ describe("telegramFileFetcher with a local Bot API server", () => {
     const { root } = await startLocal({ path: big, size: 100 });
     const error = await refusal(fetcher(root)("F"));
     expect(error!.code).toBe("TOO_LARGE");
-    expect(error!.userMessage).toMatch(/^11\.0 MB is too much for a \.torrent file\.$/);
+    expect(describeReason(error!.reason)).toMatch(/^11\.0 MB is too much for a \.torrent file\.$/);
   });
 
   it("refuses what is not a regular file (a FIFO would never end)", async () => {
@@ -115,6 +116,6 @@ describe("telegramFileFetcher with a local Bot API server", () => {
     const error = await refusal(fetcher(root)("F"));
     expect(error).toBeInstanceOf(AppError);
     expect(error!.retryable).toBe(false);
-    expect(error!.userMessage).not.toMatch(/undefined/);
+    expect(describeReason(error!.reason)).not.toMatch(/undefined/);
   });
 });

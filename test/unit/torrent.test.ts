@@ -2,6 +2,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { renderNotice } from "../../src/bot/views/notice-view.ts";
+import { describeReason } from "../../src/bot/views/error-view.ts";
+import type { AppError } from "../../src/errors.ts";
 import { describe, expect, it } from "vitest";
 import { isTorrentDocument } from "../../src/bot/features/torrent.ts";
 import { filterReachableUrls, limitTrackers, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent/torrent-client.ts";
@@ -100,13 +102,13 @@ describe("selectFiles and what the chat is told", () => {
     const error = allTooLargeError(selectFiles(many, 1024), 1024);
     expect(error.code).toBe("TOO_LARGE");
     expect(error.retryable).toBe(false);
-    expect(error.userMessage).toBe(
+    expect(describeReason(error.reason)).toBe(
       "all 12 files are over this bot's limit of 1.0 KB: " +
         Array.from({ length: 10 }, (_, i) => `big/${i}.iso (2.0 KB)`).join(", ") +
         ", and 2 more.",
     );
     const one = allTooLargeError(selectFiles([{ index: 0, path: "x.iso", length: 5000 }], 1024), 1024);
-    expect(one.userMessage).toBe("its file is over this bot's limit of 1.0 KB: x.iso (4.9 KB).");
+    expect(describeReason(one.reason)).toBe("its file is over this bot's limit of 1.0 KB: x.iso (4.9 KB).");
   });
 
   it("counts a torrent's files without its padding, and refuses too many with the count (not retryable)", () => {
@@ -118,7 +120,7 @@ describe("selectFiles and what the chat is told", () => {
     expect(fileCount(entries)).toBe(2);
     const error = tooManyFilesError(250, 200);
     expect(error).toMatchObject({ code: "TOO_LARGE", retryable: false });
-    expect(error.userMessage).toBe("this torrent holds 250 files, more than this bot takes (200); send a torrent with fewer files.");
+    expect(describeReason(error.reason)).toBe("this torrent holds 250 files, more than this bot takes (200); send a torrent with fewer files.");
   });
 
   it("recognises BEP 47 padding files and cuts captions to Telegram's limit", () => {
@@ -153,9 +155,11 @@ describe("magnets", () => {
     // The same hash in base32.
     expect((await parseMagnet("magnet:?xt=urn:btih:AERUKZ4JVPG66AJDIVTYTK6N54ASGRLH")).infoHash).toBe(HASH);
     await expect(parseMagnet("magnet:?dn=nothing")).rejects.toMatchObject({ code: "INVALID_URL", retryable: false });
-    await expect(parseMagnet(`magnet:?xt=urn:btmh:1220${"ab".repeat(32)}`)).rejects.toMatchObject({
-      userMessage: expect.stringMatching(/v2-only magnets/),
-    });
+    const v2 = await parseMagnet(`magnet:?xt=urn:btmh:1220${"ab".repeat(32)}`).then(
+      () => undefined,
+      (error: AppError) => error,
+    );
+    expect(describeReason(v2!.reason)).toMatch(/v2-only magnets/);
     await expect(parseMagnet("https://example.com")).rejects.toMatchObject({ code: "INVALID_URL" });
   });
 });

@@ -17,6 +17,7 @@ import {
   stop,
   transition,
 } from "../../src/db/item-repository.ts";
+import { describeReason } from "../../src/bot/views/error-view.ts";
 import { DownloadError } from "../../src/errors.ts";
 import { QueueWorld } from "../support/queue-world.ts";
 
@@ -48,7 +49,7 @@ describe("the queue worker, against a recording subscriber of its events", () =>
     world.source.behaviour = async (ctx) => {
       if (ctx.item.title === "flaky.bin" && failOnce) {
         failOnce = false;
-        throw new DownloadError("NETWORK", "reset", { retryable: true, userMessage: "the connection dropped." });
+        throw new DownloadError("NETWORK", "reset", { retryable: true, reason: { kind: "connectionFailed", host: "files.example", code: "ECONNRESET" } });
       }
       return world!.source.writeUrl(ctx);
     };
@@ -66,19 +67,19 @@ describe("the queue worker, against a recording subscriber of its events", () =>
       `started:${second.id}`,
       `delivered:${second.id}`,
     ]);
-    expect(world.recorder.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, delayMs: 0, message: "the connection dropped." });
+    expect(world.recorder.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, delayMs: 0, message: "the connection to files.example failed (ECONNRESET)." });
     expect(await findItem(world.db, flaky.id)).toMatchObject({ status: "completed", attempts: 1 });
   });
 
   it("fails an item for good on an error that cannot heal, and removes its files", async () => {
     world = await QueueWorld.create({ retryDelaysMs: [0, 0] });
     world.source.behaviour = async () => {
-      throw new DownloadError("HTTP_PERMANENT", "404", { userMessage: "the server says the file does not exist (404)." });
+      throw new DownloadError("HTTP_PERMANENT", "404", { reason: { kind: "httpStatus", host: "files.example", status: 404, permanent: true } });
     };
     const item = await world.add("gone.bin");
     await world.worker.start();
     const failed = await world.recorder.next((r) => r.event === "failed");
-    expect(failed).toMatchObject({ message: "the server says the file does not exist (404).", item: { status: "failed", attempts: 1, errorCode: "HTTP_PERMANENT" } });
+    expect(failed).toMatchObject({ message: "files.example: the file is not there (HTTP 404); check the link and send it again.", item: { status: "failed", attempts: 1, errorCode: "HTTP_PERMANENT" } });
     expect(world.source.runs).toEqual([item.id]);
     expect(existsSync(path.join(world.dir, "downloads", String(item.id)))).toBe(false);
   });
@@ -193,7 +194,8 @@ describe("the queue worker, against a recording subscriber of its events", () =>
     const retrying = await world.recorder.next((r) => r.event === "retrying");
     expect(retrying).toMatchObject({ attempt: 2, delayMs: 60_000, message: "the bot stopped while working on this download." });
     const row = (await findItem(world.db, item.id))!;
-    expect(row).toMatchObject({ status: "queued", attempts: 2, lastError: "the bot stopped while working on this download." });
+    expect(row).toMatchObject({ status: "queued", attempts: 2 });
+    expect(describeReason(row.lastError!)).toBe("the bot stopped while working on this download.");
     expect(row.nextAttemptAt).toBeGreaterThanOrEqual(before + 60_000);
     expect(world.source.runs).toEqual([]);
   });
@@ -208,7 +210,7 @@ describe("the queue worker, against a recording subscriber of its events", () =>
         await sql`create trigger refuse_requeue before update of status on items when new.status = 'queued'
           begin select raise(abort, 'refused for a moment'); end`.execute(world!.db);
         setTimeout(() => void sql`drop trigger refuse_requeue`.execute(world!.db), 500);
-        throw new DownloadError("NETWORK", "reset", { retryable: true, userMessage: "the connection dropped." });
+        throw new DownloadError("NETWORK", "reset", { retryable: true, reason: { kind: "connectionFailed", host: "files.example", code: "ECONNRESET" } });
       }
       return world!.source.writeUrl(ctx);
     };
@@ -216,7 +218,7 @@ describe("the queue worker, against a recording subscriber of its events", () =>
     await world.worker.start();
     await world.recorder.next((r) => r.event === "delivered");
     expect(world.recorder.timeline()).toEqual([`started:${item.id}`, `retrying:${item.id}`, `started:${item.id}`, `delivered:${item.id}`]);
-    expect(world.recorder.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, message: "the connection dropped." });
+    expect(world.recorder.reports.find((r) => r.event === "retrying")).toMatchObject({ attempt: 1, message: "the connection to files.example failed (ECONNRESET)." });
     expect(await findItem(world.db, item.id)).toMatchObject({ status: "completed", attempts: 1 });
     expect(world.uploads).toHaveLength(1);
   });
@@ -350,7 +352,7 @@ describe("queue control, against a real worker", () => {
     const item = await world.add("x.bin");
     const db = world.db;
     const now = Date.now();
-    const failure = { attempts: 1, errorCode: "NETWORK", lastError: "the connection dropped." };
+    const failure = { attempts: 1, errorCode: "NETWORK", lastError: { kind: "connectionFailed", host: "files.example", code: "ECONNRESET" } as const };
     // The running item's verbs leave a waiting item alone, and a waiting item's verbs need it waiting.
     expect(await complete(db, item, now)).toBeUndefined();
     expect(await fail(db, item.id, failure, now)).toBeUndefined();

@@ -1,4 +1,5 @@
 import type { CrawlTally, DoneSummary } from "../../sources/source.ts";
+import { describeReason } from "./error-view.ts";
 
 /** The one line about an item that sent no file (a page's files queued, a link already in line). Pure. */
 export function doneLine(summary: DoneSummary): string {
@@ -25,7 +26,7 @@ export function summarizeCrawl(t: CrawlTally): string {
   if (t.overCap) reasons.push(`${t.overCap === skipped ? "" : `${t.overCap} `}over the limit of ${t.cap} per page`);
   if (t.tooLarge) reasons.push(`${t.tooLarge === skipped ? "" : `${t.tooLarge} `}too large`);
   if (t.alreadyQueued) reasons.push(`${t.alreadyQueued === skipped ? "" : `${t.alreadyQueued} `}already in line`);
-  if (t.refused) reasons.push(`${t.refused === skipped ? "" : `${t.refused} `}refused${t.firstRefusal ? `: ${t.firstRefusal.replace(/\.$/, "")}` : ""}`);
+  if (t.refused) reasons.push(`${t.refused === skipped ? "" : `${t.refused} `}refused${t.firstRefusal ? `: ${describeReason(t.firstRefusal).replace(/\.$/, "")}` : ""}`);
   const queued = t.added === 0 ? "none queued" : `${t.added} queued`;
   return `${found}: ${queued}, ${skipped} skipped (${reasons.join("; ")}).`;
 }

@@ -1,5 +1,6 @@
 import type { RequestOutcome } from "../../intake/request-queue.ts";
 import { escapeHtml, formatBytes, MESSAGE_LIMIT, truncate } from "../../text/format.ts";
+import { describeReason } from "./error-view.ts";
 
 /** The replies to /download, /torrent and "Download again". Pure. */
 
@@ -9,7 +10,7 @@ export type ReplyOutcome = RequestOutcome;
 /** One line about what happened to one URL, for the reply. */
 export function describeOutcome(outcome: ReplyOutcome, url: string): string {
   const short = escapeHtml(truncate(url, 80));
-  if (outcome.status === "refused") return `✗ ${short}: ${escapeHtml(withoutHost(outcome.error.userMessage, url))}`;
+  if (outcome.status === "refused") return `✗ ${short}: ${escapeHtml(withoutHost(describeReason(outcome.error.reason), url))}`;
   const item = outcome.item;
   const name = `<b>${escapeHtml(truncate(item.title, 120))}</b>`;
   const size = item.sizeBytes !== null ? ` (${formatBytes(item.sizeBytes)})` : "";

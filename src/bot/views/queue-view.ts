@@ -3,6 +3,7 @@ import type { Item, ItemStatus } from "../../items/item.ts";
 import { PRIORITIES, type PriorityName, isActive } from "../../items/item.ts";
 import type { QueueEntry, StatusInfo } from "../../queue/queue-control.ts";
 import { escapeHtml, formatBytes, formatDuration, MESSAGE_LIMIT, truncate } from "../../text/format.ts";
+import { describeLastError } from "./error-view.ts";
 
 /**
  * What /queue, /history and /status show, and the small parsers of command arguments. Pure: the
@@ -127,7 +128,7 @@ export function historyLine(item: Item, now: number): string {
   const mark = OUTCOME[item.status] ?? "•";
   let outcome: string;
   if (item.status === "completed") outcome = "delivered";
-  else if (item.status === "failed") outcome = `failed: ${escapeHtml(truncate(item.lastError ?? "unknown error", 120))}`;
+  else if (item.status === "failed") outcome = `failed: ${escapeHtml(truncate(describeLastError(item.lastError, "unknown error"), 120))}`;
   else outcome = "cancelled";
   return `${mark} #${item.id} ${name(item)}${size} · ${outcome}${when}`;
 }

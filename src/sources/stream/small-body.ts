@@ -1,5 +1,5 @@
 import type { Got, Response } from "got";
-import { AppError, DownloadError, stopReason } from "../../errors.ts";
+import { AppError, DownloadError, type ErrorReason, stopReason } from "../../errors.ts";
 import { classifyHttpError, httpStatusError } from "../../net/http-client.ts";
 import { responseHeader } from "../http-probe.ts";
 
@@ -15,7 +15,7 @@ export async function fetchSmall(
   url: string,
   signal: AbortSignal,
   maxBytes: number,
-  say: { tooLarge: string; timedOut: string },
+  say: { tooLarge: ErrorReason; timedOut: ErrorReason },
 ): Promise<{ body: Buffer; contentType: string; finalUrl: string }> {
   if (signal.aborted) throw stopReason(signal);
   const timeout = AbortSignal.timeout(MANIFEST_TIMEOUT_MS);
@@ -31,13 +31,13 @@ export async function fetchSmall(
     let size = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > maxBytes) throw new DownloadError("NO_MEDIA", `stream: ${url} is over ${maxBytes} bytes`, { userMessage: say.tooLarge });
+      if (size > maxBytes) throw new DownloadError("NO_MEDIA", `stream: ${url} is over ${maxBytes} bytes`, { reason: say.tooLarge });
       chunks.push(chunk);
     }
     return { body: Buffer.concat(chunks), contentType: responseHeader(response, "content-type") ?? "", finalUrl: response.url || url };
   } catch (error) {
     if (signal.aborted) throw stopReason(signal);
-    if (timeout.aborted) throw new DownloadError("NETWORK", `stream: ${url} timed out`, { retryable: true, userMessage: say.timedOut });
+    if (timeout.aborted) throw new DownloadError("NETWORK", `stream: ${url} timed out`, { retryable: true, reason: say.timedOut });
     throw error instanceof AppError ? error : classifyHttpError(error, url);
   } finally {
     stream.destroy();

@@ -33,7 +33,7 @@ export async function joinTrack(work: string, t: number, track: StreamTrack, sig
   }
   const format = sniffContainer(head);
   if (!format) {
-    throw new DownloadError("NO_MEDIA", "stream: segments of an unknown format", { userMessage: "the stream's segments are not in a format the bot knows (MPEG-TS or MP4)." });
+    throw new DownloadError("NO_MEDIA", "stream: segments of an unknown format", { reason: { kind: "streamUnknownFormat" } });
   }
   return { file, format, bytes: out.written };
 }
@@ -66,7 +66,7 @@ export async function remux(options: { tools: MediaTools }, tracks: JoinedTrack[
     if (ctx.signal.aborted) throw stopReason(ctx.signal);
     throw new DownloadError("NO_MEDIA", `stream: remux failed: ${toolErrorDetail(error)}`, {
       cause: error,
-      userMessage: "the stream's segments could not be joined into a video (details are in the bot's log).",
+      reason: { kind: "streamJoinFailed" },
     });
   }
 }

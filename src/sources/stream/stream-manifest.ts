@@ -1,6 +1,6 @@
 import { Parser as M3u8Parser } from "m3u8-parser";
 import { inheritAttributes, parse as parseMpd, stringToMpdXml } from "mpd-parser";
-import { DownloadError } from "../../errors.ts";
+import { DownloadError, type ErrorReason } from "../../errors.ts";
 
 /**
  * HLS playlists and DASH manifests, read with videojs's parsers (m3u8-parser, mpd-parser) into
@@ -41,8 +41,8 @@ export type ParsedManifest =
 /** The most pieces one stream may list (a day of 2-second segments). */
 export const MAX_PIECES = 50_000;
 
-function refused(detail: string, userMessage: string): DownloadError {
-  return new DownloadError("NO_MEDIA", `stream: ${detail}`, { userMessage });
+function refused(detail: string, reason: ErrorReason): DownloadError {
+  return new DownloadError("NO_MEDIA", `stream: ${detail}`, { reason });
 }
 
 /**
@@ -55,13 +55,10 @@ export function pieceUrl(uri: string, base: string): string {
   try {
     url = new URL(uri, base);
   } catch {
-    throw refused(`bad URI in the manifest: ${uri.slice(0, 100)}`, "the stream's playlist names an address that is not valid; the stream cannot be downloaded.");
+    throw refused(`bad URI in the manifest: ${uri.slice(0, 100)}`, { kind: "streamBadAddress" });
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw refused(
-      `refused a ${url.protocol} URI in the manifest`,
-      `the stream's playlist points at a ${url.protocol.replace(":", "")} address; only http and https streams are downloaded.`,
-    );
+    throw refused(`refused a ${url.protocol} URI in the manifest`, { kind: "streamNotHttp", protocol: url.protocol.replace(":", "") });
   }
   return url.href;
 }
@@ -112,9 +109,9 @@ export function parseHls(text: string, url: string): ParsedManifest {
   }
   const segments = manifest.segments ?? [];
   if (!manifest.endList) {
-    throw refused("a live stream (no #EXT-X-ENDLIST)", "this is a live stream, which the bot does not record; send the link of a recording instead.");
+    throw refused("a live stream (no #EXT-X-ENDLIST)", { kind: "streamLive" });
   }
-  if (segments.length === 0) throw refused("an empty playlist", "the stream's playlist lists no segments.");
+  if (segments.length === 0) throw refused("an empty playlist", { kind: "streamEmptyPlaylist" });
   const pieces: StreamPiece[] = [];
   let lastMap: string | undefined;
   const sequence = manifest.mediaSequence ?? 0;
@@ -123,7 +120,7 @@ export function parseHls(text: string, url: string): ParsedManifest {
     duration += segment.duration ?? 0;
     const method = segment.key?.method;
     if (method && method !== "NONE" && method !== "AES-128") {
-      throw refused(`encrypted with ${method}`, "the stream is DRM-protected (encrypted segments), which the bot cannot download.");
+      throw refused(`encrypted with ${method}`, { kind: "streamEncrypted" });
     }
     const key = method === "AES-128" && segment.key?.uri ? { url: pieceUrl(segment.key.uri, url), iv: segmentIv(segment.key.iv, sequence + index) } : undefined;
     if (segment.map) {
@@ -153,7 +150,7 @@ interface DashPlaylist {
 /** DASH's tracks, as pieces: the init section, then every segment (a single-file representation is one piece). */
 function dashTrack(playlist: DashPlaylist, url: string): StreamTrack {
   if (playlist.contentProtection) {
-    throw refused("DASH content protection", "the stream is DRM-protected, which the bot cannot download.");
+    throw refused("DASH content protection", { kind: "streamDrm" });
   }
   const pieces: StreamPiece[] = [];
   let lastMap: string | undefined;
@@ -168,7 +165,7 @@ function dashTrack(playlist: DashPlaylist, url: string): StreamTrack {
     const range = segment.byterange && !playlist.sidx ? { range: { ...segment.byterange } } : {};
     pieces.push({ url: pieceUrl(segment.resolvedUri, url), ...range });
   }
-  if (pieces.length === 0) throw refused("a representation without segments", "the stream's manifest lists no segments.");
+  if (pieces.length === 0) throw refused("a representation without segments", { kind: "streamNoSegments" });
   return { pieces };
 }
 
@@ -177,7 +174,7 @@ interface DashRepresentationInfo {
   segmentInfo: { template?: { duration?: number; timescale?: number }; segmentTimeline?: Array<{ d?: number; r?: number }> };
 }
 
-const LIVE = () => refused("a live stream (dynamic MPD)", "this is a live stream, which the bot does not record; send the link of a recording instead.");
+const LIVE = () => refused("a live stream (dynamic MPD)", { kind: "streamLive" });
 
 /**
  * How many segments a manifest would expand to, from mpd-parser's own reading of its attributes,
@@ -225,7 +222,7 @@ export function checkDash(text: string, url: string): void {
     if (representationInfo.some((r) => r.attributes.type === "dynamic")) throw LIVE();
     const count = dashSegmentCount(representationInfo);
     if (!(count <= MAX_PIECES)) {
-      throw refused(`${count} segments`, `the stream lists ${Number.isFinite(count) ? count : "countless"} segments, more than the bot fetches (${MAX_PIECES}).`);
+      throw refused(`${count} segments`, { kind: "streamTooManySegments", count: Number.isFinite(count) ? count : null, max: MAX_PIECES });
     }
   } catch (error) {
     if (error instanceof DownloadError) throw error;
@@ -234,7 +231,7 @@ export function checkDash(text: string, url: string): void {
 }
 
 export function unreadableDash(error: unknown): DownloadError {
-  return refused(`unreadable manifest (${error instanceof Error ? error.message : String(error)})`, "the stream's manifest could not be read.");
+  return refused(`unreadable manifest (${error instanceof Error ? error.message : String(error)})`, { kind: "streamUnreadable" });
 }
 
 /** Reads a DASH manifest in this thread (tests, and manifests already checked): see `readDash`. */
@@ -273,7 +270,7 @@ export function readDash(manifest: ParsedMpd, url: string): ParsedManifest {
   if (variants.length === 0) {
     // Audio only.
     const audio = groups.length ? audioOf({}) : undefined;
-    if (!audio) throw refused("a manifest without representations", "the stream's manifest lists nothing to download.");
+    if (!audio) throw refused("a manifest without representations", { kind: "streamNoRepresentations" });
     variants.push({ bandwidth: 128_000, height: null, track: audio.track! });
   }
   return { kind: "variants", variants, durationSeconds: manifest.duration ?? 0 };

@@ -109,9 +109,9 @@ function keyOf(http: Got, keys: Map<string, Promise<Buffer>>, url: string, signa
 }
 
 async function fetchKey(http: Got, url: string, signal: AbortSignal): Promise<Buffer> {
-  const notAKey = "the stream's decryption key is not a valid AES-128 key.";
-  const { body } = await fetchSmall(http, url, signal, 16, { tooLarge: notAKey, timedOut: "the stream's decryption key did not arrive in time." });
-  if (body.length !== 16) throw new DownloadError("NO_MEDIA", `stream: key of ${body.length} bytes`, { userMessage: notAKey });
+  const notAKey = { kind: "streamBadKey" } as const;
+  const { body } = await fetchSmall(http, url, signal, 16, { tooLarge: notAKey, timedOut: { kind: "streamKeyTimedOut" } });
+  if (body.length !== 16) throw new DownloadError("NO_MEDIA", `stream: key of ${body.length} bytes`, { reason: notAKey });
   return body;
 }
 
@@ -139,7 +139,7 @@ async function fetchPiece(
     if (piece.range && status === 206) {
       const start = /^bytes (\d+)-/.exec(responseHeader(response, "content-range") ?? "")?.[1];
       if (Number(start) !== piece.range.offset) {
-        throw new DownloadError("HTTP_TRANSIENT", "a segment's server answered another range than asked", { retryable: true, userMessage: "the stream's server sent the wrong part of a segment." });
+        throw new DownloadError("HTTP_TRANSIENT", "a segment's server answered another range than asked", { retryable: true, reason: { kind: "streamWrongRange" } });
       }
     }
     // A server that ignores Range sends the whole file: the piece is cut out of it.
@@ -166,14 +166,14 @@ async function fetchPiece(
       }
       const broken = taken.broken();
       if (broken !== undefined) throw broken;
-      if (piece.range && left > 0) throw new DownloadError("NETWORK", "a segment ended early", { retryable: true, userMessage: "a segment of the stream ended early." });
+      if (piece.range && left > 0) throw new DownloadError("NETWORK", "a segment ended early", { retryable: true, reason: { kind: "streamSegmentCut" } });
       if (decipher) {
         try {
           await out.write(decipher.final());
         } catch (error) {
           throw new DownloadError("NO_MEDIA", "stream: a segment did not decrypt", {
             cause: error,
-            userMessage: "a segment of the stream could not be decrypted with its key.",
+            reason: { kind: "streamUndecryptable" },
           });
         }
       }

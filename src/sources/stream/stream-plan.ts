@@ -2,7 +2,6 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Got } from "got";
 import { DownloadError } from "../../errors.ts";
-import { formatBytes } from "../../text/format.ts";
 import { manifestKind } from "../content-kind.ts";
 import type { SourceContext } from "../source.ts";
 import { parseMpdIsolated } from "./mpd-isolated.ts";
@@ -37,7 +36,7 @@ export interface JoinedTrack {
 /** Even the smallest variant does not fit `limit`. */
 export function streamTooLarge(limit: number): DownloadError {
   return new DownloadError("TOO_LARGE", `the stream is over ${limit} bytes`, {
-    userMessage: `even the stream's smallest variant is larger than this bot's limit of ${formatBytes(limit)}.`,
+    reason: { kind: "streamTooLarge", limit },
   });
 }
 
@@ -86,7 +85,7 @@ export async function writeAtomically(file: string, text: string): Promise<void>
 export async function makePlan(http: Got, url: string, ctx: SourceContext): Promise<StreamPlan> {
   const top = await readManifest(http, url, ctx.signal);
   if (top.kind === "track") return planOf([top.track], top.durationSeconds, null);
-  if (top.variants.length === 0) throw new DownloadError("NO_MEDIA", "stream: no variants", { userMessage: "the stream's playlist lists nothing to download." });
+  if (top.variants.length === 0) throw new DownloadError("NO_MEDIA", "stream: no variants", { reason: { kind: "streamNoVariants" } });
   // HLS master playlists give no duration: the first variant's playlist does.
   let duration = top.durationSeconds;
   const first = top.variants[0]!;
@@ -104,7 +103,7 @@ export async function makePlan(http: Got, url: string, ctx: SourceContext): Prom
 function planOf(tracks: StreamTrack[], durationSeconds: number, estimatedBytes: number | null): StreamPlan {
   const pieces = tracks.reduce((n, t) => n + t.pieces.length, 0);
   if (pieces > MAX_PIECES) {
-    throw new DownloadError("NO_MEDIA", `stream: ${pieces} segments`, { userMessage: `the stream lists ${pieces} segments, more than the bot fetches (${MAX_PIECES}).` });
+    throw new DownloadError("NO_MEDIA", `stream: ${pieces} segments`, { reason: { kind: "streamTooManySegments", count: pieces, max: MAX_PIECES } });
   }
   return { version: 1, tracks, durationSeconds, estimatedBytes };
 }
@@ -112,7 +111,7 @@ function planOf(tracks: StreamTrack[], durationSeconds: number, estimatedBytes: 
 async function readTrack(http: Got, url: string, signal: AbortSignal): Promise<{ track: StreamTrack; durationSeconds: number }> {
   const parsed = await readManifest(http, url, signal);
   if (parsed.kind !== "track") {
-    throw new DownloadError("NO_MEDIA", "stream: a variant playlist that lists variants", { userMessage: "the stream's playlists are not laid out as HLS requires." });
+    throw new DownloadError("NO_MEDIA", "stream: a variant playlist that lists variants", { reason: { kind: "streamBadLayout" } });
   }
   return parsed;
 }
@@ -128,9 +127,6 @@ async function readManifest(http: Got, url: string, signal: AbortSignal): Promis
 
 /** A playlist's text, at most MAX_MANIFEST_BYTES, within MANIFEST_TIMEOUT_MS. */
 async function fetchText(http: Got, url: string, signal: AbortSignal): Promise<{ text: string; contentType: string; finalUrl: string }> {
-  const got = await fetchSmall(http, url, signal, MAX_MANIFEST_BYTES, {
-    tooLarge: "the stream's playlist is too large to be one.",
-    timedOut: "the stream's playlist did not arrive in time.",
-  });
+  const got = await fetchSmall(http, url, signal, MAX_MANIFEST_BYTES, { tooLarge: { kind: "streamPlaylistTooLarge" }, timedOut: { kind: "streamPlaylistTimedOut" } });
   return { text: got.body.toString("utf8"), contentType: got.contentType, finalUrl: got.finalUrl };
 }

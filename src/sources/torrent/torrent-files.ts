@@ -1,7 +1,7 @@
 import path from "node:path";
-import { DownloadError, InputError } from "../../errors.ts";
+import { DownloadError, type ErrorReason, InputError } from "../../errors.ts";
 import { safeFileName } from "../../storage/paths.ts";
-import { CAPTION_LIMIT, formatBytes, formatDuration, listFilesWithSizes, truncate } from "../../text/format.ts";
+import { CAPTION_LIMIT, formatDuration, truncate } from "../../text/format.ts";
 import type { SourceNotice } from "../source.ts";
 
 /**
@@ -50,12 +50,19 @@ export function isPaddingAttr(attr: Uint8Array | string | undefined): boolean {
   return text.includes("p");
 }
 
+/** How many of the files over the limit a refusal names (the rest are counted). */
+const NAMED_FILES = 10;
+
 /** Every file is over the limit: nothing to download. Not retryable (the limit will not change). */
 export function allTooLargeError(selection: FileSelection, maxFileBytes: number): DownloadError {
   const files = selection.tooLarge;
-  const what = files.length === 1 ? "its file is" : `all ${files.length} files are`;
-  return new DownloadError("TOO_LARGE", `torrent: ${what} over the ${maxFileBytes}-byte limit`, {
-    userMessage: `${what} over this bot's limit of ${formatBytes(maxFileBytes)}: ${listFilesWithSizes(files)}.`,
+  return new DownloadError("TOO_LARGE", `torrent: ${files.length} files, all over the ${maxFileBytes}-byte limit`, {
+    reason: {
+      kind: "torrentFilesTooLarge",
+      files: files.slice(0, NAMED_FILES).map((f) => ({ path: f.path, size: f.length })),
+      count: files.length,
+      limit: maxFileBytes,
+    },
   });
 }
 
@@ -70,7 +77,7 @@ export function fileCount(entries: readonly TorrentEntry[]): number {
  */
 export function tooManyFilesError(count: number, maxFiles: number): DownloadError {
   return new DownloadError("TOO_LARGE", `torrent: ${count} files, over torrent.maxFiles (${maxFiles})`, {
-    userMessage: `this torrent holds ${count} files, more than this bot takes (${maxFiles}); send a torrent with fewer files.`,
+    reason: { kind: "torrentTooManyFiles", count, max: maxFiles },
   });
 }
 
@@ -158,15 +165,13 @@ export function infoHashOfMagnet(url: string): string | null {
   return match ? match[1]!.toLowerCase() : null;
 }
 
-export function invalidMagnetError(reason: string): InputError {
-  return new InputError("INVALID_URL", `invalid magnet link: ${reason}`, {
-    userMessage: `that magnet link is not valid (${reason}); it should look like magnet:?xt=urn:btih:… with a 40-character info hash.`,
-  });
+export function invalidMagnetError(problem: Extract<ErrorReason, { kind: "invalidMagnet" }>["problem"]): InputError {
+  return new InputError("INVALID_URL", `invalid magnet link: ${problem}`, { reason: { kind: "invalidMagnet", problem } });
 }
 
 export function invalidTorrentFileError(reason: string): InputError {
   return new InputError("TORRENT_FAILED", `invalid .torrent file: ${reason}`, {
-    userMessage: "that is not a valid .torrent file.",
+    reason: { kind: "invalidTorrentFile" },
   });
 }
 
@@ -177,22 +182,17 @@ export function magnetTitle(parts: Pick<MagnetParts, "infoHash" | "name">): stri
 
 /** No new verified bytes for `stallMs`: the swarm went quiet (retryable). */
 export function torrentStalledError(stallMs: number, peers: number): DownloadError {
-  const quiet = formatDuration(stallMs);
-  return new DownloadError("STALLED", `torrent: no data for ${quiet} (${peers} peers)`, {
+  return new DownloadError("STALLED", `torrent: no data for ${formatDuration(stallMs)} (${peers} peers)`, {
     retryable: true,
-    userMessage: `no torrent data arrived for ${quiet} (${peers === 1 ? "1 peer" : `${peers} peers`} connected).`,
+    reason: { kind: "torrentStalled", ms: stallMs, peers },
   });
 }
 
 /** No metadata within `timeoutMs`: nobody (or nobody willing) has the torrent (retryable). */
 export function deadTorrentError(timeoutMs: number, peers: number): DownloadError {
-  const wait = formatDuration(timeoutMs);
   return new DownloadError("DEAD_TORRENT", `no metadata within ${timeoutMs} ms (${peers} peers)`, {
     retryable: true,
-    userMessage:
-      peers === 0
-        ? `dead torrent: no peers found in ${wait}, so its metadata never arrived.`
-        : `dead torrent: ${peers === 1 ? "1 peer" : `${peers} peers`} found, but none sent the metadata in ${wait}.`,
+    reason: { kind: "deadTorrent", ms: timeoutMs, peers },
   });
 }
 
@@ -200,10 +200,10 @@ export function deadTorrentError(timeoutMs: number, peers: number): DownloadErro
 export function torrentClosedError(): DownloadError {
   return new DownloadError("TORRENT_FAILED", "torrent: closed by the torrent client", {
     retryable: true,
-    userMessage: "the torrent client stopped; the download will be retried.",
+    reason: { kind: "torrentClosed" },
   });
 }
 
 export function emptyTorrentError(): DownloadError {
-  return new DownloadError("TORRENT_FAILED", "torrent has only empty files", { userMessage: "the torrent has only empty files; nothing to send." });
+  return new DownloadError("TORRENT_FAILED", "torrent has only empty files", { reason: { kind: "torrentEmpty" } });
 }

@@ -2,7 +2,6 @@ import type { Got } from "got";
 import type { ParsedTorrent } from "parse-torrent";
 import { DownloadError } from "../../errors.ts";
 import { classifyHttpError } from "../../net/http-client.ts";
-import { formatBytes } from "../../text/format.ts";
 import {
 
   INFO_HASH,
@@ -29,17 +28,17 @@ export const MAX_TORRENT_FILE_BYTES = 10 * 1024 * 1024;
 
 export async function parseMagnet(text: string): Promise<MagnetParts> {
   const uri = text.trim();
-  if (!/^magnet:\?/i.test(uri)) throw invalidMagnetError("it does not start with magnet:?");
+  if (!/^magnet:\?/i.test(uri)) throw invalidMagnetError("notMagnet");
   let parsed: ParsedTorrent;
   try {
     // parse-torrent only recognises the lower-case scheme.
     parsed = await parseTorrent(`magnet:?${uri.slice("magnet:?".length)}`);
   } catch (error) {
-    if (/btmh:/i.test(uri)) throw invalidMagnetError("BitTorrent v2-only magnets (urn:btmh) are not supported");
-    throw invalidMagnetError(error instanceof URIError ? "bad %-encoding" : "no BitTorrent info hash");
+    if (/btmh:/i.test(uri)) throw invalidMagnetError("v2Only");
+    throw invalidMagnetError(error instanceof URIError ? "badEncoding" : "noInfoHash");
   }
   const infoHash = String(parsed.infoHash ?? "").toLowerCase();
-  if (!INFO_HASH.test(infoHash)) throw invalidMagnetError("no BitTorrent info hash");
+  if (!INFO_HASH.test(infoHash)) throw invalidMagnetError("noInfoHash");
   return {
     infoHash,
     ...(typeof parsed.name === "string" && parsed.name.trim() ? { name: parsed.name.trim() } : {}),
@@ -97,14 +96,14 @@ export async function fetchTorrentFile(http: Got, url: string, signal?: AbortSig
     const type = String(response.headers["content-type"] ?? "");
     if (/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(type)) {
       throw new DownloadError("TORRENT_FAILED", `${url} is a web page, not a .torrent`, {
-        userMessage: "the link leads to a web page, not a .torrent file.",
+        reason: { kind: "torrentLinkIsPage" },
       });
     }
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > MAX_TORRENT_FILE_BYTES) {
         throw new DownloadError("TOO_LARGE", `.torrent over ${MAX_TORRENT_FILE_BYTES} bytes`, {
-          userMessage: `the link serves over ${formatBytes(MAX_TORRENT_FILE_BYTES)}, too much for a .torrent file.`,
+          reason: { kind: "torrentLinkTooLarge", limit: MAX_TORRENT_FILE_BYTES },
         });
       }
       chunks.push(chunk);

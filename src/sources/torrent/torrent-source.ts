@@ -65,7 +65,7 @@ function torrentError(error: unknown): AppError {
   return new DownloadError("TORRENT_FAILED", `torrent: ${message}`, {
     retryable: true,
     cause: error,
-    userMessage: `the torrent client failed (${message}).`,
+    reason: { kind: "torrentClientFailed", detail: message },
   });
 }
 
