@@ -51,8 +51,6 @@ export type ErrorReason =
   /** A bug or a passing fault whose own text may carry internals. */
   | { kind: "unexpected" }
   | { kind: "stopped"; stop: StopKind }
-  /** Text the chat side made itself (the Telegram uploader, the file fetcher); never the engine's. */
-  | { kind: "said"; text: string }
   /** A failure stored as text by a version before reasons (migration 011). */
   | { kind: "legacy"; text: string }
   // The file and the disk.
@@ -130,7 +128,17 @@ export type ErrorReason =
   | { kind: "torrentClosed" }
   | { kind: "torrentEmpty" }
   /** `detail`: the torrent client's own error text. */
-  | { kind: "torrentClientFailed"; detail: string };
+  | { kind: "torrentClientFailed"; detail: string }
+  // Telegram's side: uploads, and the files people send (read by the chat side).
+  | { kind: "uploadTooBig" }
+  | { kind: "uploadRefused"; description: string }
+  | { kind: "uploadFailed"; connection: boolean }
+  | { kind: "telegramNoFile" }
+  | { kind: "telegramFileUnavailable" }
+  | { kind: "telegramFileTooBig" }
+  | { kind: "telegramFileRefused"; description: string }
+  | { kind: "torrentFileTooLarge"; size: number | null; limit: number }
+  | { kind: "localFileUnreadable" };
 
 export type ErrorReasonKind = ErrorReason["kind"];
 
@@ -142,12 +150,6 @@ export interface AppErrorOptions {
   cause?: unknown;
   /** What the person is told, as data; `unexpected` when not given. */
   reason?: ErrorReason;
-  /**
-   * Text made on the chat side, for code of the Telegram side that words its own errors
-   * (`bot/uploader.ts`, `bot/telegram-file-fetcher.ts`): becomes a `said` reason. The engine
-   * passes `reason`.
-   */
-  userMessage?: string;
 }
 
 export class AppError extends Error {
@@ -160,7 +162,7 @@ export class AppError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? false;
-    this.reason = options.reason ?? (options.userMessage !== undefined ? { kind: "said", text: options.userMessage } : UNEXPECTED);
+    this.reason = options.reason ?? UNEXPECTED;
   }
 }
 

@@ -6,7 +6,6 @@ import { type Api, GrammyError } from "grammy";
 import pRetry, { AbortError } from "p-retry";
 import { AppError, DownloadError, toAppError } from "../errors.ts";
 import { fetchTorrentFile, MAX_TORRENT_FILE_BYTES } from "../sources/torrent/torrent-meta.ts";
-import { formatBytes } from "../text/format.ts";
 import { telegramErrorText } from "./create-bot.ts";
 
 /**
@@ -47,7 +46,7 @@ export function telegramFileFetcher(api: Api, options: TelegramFileFetcherOption
       throw getFileError(error);
     }
     const filePath = file.file_path;
-    if (!filePath) throw new AppError("NETWORK", "getFile returned no file_path", { userMessage: "Telegram did not hand out the file; send it again." });
+    if (!filePath) throw new AppError("NETWORK", "getFile returned no file_path", { reason: { kind: "telegramNoFile" } });
     if (file.file_size !== undefined && file.file_size > maxBytes) throw tooLarge(file.file_size, maxBytes);
     if (path.isAbsolute(filePath)) return readCapped(filePath, maxBytes);
     try {
@@ -57,10 +56,7 @@ export function telegramFileFetcher(api: Api, options: TelegramFileFetcherOption
       // A fresh error: got's errors hold the URL, and with it the token.
       throw new AppError(error.code, "downloading the file from Telegram failed", {
         retryable: error.retryable,
-        userMessage:
-          error.code === "TOO_LARGE"
-            ? `the file is over ${formatBytes(maxBytes)}, too much for a .torrent file.`
-            : "the file could not be fetched from Telegram; send it again in a moment.",
+        reason: error.code === "TOO_LARGE" ? { kind: "torrentFileTooLarge", size: null, limit: maxBytes } : { kind: "telegramFileUnavailable" },
       });
     }
   };
@@ -89,24 +85,23 @@ function getFileError(error: unknown): AppError {
   const description = telegramErrorText(error);
   if (/too big/i.test(description)) {
     return new AppError("TOO_LARGE", `getFile refused: ${description}`, {
-      userMessage: "Telegram does not hand out files that large to bots (over 20 MB).",
+      reason: { kind: "telegramFileTooBig" },
     });
   }
   if (error instanceof GrammyError && error.error_code >= 400 && error.error_code < 500 && error.error_code !== 429) {
     return new AppError("NETWORK", `getFile refused: ${description}`, {
-      userMessage: `Telegram would not hand out the file (${description}); send the .torrent file again.`,
+      reason: { kind: "telegramFileRefused", description },
     });
   }
   return new AppError("NETWORK", `getFile failed: ${description}`, {
     retryable: true,
-    userMessage: "the file could not be fetched from Telegram; send it again in a moment.",
+    reason: { kind: "telegramFileUnavailable" },
   });
 }
 
 function tooLarge(size: number | undefined, maxBytes: number): DownloadError {
-  const what = size !== undefined ? `${formatBytes(size)} is` : `over ${formatBytes(maxBytes)} is`;
   return new DownloadError("TOO_LARGE", `sent file over ${maxBytes} bytes`, {
-    userMessage: `${what} too much for a .torrent file.`,
+    reason: { kind: "torrentFileTooLarge", size: size ?? null, limit: maxBytes },
   });
 }
 
@@ -120,10 +115,10 @@ async function readCapped(file: string, maxBytes: number): Promise<Buffer> {
     info = await stat(file);
   } catch {
     throw new AppError("NETWORK", "the local Bot API server's file is not readable", {
-      userMessage: "the file could not be read from the local Bot API server; send it again.",
+      reason: { kind: "localFileUnreadable" },
     });
   }
-  if (!info.isFile()) throw new AppError("NETWORK", "the local Bot API server's file is not a regular file", { userMessage: "Telegram did not hand out the file; send it again." });
+  if (!info.isFile()) throw new AppError("NETWORK", "the local Bot API server's file is not a regular file", { reason: { kind: "telegramNoFile" } });
   if (info.size > maxBytes) throw tooLarge(info.size, maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;

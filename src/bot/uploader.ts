@@ -273,15 +273,13 @@ export function uploadError(error: unknown): AppError {
     return new AppError("UPLOAD_FAILED", `Telegram refused the upload: ${error.description}`, {
       retryable: !permanent,
       cause: error,
-      userMessage: tooBig
-        ? "Telegram refused the file as too large for this bot; a local Bot API server raises the limit to 2000 MB."
-        : `Telegram refused the upload (${error.description}).`,
+      reason: tooBig ? { kind: "uploadTooBig" } : { kind: "uploadRefused", description: error.description },
     });
   }
   const reason = error instanceof HttpError ? "the connection to Telegram failed" : "the upload failed";
   return new AppError("UPLOAD_FAILED", `${reason}: ${error instanceof Error ? error.message : String(error)}`, {
     retryable: true,
     cause: error,
-    userMessage: `${reason}; it will be retried from the file on disk.`,
+    reason: { kind: "uploadFailed", connection: error instanceof HttpError },
   });
 }

@@ -13,7 +13,6 @@ const GB = 1024 * MB;
 const SENTENCES: { [K in ErrorReasonKind]: [Extract<ErrorReason, { kind: K }>, string] } = {
   unexpected: [{ kind: "unexpected" }, "an unexpected error happened; it will be retried (details are in the bot's log)"],
   stopped: [{ kind: "stopped", stop: "shutdown" }, "stopped: shutdown"],
-  said: [{ kind: "said", text: "Telegram refused the upload (Bad Request: file is empty)." }, "Telegram refused the upload (Bad Request: file is empty)."],
   legacy: [{ kind: "legacy", text: "the server answered <404>" }, "the server answered <404>"],
   tooLarge: [{ kind: "tooLarge", size: 3 * GB, limit: 2 * GB }, "the file is 3.0 GB, over this bot's limit of 2.0 GB."],
   overUploadLimit: [{ kind: "overUploadLimit", size: 60 * MB, limit: 50 * MB }, "the file is 60.0 MB, over the upload limit of 50.0 MB, and splitLargeFiles is off."],
@@ -96,6 +95,15 @@ const SENTENCES: { [K in ErrorReasonKind]: [Extract<ErrorReason, { kind: K }>, s
   torrentClosed: [{ kind: "torrentClosed" }, "the torrent client stopped; the download will be retried."],
   torrentEmpty: [{ kind: "torrentEmpty" }, "the torrent has only empty files; nothing to send."],
   torrentClientFailed: [{ kind: "torrentClientFailed", detail: "Invalid torrent identifier" }, "the torrent client failed (Invalid torrent identifier)."],
+  uploadTooBig: [{ kind: "uploadTooBig" }, "Telegram refused the file as too large for this bot; a local Bot API server raises the limit to 2000 MB."],
+  uploadRefused: [{ kind: "uploadRefused", description: "Bad Request: file is empty" }, "Telegram refused the upload (Bad Request: file is empty)."],
+  uploadFailed: [{ kind: "uploadFailed", connection: true }, "the connection to Telegram failed; it will be retried from the file on disk."],
+  telegramNoFile: [{ kind: "telegramNoFile" }, "Telegram did not hand out the file; send it again."],
+  telegramFileUnavailable: [{ kind: "telegramFileUnavailable" }, "the file could not be fetched from Telegram; send it again in a moment."],
+  telegramFileTooBig: [{ kind: "telegramFileTooBig" }, "Telegram does not hand out files that large to bots (over 20 MB)."],
+  telegramFileRefused: [{ kind: "telegramFileRefused", description: "Bad Request: invalid file_id" }, "Telegram would not hand out the file (Bad Request: invalid file_id); send the .torrent file again."],
+  torrentFileTooLarge: [{ kind: "torrentFileTooLarge", size: 2 * 1024 * MB, limit: 10 * MB }, "2.0 GB is too much for a .torrent file."],
+  localFileUnreadable: [{ kind: "localFileUnreadable" }, "the file could not be read from the local Bot API server; send it again."],
 };
 
 describe("describeReason: the sentence of every reason", () => {
@@ -124,6 +132,8 @@ describe("describeReason: the sentence of every reason", () => {
       [{ kind: "deadTorrent", ms: 45_000, peers: 3 }, "dead torrent: 3 peers found, but none sent the metadata in 45s."],
       [{ kind: "invalidMagnet", problem: "notMagnet" }, "that magnet link is not valid (it does not start with magnet:?); it should look like magnet:?xt=urn:btih:… with a 40-character info hash."],
       [{ kind: "invalidMagnet", problem: "badEncoding" }, "that magnet link is not valid (bad %-encoding); it should look like magnet:?xt=urn:btih:… with a 40-character info hash."],
+      [{ kind: "uploadFailed", connection: false }, "the upload failed; it will be retried from the file on disk."],
+      [{ kind: "torrentFileTooLarge", size: null, limit: 64 * MB }, "the file is over 64.0 MB, too much for a .torrent file."],
       [{ kind: "invalidMagnet", problem: "noInfoHash" }, "that magnet link is not valid (no BitTorrent info hash); it should look like magnet:?xt=urn:btih:… with a 40-character info hash."],
     ];
     for (const [reason, sentence] of cases) expect(describeReason(reason)).toBe(sentence);

@@ -15,7 +15,6 @@ export function describeReason(reason: ErrorReason): string {
       return "an unexpected error happened; it will be retried (details are in the bot's log)";
     case "stopped":
       return `stopped: ${reason.stop}`;
-    case "said":
     case "legacy":
       return reason.text;
     // The file and the disk.
@@ -166,6 +165,25 @@ export function describeReason(reason: ErrorReason): string {
       return "the torrent has only empty files; nothing to send.";
     case "torrentClientFailed":
       return `the torrent client failed (${reason.detail}).`;
+    // Telegram's side.
+    case "uploadTooBig":
+      return "Telegram refused the file as too large for this bot; a local Bot API server raises the limit to 2000 MB.";
+    case "uploadRefused":
+      return `Telegram refused the upload (${reason.description}).`;
+    case "uploadFailed":
+      return `${reason.connection ? "the connection to Telegram failed" : "the upload failed"}; it will be retried from the file on disk.`;
+    case "telegramNoFile":
+      return "Telegram did not hand out the file; send it again.";
+    case "telegramFileUnavailable":
+      return "the file could not be fetched from Telegram; send it again in a moment.";
+    case "telegramFileTooBig":
+      return "Telegram does not hand out files that large to bots (over 20 MB).";
+    case "telegramFileRefused":
+      return `Telegram would not hand out the file (${reason.description}); send the .torrent file again.`;
+    case "torrentFileTooLarge":
+      return reason.size === null ? `the file is over ${formatBytes(reason.limit)}, too much for a .torrent file.` : `${formatBytes(reason.size)} is too much for a .torrent file.`;
+    case "localFileUnreadable":
+      return "the file could not be read from the local Bot API server; send it again.";
     default:
       return unknownReason(reason);
   }
