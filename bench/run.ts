@@ -79,7 +79,8 @@ async function botDelivers(api: BotApiDouble, url: string, parts = 1): Promise<R
       { since, timeoutMs: 900_000 },
     );
     uploads.push(call);
-    files += call.files.length;
+    // By path (a local Bot API server) a call carries no file part: count what it names.
+    files += call.method === "sendMediaGroup" ? (call.params.media as unknown[]).length : 1;
   }
   return uploads;
 }
@@ -89,6 +90,11 @@ async function dropUploads(calls: RecordedCall[]): Promise<void> {
 }
 
 const mbps = (bytes: number, seconds: number) => bytes / MB / seconds;
+
+/** When nginx sent the last byte of a tagged download (ms since the epoch). */
+async function downloadEnd(nginx: Nginx, tag: string): Promise<number> {
+  return Math.max(...(await nginx.served(tag)).filter((s) => s.request.startsWith("GET ")).map((s) => s.end));
+}
 
 async function main(): Promise<void> {
   requireTools();
@@ -128,6 +134,8 @@ async function main(): Promise<void> {
     // --- one connection, no limit: the bot against curl, download and upload -------------------
     const one = await BotProcess.start(api, dir, botConfig("bot-1", { connectionsPerDownload: 1 }));
     const down = { bot: [] as number[], curl: [] as number[] };
+    // From the download's last byte to the file at the Bot API server: the upload, or its path.
+    const handOff = { cloud: [] as number[], local: [] as number[] };
     const up = { bot: [] as number[], curl: [] as number[] };
     let peak1 = 0;
     for (let run = 1; run <= RUNS; run++) {
@@ -153,6 +161,7 @@ async function main(): Promise<void> {
         down.bot.push((await nginx.transferSeconds(`bot1-${run}`)).seconds);
         if (process.env.BENCH_RAW) console.log(JSON.stringify(await nginx.served(`bot1-${run}`)));
         up.bot.push((calls[0]!.at - calls[0]!.startedAt) / 1000);
+        handOff.cloud.push((calls[0]!.at - (await downloadEnd(nginx, `bot1-${run}`))) / 1000);
         if (calls[0]!.files[0]!.sha256 !== bigSha) failures.push(`bot upload ${run}: the bytes differ from the served file`);
         await dropUploads(calls);
       };
@@ -177,6 +186,26 @@ async function main(): Promise<void> {
       await dropUploads(calls);
     }
     await one.stop();
+
+    // --- a local Bot API server (localBotApi): the file goes up by its path ------------------------
+    const localApi = await BotApiDouble.start({ localMode: true, storeUploads: false });
+    localApi.sendText(CHAT, "/help");
+    const local = await BotProcess.start(localApi, dir, botConfig("bot-local", { connectionsPerDownload: 1, localBotApi: true }));
+    for (let run = 1; run <= RUNS; run++) {
+      await settle(path.join(root, "big.bin"));
+      const calls = await botDelivers(localApi, `${nginx.baseUrl}/files/big.bin?local-${run}`);
+      handOff.local.push((calls[0]!.at - (await downloadEnd(nginx, `local-${run}`))) / 1000);
+      if (calls[0]!.files.length !== 0) failures.push(`local mode ${run}: the file's bytes went through the request`);
+      const sent = localApi.chat(CHAT).filter((m) => m.kind === "document" && !m.deleted).at(-1);
+      if (sent?.sha256 !== bigSha) failures.push(`local mode ${run}: the server read other bytes`);
+    }
+    await local.stop();
+    await localApi.stop();
+    Object.assign(raw, { handOffCloud: handOff.cloud, handOffLocal: handOff.local });
+    notes.push(
+      `from the download's end to the ${SIZE_MB} MB file at the Bot API server: ${median(handOff.local).toFixed(2)} s with localBotApi (by path), ` +
+        `${median(handOff.cloud).toFixed(2)} s uploading it to the cloud-mode double`,
+    );
 
     // --- four connections: a server that limits each connection, and no limit --------------------
     const four = await BotProcess.start(api, dir, botConfig("bot-4", { connectionsPerDownload: 4 }));
