@@ -26,7 +26,7 @@ import { findMediaTools } from "./tools/ffmpeg.ts";
 import { ToolProcesses } from "./tools/tool-processes.ts";
 import { createUploadPreparer } from "./media/prepare-upload.ts";
 import { createSiteMatcher, findYtDlp, ytDlpVersion } from "./tools/yt-dlp.ts";
-import { createSiteDownloader } from "./sources/site-source.ts";
+import { createSiteDownloader, createSiteSource } from "./sources/site-source.ts";
 import { createRequestHandler } from "./intake/request-handler.ts";
 import { RequestQueue } from "./intake/request-queue.ts";
 import type { Logger } from "./logger.ts";
@@ -37,7 +37,7 @@ import { QueueEvents } from "./queue/events.ts";
 import { QueueWorker } from "./queue/worker.ts";
 import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
-import { createStreamDownloader } from "./sources/stream-source.ts";
+import { createStreamSource } from "./sources/stream-source.ts";
 import { GuardedProxy } from "./net/guarded-proxy.ts";
 import { TorrentClientHolder } from "./sources/torrent/torrent-client.ts";
 import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
@@ -166,14 +166,18 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     // Found while the worker runs an item: it looks at the queue again when that item ends.
     enqueue: (of, found) =>
       enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, ...found }),
+    // Each kind of link has its source; the direct one hands an item to the others (reroute).
     sources: {
       direct: createDirectSource({
         http,
         limits,
         connections: config.connectionsPerDownload,
-        ...(mediaTools ? { streams: createStreamDownloader({ http, tools: mediaTools, limits, connections: config.connectionsPerDownload }) } : {}),
-        ...(ytDlpDownloader && ytDlp ? { sites: { handles: createSiteMatcher(ytDlp, toolProcesses), download: ytDlpDownloader } } : {}),
+        // As the stream and site sources below are there or not.
+        streams: mediaTools !== undefined,
+        ...(ytDlpDownloader && ytDlp ? { sites: createSiteMatcher(ytDlp, toolProcesses) } : {}),
       }),
+      ...(mediaTools ? { stream: createStreamSource({ http, tools: mediaTools, limits, connections: config.connectionsPerDownload }) } : {}),
+      ...(ytDlpDownloader ? { site: createSiteSource(ytDlpDownloader) } : {}),
       torrent: createTorrentSource({
         db,
         clients: torrents,

@@ -15,7 +15,8 @@
 import type { ErrorReason } from "../errors.ts";
 
 export type ItemStatus = "queued" | "downloading" | "uploading" | "paused" | "completed" | "failed" | "cancelled";
-export type SourceKind = "direct" | "torrent" | "crawler";
+/** Which source fetches an item: the worker starts it there, and a source may hand it to another (reroute). */
+export type SourceKind = "direct" | "torrent" | "crawler" | "stream" | "site";
 
 /** Being worked on by the worker (at most one item at a time). */
 export const ACTIVE_STATUSES = ["downloading", "uploading"] as const satisfies readonly ItemStatus[];

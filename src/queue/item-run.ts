@@ -1,7 +1,7 @@
 import { countQueued, findOpenByUrl, markDownloaded, queuePosition, updateItem } from "../db/item-repository.ts";
 import { clearSegments, loadSegments, saveSegments } from "../db/segment-repository.ts";
 import { AppError, DownloadError, StopError, toAppError } from "../errors.ts";
-import type { Item } from "../items/item.ts";
+import type { Item, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DeliverableFile, DoneSummary, SourceResult } from "../sources/source.ts";
 import type { ActiveItem } from "./active-item.ts";
@@ -98,7 +98,11 @@ export class ItemRun {
     }
   }
 
-  /** Runs the item's handler, following hand-offs (a link that turned out to be a page or a torrent). */
+  /**
+   * Runs the item's handler, following hand-offs (a link that turned out to be a page, a torrent,
+   * a stream or a site yt-dlp knows). A source that declined the item's URL is not given it again
+   * while the URL stays; MAX_HOPS ends any other loop.
+   */
   private async download(
     item: Item,
     state: TransferState,
@@ -109,6 +113,7 @@ export class ItemRun {
     const { db, config } = this.deps;
     const dir = await makeItemFolder(config.dataDir, item.id);
     let current = item;
+    const declined = new Set<SourceKind>();
     for (let hop = 0; hop < MAX_HOPS; hop++) {
       const source = this.deps.sources[current.sourceKind];
       if (!source) {
@@ -152,9 +157,12 @@ export class ItemRun {
         },
         notice: (notice) => this.recorder.emitAndWait({ type: "notice", item, notice }),
         ensureDiskRoom: (bytes) => this.deps.disk.assertRoom(bytes),
+        declined,
       });
       if (result.kind !== "reroute") return result;
       log.info({ from: current.sourceKind, to: result.sourceKind }, "handing the item to another handler");
+      if (result.url && result.url !== current.url) declined.clear();
+      else if (result.declined) declined.add(current.sourceKind);
       const patch = { sourceKind: result.sourceKind, ...(result.url ? { url: result.url } : {}) };
       await updateItem(db, current.id, patch, this.now());
       current = { ...current, ...patch };

@@ -11,8 +11,6 @@ import { DISK_CHECK_BYTES, RANGE_REFUSED, type RangedDownloadOptions, downloadRa
 import { canSplit, coversFile, planSegments } from "./segments.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 import { isHtml, isStreamManifest, isTorrentFile } from "./content-kind.ts";
-import type { StreamDownloader } from "./stream-source.ts";
-import type { SiteDownloader } from "./site-source.ts";
 
 export interface DirectSourceOptions {
   http: Got;
@@ -20,19 +18,20 @@ export interface DirectSourceOptions {
   limits: TransferLimits;
   /** Connections for one big file from a server that serves ranges; 1 (the default) turns splitting off. */
   connections?: number;
-  /** Downloads an HLS or DASH stream (with ffmpeg); without it, a manifest is just a file. */
-  streams?: StreamDownloader;
-  /** yt-dlp for sites it has an extractor of its own for: such a link goes there first. */
-  sites?: { handles: (url: string, signal?: AbortSignal) => Promise<boolean>; download: SiteDownloader };
+  /** There is a stream source (HLS, DASH; it needs ffmpeg): a manifest goes there. Without one, it is just a file. */
+  streams?: boolean;
+  /**
+   * Whether yt-dlp has an extractor of its own for a link: such a link goes to the site source
+   * before anything is fetched, unless the site source declined it already (then it is fetched here).
+   */
+  sites?: (url: string, signal?: AbortSignal) => Promise<boolean>;
 }
 
-/** The response is a stream's manifest: the stream downloader takes over. */
-const STREAM = Symbol("stream");
-
 /**
- * Downloads one HTTP(S) file to the item's directory, streaming to disk. A retry continues from
- * the bytes already there with `Range`, guarded by `If-Range` so a file that changed on the server
- * starts over instead of being stitched from two versions.
+ * Downloads one HTTP(S) file to the item's directory, streaming to disk. What is not a file goes
+ * to its own source (reroute): a site yt-dlp knows, a page, a .torrent, a stream's manifest. A
+ * retry continues from the bytes already there with `Range`, guarded by `If-Range` so a file that
+ * changed on the server starts over instead of being stitched from two versions.
  *
  * A big file from a server that serves ranges is fetched over several connections at once (the
  * first request goes on as the first part), each part resumed from its own bytes. A server that
@@ -43,9 +42,8 @@ export function createDirectSource(options: DirectSourceOptions): Source {
   return {
     kind: "direct",
     async download(ctx: SourceContext): Promise<SourceResult> {
-      if (options.sites && (await options.sites.handles(ctx.item.url, ctx.signal))) {
-        const found = await options.sites.download(ctx, ctx.item.url);
-        if (found) return found;
+      if (options.sites && !ctx.declined?.has("site") && (await options.sites(ctx.item.url, ctx.signal))) {
+        return { kind: "reroute", sourceKind: "site" };
       }
       let result = await fetchFile(ctx, connections > 1);
       if (result === RANGE_REFUSED) {
@@ -55,7 +53,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         result = await fetchFile(ctx, false);
       }
       if (result === RANGE_REFUSED) throw new DownloadError("INTERNAL", "a single connection asked for parts", { reason: { kind: "oneConnectionParts" } });
-      return result === STREAM ? options.streams!(ctx, ctx.item.url) : result;
+      return result;
     },
   };
 
@@ -88,7 +86,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
     return { kind: "files", files: [{ path: job.file, name: path.basename(job.file), size: job.total }] };
   }
 
-  async function fetchFile(ctx: SourceContext, split: boolean): Promise<SourceResult | typeof STREAM | typeof RANGE_REFUSED> {
+  async function fetchFile(ctx: SourceContext, split: boolean): Promise<SourceResult | typeof RANGE_REFUSED> {
       const { item, signal } = ctx;
       if (split) {
         const saved = await ctx.segments.load();
@@ -142,8 +140,8 @@ export function createDirectSource(options: DirectSourceOptions): Source {
             : responseHeader(response, "content-length") !== null
               ? Number(responseHeader(response, "content-length"))
               : null;
-        // Pages and .torrent files go to their handlers before the size limit: their own size is
-        // not the size of what they lead to.
+        // Pages, .torrent files and manifests go to their sources before the size limit: their
+        // own size is not the size of what they lead to.
         const contentType = responseHeader(response, "content-type") ?? "";
         if (offset === 0 && isHtml(contentType)) {
           stream.destroy();
@@ -155,7 +153,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         }
         if (offset === 0 && options.streams && isStreamManifest(contentType, item.url)) {
           stream.destroy();
-          return STREAM;
+          return { kind: "reroute", sourceKind: "stream" };
         }
         if (total !== null && total > ctx.maxBytes) throw tooLargeError(total, ctx.maxBytes);
 

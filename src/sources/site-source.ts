@@ -7,13 +7,13 @@ import { runTool } from "../tools/run-tool.ts";
 import type { ToolProcesses } from "../tools/tool-processes.ts";
 import { type YtDlpInfo, commonArgs, downloadArgs, liveStatus, metadataArgs, playlistEntries, readDownloadLine, writeToolWrappers, ytDlpFailure } from "../tools/yt-dlp.ts";
 import { queueFound } from "./found-items.ts";
-import type { SourceContext, SourceResult } from "./source.ts";
+import type { Source, SourceContext, SourceResult } from "./source.ts";
 
 /**
  * The site source: a page yt-dlp can read (a site it has an extractor for, or a player the
  * built-in page reader could not read), downloaded by yt-dlp into the item's folder within the
- * bot's limits. Reached from the direct source (a known site) and the page source (a page with
- * nothing the built-in reader finds), as before: "site" is no kind an item is stored with.
+ * bot's limits. The direct source reroutes a link of a known site here; the page source calls
+ * the same downloader itself for a page with nothing the built-in reader finds.
  */
 
 export interface SiteSourceOptions {
@@ -45,6 +45,20 @@ export interface SiteSourceOptions {
  * null when yt-dlp does not know the page either.
  */
 export type SiteDownloader = (ctx: SourceContext, url: string) => Promise<SourceResult | null>;
+
+/**
+ * The "site" source: yt-dlp's download of the item's link. When yt-dlp finds nothing there after
+ * all, the item goes back to the direct source, which fetches it as it is (and does not send it
+ * here again: `declined`).
+ */
+export function createSiteSource(download: SiteDownloader): Source {
+  return {
+    kind: "site",
+    async download(ctx) {
+      return (await download(ctx, ctx.item.url)) ?? { kind: "reroute", sourceKind: "direct", declined: true };
+    },
+  };
+}
 
 /**
  * yt-dlp with the bot's limits around it. It does its own networking, through the guarded proxy

@@ -46,6 +46,11 @@ export interface SourceContext extends SourceHelpers {
   checkpoint(patch: { title?: string; sizeBytes?: number | null; etag?: string | null; lastModified?: string | null }): Promise<void>;
   /** Where each part of a file fetched over several connections got (kept across retries and restarts). */
   segments: SegmentStore;
+  /**
+   * The sources that found nothing at the item's URL in this attempt (a reroute's `declined`):
+   * none sends the item back to one of them. Absent: none.
+   */
+  declined?: ReadonlySet<SourceKind>;
 }
 
 export interface SegmentStore {
@@ -56,11 +61,13 @@ export interface SegmentStore {
 
 /**
  * A handler's answer: files to upload, or a hand-off (the item turned out to be another kind, e.g.
- * a URL that serves a .torrent or an HTML page) that the worker routes again at once.
+ * a URL that serves a .torrent, an HTML page or a stream's manifest) that the worker routes again
+ * at once. `declined`: the source found nothing at the item's URL (yt-dlp knows the site but not
+ * the link), so it goes on elsewhere and is not sent back there while its URL stays the same.
  */
 export type SourceResult =
   | { kind: "files"; files: DeliverableFile[] }
-  | { kind: "reroute"; sourceKind: SourceKind; url?: string }
+  | { kind: "reroute"; sourceKind: SourceKind; url?: string; declined?: boolean }
   | { kind: "done"; summary: DoneSummary };
 
 /** What became of the files found on a page (or a playlist), for the one summary. */

@@ -4,13 +4,10 @@ import type { Got } from "got";
 import { safeFileName } from "../storage/paths.ts";
 import type { MediaTools } from "../tools/ffmpeg.ts";
 import type { TransferLimits } from "./ranged-download.ts";
-import type { SourceContext, SourceResult } from "./source.ts";
+import type { Source } from "./source.ts";
 import { forgetPieces, joinTrack, remux } from "./stream/stream-join.ts";
 import { fetchPieces } from "./stream/stream-pieces.ts";
 import { loadJoined, loadPlan, makePlan, savePlan, streamTooLarge, writeAtomically } from "./stream/stream-plan.ts";
-
-/** Downloads an HLS or DASH stream into one MP4 (what the direct handler hands a manifest to). */
-export type StreamDownloader = (ctx: SourceContext, url: string) => Promise<SourceResult>;
 
 export interface StreamOptions {
   /** The guarded HTTP client: every playlist, key, init section and segment goes through it. */
@@ -25,48 +22,54 @@ export interface StreamOptions {
 const WORK_DIR = ".stream";
 
 /**
- * The bot fetches a stream itself, through its guarded HTTP client: the playlists (parsed by
- * m3u8-parser / mpd-parser, never regular expressions), the best variant that fits `maxBytes`,
- * and every init section, key and segment, several at once. Each piece is stored as it
- * completes, so a retry or a restart fetches only the pieces it lacks. ffmpeg then only joins
- * local files into an MP4 (a forced demuxer, the file protocol only): it never touches the
- * network, whatever the playlist says. Live streams and DRM are refused with a one-line reason.
+ * The stream source: an HLS or DASH stream downloaded into one MP4 (the direct source hands a
+ * manifest here). The bot fetches a stream itself, through its guarded HTTP client: the
+ * playlists (parsed by m3u8-parser / mpd-parser, never regular expressions), the best variant
+ * that fits `maxBytes`, and every init section, key and segment, several at once. Each piece is
+ * stored as it completes, so a retry or a restart fetches only the pieces it lacks. ffmpeg then
+ * only joins local files into an MP4 (a forced demuxer, the file protocol only): it never
+ * touches the network, whatever the playlist says. Live streams and DRM are refused with a
+ * one-line reason.
  */
-export function createStreamDownloader(options: StreamOptions): StreamDownloader {
-  return async (ctx, url) => {
-    const { signal } = ctx;
-    const work = path.join(ctx.dir, WORK_DIR);
-    await fs.mkdir(work, { recursive: true });
-    let plan = await loadPlan(work);
-    if (!plan) {
-      ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "reading-playlist" } });
-      plan = await makePlan(options.http, url, ctx);
-      await savePlan(work, plan);
-    }
-    let joined = await loadJoined(work);
-    if (!joined) {
-      const bytes = await fetchPieces(options, ctx, work, plan);
-      ctx.progress({ bytesDone: bytes, totalBytes: bytes, stage: { kind: "joining-segments" } });
-      await ctx.ensureDiskRoom(bytes);
-      joined = [];
-      for (const [t, track] of plan.tracks.entries()) joined.push(await joinTrack(work, t, track, signal));
-      // Recorded before the pieces go: a stop from here on (during the remux) resumes from the
-      // joined tracks instead of fetching the stream again.
-      await writeAtomically(path.join(work, "joined.json"), JSON.stringify(joined));
-      await forgetPieces(work);
-    }
-    const file = path.join(ctx.dir, `${safeFileName(path.basename(ctx.item.title, path.extname(ctx.item.title)) || "stream")}.mp4`);
-    const joinedBytes = joined.reduce((sum, track) => sum + track.bytes, 0);
-    // The remux writes a copy of the joined tracks.
-    await ctx.ensureDiskRoom(joinedBytes);
-    await remux(options, joined, file, joinedBytes, ctx);
-    const { size } = await fs.stat(file);
-    if (size >= ctx.maxBytes) {
-      await fs.rm(file, { force: true });
-      throw streamTooLarge(ctx.maxBytes);
-    }
-    await fs.rm(work, { recursive: true, force: true });
-    await ctx.checkpoint({ sizeBytes: size, title: path.basename(file) });
-    return { kind: "files", files: [{ path: file, name: path.basename(file), size }] };
+export function createStreamSource(options: StreamOptions): Source {
+  return {
+    kind: "stream",
+    async download(ctx) {
+      const { signal } = ctx;
+      const { url } = ctx.item;
+      const work = path.join(ctx.dir, WORK_DIR);
+      await fs.mkdir(work, { recursive: true });
+      let plan = await loadPlan(work);
+      if (!plan) {
+        ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "reading-playlist" } });
+        plan = await makePlan(options.http, url, ctx);
+        await savePlan(work, plan);
+      }
+      let joined = await loadJoined(work);
+      if (!joined) {
+        const bytes = await fetchPieces(options, ctx, work, plan);
+        ctx.progress({ bytesDone: bytes, totalBytes: bytes, stage: { kind: "joining-segments" } });
+        await ctx.ensureDiskRoom(bytes);
+        joined = [];
+        for (const [t, track] of plan.tracks.entries()) joined.push(await joinTrack(work, t, track, signal));
+        // Recorded before the pieces go: a stop from here on (during the remux) resumes from the
+        // joined tracks instead of fetching the stream again.
+        await writeAtomically(path.join(work, "joined.json"), JSON.stringify(joined));
+        await forgetPieces(work);
+      }
+      const file = path.join(ctx.dir, `${safeFileName(path.basename(ctx.item.title, path.extname(ctx.item.title)) || "stream")}.mp4`);
+      const joinedBytes = joined.reduce((sum, track) => sum + track.bytes, 0);
+      // The remux writes a copy of the joined tracks.
+      await ctx.ensureDiskRoom(joinedBytes);
+      await remux(options, joined, file, joinedBytes, ctx);
+      const { size } = await fs.stat(file);
+      if (size >= ctx.maxBytes) {
+        await fs.rm(file, { force: true });
+        throw streamTooLarge(ctx.maxBytes);
+      }
+      await fs.rm(work, { recursive: true, force: true });
+      await ctx.checkpoint({ sizeBytes: size, title: path.basename(file) });
+      return { kind: "files", files: [{ path: file, name: path.basename(file), size }] };
+    },
   };
 }

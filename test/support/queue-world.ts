@@ -148,7 +148,7 @@ export class QueueWorld {
     readonly otherSources: Partial<Record<SourceKind, Source>>,
   ) {}
 
-  /** `sources`: handlers of other kinds beside the scripted direct one (a page handler, say). */
+  /** `sources`: handlers of other kinds beside the scripted direct one (a page handler, say); a `direct` here replaces it. */
   static async create(options: { retryDelaysMs?: number[]; sources?: Partial<Record<SourceKind, Source>> } = {}): Promise<QueueWorld> {
     const dir = await mkdtemp(path.join(tmpdir(), "dlbot-queue-"));
     const db = openDatabase(path.join(dir, "bot.sqlite"));
@@ -172,7 +172,7 @@ export class QueueWorld {
       db: this.db,
       logger,
       config: { dataDir: this.dir, maxFileSizeBytes: 1e9, progressIntervalMs: 50, retryDelaysMs: this.retryDelaysMs, uploadLimitBytes: 1e9, splitLargeFiles: true },
-      sources: { ...this.otherSources, direct: this.source },
+      sources: { direct: this.source, ...this.otherSources },
       upload,
       // Found items skip the HTTP pre-check here: the URLs point nowhere.
       enqueue: (of, found) =>
@@ -189,9 +189,9 @@ export class QueueWorld {
     });
   }
 
-  /** Stores an item as intake would (no pre-check). */
-  async add(name: string, chatId = 1): Promise<Item> {
-    const result = await insertItem(this.db, { chatId, userId: 2, url: `https://files.invalid/${name}`, sourceKind: "direct", title: name, sizeBytes: null }, Date.now());
+  /** Stores an item as intake would (no pre-check); `url` by default points nowhere. */
+  async add(name: string, chatId = 1, url = `https://files.invalid/${name}`): Promise<Item> {
+    const result = await insertItem(this.db, { chatId, userId: 2, url, sourceKind: "direct", title: name, sizeBytes: null }, Date.now());
     if (!result.inserted) throw new Error("not inserted");
     this.worker.notify();
     return result.item;

@@ -122,6 +122,8 @@ describe("describeReason: the sentence of every reason", () => {
       [{ kind: "privateNetwork", host: "127.0.0.1" }, "127.0.0.1 is on a private or local network, which this bot does not fetch from; send a public URL."],
       [{ kind: "privateNetwork", host: "10.0.0.1", address: "10.0.0.1" }, "10.0.0.1 is on a private or local network, which this bot does not fetch from; send a public URL."],
       [{ kind: "noHandler", sourceKind: "crawler" }, "web pages are not supported by this bot yet."],
+      [{ kind: "noHandler", sourceKind: "stream" }, "stream links (HLS, DASH) are not supported by this bot yet."],
+      [{ kind: "noHandler", sourceKind: "site" }, "video site links are not supported by this bot yet."],
       [
         { kind: "interrupted", attempt: 3, attempts: 3 },
         "the bot stopped while working on this download (attempt 3 of 3); send it again with /retry if it should work.",

@@ -1,11 +1,11 @@
 import { copyFile, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { sql } from "kysely";
+import { Migrator, sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
-import { MIGRATIONS_DIR, migrateToLatest, openDatabase } from "../../src/db/database.ts";
+import { type Db, MIGRATIONS_DIR, TypeScriptMigrationProvider, migrateToLatest, openDatabase } from "../../src/db/database.ts";
 import { describeLastError } from "../../src/bot/views/error-view.ts";
-import { findDelivered, findItem, listItemFiles, scheduleRetry } from "../../src/db/item-repository.ts";
+import { findDelivered, findItem, insertItem, listItemFiles, scheduleRetry, updateItem } from "../../src/db/item-repository.ts";
 import { liveMessageOf } from "../../src/db/message-repository.ts";
 
 let dir: string | undefined;
@@ -52,6 +52,7 @@ describe("migration 005: delivered files live in item_files only", () => {
         "2026-12-06-009-live-messages",
         "2026-12-06-010-file-part-index",
         "2026-12-06-011-error-reasons",
+        "2026-12-06-012-stream-and-site-sources",
       ]);
 
       expect(await findDelivered(db, 7, "https://x.invalid/old.mp4")).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
@@ -74,7 +75,7 @@ describe("migration 009: an item's live message belongs to the Telegram side's o
       await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, progress_message_id, created_at, updated_at)
         values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'queued', ${now}, 41, ${now}, ${now}),
                (2, 7, 'https://x.invalid/b', 'direct', 'b', 'queued', ${now}, null, ${now}, ${now})`.execute(db);
-      expect(await migrateToLatest(db)).toEqual(["2026-12-06-009-live-messages", "2026-12-06-010-file-part-index", "2026-12-06-011-error-reasons"]);
+      expect(await migrateToLatest(db)).toEqual(["2026-12-06-009-live-messages", "2026-12-06-010-file-part-index", "2026-12-06-011-error-reasons", "2026-12-06-012-stream-and-site-sources"]);
       expect([await liveMessageOf(db, 1), await liveMessageOf(db, 2)]).toEqual([41, undefined]);
       expect(await findItem(db, 1)).toMatchObject({ id: 1, status: "queued", title: "a" });
       const columns = (await sql<{ name: string }>`pragma table_info(items)`.execute(db)).rows.map((r) => r.name);
@@ -96,7 +97,7 @@ describe("migration 011: a failure is stored as its reason, not as a sentence", 
       await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, attempts, last_error, error_code, created_at, updated_at)
         values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'failed', ${now}, 3, 'x.invalid: the file is not there (HTTP 404); check the link and send it again.', 'HTTP_PERMANENT', ${now}, ${now}),
                (2, 7, 'https://x.invalid/b', 'direct', 'b', 'downloading', ${now}, 1, null, null, ${now}, ${now})`.execute(db);
-      expect(await migrateToLatest(db)).toEqual(["2026-12-06-011-error-reasons"]);
+      expect(await migrateToLatest(db)).toEqual(["2026-12-06-011-error-reasons", "2026-12-06-012-stream-and-site-sources"]);
 
       const old = await findItem(db, 1);
       expect(old?.lastError).toEqual({ kind: "legacy", text: "x.invalid: the file is not there (HTTP 404); check the link and send it again." });
@@ -114,6 +115,99 @@ describe("migration 011: a failure is stored as its reason, not as a sentence", 
       // Text a version before 011 wrote after all (it ran on this database again) still reads as its text.
       await sql`update items set last_error = 'the connection to x.invalid failed (ECONNRESET).' where id = 2`.execute(db);
       expect((await findItem(db, 2))?.lastError).toEqual({ kind: "legacy", text: "the connection to x.invalid failed (ECONNRESET)." });
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("migration 012: streams and sites are sources of their own", () => {
+  /** What the rebuild must keep: the table's columns, its indexes and their definitions. */
+  async function itemsShape(db: Db) {
+    const columns = (await sql`pragma table_info(items)`.execute(db)).rows;
+    const indexes = (await sql`select name, sql from sqlite_master where type = 'index' and tbl_name = 'items' order by name`.execute(db)).rows;
+    return { columns, indexes };
+  }
+  const insertKind = (db: Db, id: number, kind: string, url = `https://x.invalid/${id}`) =>
+    sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, created_at, updated_at)
+      values (${id}, 7, ${url}, ${kind}, 't', 'queued', 1, 1, 1)`.execute(db);
+
+  it("widens source_kind with every row, file, message and index kept, and foreign keys still enforced", async () => {
+    const { db } = await databaseBefore("2026-12-06-012");
+    try {
+      const now = 1_800_000_000_000;
+      await sql`insert into items (id, chat_id, url, source_kind, title, size_bytes, status, next_attempt_at, attempts, bytes_done, last_error, error_code, etag, request_id, created_at, updated_at, finished_at)
+        values (1, 7, 'https://x.invalid/a.mp4', 'direct', 'a.mp4', 10, 'completed', ${now}, 0, 10, null, null, '"e1"', 3, ${now}, ${now}, ${now}),
+               (2, 7, 'https://x.invalid/b', 'crawler', 'b', null, 'downloading', ${now}, 1, 0, null, null, null, null, ${now}, ${now}, null),
+               (3, 7, 'magnet:?xt=urn:btih:c', 'torrent', 'c', 30, 'failed', ${now}, 3, 5, '{"kind":"stalled","seconds":60}', 'STALLED', null, null, ${now}, ${now}, ${now}),
+               (9, 7, 'https://x.invalid/gone', 'direct', 'gone', null, 'queued', ${now}, 0, 0, null, null, null, null, ${now}, ${now}, null)`.execute(db);
+      // The counter stands at 9 with the item gone: no later item may get its id again.
+      await sql`delete from items where id = 9`.execute(db);
+      await sql`insert into item_files (item_id, position, path, name, size_bytes, file_id, upload_kind, uploaded_at)
+        values (1, 0, '/d/a.mp4', 'a.mp4', 10, 'FA', 'video', ${now})`.execute(db);
+      await sql`insert into live_messages (item_id, message_id) values (2, 41)`.execute(db);
+      await sql`insert into item_messages (chat_id, message_id, item_id, created_at) values (7, 40, 2, ${now})`.execute(db);
+      await sql`insert into torrent_notices (item_id, kind, created_at) values (3, 'skipped', ${now})`.execute(db);
+      const shape = await itemsShape(db);
+
+      expect(await migrateToLatest(db)).toEqual(["2026-12-06-012-stream-and-site-sources"]);
+
+      expect(await itemsShape(db)).toEqual(shape);
+      expect(await findItem(db, 1)).toMatchObject({ sourceKind: "direct", status: "completed", title: "a.mp4", sizeBytes: 10, etag: '"e1"', requestId: 3 });
+      expect(await findItem(db, 2)).toMatchObject({ sourceKind: "crawler", status: "downloading", attempts: 1 });
+      expect(await findItem(db, 3)).toMatchObject({ sourceKind: "torrent", status: "failed", lastError: { kind: "stalled", seconds: 60 }, errorCode: "STALLED" });
+      expect((await listItemFiles(db, 1)).map((f) => f.fileId)).toEqual(["FA"]);
+      expect(await liveMessageOf(db, 2)).toBe(41);
+      expect((await sql`select item_id from item_messages`.execute(db)).rows).toEqual([{ item_id: 2 }]);
+      expect((await sql`select item_id from torrent_notices`.execute(db)).rows).toEqual([{ item_id: 3 }]);
+
+      // The new kinds are stored; anything else is still refused.
+      await updateItem(db, 2, { sourceKind: "stream" }, now);
+      expect(await findItem(db, 2)).toMatchObject({ sourceKind: "stream" });
+      const added = await insertItem(db, { chatId: 7, userId: 1, url: "https://x.invalid/site", sourceKind: "site", title: "s", sizeBytes: null }, now);
+      expect(added).toMatchObject({ inserted: true, item: { id: 10, sourceKind: "site" } });
+      await expect(insertKind(db, 20, "ftp")).rejects.toThrow(/CHECK constraint failed/);
+
+      // Foreign keys are back on and hold against the new table.
+      expect((await sql`pragma foreign_keys`.execute(db)).rows).toEqual([{ foreign_keys: 1 }]);
+      expect((await sql`pragma foreign_key_check`.execute(db)).rows).toEqual([]);
+      await expect(sql`insert into item_files (item_id, position, path, name, size_bytes) values (99, 0, '/d/x', 'x', 1)`.execute(db)).rejects.toThrow(
+        /FOREIGN KEY constraint failed/,
+      );
+      await sql`delete from items where id = 1`.execute(db);
+      expect(await listItemFiles(db, 1)).toEqual([]);
+      // The unique index of open URLs came back with the table.
+      await insertKind(db, 21, "direct", "https://x.invalid/twice");
+      await expect(insertKind(db, 22, "direct", "https://x.invalid/twice")).rejects.toThrow(/UNIQUE constraint failed/);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it("down narrows it back: streams and sites become direct links, and nothing else changes", async () => {
+    const { db } = await databaseBefore("2026-12-06-012");
+    try {
+      const narrow = await itemsShape(db);
+      await migrateToLatest(db);
+      await insertKind(db, 1, "stream");
+      await insertKind(db, 2, "site");
+      await insertKind(db, 3, "torrent");
+      await sql`insert into live_messages (item_id, message_id) values (1, 41)`.execute(db);
+
+      const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
+      const { error, results } = await migrator.migrateDown();
+      expect(error).toBeUndefined();
+      expect(results).toEqual([{ migrationName: "2026-12-06-012-stream-and-site-sources", direction: "Down", status: "Success" }]);
+
+      expect(await itemsShape(db)).toEqual(narrow);
+      expect((await sql`select id, source_kind from items order by id`.execute(db)).rows).toEqual([
+        { id: 1, source_kind: "direct" },
+        { id: 2, source_kind: "direct" },
+        { id: 3, source_kind: "torrent" },
+      ]);
+      expect(await liveMessageOf(db, 1)).toBe(41);
+      await expect(insertKind(db, 4, "stream")).rejects.toThrow(/CHECK constraint failed/);
+      expect((await sql`pragma foreign_keys`.execute(db)).rows).toEqual([{ foreign_keys: 1 }]);
     } finally {
       await db.destroy();
     }

@@ -1,8 +1,15 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { findItem } from "../../src/db/item-repository.ts";
 import { DownloadError } from "../../src/errors.ts";
 import type { Item } from "../../src/items/item.ts";
+import { createHttpClient } from "../../src/net/http-client.ts";
 import { type QueueEvent, QueueEvents } from "../../src/queue/events.ts";
-import type { Source } from "../../src/sources/source.ts";
+import { createDirectSource } from "../../src/sources/direct-source.ts";
+import { createSiteSource } from "../../src/sources/site-source.ts";
+import type { Source, SourceContext, SourceResult } from "../../src/sources/source.ts";
+import { FileServer } from "../support/file-server.ts";
 import { QueueWorld, type Report } from "../support/queue-world.ts";
 
 /**
@@ -101,6 +108,89 @@ describe("the queue's events", () => {
     const done = await world.recorder.next((r) => r.event === "done");
     expect(sequence(world.recorder.reports, item)).toEqual(["started", "progress:downloading", "done"]);
     expect(done).toMatchObject({ message: "2 files found, all queued.", item: { status: "completed", sourceKind: "crawler" } });
+  });
+});
+
+describe("the direct source's reroutes to a stream and to a site", () => {
+  let server: FileServer | undefined;
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+
+  /** A source whose every run is written down as `kind:path`. */
+  function traced(source: Source, trace: string[]): Source {
+    return {
+      kind: source.kind,
+      download(ctx) {
+        trace.push(`${source.kind}:${new URL(ctx.item.url).pathname}`);
+        return source.download(ctx);
+      },
+    };
+  }
+
+  /** What a stream or site source hands over: one file of its own making. */
+  async function made(ctx: SourceContext, text: string): Promise<SourceResult> {
+    const file = path.join(ctx.dir, "made.mp4");
+    await writeFile(file, text);
+    ctx.progress({ bytesDone: text.length, totalBytes: text.length });
+    return { kind: "files", files: [{ path: file, name: "made.mp4", size: text.length }] };
+  }
+
+  /**
+   * The real direct source against a local server, with a stream source and the real site source
+   * around a stand-in for yt-dlp: links under /watch/ are a site's, and `found` says whether
+   * yt-dlp finds a video there.
+   */
+  async function rerouting(found: boolean) {
+    server = await FileServer.start();
+    const trace: string[] = [];
+    const direct = createDirectSource({
+      http: createHttpClient({ allowPrivateNetworks: true }),
+      limits: { stallTimeoutMs: 5000 },
+      streams: true,
+      sites: async (url) => new URL(url).pathname.startsWith("/watch/"),
+    });
+    const stream: Source = { kind: "stream", download: (ctx) => made(ctx, "the joined stream") };
+    const site = createSiteSource(async (ctx) => (found ? made(ctx, "yt-dlp's video") : null));
+    world = await QueueWorld.create({
+      sources: { direct: traced(direct, trace), stream: traced(stream, trace), site: traced(site, trace) },
+    });
+    await world.worker.start();
+    return { trace, server };
+  }
+
+  it("a manifest: direct reads the response and hands it to the stream source, which delivers", async () => {
+    const { trace, server } = await rerouting(true);
+    const manifest = server.addFile("/live/index.m3u8", Buffer.from("#EXTM3U\n#EXT-X-ENDLIST\n"), { contentType: "application/vnd.apple.mpegurl" });
+    const item = await world!.add("index.m3u8", 1, manifest.url);
+    await world!.recorder.next((r) => r.event === "delivered");
+    expect(trace).toEqual(["direct:/live/index.m3u8", "stream:/live/index.m3u8"]);
+    expect(sequence(world!.recorder.reports, item)).toEqual(["started", "progress:downloading,uploading", "delivered"]);
+    expect(await findItem(world!.db, item.id)).toMatchObject({ status: "completed", sourceKind: "stream" });
+    expect(world!.uploads).toEqual([{ itemId: item.id, name: "made.mp4", bytes: "the joined stream" }]);
+  });
+
+  it("a site yt-dlp knows: handed to the site source before anything is fetched", async () => {
+    const { trace, server } = await rerouting(true);
+    const item = await world!.add("clip", 1, `${server.baseUrl}/watch/clip`);
+    await world!.recorder.next((r) => r.event === "delivered");
+    expect(trace).toEqual(["direct:/watch/clip", "site:/watch/clip"]);
+    expect(server.requests).toEqual([]);
+    expect(sequence(world!.recorder.reports, item)).toEqual(["started", "progress:downloading,uploading", "delivered"]);
+    expect(await findItem(world!.db, item.id)).toMatchObject({ status: "completed", sourceKind: "site" });
+    expect(world!.uploads).toEqual([{ itemId: item.id, name: "made.mp4", bytes: "yt-dlp's video" }]);
+  });
+
+  it("a site link yt-dlp finds nothing at: back to direct, which fetches it itself instead of asking yt-dlp again", async () => {
+    const { trace, server } = await rerouting(false);
+    const file = server.addFile("/watch/plain.bin", Buffer.from("a plain file"));
+    const item = await world!.add("plain.bin", 1, file.url);
+    await world!.recorder.next((r) => r.event === "delivered");
+    expect(trace).toEqual(["direct:/watch/plain.bin", "site:/watch/plain.bin", "direct:/watch/plain.bin"]);
+    expect(sequence(world!.recorder.reports, item)).toEqual(["started", "progress:downloading,uploading", "delivered"]);
+    expect(await findItem(world!.db, item.id)).toMatchObject({ status: "completed", sourceKind: "direct" });
+    expect(world!.uploads).toEqual([{ itemId: item.id, name: "plain.bin", bytes: "a plain file" }]);
   });
 });
 

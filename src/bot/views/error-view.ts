@@ -1,5 +1,20 @@
 import type { ErrorReason, NamedSize } from "../../errors.ts";
+import type { SourceKind } from "../../items/item.ts";
 import { formatBytes, formatDuration, listFilesWithSizes } from "../../text/format.ts";
+
+/** What a person calls the links each source takes (a source missing from this bot: noHandler). */
+const LINKS_OF: Readonly<Record<SourceKind, string>> = {
+  direct: "direct links",
+  torrent: "torrent links",
+  crawler: "web pages",
+  stream: "stream links (HLS, DASH)",
+  site: "video site links",
+};
+
+/** `kind` comes from stored data, as any string: one of ours is named, another as it is. */
+function linksOf(kind: string): string {
+  return Object.hasOwn(LINKS_OF, kind) ? LINKS_OF[kind as SourceKind] : `${kind} links`;
+}
 
 /**
  * The sentence a person reads for each reason of a failure (what happened, and what to do when
@@ -67,7 +82,7 @@ export function describeReason(reason: ErrorReason): string {
       return "a single connection asked for parts";
     // The queue.
     case "noHandler":
-      return `${reason.sourceKind === "crawler" ? "web pages" : reason.sourceKind + " links"} are not supported by this bot yet.`;
+      return `${linksOf(reason.sourceKind)} are not supported by this bot yet.`;
     case "tooManyHandoffs":
       return "the link could not be handled.";
     case "interrupted":
