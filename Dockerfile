@@ -15,9 +15,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# npm ci runs the package's prepare step (scripts/build.mjs, which builds nothing before src/ is here).
+COPY scripts ./scripts
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts ./scripts
 COPY src ./src
 COPY migrations ./migrations
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund && npm cache clean --force
@@ -42,8 +43,8 @@ RUN curl -fsSL --retry 3 -o yt-dlp "https://github.com/yt-dlp/yt-dlp/releases/do
 # From the npm registry, pinned by docker/deno/package-lock.json, whose integrity hashes npm ci
 # checks; the binary is the optional dependency for this platform (@deno/linux-x64-glibc or
 # -arm64-glibc). No install scripts are needed: the binary is taken as it is.
-COPY docker/deno/package.json docker/deno/package-lock.json ./deno/
-RUN cd deno \
+COPY docker/deno/package.json docker/deno/package-lock.json ./deno-npm/
+RUN cd deno-npm \
  && npm ci --ignore-scripts --no-audit --no-fund \
  && install -m 755 node_modules/@deno/linux-*-glibc/deno /tools/deno \
  && /tools/deno --version
