@@ -4,6 +4,9 @@ import { type RunnerHandle, run, sequentialize } from "@grammyjs/runner";
 import type { Bot, Context } from "grammy";
 import { COMMANDS, updateOrderKey } from "./bot/commands.ts";
 import { ChatReporter } from "./bot/chat-reporter.ts";
+import { ChoiceQuestions } from "./bot/choice-questions.ts";
+import { choiceFeature } from "./bot/features/choice.ts";
+import { ChoiceControl } from "./queue/choice-control.ts";
 import { createBot, identifyBot } from "./bot/create-bot.ts";
 import { accessFeature } from "./bot/features/access.ts";
 import { downloadFeature } from "./bot/features/download.ts";
@@ -20,7 +23,8 @@ import { LOCAL_TORRENT_FILE_BYTES, telegramFileFetcher } from "./bot/telegram-fi
 import { checkLocalServerReads } from "./bot/local-bot-api.ts";
 import { createFileUploader, createGroupUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
-import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
+import type { Db } from "./db/database.ts";
+import { openMigrated } from "./db/open-migrated.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./tools/ffmpeg.ts";
 import { ToolProcesses } from "./tools/tool-processes.ts";
@@ -44,7 +48,6 @@ import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
 import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
 import { DataDisk } from "./storage/data-disk.ts";
 import { type Heartbeat, startHeartbeat } from "./heartbeat.ts";
-import { isDiskFull } from "./errors.ts";
 
 export interface AppOptions {
   logger: Logger;
@@ -97,7 +100,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const editor = new MessageEditor(bot.api, config.progressIntervalMs, logger.child({ part: "editor" }));
   const tasks = new TaskRunner(logger);
   const notices = new TransientNotices(bot.api, config.noticeTtlMs, logger.child({ part: "notices" }));
-  const reporter = new ChatReporter({ api: bot.api, db, editor, notices, adminChatIds: config.adminChatIds, logger: logger.child({ part: "chat" }) });
+  const questions = new ChoiceQuestions({ api: bot.api, db, editor, logger: logger.child({ part: "choice" }) });
+  const reporter = new ChatReporter({ api: bot.api, db, editor, notices, questions, adminChatIds: config.adminChatIds, logger: logger.child({ part: "chat" }) });
   // The queue announces what happens to items; the chat side is one listener of it.
   const events = new QueueEvents(logger.child({ part: "events" }));
   reporter.attach(events);
@@ -247,6 +251,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   bot.use(downloadFeature({ answers }));
   bot.use(torrentFeature({ answers, ...(config.localBotApi ? { maxTorrentBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }));
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
+  bot.use(choiceFeature({ choices: new ChoiceControl({ db, events, notify: () => worker.notify() }), questions, logger }));
   // Last: what no command took.
   bot.use(plainMessagesFeature({ answers }));
 
@@ -309,7 +314,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     },
     async stop() {
       startup.abort();
-      heartbeat?.stop();
+      // Nothing of the start's checks writes into dataDir (the tool record) after stop.
+      await toolsChecked;
+      await heartbeat?.stop();
       const polling = runner?.isRunning() ? runner.stop() : undefined;
       await Promise.allSettled([polling, worker.stop(4000)]);
       seeding?.close();
@@ -324,25 +331,4 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       logger.info("stopped");
     },
   };
-}
-
-/**
- * Opens the database and applies pending migrations. On a full disk SQLite cannot even open in
- * WAL mode: the ballast is given up and it tries once more, so a full disk never stops the start.
- */
-async function openMigrated(file: string, disk: DataDisk, logger: Logger): Promise<Db> {
-  for (let attempt = 0; ; attempt++) {
-    let db: Db | undefined;
-    try {
-      // Every query in the log at "trace" (what the bench counts to check an idle bot makes none).
-      db = openDatabase(file, logger.isLevelEnabled("trace") ? { onQuery: (sql, ms) => logger.trace({ sql, ms }, "query") } : {});
-      const applied = await migrateToLatest(db);
-      if (applied.length) logger.info({ applied }, "database migrated");
-      return db;
-    } catch (error) {
-      await db?.destroy().catch(() => {});
-      const cause = (error as { cause?: unknown }).cause ?? error;
-      if (attempt > 0 || !(isDiskFull(error) || isDiskFull(cause)) || !(await disk.releaseBallast())) throw error;
-    }
-  }
 }

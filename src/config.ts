@@ -115,6 +115,11 @@ export const ConfigSchema = z
       .max(16, "expected at most 16 connections (more only burdens the server)")
       .default(4),
     noticeTtlMs: ms("how long notices stay").default(60_000),
+    /**
+     * How long an item that asks (which files of a torrent, which quality) waits for a choice
+     * before it goes on with every file that fits, the best quality. 0: never ask.
+     */
+    chooseTimeoutMs: ms("how long a question waits").default(600_000),
     crawlMaxItems: z
       .number({ error: "expected a number of files" })
       .int("expected a whole number of files")

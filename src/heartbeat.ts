@@ -19,8 +19,8 @@ export interface HeartbeatOptions {
 }
 
 export interface Heartbeat {
-  /** Ends the beats; the file stays and ages. */
-  stop(): void;
+  /** Ends the beats, once a beat being written landed; the file stays and ages. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -37,18 +37,23 @@ export function startHeartbeat(dataDir: string, options: HeartbeatOptions = {}):
   if (!Number.isInteger(intervalMs) || intervalMs <= 0) throw new RangeError(`intervalMs: expected a positive whole number of milliseconds, got ${intervalMs}`);
   const file = path.resolve(dataDir, HEARTBEAT_FILE);
   // A write still under way (a stalled disk) is not joined by another: beats never pile up.
-  let writing = false;
+  let writing: Promise<void> | undefined;
   const beat = () => {
     if (writing) return;
-    writing = true;
-    touch(file)
+    writing = touch(file)
       .catch(onError)
-      .finally(() => (writing = false));
+      .finally(() => (writing = undefined));
   };
   beat();
   const timer = setInterval(beat, intervalMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    // A beat still being written lands before stop resolves: nothing writes into dataDir after it.
+    stop: async () => {
+      clearInterval(timer);
+      await writing;
+    },
+  };
 }
 
 /**

@@ -3,10 +3,12 @@ import type { Db } from "../db/database.ts";
 import type { ErrorReason } from "../errors.ts";
 import { findItem, listItemFiles } from "../db/item-repository.ts";
 import { listLiveMessages, recordItemMessage } from "../db/message-repository.ts";
+import type { ChoiceOffer } from "../items/choice.ts";
 import type { Item } from "../items/item.ts";
 import type { DoneSummary, SourceNotice } from "../sources/source.ts";
 import type { Logger } from "../logger.ts";
 import type { QueueEvents, StopReason, TransferState } from "../queue/events.ts";
+import type { ChoiceQuestions } from "./choice-questions.ts";
 import { replyTo } from "./create-bot.ts";
 import { progressKeyboard } from "./keyboards.ts";
 import { FinalLines, type Outcome } from "./final-lines.ts";
@@ -39,6 +41,8 @@ export interface ChatReporterDeps {
    * messages offer "Resume the queue". Default: every chat.
    */
   adminChatIds?: readonly number[];
+  /** The questions of items that wait for a choice. */
+  questions: ChoiceQuestions;
   now?: () => number;
 }
 
@@ -69,7 +73,6 @@ interface Live {
   meter: SpeedMeter;
 }
 
-
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
@@ -86,11 +89,13 @@ export class ChatReporter implements Acknowledger {
   private readonly messages: LiveMessages;
   /** The final lines being sent. */
   private readonly lines: FinalLines;
+  private readonly questions: ChoiceQuestions;
 
   constructor(private readonly deps: ChatReporterDeps) {
     this.now = deps.now ?? Date.now;
     this.messages = new LiveMessages({ ...deps, now: this.now });
     this.lines = new FinalLines({ ...deps, now: this.now, messages: this.messages });
+    this.questions = deps.questions;
   }
 
   /**
@@ -124,6 +129,10 @@ export class ChatReporter implements Acknowledger {
           return this.stopped(e.item, e);
         case "resumed":
           return this.resumed(e.item, e);
+        case "choosing":
+          return this.choosing(e.item, e.offer);
+        case "chosen":
+          return this.lines.track(this.questions.answered(e.item, e.choice, e.timedOut));
         case "recovered":
           return this.recover(e);
       }
@@ -131,9 +140,7 @@ export class ChatReporter implements Acknowledger {
   }
 
   /** Waits (up to `timeoutMs`) for the final lines still being sent (shutdown). */
-  drain(timeoutMs: number): Promise<void> {
-    return this.lines.drain(timeoutMs);
-  }
+  drain = (timeoutMs: number): Promise<void> => this.lines.drain(timeoutMs);
 
   /** Whether the chat's /resume resumes the whole queue. */
   private isAdmin(chatId: number): boolean {
@@ -231,6 +238,11 @@ export class ChatReporter implements Acknowledger {
 
   failed(item: Item, reason: ErrorReason | null): void {
     this.replace(item, renderFailed(item.title, describeLastError(reason, "the download failed.")), "failed");
+  }
+
+  /** The item waits for a choice: the question replaces its live message (the next item needs the chat's). */
+  private choosing(item: Item, offer: ChoiceOffer): void {
+    this.afterRun(item, (messageId) => this.lines.track(this.questions.ask(item, offer, messageId, (id) => this.messages.retire(item.chatId, id))));
   }
 
   /** The item's last word as a message of its own that stays, once its run let go of its message. */
@@ -334,5 +346,4 @@ export class ChatReporter implements Acknowledger {
     if (!live) return this.lines.track(this.messages.liveMessageOf(item.id).then(then));
     this.lines.track(live.ready.then(() => then(live.messageId)));
   }
-
 }

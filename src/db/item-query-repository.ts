@@ -1,3 +1,4 @@
+import type { Choice, ChoiceOffer } from "../items/choice.ts";
 import type { ExpressionBuilder } from "kysely";
 import {
   ACTIVE_STATUSES,
@@ -43,6 +44,9 @@ export function toItem(row: ItemRowWithFiles): Item {
     updatedAt: row.updated_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    choiceOffer: row.choice_offer === null ? null : (JSON.parse(row.choice_offer) as ChoiceOffer),
+    choice: row.choice === null ? null : (JSON.parse(row.choice) as Choice),
+    choiceDeadline: row.choice_deadline,
   };
 }
 

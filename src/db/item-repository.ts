@@ -10,6 +10,7 @@ import {
   isFinished,
 } from "../items/item.ts";
 import type { ErrorReason } from "../errors.ts";
+import type { ChoiceOffer } from "../items/choice.ts";
 import { type Db, transact } from "./database.ts";
 import { type NewItemFile, replaceItemFiles } from "./item-file-repository.ts";
 import { findItem, findOpenByUrl, selectItems, toItem } from "./item-query-repository.ts";
@@ -109,6 +110,9 @@ function patchColumns(patch: ItemPatch) {
     ...(patch.sourceKind !== undefined && { source_kind: patch.sourceKind }),
     ...(patch.url !== undefined && { url: patch.url }),
     ...(patch.priority !== undefined && { priority: patch.priority }),
+    ...(patch.choiceOffer !== undefined && { choice_offer: patch.choiceOffer === null ? null : JSON.stringify(patch.choiceOffer) }),
+    ...(patch.choice !== undefined && { choice: patch.choice === null ? null : JSON.stringify(patch.choice) }),
+    ...(patch.choiceDeadline !== undefined && { choice_deadline: patch.choiceDeadline }),
   };
 }
 
@@ -269,6 +273,14 @@ export function stop(
   if (keep.bytesDone !== undefined) patch.bytesDone = keep.bytesDone;
   if (keep.readyAt !== undefined) patch.nextAttemptAt = keep.readyAt;
   return transition(db, item.id, { from: ACTIVE_STATUSES, to, patch }, now);
+}
+
+/**
+ * The source needs a choice first (which files, which quality): the item waits in `choosing`,
+ * its attempt given back, until someone chooses or `deadline` passes (see choice-repository.ts).
+ */
+export function waitForChoice(db: Db, item: Item, offer: ChoiceOffer, deadline: number, now: number): Promise<Item | undefined> {
+  return transition(db, item.id, { from: "downloading", to: "choosing", patch: { attempts: attemptGivenBack(item), choiceOffer: offer, choice: null, choiceDeadline: deadline } }, now);
 }
 
 // --- waiting and finished items: what commands do to them -----------------------------------------

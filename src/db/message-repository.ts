@@ -74,3 +74,18 @@ export async function settleProgressMessage(db: Db, item: Pick<Item, "id" | "cha
     await trx.deleteFrom("live_messages").where("item_id", "=", item.id).where("message_id", "=", messageId).execute();
   });
 }
+
+/** The message that asks the item's chat to choose, and the page of the list it shows. */
+export async function choiceMessageOf(db: Db, itemId: number): Promise<{ chatId: number; messageId: number; page: number } | undefined> {
+  const row = await db.selectFrom("choice_messages").select(["chat_id", "message_id", "page"]).where("item_id", "=", itemId).executeTakeFirst();
+  return row ? { chatId: row.chat_id, messageId: row.message_id, page: row.page } : undefined;
+}
+
+/** Records (or moves) the question of an item, at `page`. */
+export async function saveChoiceMessage(db: Db, itemId: number, chatId: number, messageId: number, page = 0): Promise<void> {
+  await db
+    .insertInto("choice_messages")
+    .values({ item_id: itemId, chat_id: chatId, message_id: messageId, page })
+    .onConflict((oc) => oc.column("item_id").doUpdateSet({ chat_id: chatId, message_id: messageId, page }))
+    .execute();
+}

@@ -29,6 +29,20 @@ export interface ItemsTable {
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** What the item waits to be chosen from, a ChoiceOffer as JSON (migration 013). */
+  choice_offer: string | null;
+  /** The Choice as JSON: a draft while it waits, what was chosen after. */
+  choice: string | null;
+  /** When nobody choosing makes it go on with the default (epoch ms). */
+  choice_deadline: number | null;
+}
+
+/** The message that asks a chat to choose, and the page of the list it shows (migration 013). */
+export interface ChoiceMessagesTable {
+  item_id: number;
+  chat_id: number;
+  message_id: number;
+  page: ColumnType<number, number | undefined, number>;
 }
 
 /** The chat message that shows an item's progress (migration 009): the Telegram side's own. */
@@ -108,6 +122,7 @@ export interface Database {
   settings: SettingsTable;
   item_messages: ItemMessagesTable;
   live_messages: LiveMessagesTable;
+  choice_messages: ChoiceMessagesTable;
 }
 
 export type ItemRow = Selectable<ItemsTable>;

@@ -13,17 +13,18 @@
  */
 
 import type { ErrorReason } from "../errors.ts";
+import type { Choice, ChoiceOffer } from "./choice.ts";
 
-export type ItemStatus = "queued" | "downloading" | "uploading" | "paused" | "completed" | "failed" | "cancelled";
+export type ItemStatus = "queued" | "downloading" | "uploading" | "paused" | "choosing" | "completed" | "failed" | "cancelled";
 /** Which source fetches an item: the worker starts it there, and a source may hand it to another (reroute). */
 export type SourceKind = "direct" | "torrent" | "crawler" | "stream" | "site";
 
 /** Being worked on by the worker (at most one item at a time). */
 export const ACTIVE_STATUSES = ["downloading", "uploading"] as const satisfies readonly ItemStatus[];
-/** Not running and not finished: in line (maybe waiting for a retry) or set aside. */
-export const WAITING_STATUSES = ["queued", "paused"] as const satisfies readonly ItemStatus[];
+/** Not running and not finished: in line (maybe waiting for a retry), set aside, or waiting for a choice. */
+export const WAITING_STATUSES = ["queued", "paused", "choosing"] as const satisfies readonly ItemStatus[];
 /** Still occupying its URL in the chat (see the items_active_url index): waiting or active. */
-export const OPEN_STATUSES = ["queued", "downloading", "uploading", "paused"] as const satisfies readonly ItemStatus[];
+export const OPEN_STATUSES = ["queued", "downloading", "uploading", "paused", "choosing"] as const satisfies readonly ItemStatus[];
 /** Ended for good, unless someone asks for a retry. */
 export const FINISHED_STATUSES = ["completed", "failed", "cancelled"] as const satisfies readonly ItemStatus[];
 /** Finished items that /retry may queue again. */
@@ -43,9 +44,11 @@ const MOVES: Readonly<Record<ItemStatus, readonly ItemStatus[]>> = {
   // Claimed by the worker, set aside, or cancelled while waiting.
   queued: ["downloading", "uploading", "paused", "cancelled"],
   // The files are on disk; the attempt ended (done, failed, retry later); or it was stopped.
-  downloading: ["uploading", "completed", "failed", "queued", "paused", "cancelled"],
+  downloading: ["uploading", "completed", "failed", "queued", "paused", "cancelled", "choosing"],
   uploading: ["completed", "failed", "queued", "paused", "cancelled"],
   paused: ["queued", "cancelled"],
+  // Chosen (or timed out): back in line at its place; or cancelled while it waits.
+  choosing: ["queued", "cancelled"],
   failed: ["queued"],
   cancelled: ["queued"],
   completed: [],
@@ -91,6 +94,12 @@ export interface Item {
   updatedAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** What it waits to be chosen from (see `choice.ts`); null when nothing was offered. */
+  choiceOffer: ChoiceOffer | null;
+  /** A draft while it waits; then what was chosen (or the default). */
+  choice: Choice | null;
+  /** While it waits: when the default is taken. */
+  choiceDeadline: number | null;
 }
 
 /** One file an item delivers, with Telegram's file_id once it went up. */
@@ -131,6 +140,9 @@ export interface ItemPatch {
   sourceKind?: SourceKind;
   url?: string;
   priority?: number;
+  choiceOffer?: ChoiceOffer | null;
+  choice?: Choice | null;
+  choiceDeadline?: number | null;
 }
 
 /** A finished file ready to be uploaded. */

@@ -1,4 +1,5 @@
 import type { AppError, StopKind } from "../errors.ts";
+import type { Choice, ChoiceOffer } from "../items/choice.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DoneSummary, SourceNotice, TransferStage } from "../sources/source.ts";
@@ -38,6 +39,10 @@ export type QueueEvent =
   | { type: "notice"; item: Item; notice: SourceNotice }
   /** The attempt failed and another one comes in `delayMs`. */
   | { type: "retrying"; item: Item; error: AppError; attempt: number; attempts: number; delayMs: number }
+  /** The item waits for someone to choose from `offer` (or for `deadline`); the next item runs meanwhile. */
+  | { type: "choosing"; item: Item; offer: ChoiceOffer; deadline: number }
+  /** The item was chosen for (`timedOut`: nobody did in time, the default goes) and is back in line. */
+  | { type: "chosen"; item: Item; choice: Choice; timedOut: boolean }
   /** Every file reached the chat. */
   | { type: "delivered"; item: Item; bytes: number; files: number }
   /** The item ended without an upload (a page whose files were queued as items of their own). */

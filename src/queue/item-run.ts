@@ -1,6 +1,7 @@
 import { countQueued, findOpenByUrl, markDownloaded, queuePosition, updateItem } from "../db/item-repository.ts";
 import { clearSegments, loadSegments, saveSegments } from "../db/segment-repository.ts";
 import { AppError, DownloadError, StopError, toAppError } from "../errors.ts";
+import type { ChoiceOffer } from "../items/choice.ts";
 import type { Item, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DeliverableFile, DoneSummary, SourceResult } from "../sources/source.ts";
@@ -69,6 +70,10 @@ export class ItemRun {
           await this.recorder.settle(item, () => this.outcomes.done(item, result.summary, log), log);
           return;
         }
+        if (result.kind === "choose") {
+          await this.recorder.settle(item, () => this.outcomes.choosing(item, result.offer, log), log);
+          return;
+        }
         // Over the upload limit: parts (or a refusal), decided once and recorded with the files.
         state.stage = { kind: "preparing-upload", ...(state.stage ? { after: state.stage } : {}) };
         report();
@@ -109,7 +114,7 @@ export class ItemRun {
     signal: AbortSignal,
     log: Logger,
     changed: () => void,
-  ): Promise<{ kind: "files"; files: DeliverableFile[] } | { kind: "done"; summary: DoneSummary }> {
+  ): Promise<{ kind: "files"; files: DeliverableFile[] } | { kind: "done"; summary: DoneSummary } | { kind: "choose"; offer: ChoiceOffer }> {
     const { db, config } = this.deps;
     const dir = await makeItemFolder(config.dataDir, item.id);
     let current = item;
@@ -158,6 +163,9 @@ export class ItemRun {
         notice: (notice) => this.recorder.emitAndWait({ type: "notice", item, notice }),
         ensureDiskRoom: (bytes) => this.deps.disk.assertRoom(bytes),
         declined,
+        choice: current.choice,
+        // Asked once: a choice made (or the timeout's default) is not asked again.
+        ask: config.chooseTimeoutMs > 0 && current.choice === null,
       });
       if (result.kind !== "reroute") return result;
       log.info({ from: current.sourceKind, to: result.sourceKind }, "handing the item to another handler");

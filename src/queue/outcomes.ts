@@ -1,5 +1,6 @@
-import { complete, countQueued, fail, findItem, scheduleRetry, stop } from "../db/item-repository.ts";
+import { complete, countQueued, fail, findItem, scheduleRetry, stop, waitForChoice } from "../db/item-repository.ts";
 import { type AppError, DownloadError, type ErrorCode, type StopError } from "../errors.ts";
+import type { ChoiceOffer } from "../items/choice.ts";
 import type { Item, ItemStatus } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DoneSummary } from "../sources/source.ts";
@@ -51,6 +52,14 @@ export class ItemOutcomes {
     await removeItemFolder(this.folders, item.id);
     log.info(result, "item delivered");
     this.recorder.emit({ type: "delivered", item: delivered, ...result });
+  }
+
+  /** The source needs a choice first: the item waits for it (or its deadline), the next one runs. */
+  async choosing(item: Item, offer: ChoiceOffer, log: Logger): Promise<void> {
+    const deadline = this.now() + this.deps.config.chooseTimeoutMs;
+    const waiting = await this.moved(item, "choosing", waitForChoice(this.deps.db, item, offer, deadline, this.now()));
+    log.info({ offer: offer.kind, deadline }, "item waits for a choice");
+    this.recorder.emit({ type: "choosing", item: waiting, offer, deadline });
   }
 
   /** Ended without an upload (a page whose files were queued as items of their own). */

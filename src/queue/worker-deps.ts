@@ -10,7 +10,7 @@ import type { QueueEvents } from "./events.ts";
 
 export type WorkerConfig = Pick<
   Config,
-  "dataDir" | "maxFileSizeBytes" | "progressIntervalMs" | "retryDelaysMs" | "uploadLimitBytes" | "splitLargeFiles"
+  "dataDir" | "maxFileSizeBytes" | "progressIntervalMs" | "retryDelaysMs" | "uploadLimitBytes" | "splitLargeFiles" | "chooseTimeoutMs"
 >;
 
 /** Sends one finished file of an item to its chat; resolves with Telegram's file_id and the method used. */

@@ -1,4 +1,5 @@
 import { claimNextItem, countQueued, listItems, nextReadyAt } from "../db/item-repository.ts";
+import { choose, expiredChoices, nextChoiceDeadline } from "../db/choice-repository.ts";
 import { getSetting, putSetting } from "../db/settings-repository.ts";
 import { StopError, toAppError } from "../errors.ts";
 import { ACTIVE_STATUSES, type Item } from "../items/item.ts";
@@ -189,6 +190,8 @@ export class QueueWorker {
       if (diskFull) logger.warn({ dir: this.deps.disk.dir }, "the data disk is full: items that failed for it wait until space is freed");
       else logger.info("the data disk has room again");
     }
+    // Questions nobody answered in time go on with the default, back in line at their place.
+    await this.expireChoices().catch((error: unknown) => logger.error({ err: errorText(error) }, "could not time out the questions"));
     let item: Item | undefined;
     this.claiming = this.claim(diskFull);
     try {
@@ -239,7 +242,8 @@ export class QueueWorker {
   /** Sleeps until notified, or until the next retry is due (with a full disk, looks again every few seconds). */
   private async waitForWork(diskFull = false): Promise<void> {
     if (this.dirty || this.stopping.signal.aborted) return;
-    const next = this.paused ? undefined : await nextReadyAt(this.deps.db);
+    const times = [this.paused ? undefined : await nextReadyAt(this.deps.db), await nextChoiceDeadline(this.deps.db)].filter((t) => t !== undefined);
+    const next = times.length ? Math.min(...times) : undefined;
     let delay = next === undefined ? undefined : Math.max(0, next - this.now());
     // Items are ready but wait for room: statfs is cheap, a notice of freed space does not exist.
     if (diskFull && delay !== undefined) delay = Math.max(delay, DISK_POLL_MS);
@@ -254,6 +258,18 @@ export class QueueWorker {
       if (this.dirty || this.stopping.signal.aborted) return done();
       if (delay !== undefined) timer = setTimeout(done, Math.min(delay, 2 ** 31 - 1));
     });
+  }
+
+  /** Items whose question timed out: the default choice, announced, and back in line. */
+  private async expireChoices(): Promise<void> {
+    const now = this.now();
+    for (const waiting of await expiredChoices(this.deps.db, now)) {
+      const choice = { kind: "default", timedOut: true } as const;
+      const queued = await choose(this.deps.db, waiting.id, choice, now);
+      if (!queued) continue;
+      this.deps.logger.info({ itemId: queued.id }, "nobody chose in time: going on with the default");
+      this.deps.events.emit({ type: "chosen", item: queued, choice, timedOut: true });
+    }
   }
 
   /** A pause in the loop that `stop()` cuts short. */

@@ -1,4 +1,5 @@
 import type { AppError, ErrorReason } from "../errors.ts";
+import type { Choice, ChoiceOffer } from "../items/choice.ts";
 import type { DeliverableFile, Item, ItemStatus, SourceKind } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { Segment } from "../db/segment-repository.ts";
@@ -51,6 +52,10 @@ export interface SourceContext extends SourceHelpers {
    * none sends the item back to one of them. Absent: none.
    */
   declined?: ReadonlySet<SourceKind>;
+  /** What was chosen for this item (files, a quality), or null: nothing was asked or chosen yet. */
+  choice?: Choice | null;
+  /** The source may ask before it downloads (return `choose`): asking is on and nothing was chosen. */
+  ask?: boolean;
 }
 
 export interface SegmentStore {
@@ -68,7 +73,9 @@ export interface SegmentStore {
 export type SourceResult =
   | { kind: "files"; files: DeliverableFile[] }
   | { kind: "reroute"; sourceKind: SourceKind; url?: string; declined?: boolean }
-  | { kind: "done"; summary: DoneSummary };
+  | { kind: "done"; summary: DoneSummary }
+  /** Nothing is fetched before someone chooses from `offer`: the item waits for the choice. */
+  | { kind: "choose"; offer: ChoiceOffer };
 
 /** What became of the files found on a page (or a playlist), for the one summary. */
 export interface CrawlTally {

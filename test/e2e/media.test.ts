@@ -161,7 +161,7 @@ describe("media that plays in Telegram", () => {
     // A torrent holding a video and a file named as the bot's thumbnail of it used to be.
     const swarm = await TorrentSwarm.start();
     try {
-      h = await Harness.create();
+      h = await Harness.create({ chooseTimeoutMs: 0 });
       const decoy = FileServer.randomBytes(5000, 31);
       const seeded = await swarm.seed("pack", [
         // Index first: sent as it is, not remuxed into a file of another name.

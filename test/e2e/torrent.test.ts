@@ -38,7 +38,9 @@ const LOOPBACK = { dht: false, lsd: false, natTraversal: false, maxFiles: 200, m
 
 async function setUp(overrides: Partial<ConfigInput> = {}): Promise<{ h: Harness; swarm: TorrentSwarm }> {
   swarm = await TorrentSwarm.start();
-  h = await Harness.create(overrides);
+  // These tests are about fetching and delivering: a multi-file torrent goes on without asking
+  // which files (asking has its own tests, test/e2e/choose-files.test.ts).
+  h = await Harness.create({ chooseTimeoutMs: 0, ...overrides });
   return { h, swarm };
 }
 

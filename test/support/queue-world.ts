@@ -1,3 +1,4 @@
+import type { Choice, ChoiceOffer } from "../../src/items/choice.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -26,7 +27,9 @@ export type Report =
   | { event: "done"; item: Item; message: string }
   | { event: "failed"; item: Item; message: string }
   | { event: "stopped"; item: Item; reason: StopReason; wasRunning: boolean }
-  | { event: "resumed"; item: Item; position: number };
+  | { event: "resumed"; item: Item; position: number }
+  | { event: "choosing"; item: Item; offer: ChoiceOffer; deadline: number }
+  | { event: "chosen"; item: Item; choice: Choice; timedOut: boolean };
 
 
 /** A recording subscriber of the queue's events, in the shape tests read, which a test can await. */
@@ -76,6 +79,10 @@ function toReport(e: ItemEvent): Report {
       return { event: "stopped", item: e.item, reason: e.reason, wasRunning: e.wasRunning };
     case "resumed":
       return { event: "resumed", item: e.item, position: e.position };
+    case "choosing":
+      return { event: "choosing", item: e.item, offer: e.offer, deadline: e.deadline };
+    case "chosen":
+      return { event: "chosen", item: e.item, choice: e.choice, timedOut: e.timedOut };
   }
 }
 
@@ -171,7 +178,7 @@ export class QueueWorld {
     this.worker = new QueueWorker({
       db: this.db,
       logger,
-      config: { dataDir: this.dir, maxFileSizeBytes: 1e9, progressIntervalMs: 50, retryDelaysMs: this.retryDelaysMs, uploadLimitBytes: 1e9, splitLargeFiles: true },
+      config: { dataDir: this.dir, maxFileSizeBytes: 1e9, progressIntervalMs: 50, retryDelaysMs: this.retryDelaysMs, uploadLimitBytes: 1e9, splitLargeFiles: true, chooseTimeoutMs: 60_000 },
       sources: { direct: this.source, ...this.otherSources },
       upload,
       // Found items skip the HTTP pre-check here: the URLs point nowhere.

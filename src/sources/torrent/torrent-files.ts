@@ -2,6 +2,7 @@ import path from "node:path";
 import { DownloadError, type ErrorReason, InputError } from "../../errors.ts";
 import { safeFileName } from "../../storage/paths.ts";
 import { CAPTION_LIMIT, formatDuration, truncate } from "../../text/format.ts";
+import type { Choice, ChoiceOffer } from "../../items/choice.ts";
 import type { SourceNotice } from "../source.ts";
 
 /**
@@ -41,6 +42,28 @@ export function selectFiles(entries: readonly TorrentEntry[], maxFileBytes: numb
     }
   }
   return selection;
+}
+
+/** The files as a question offers them: every real file, those over the limit or empty not pickable. */
+export function fileOffer(entries: readonly TorrentEntry[], selection: FileSelection): Extract<ChoiceOffer, { kind: "files" }> {
+  const pickable = new Set(selection.wanted.map((e) => e.index));
+  return {
+    kind: "files",
+    files: entries.filter((e) => !e.padding).map((e) => ({ index: e.index, path: e.path, size: e.length, selectable: pickable.has(e.index) })),
+  };
+}
+
+/** The selection narrowed to the files chosen (a `files` choice); any other choice keeps it whole. */
+export function applyChoice(selection: FileSelection, choice: Choice | null | undefined): FileSelection {
+  if (choice?.kind !== "files") return selection;
+  const picked = new Set(choice.indices);
+  const wanted = selection.wanted.filter((e) => picked.has(e.index));
+  return { ...selection, wanted, wantedBytes: wanted.reduce((sum, e) => sum + e.length, 0) };
+}
+
+/** A torrent's name as an item's title: trimmed, at most 300 characters, safe as a file name. */
+export function safeTitle(name: string): string {
+  return safeFileName(name.trim().slice(0, 300), "torrent");
 }
 
 /** True for a BEP 47 padding file (`attr` contains "p"). */

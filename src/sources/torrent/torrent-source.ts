@@ -6,18 +6,22 @@ import type { Db } from "../../db/database.ts";
 import { claimNotice, findMetainfo, pruneMetainfo, saveMetainfo } from "../../db/torrent-repository.ts";
 import { AppError, DownloadError, diskFullError, stopReason, isDiskFull } from "../../errors.ts";
 import type { AddressPolicy, Resolver } from "../../net/address-guard.ts";
-import { safeFileName } from "../../storage/paths.ts";
+import type { ChoiceOffer } from "../../items/choice.ts";
 import type { DeliverableFile, Source, SourceContext, SourceResult } from "../source.ts";
 import { type TorrentClientHolder, filterReachableUrls, limitTrackers } from "./torrent-client.ts";
 import type { TorrentSeeding } from "./torrent-seeding.ts";
 import { destroyTorrent, safeStore } from "./torrent-store.ts";
+import { torrentFromLink } from "./torrent-link.ts";
 import {
   type FileSelection,
   allTooLargeError,
+  applyChoice,
   buildMagnet,
   deadTorrentError,
   emptyTorrentError,
   fileCount,
+  fileOffer,
+  safeTitle,
   selectFiles,
   skippedFiles,
   torrentCaption,
@@ -26,7 +30,7 @@ import {
   torrentStalledError,
   tooManyFilesError,
 } from "./torrent-files.ts";
-import { entriesOf, fetchTorrentFile, parseMagnet, parseTorrent, parseTorrentFile } from "./torrent-meta.ts";
+import { entriesOf, parseMagnet, parseTorrent, parseTorrentFile } from "./torrent-meta.ts";
 
 export interface TorrentSourceDeps {
   db: Db;
@@ -54,9 +58,6 @@ export interface TorrentSourceDeps {
 /** How often a running torrent looks at the free disk space. */
 const DISK_CHECK_MS = 2000;
 
-function safeTitle(name: string): string {
-  return safeFileName(name.trim().slice(0, 300), "torrent");
-}
 
 function torrentError(error: unknown): AppError {
   if (error instanceof AppError) return error;
@@ -89,7 +90,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
       if (signal.aborted) throw stopReason(signal);
       await pruneMetainfo(deps.db, now()).catch((error) => logger.warn({ err: String(error) }, "could not prune torrent metadata"));
 
-      if (/^https?:/i.test(item.url)) return fromTorrentUrl(ctx);
+      if (/^https?:/i.test(item.url)) return torrentFromLink(deps, ctx, now());
 
       const magnet = await parseMagnet(item.url);
       let torrentId: ParsedTorrent | undefined;
@@ -123,38 +124,6 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     },
   };
 
-  async function fromTorrentUrl(ctx: SourceContext): Promise<SourceResult> {
-    const { item, signal } = ctx;
-    let bytes: Buffer;
-    try {
-      bytes = await fetchTorrentFile(deps.http, item.url, signal, deps.stallTimeoutMs);
-    } catch (error) {
-      if (signal.aborted) throw stopReason(signal);
-      throw error;
-    }
-    const info = await parseTorrentFile(bytes);
-    const count = fileCount(info.entries);
-    if (count > deps.maxFiles) {
-      await ctx.checkpoint({ title: safeTitle(info.name) });
-      throw tooManyFilesError(count, deps.maxFiles);
-    }
-    await saveMetainfo(deps.db, info.infoHash, bytes, now());
-    const magnet = buildMagnet({
-      infoHash: info.infoHash,
-      name: info.name,
-      // The item's URL: no room for thousands (the handler takes the first maxTrackers anyway).
-      trackers: limitTrackers(info.parsed.announce ?? [], deps.maxTrackers).kept,
-      webSeeds: [],
-      peers: [],
-    });
-    const open = await ctx.findOpen(magnet);
-    if (open && open.item.id !== item.id) {
-      return { kind: "done", summary: { kind: "already-queued", itemId: open.item.id, media: "torrent", position: open.position, status: open.item.status } };
-    }
-    await ctx.checkpoint({ title: safeTitle(info.name) });
-    return { kind: "reroute", sourceKind: "torrent", url: magnet };
-  }
-
   async function run(ctx: SourceContext, infoHash: string, torrentId: ParsedTorrent, hadMetadata: boolean): Promise<SourceResult> {
     const { signal, logger } = ctx;
     const client = await deps.clients.get();
@@ -171,8 +140,9 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     let lastDiskCheck = 0;
     let recorded: Promise<void> = Promise.resolve();
 
-    let settle!: { resolve: (files: DeliverableFile[]) => void; reject: (error: unknown) => void };
-    const finished = new Promise<DeliverableFile[]>((resolve, reject) => (settle = { resolve, reject }));
+    // The files once they are all there, or the question to ask before any is fetched.
+    let settle!: { resolve: (result: DeliverableFile[] | ChoiceOffer) => void; reject: (error: unknown) => void };
+    const finished = new Promise<DeliverableFile[] | ChoiceOffer>((resolve, reject) => (settle = { resolve, reject }));
     let settled = false;
     const fail = (error: unknown) => {
       if (settled) return;
@@ -253,6 +223,16 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
         );
         return;
       }
+      // More than one file to pick from, and nobody chose yet: ask first, fetch nothing.
+      const offer = fileOffer(entries, selection);
+      if (ctx.ask && offer.files.filter((f) => f.selectable).length > 1) {
+        logger.info({ infoHash, files: offer.files.length }, "torrent metadata: asking which files");
+        recorded = rememberMetadata(ctx, infoHash, torrent, hadMetadata).catch((error) => logger.warn({ err: String(error) }, "could not record torrent metadata"));
+        settled = true;
+        settle.resolve(offer);
+        return;
+      }
+      selection = applyChoice(selection, ctx.choice);
       // Selected synchronously, before webtorrent checks the disk and asks peers for pieces.
       for (const e of selection.wanted) {
         const file = torrent.files[e.index]!;
@@ -289,12 +269,12 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     });
     report();
 
-    let files: DeliverableFile[];
+    let files: DeliverableFile[] | ChoiceOffer;
     try {
       files = await finished;
       // The size, the title and the skipped-files notice land before the upload starts.
       await recorded;
-      logger.info({ infoHash, files: files.length }, "torrent downloaded");
+      if (Array.isArray(files)) logger.info({ infoHash, files: files.length }, "torrent downloaded");
     } finally {
       clearTimeout(metadataTimer);
       clearInterval(ticker);
@@ -302,6 +282,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
       // Out of the client before the worker uploads (or deletes) the files.
       await destroyTorrent(torrent);
     }
+    if (!Array.isArray(files)) return { kind: "choose", offer: files };
     if (deps.seeding && selection && torrent.torrentFile) {
       const wanted = selection;
       const metainfo = torrent.torrentFile;
@@ -316,6 +297,12 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
         .catch((error) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, "could not start seeding"));
     }
     return { kind: "files", files };
+  }
+
+  /** Before a question: the metadata stored (the chosen files start at once) and the real name shown. */
+  async function rememberMetadata(ctx: SourceContext, infoHash: string, torrent: Torrent, hadMetadata: boolean): Promise<void> {
+    if (!hadMetadata && torrent.torrentFile) await saveMetainfo(deps.db, infoHash, torrent.torrentFile, now());
+    await ctx.checkpoint({ title: safeTitle(torrent.name || ctx.item.title) });
   }
 
   /** Stores magnet metadata for the next attempt, records the size, names skipped files once. */
