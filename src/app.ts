@@ -20,7 +20,7 @@ import { LOCAL_TORRENT_FILE_BYTES, telegramFileFetcher } from "./bot/telegram-fi
 import { checkLocalServerReads } from "./bot/local-bot-api.ts";
 import { createFileUploader, createGroupUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
-import { type Db, migrateToLatest, openDatabase } from "./db/database.ts";
+import { type Db, openMigrated } from "./db/database.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./tools/ffmpeg.ts";
 import { ToolProcesses } from "./tools/tool-processes.ts";
@@ -44,7 +44,6 @@ import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
 import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
 import { DataDisk } from "./storage/data-disk.ts";
 import { type Heartbeat, startHeartbeat } from "./heartbeat.ts";
-import { isDiskFull } from "./errors.ts";
 
 export interface AppOptions {
   logger: Logger;
@@ -86,7 +85,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const { logger } = options;
   await mkdir(path.resolve(config.dataDir, "downloads"), { recursive: true });
   const disk = new DataDisk({ dir: path.resolve(config.dataDir), logger: logger.child({ part: "disk" }), freeBytes: options.freeBytes });
-  const db = await openMigrated(path.resolve(config.dataDir, "bot.sqlite"), disk, logger);
+  const db = await openMigrated(path.resolve(config.dataDir, "bot.sqlite"), { logger, releaseSpace: () => disk.releaseBallast() });
 
   const bot = createBot({ token: config.botToken, apiRoot: config.apiRoot, logger, conflictLimitMs: options.conflictLimitMs });
   const http = createHttpClient({
@@ -324,25 +323,4 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       logger.info("stopped");
     },
   };
-}
-
-/**
- * Opens the database and applies pending migrations. On a full disk SQLite cannot even open in
- * WAL mode: the ballast is given up and it tries once more, so a full disk never stops the start.
- */
-async function openMigrated(file: string, disk: DataDisk, logger: Logger): Promise<Db> {
-  for (let attempt = 0; ; attempt++) {
-    let db: Db | undefined;
-    try {
-      // Every query in the log at "trace" (what the bench counts to check an idle bot makes none).
-      db = openDatabase(file, logger.isLevelEnabled("trace") ? { onQuery: (sql, ms) => logger.trace({ sql, ms }, "query") } : {});
-      const applied = await migrateToLatest(db);
-      if (applied.length) logger.info({ applied }, "database migrated");
-      return db;
-    } catch (error) {
-      await db?.destroy().catch(() => {});
-      const cause = (error as { cause?: unknown }).cause ?? error;
-      if (attempt > 0 || !(isDiskFull(error) || isDiskFull(cause)) || !(await disk.releaseBallast())) throw error;
-    }
-  }
 }
