@@ -21,6 +21,8 @@ import { checkLocalServerReads } from "./bot/local-bot-api.ts";
 import { createFileUploader, createGroupUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
 import { type Db, openMigrated } from "./db/database.ts";
+import { chatSettings } from "./db/chat-settings-repository.ts";
+import { type ChatSettingsOf, settingsDefaults } from "./chats/chat-settings.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./tools/ffmpeg.ts";
 import { ToolProcesses } from "./tools/tool-processes.ts";
@@ -147,20 +149,24 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     : undefined;
   // yt-dlp does its own networking: only through this proxy, which applies the guard.
   const proxy = new GuardedProxy(policy, logger.child({ part: "proxy" }), options.resolve);
+  // Each chat's /settings over the config's values, read as an item runs and goes up.
+  const settingsOf: ChatSettingsOf = (chatId) => chatSettings(db, chatId, settingsDefaults(config));
+  const uploaderOptions = { uploadAsIn: async (chatId: number) => (await settingsOf(chatId)).uploadAs, media: mediaTools, localBotApi: config.localBotApi };
   const worker = new QueueWorker({
     db,
     logger: logger.child({ part: "worker" }),
     config,
     disk,
     events,
-    upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools, localBotApi: config.localBotApi }),
-    uploadGroup: createGroupUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools, localBotApi: config.localBotApi }),
+    upload: createFileUploader(bot.api, uploaderOptions),
+    uploadGroup: createGroupUploader(bot.api, uploaderOptions),
     prepare: createUploadPreparer({
-      tools: config.uploadAs === "document" ? undefined : mediaTools,
+      tools: mediaTools,
       limit: config.uploadLimitBytes,
       split: config.splitLargeFiles,
       disk,
       logger: logger.child({ part: "media" }),
+      settingsOf,
     }),
     // Found while the worker runs an item: it looks at the queue again when that item ends.
     enqueue: (of, found) =>

@@ -73,7 +73,7 @@ export class ItemRun {
         state.stage = { kind: "preparing-upload", ...(state.stage ? { after: state.stage } : {}) };
         report();
         const parts = this.deps.prepare
-          ? await this.deps.prepare(result.files, signal)
+          ? await this.deps.prepare(result.files, signal, item)
           : uploadParts(result.files, { limit: config.uploadLimitBytes, split: config.splitLargeFiles });
         // Tried again when refused for a moment: the files are on disk, a retry would fetch them again.
         await this.recorder.persist(() => markDownloaded(db, item.id, parts, this.now()), log);

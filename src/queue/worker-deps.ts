@@ -40,9 +40,10 @@ export interface WorkerDeps {
   uploadGroup?: GroupUploader;
   /**
    * What goes up for the downloaded files (parts of files over the upload limit, a remux that
-   * plays): called once, before the files are recorded. Default: byte parts of files over the limit.
+   * plays) for `item`'s chat: called once, before the files are recorded. Default: byte parts of
+   * files over the limit.
    */
-  prepare?: (files: DeliverableFile[], signal: AbortSignal) => Promise<DeliverableFile[]>;
+  prepare?: (files: DeliverableFile[], signal: AbortSignal, item: Item) => Promise<DeliverableFile[]>;
   enqueue: FoundItemQueuer;
   /** Where the worker announces what happens to items. */
   events: QueueEvents;
