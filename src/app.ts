@@ -9,6 +9,7 @@ import { accessFeature } from "./bot/features/access.ts";
 import { downloadFeature } from "./bot/features/download.ts";
 import { helpFeature } from "./bot/features/help.ts";
 import { plainMessagesFeature } from "./bot/features/plain-messages.ts";
+import { settingsFeature } from "./bot/features/settings.ts";
 import { queueControlFeature, unhandledButtonsFeature } from "./bot/features/queue-control.ts";
 import { torrentFeature } from "./bot/features/torrent.ts";
 import { MessageEditor } from "./bot/message-editor.ts";
@@ -150,7 +151,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   // yt-dlp does its own networking: only through this proxy, which applies the guard.
   const proxy = new GuardedProxy(policy, logger.child({ part: "proxy" }), options.resolve);
   // Each chat's /settings over the config's values, read as an item runs and goes up.
-  const settingsOf: ChatSettingsOf = (chatId) => chatSettings(db, chatId, settingsDefaults(config));
+  const defaults = settingsDefaults(config);
+  const settingsOf: ChatSettingsOf = (chatId) => chatSettings(db, chatId, defaults);
   const uploaderOptions = { uploadAsIn: async (chatId: number) => (await settingsOf(chatId)).uploadAs, media: mediaTools, localBotApi: config.localBotApi };
   const worker = new QueueWorker({
     db,
@@ -248,6 +250,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     if (ctx.msg && ctx.chat) reporter.observe(ctx.chat.id, ctx.msg.message_id);
     return next();
   });
+  // First of the features: the menu plugin's middleware renders the /settings menu and takes its presses.
+  const view = { uploadLimitBytes: config.uploadLimitBytes, splitLargeFiles: config.splitLargeFiles };
+  bot.use(settingsFeature({ db, defaults, view, logger: logger.child({ part: "settings" }) }));
   bot.use(helpFeature());
   bot.use(downloadFeature({ answers }));
   bot.use(torrentFeature({ answers, ...(config.localBotApi ? { maxTorrentBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }));

@@ -4,6 +4,7 @@ import path from "node:path";
 import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type ChatSettings, asksBefore, nextChoice, qualityWanted, settingsDefaults } from "../../src/chats/chat-settings.ts";
+import { renderSettings, settingButtonLabel } from "../../src/bot/views/settings-view.ts";
 import { parseConfig } from "../../src/config.ts";
 import { chatSettings, chosenChatSettings, updateChatSettings } from "../../src/db/chat-settings-repository.ts";
 import { type Db, migrateToLatest, openDatabase } from "../../src/db/database.ts";
@@ -92,5 +93,24 @@ describe("the settings' meaning (pure)", () => {
     expect(qualityWanted("best")).toEqual({ audioOnly: false, maxHeight: null });
     expect(qualityWanted("720p")).toEqual({ audioOnly: false, maxHeight: 720 });
     expect(qualityWanted("audio")).toEqual({ audioOnly: true });
+  });
+});
+
+describe("the settings message (pure)", () => {
+  it("names each setting's choice on its button and says what it does, the config's upload limit and split switch included", () => {
+    const settings: ChatSettings = { askBeforeDownload: "torrents", qualityCap: "audio", uploadAs: "document", splitStyle: "bytes" };
+    expect(["askBeforeDownload", "qualityCap", "uploadAs", "splitStyle"].map((k) => settingButtonLabel(k as keyof ChatSettings, settings))).toEqual([
+      "❓ Ask before downloading: only torrents",
+      "📺 Quality: audio only",
+      "🎬 Videos and audio: as files",
+      "✂️ Big files: byte parts",
+    ]);
+    const text = renderSettings(settings, { uploadLimitBytes: 2000 * 1024 * 1024, splitLargeFiles: false });
+    expect(text.split("\n").slice(3)).toEqual([
+      "❓ Ask before downloading: <b>only torrents</b> — the bot asks which files of a torrent that holds several; a video comes in the quality below.",
+      "📺 Quality: <b>audio only</b> — only the audio of a video, when the bot does not ask.",
+      "🎬 Videos and audio: <b>as files</b> — they go up as files, as they came.",
+      "✂️ Big files: <b>byte parts</b> — a file over the upload limit (2.0 GB) goes in byte parts that join back into the original. Splitting is off in the bot's config, though: such files are refused.",
+    ]);
   });
 });
