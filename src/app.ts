@@ -12,6 +12,7 @@ import { accessFeature } from "./bot/features/access.ts";
 import { downloadFeature } from "./bot/features/download.ts";
 import { helpFeature } from "./bot/features/help.ts";
 import { plainMessagesFeature } from "./bot/features/plain-messages.ts";
+import { settingsFeature } from "./bot/features/settings.ts";
 import { queueControlFeature, unhandledButtonsFeature } from "./bot/features/queue-control.ts";
 import { torrentFeature } from "./bot/features/torrent.ts";
 import { MessageEditor } from "./bot/message-editor.ts";
@@ -23,8 +24,9 @@ import { LOCAL_TORRENT_FILE_BYTES, telegramFileFetcher } from "./bot/telegram-fi
 import { checkLocalServerReads } from "./bot/local-bot-api.ts";
 import { createFileUploader, createGroupUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
-import type { Db } from "./db/database.ts";
-import { openMigrated } from "./db/open-migrated.ts";
+import { type Db, openMigrated } from "./db/database.ts";
+import { chatSettings } from "./db/chat-settings-repository.ts";
+import { type ChatSettingsOf, asksBefore, settingsDefaults } from "./chats/chat-settings.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./tools/ffmpeg.ts";
 import { ToolProcesses } from "./tools/tool-processes.ts";
@@ -89,7 +91,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const { logger } = options;
   await mkdir(path.resolve(config.dataDir, "downloads"), { recursive: true });
   const disk = new DataDisk({ dir: path.resolve(config.dataDir), logger: logger.child({ part: "disk" }), freeBytes: options.freeBytes });
-  const db = await openMigrated(path.resolve(config.dataDir, "bot.sqlite"), disk, logger);
+  const db = await openMigrated(path.resolve(config.dataDir, "bot.sqlite"), { logger, releaseSpace: () => disk.releaseBallast() });
 
   const bot = createBot({ token: config.botToken, apiRoot: config.apiRoot, logger, conflictLimitMs: options.conflictLimitMs });
   const http = createHttpClient({
@@ -152,21 +154,30 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     : undefined;
   // yt-dlp does its own networking: only through this proxy, which applies the guard.
   const proxy = new GuardedProxy(policy, logger.child({ part: "proxy" }), options.resolve);
+  // Each chat's /settings over the config's values, read as an item runs and goes up.
+  const defaults = settingsDefaults(config);
+  const settingsOf: ChatSettingsOf = (chatId) => chatSettings(db, chatId, defaults);
+  const uploaderOptions = { uploadAsIn: async (chatId: number) => (await settingsOf(chatId)).uploadAs, media: mediaTools, localBotApi: config.localBotApi };
   const worker = new QueueWorker({
     db,
     logger: logger.child({ part: "worker" }),
     config,
     disk,
     events,
-    upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools, localBotApi: config.localBotApi }),
-    uploadGroup: createGroupUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools, localBotApi: config.localBotApi }),
+    upload: createFileUploader(bot.api, uploaderOptions),
+    uploadGroup: createGroupUploader(bot.api, uploaderOptions),
     prepare: createUploadPreparer({
-      tools: config.uploadAs === "document" ? undefined : mediaTools,
+      tools: mediaTools,
       limit: config.uploadLimitBytes,
       split: config.splitLargeFiles,
       disk,
       logger: logger.child({ part: "media" }),
+      settingsOf,
     }),
+    askBefore: async (chatId) => {
+      const settings = await settingsOf(chatId);
+      return { files: asksBefore(settings, "files"), quality: asksBefore(settings, "quality") };
+    },
     // Found while the worker runs an item: it looks at the queue again when that item ends.
     enqueue: (of, found) =>
       enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, ...found }),
@@ -247,6 +258,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     if (ctx.msg && ctx.chat) reporter.observe(ctx.chat.id, ctx.msg.message_id);
     return next();
   });
+  // First of the features: the menu plugin's middleware renders the /settings menu and takes its presses.
+  const view = { uploadLimitBytes: config.uploadLimitBytes, splitLargeFiles: config.splitLargeFiles };
+  bot.use(settingsFeature({ db, defaults, view, logger: logger.child({ part: "settings" }) }));
   bot.use(helpFeature());
   bot.use(downloadFeature({ answers }));
   bot.use(torrentFeature({ answers, ...(config.localBotApi ? { maxTorrentBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }));

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
+import { ASK_BEFORE_DOWNLOAD, QUALITY_CAPS, SPLIT_STYLES, UPLOAD_AS } from "./chats/chat-settings.ts";
 import { ConfigError } from "./errors.ts";
 
 /**
@@ -31,6 +32,9 @@ export const TorrentConfigSchema = z
       .default(50),
   })
   .strict();
+
+/** `"a", "b" or "c"`, for a choice's error message. */
+const oneOf = (values: readonly string[]) => `expected ${values.slice(0, -1).map((v) => `"${v}"`).join(", ")} or "${values.at(-1)}"`;
 
 /** The largest upload each kind of Bot API server takes (Telegram's documented limits). */
 export const CLOUD_UPLOAD_LIMIT = 50 * 1024 * 1024;
@@ -96,7 +100,12 @@ export const ConfigSchema = z
       .array(ms("a retry delay"), { error: "expected a list of delays in milliseconds" })
       .default([0, 120_000, 480_000]),
     allowPrivateNetworks: z.boolean({ error: "expected true or false" }).default(false),
-    uploadAs: z.enum(["auto", "document"], { error: 'expected "auto" or "document"' }).default("auto"),
+    // The defaults of what each chat may change with /settings (see chats/chat-settings.ts).
+    uploadAs: z.enum(UPLOAD_AS, { error: oneOf(UPLOAD_AS) }).default("auto"),
+    /** Ask before downloading: "always" (a torrent's files, a video's quality), "torrents" only, "never". */
+    askBeforeDownload: z.enum(ASK_BEFORE_DOWNLOAD, { error: oneOf(ASK_BEFORE_DOWNLOAD) }).default("always"),
+    qualityCap: z.enum(QUALITY_CAPS, { error: oneOf(QUALITY_CAPS) }).default("best"),
+    splitStyle: z.enum(SPLIT_STYLES, { error: oneOf(SPLIT_STYLES) }).default("playable"),
     stallTimeoutMs: ms("the stall timeout").min(100).default(60_000),
     /**
      * An attempt whose average speed over `speedWindowMs` stays below this fails (as aria2's

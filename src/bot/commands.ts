@@ -13,6 +13,7 @@ export const COMMANDS: BotCommand[] = [
   { command: "resume", description: "Resume this chat's downloads, the whole queue in the admin chat (one: /resume 12)" },
   { command: "priority", description: "Reorder: /priority 12 high|normal|low" },
   { command: "history", description: "The last finished downloads" },
+  { command: "settings", description: "This chat's settings: ask first, quality, videos or files, how big files split" },
   { command: "help", description: "What this bot does" },
 ];
 

@@ -8,7 +8,7 @@ import { AppError } from "../errors.ts";
 import { type MediaTools, makeThumbnail } from "../tools/ffmpeg.ts";
 import { probeMedia } from "../tools/ffprobe.ts";
 import type { FileUploader, GroupUploader } from "../queue/worker.ts";
-import type { ItemFile } from "../items/item.ts";
+import type { Item, ItemFile } from "../items/item.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 import { fileCaption } from "./views/caption-view.ts";
 import { CAPTION_LIMIT, truncate } from "../text/format.ts";
@@ -231,31 +231,31 @@ export async function uploadGroup(
 }
 
 export interface UploaderOptions {
-  uploadAs: "auto" | "document";
+  /** How the chat takes its files (its /settings, or the config's `uploadAs`), asked at each upload. */
+  uploadAsIn: (chatId: number) => Promise<"auto" | "document">;
   media?: MediaTools | undefined;
   localBotApi?: boolean;
 }
 
-/** The worker's upload step: each file of an item goes to the item's chat, as a reply to its request. */
-/** The worker's album step: parts of a big file go to the item's chat together. */
-export function createGroupUploader(api: Api, options: UploaderOptions): GroupUploader {
-  return (item, files, { signal, onBytes }) =>
-    uploadGroup(
-      api,
-      item.chatId,
-      files.map((file) => asDeliverable(file)),
-      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, localBotApi: options.localBotApi ?? false, ...(options.media ? { media: options.media } : {}) },
-    );
+/** What every upload of an item is sent with: its chat's choice, as a reply to its request. */
+async function itemUploadOptions(item: Item, options: UploaderOptions, transfer: { signal: AbortSignal; onBytes: (sent: number) => void }): Promise<UploadOptions> {
+  return {
+    uploadAs: await options.uploadAsIn(item.chatId),
+    ...transfer,
+    replyTo: item.requestMessageId,
+    localBotApi: options.localBotApi ?? false,
+    ...(options.media ? { media: options.media } : {}),
+  };
 }
 
+/** The worker's album step: parts of a big file go to the item's chat together. */
+export function createGroupUploader(api: Api, options: UploaderOptions): GroupUploader {
+  return async (item, files, transfer) => uploadGroup(api, item.chatId, files.map(asDeliverable), await itemUploadOptions(item, options, transfer));
+}
+
+/** The worker's upload step: each file of an item goes to the item's chat, as a reply to its request. */
 export function createFileUploader(api: Api, options: UploaderOptions): FileUploader {
-  return (item, file, { signal, onBytes }) =>
-    uploadFile(
-      api,
-      item.chatId,
-      asDeliverable(file),
-      { uploadAs: options.uploadAs, signal, onBytes, replyTo: item.requestMessageId, localBotApi: options.localBotApi ?? false, ...(options.media ? { media: options.media } : {}) },
-    );
+  return async (item, file, transfer) => uploadFile(api, item.chatId, asDeliverable(file), await itemUploadOptions(item, options, transfer));
 }
 
 /** A recorded file as it goes up, its caption worded here. */

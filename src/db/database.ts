@@ -3,7 +3,8 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import SqliteDatabase from "better-sqlite3";
 import { type Migration, type MigrationProvider, Kysely, Migrator, SqliteDialect, sql } from "kysely";
-import { AppError } from "../errors.ts";
+import { AppError, isDiskFull } from "../errors.ts";
+import type { Logger } from "../logger.ts";
 import type { Database } from "./schema.ts";
 
 export type Db = Kysely<Database>;
@@ -87,4 +88,27 @@ export async function migrateToLatest(db: Kysely<any>, folder = MIGRATIONS_DIR):
     );
   }
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+
+/**
+ * Opens the database and applies pending migrations, as the start does. On a full disk SQLite
+ * cannot even open in WAL mode: `releaseSpace` gives up the ballast (true when it freed some) and
+ * it tries once more, so a full disk never stops the start.
+ */
+export async function openMigrated(file: string, options: { logger: Logger; releaseSpace: () => Promise<boolean> }): Promise<Db> {
+  const { logger } = options;
+  for (let attempt = 0; ; attempt++) {
+    let db: Db | undefined;
+    try {
+      // Every query in the log at "trace" (what the bench counts to check an idle bot makes none).
+      db = openDatabase(file, logger.isLevelEnabled("trace") ? { onQuery: (sql, ms) => logger.trace({ sql, ms }, "query") } : {});
+      const applied = await migrateToLatest(db);
+      if (applied.length) logger.info({ applied }, "database migrated");
+      return db;
+    } catch (error) {
+      await db?.destroy().catch(() => {});
+      const cause = (error as { cause?: unknown }).cause ?? error;
+      if (attempt > 0 || !(isDiskFull(error) || isDiskFull(cause)) || !(await options.releaseSpace())) throw error;
+    }
+  }
 }

@@ -94,6 +94,19 @@ export interface SettingsTable {
   updated_at: number;
 }
 
+/**
+ * What a chat chose with /settings (migration 015): a row per chat that changed anything, null
+ * for a setting it never changed (the config's default then applies).
+ */
+export interface ChatSettingsTable {
+  chat_id: number;
+  ask_before_download: string | null;
+  quality_cap: string | null;
+  upload_as: string | null;
+  split_style: string | null;
+  updated_at: number;
+}
+
 /** Bot messages about an item other than its progress message, so replies can name the item. */
 export interface ItemMessagesTable {
   chat_id: number;
@@ -113,6 +126,7 @@ export interface DownloadSegmentsTable {
 }
 
 export interface Database {
+  chat_settings: ChatSettingsTable;
   download_segments: DownloadSegmentsTable;
   intake_requests: IntakeRequestsTable;
   torrent_metainfo: TorrentMetainfoTable;

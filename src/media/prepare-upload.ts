@@ -1,5 +1,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import type { ChatSettings } from "../chats/chat-settings.ts";
+import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { overUploadLimitError, uploadParts } from "../queue/upload-parts.ts";
 import type { DeliverableFile } from "../sources/source.ts";
@@ -16,10 +18,15 @@ export interface PrepareOptions {
   split: boolean;
   disk: DataDisk;
   logger: Logger;
+  /**
+   * The item's chat's settings, read when its files are prepared: "document" uploads leave the
+   * files as they came (no remux, no playable parts), and the split style picks the parts.
+   */
+  settingsOf: (chatId: number) => Promise<Pick<ChatSettings, "uploadAs" | "splitStyle">>;
 }
 
 /** What goes up for the downloaded files of an item (the worker's step between download and upload). */
-export type UploadPreparer = (files: DeliverableFile[], signal: AbortSignal) => Promise<DeliverableFile[]>;
+export type UploadPreparer = (files: DeliverableFile[], signal: AbortSignal, item: Pick<Item, "chatId">) => Promise<DeliverableFile[]>;
 
 const MEDIA = /\.(mp4|m4v|mkv|webm|mov|avi|mp3|m4a|aac|ogg|oga|opus|flac|wav)$/i;
 /** Containers Telegram plays as video once they are MP4, with codecs it plays. */
@@ -30,22 +37,24 @@ const PLAYABLE_AUDIO = new Set(["aac", "mp3"]);
 /**
  * Files over the upload limit: a video or audio file is cut into playable parts with ffmpeg
  * (stream copy, no re-encoding, each part starting on a keyframe and under the limit), anything
- * else (or media ffmpeg cannot cut) into byte parts. Videos Telegram plays but in another
- * container (MKV, WebM, MOV, AVI) become MP4 by stream copy; an MP4 whose index sits at its end is
- * rewritten with the index first, so it streams.
+ * else (or media ffmpeg cannot cut, or every file in a chat whose split style is "bytes") into
+ * byte parts. Videos Telegram plays but in another container (MKV, WebM, MOV, AVI) become MP4 by
+ * stream copy; an MP4 whose index sits at its end is rewritten with the index first, so it
+ * streams. A chat that takes files as documents gets them as they came.
  */
 export function createUploadPreparer(options: PrepareOptions): UploadPreparer {
-  return async (files, signal) => {
+  return async (files, signal, item) => {
+    const settings = await options.settingsOf(item.chatId);
+    const tools = settings.uploadAs === "document" ? undefined : options.tools;
     const out: DeliverableFile[] = [];
     for (const file of files) {
-      const tools = options.tools;
       const media = tools && (file.offset ?? 0) === 0 && MEDIA.test(file.name) ? tools : undefined;
       if (file.size <= options.limit) {
         out.push(media ? await playable(media, file, options, signal) : file);
         continue;
       }
       if (!options.split) throw overUploadLimitError(file.size, options.limit);
-      const parts = media ? await cutMedia(media, file, options, signal) : undefined;
+      const parts = media && settings.splitStyle === "playable" ? await cutMedia(media, file, options, signal) : undefined;
       out.push(...(parts ?? uploadParts([file], { limit: options.limit, split: true })));
     }
     return out;

@@ -78,7 +78,7 @@ export class ItemRun {
         state.stage = { kind: "preparing-upload", ...(state.stage ? { after: state.stage } : {}) };
         report();
         const parts = this.deps.prepare
-          ? await this.deps.prepare(result.files, signal)
+          ? await this.deps.prepare(result.files, signal, item)
           : uploadParts(result.files, { limit: config.uploadLimitBytes, split: config.splitLargeFiles });
         // Tried again when refused for a moment: the files are on disk, a retry would fetch them again.
         await this.recorder.persist(() => markDownloaded(db, item.id, parts, this.now()), log);
@@ -117,6 +117,9 @@ export class ItemRun {
   ): Promise<{ kind: "files"; files: DeliverableFile[] } | { kind: "done"; summary: DoneSummary } | { kind: "choose"; offer: ChoiceOffer }> {
     const { db, config } = this.deps;
     const dir = await makeItemFolder(config.dataDir, item.id);
+    // Asked once: a choice made (or the timeout's default) is not asked again.
+    const asks =
+      config.chooseTimeoutMs > 0 && item.choice === null ? ((await this.deps.askBefore?.(item.chatId)) ?? { files: true, quality: true }) : { files: false, quality: false };
     let current = item;
     const declined = new Set<SourceKind>();
     for (let hop = 0; hop < MAX_HOPS; hop++) {
@@ -164,8 +167,7 @@ export class ItemRun {
         ensureDiskRoom: (bytes) => this.deps.disk.assertRoom(bytes),
         declined,
         choice: current.choice,
-        // Asked once: a choice made (or the timeout's default) is not asked again.
-        ask: config.chooseTimeoutMs > 0 && current.choice === null,
+        ask: asks,
       });
       if (result.kind !== "reroute") return result;
       log.info({ from: current.sourceKind, to: result.sourceKind }, "handing the item to another handler");

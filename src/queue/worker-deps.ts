@@ -40,9 +40,12 @@ export interface WorkerDeps {
   uploadGroup?: GroupUploader;
   /**
    * What goes up for the downloaded files (parts of files over the upload limit, a remux that
-   * plays): called once, before the files are recorded. Default: byte parts of files over the limit.
+   * plays) for `item`'s chat: called once, before the files are recorded. Default: byte parts of
+   * files over the limit.
    */
-  prepare?: (files: DeliverableFile[], signal: AbortSignal) => Promise<DeliverableFile[]>;
+  prepare?: (files: DeliverableFile[], signal: AbortSignal, item: Item) => Promise<DeliverableFile[]>;
+  /** What a chat wants asked before a download (its settings); default: both. */
+  askBefore?: (chatId: number) => Promise<{ files: boolean; quality: boolean }>;
   enqueue: FoundItemQueuer;
   /** Where the worker announces what happens to items. */
   events: QueueEvents;

@@ -54,8 +54,11 @@ export interface SourceContext extends SourceHelpers {
   declined?: ReadonlySet<SourceKind>;
   /** What was chosen for this item (files, a quality), or null: nothing was asked or chosen yet. */
   choice?: Choice | null;
-  /** The source may ask before it downloads (return `choose`): asking is on and nothing was chosen. */
-  ask?: boolean;
+  /**
+   * What the source may ask before it downloads (return `choose`): which files, which quality.
+   * Both off once something was chosen, when asking is off (`chooseTimeoutMs` 0) or by the chat's settings.
+   */
+  ask?: { files: boolean; quality: boolean };
 }
 
 export interface SegmentStore {

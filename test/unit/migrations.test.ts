@@ -29,6 +29,17 @@ async function databaseBefore(first: string) {
   return { db, applied: await migrateToLatest(db, before) };
 }
 
+/**
+ * The migrations from `first` on, by name: what `migrateToLatest` applies to a database
+ * `databaseBefore(first)` made (later migrations included, so adding one changes no test here).
+ */
+async function namesFrom(first: string): Promise<string[]> {
+  return (await readdir(MIGRATIONS_DIR))
+    .filter((n) => n >= first && /\.(ts|js|mjs)$/.test(n) && !n.endsWith(".d.ts"))
+    .map((n) => n.replace(/\.(ts|js|mjs)$/, ""))
+    .sort();
+}
+
 describe("migration 005: delivered files live in item_files only", () => {
   it("moves a delivery an earlier version recorded on the item, and keeps everything else", async () => {
     // The database as the version before 005 left it.
@@ -44,16 +55,7 @@ describe("migration 005: delivered files live in item_files only", () => {
       await sql`insert into item_files (item_id, position, path, name, size_bytes, file_id, upload_kind, uploaded_at)
         values (2, 0, '/d/a', 'a', 10, 'FA', 'document', ${now}), (2, 1, '/d/b', 'b', 10, 'FB', 'document', ${now})`.execute(db);
 
-      expect(await migrateToLatest(db)).toEqual([
-        "2026-11-28-005-files-in-item-files",
-        "2026-11-28-006-intake-requests",
-        "2026-11-28-007-file-parts",
-        "2026-11-28-008-download-segments",
-        "2026-12-06-009-live-messages",
-        "2026-12-06-010-file-part-index",
-        "2026-12-06-011-error-reasons",
-        "2026-12-06-012-stream-and-site-sources",
-      ]);
+      expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-11-28"));
 
       expect(await findDelivered(db, 7, "https://x.invalid/old.mp4")).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
       expect((await listItemFiles(db, 2)).map((f) => f.fileId)).toEqual(["FA", "FB"]);
@@ -75,7 +77,7 @@ describe("migration 009: an item's live message belongs to the Telegram side's o
       await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, progress_message_id, created_at, updated_at)
         values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'queued', ${now}, 41, ${now}, ${now}),
                (2, 7, 'https://x.invalid/b', 'direct', 'b', 'queued', ${now}, null, ${now}, ${now})`.execute(db);
-      expect(await migrateToLatest(db)).toEqual(["2026-12-06-009-live-messages", "2026-12-06-010-file-part-index", "2026-12-06-011-error-reasons", "2026-12-06-012-stream-and-site-sources"]);
+      expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-12-06"));
       expect([await liveMessageOf(db, 1), await liveMessageOf(db, 2)]).toEqual([41, undefined]);
       expect(await findItem(db, 1)).toMatchObject({ id: 1, status: "queued", title: "a" });
       const columns = (await sql<{ name: string }>`pragma table_info(items)`.execute(db)).rows.map((r) => r.name);
@@ -97,7 +99,7 @@ describe("migration 011: a failure is stored as its reason, not as a sentence", 
       await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, attempts, last_error, error_code, created_at, updated_at)
         values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'failed', ${now}, 3, 'x.invalid: the file is not there (HTTP 404); check the link and send it again.', 'HTTP_PERMANENT', ${now}, ${now}),
                (2, 7, 'https://x.invalid/b', 'direct', 'b', 'downloading', ${now}, 1, null, null, ${now}, ${now})`.execute(db);
-      expect(await migrateToLatest(db)).toEqual(["2026-12-06-011-error-reasons", "2026-12-06-012-stream-and-site-sources"]);
+      expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-12-06-011"));
 
       const old = await findItem(db, 1);
       expect(old?.lastError).toEqual({ kind: "legacy", text: "x.invalid: the file is not there (HTTP 404); check the link and send it again." });
@@ -150,7 +152,7 @@ describe("migration 012: streams and sites are sources of their own", () => {
       await sql`insert into torrent_notices (item_id, kind, created_at) values (3, 'skipped', ${now})`.execute(db);
       const shape = await itemsShape(db);
 
-      expect(await migrateToLatest(db)).toEqual(["2026-12-06-012-stream-and-site-sources"]);
+      expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-12-06-012"));
 
       expect(await itemsShape(db)).toEqual(shape);
       expect(await findItem(db, 1)).toMatchObject({ sourceKind: "direct", status: "completed", title: "a.mp4", sizeBytes: 10, etag: '"e1"', requestId: 3 });
@@ -194,10 +196,11 @@ describe("migration 012: streams and sites are sources of their own", () => {
       await insertKind(db, 3, "torrent");
       await sql`insert into live_messages (item_id, message_id) values (1, 41)`.execute(db);
 
+      // Down to 011: 012 and every later migration undone, 012 last.
       const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
-      const { error, results } = await migrator.migrateDown();
+      const { error, results } = await migrator.migrateTo("2026-12-06-011-error-reasons");
       expect(error).toBeUndefined();
-      expect(results).toEqual([{ migrationName: "2026-12-06-012-stream-and-site-sources", direction: "Down", status: "Success" }]);
+      expect(results).toEqual((await namesFrom("2026-12-06-012")).reverse().map((migrationName) => ({ migrationName, direction: "Down", status: "Success" })));
 
       expect(await itemsShape(db)).toEqual(narrow);
       expect((await sql`select id, source_kind from items order by id`.execute(db)).rows).toEqual([
@@ -208,6 +211,36 @@ describe("migration 012: streams and sites are sources of their own", () => {
       expect(await liveMessageOf(db, 1)).toBe(41);
       await expect(insertKind(db, 4, "stream")).rejects.toThrow(/CHECK constraint failed/);
       expect((await sql`pragma foreign_keys`.execute(db)).rows).toEqual([{ foreign_keys: 1 }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("migration 015: each chat's settings", () => {
+  it("adds an empty table of choices to a database in use, and down takes it away again", async () => {
+    const { db } = await databaseBefore("2026-12-06-015");
+    try {
+      await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, created_at, updated_at)
+        values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'queued', 1, 1, 1)`.execute(db);
+      expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-12-06-015"));
+      expect((await sql`select * from chat_settings`.execute(db)).rows).toEqual([]);
+      const columns = (await sql<{ name: string; notnull: number; pk: number }>`pragma table_info(chat_settings)`.execute(db)).rows;
+      expect(columns.map((c) => [c.name, c.notnull, c.pk])).toEqual([
+        ["chat_id", 0, 1],
+        ["ask_before_download", 0, 0],
+        ["quality_cap", 0, 0],
+        ["upload_as", 0, 0],
+        ["split_style", 0, 0],
+        ["updated_at", 1, 0],
+      ]);
+      expect(await findItem(db, 1)).toMatchObject({ status: "queued" });
+
+      const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
+      const { error } = await migrator.migrateTo("2026-12-06-012-stream-and-site-sources");
+      expect(error).toBeUndefined();
+      expect((await sql`select name from sqlite_master where name = 'chat_settings'`.execute(db)).rows).toEqual([]);
+      expect(await findItem(db, 1)).toMatchObject({ status: "queued" });
     } finally {
       await db.destroy();
     }

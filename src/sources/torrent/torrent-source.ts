@@ -225,7 +225,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
       }
       // More than one file to pick from, and nobody chose yet: ask first, fetch nothing.
       const offer = fileOffer(entries, selection);
-      if (ctx.ask && offer.files.filter((f) => f.selectable).length > 1) {
+      if (ctx.ask?.files && offer.files.filter((f) => f.selectable).length > 1) {
         logger.info({ infoHash, files: offer.files.length }, "torrent metadata: asking which files");
         recorded = rememberMetadata(ctx, infoHash, torrent, hadMetadata).catch((error) => logger.warn({ err: String(error) }, "could not record torrent metadata"));
         settled = true;
