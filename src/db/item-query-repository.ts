@@ -44,9 +44,10 @@ export function toItem(row: ItemRowWithFiles): Item {
     updatedAt: row.updated_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
-    choiceOffer: row.choice_offer === null ? null : (JSON.parse(row.choice_offer) as ChoiceOffer),
-    choice: row.choice === null ? null : (JSON.parse(row.choice) as Choice),
-    choiceDeadline: row.choice_deadline,
+    // Absent on a database an older version left (a migration test reads one): none.
+    choiceOffer: row.choice_offer == null ? null : (JSON.parse(row.choice_offer) as ChoiceOffer),
+    choice: row.choice == null ? null : (JSON.parse(row.choice) as Choice),
+    choiceDeadline: row.choice_deadline ?? null,
   };
 }
 

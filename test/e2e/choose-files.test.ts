@@ -5,6 +5,7 @@ import type { RecordedCall } from "../support/bot-api-double.ts";
 import { FileServer } from "../support/file-server.ts";
 import { CHAT, Harness, USER, messageIdOf } from "../support/harness.ts";
 import { TorrentSwarm } from "../support/torrent-swarm.ts";
+import { playableMp4 } from "../support/media.ts";
 
 let h: Harness | undefined;
 let swarm: TorrentSwarm | undefined;
@@ -149,5 +150,34 @@ describe("choosing the files of a torrent", () => {
     h!.send(`/torrent ${seeded.magnetURI}`);
     await h!.api.waitForCall((c) => c.method === "editMessageText" && /delivered \(4 files/.test(String(c.params.text)), { since });
     expect(h!.api.calls.some((c) => /which should come/.test(String(c.params.text)))).toBe(false);
+  });
+
+  it("/settings 'never ask' and 'videos as files': the next torrent and video go without a question, the video as a document", { timeout: 60_000 }, async () => {
+    const seeded = await fourFiles();
+    await world();
+    const video = h!.files.addFile("/v/clip.mp4", playableMp4(7));
+    await h!.start();
+    let since = h!.api.nextSeq;
+    h!.send("/settings");
+    const menu = messageIdOf(await h!.reply(since));
+    await press(menu, /^❓ Ask before downloading: always/);
+    await press(menu, /^❓ Ask before downloading: only torrents/);
+    await press(menu, /^🎬 Videos and audio: playable/);
+    expect(h!.api.chat(CHAT).find((m) => m.message_id === menu)!.reply_markup!.inline_keyboard.flat().map((b) => b.text)).toEqual(
+      expect.arrayContaining(["❓ Ask before downloading: never", "🎬 Videos and audio: as files"]),
+    );
+    since = h!.api.nextSeq;
+    h!.send(`/torrent ${seeded.magnetURI}`);
+    h!.send(`/download ${video.url}`);
+    await h!.api.waitForCall((c) => c.method === "editMessageText" && /clip\.mp4<\/b>: delivered/.test(String(c.params.text)), { since });
+    expect(h!.api.calls.some((c) => c.seq >= since && /which should come/.test(String(c.params.text)))).toBe(false);
+    const sent = h!.api.chat(CHAT).filter((m) => m.kind === "document" || m.kind === "video");
+    expect(sent.map((m) => [m.kind, m.file_name])).toEqual([
+      ["document", "e01.mkv"],
+      ["document", "e02.mkv"],
+      ["document", "e03.mkv"],
+      ["document", "notes.txt"],
+      ["document", "clip.mp4"],
+    ]);
   });
 });

@@ -152,7 +152,10 @@ describe("migration 012: streams and sites are sources of their own", () => {
       await sql`insert into torrent_notices (item_id, kind, created_at) values (3, 'skipped', ${now})`.execute(db);
       const shape = await itemsShape(db);
 
-      expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-12-06-012"));
+      // 012 alone: later migrations change items again (013 adds its columns).
+      const to012 = await new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) }).migrateTo("2026-12-06-012-stream-and-site-sources");
+      expect(to012.error).toBeUndefined();
+      expect(to012.results?.map((r) => r.migrationName)).toEqual(["2026-12-06-012-stream-and-site-sources"]);
 
       expect(await itemsShape(db)).toEqual(shape);
       expect(await findItem(db, 1)).toMatchObject({ sourceKind: "direct", status: "completed", title: "a.mp4", sizeBytes: 10, etag: '"e1"', requestId: 3 });
@@ -241,6 +244,33 @@ describe("migration 015: each chat's settings", () => {
       expect(error).toBeUndefined();
       expect((await sql`select name from sqlite_master where name = 'chat_settings'`.execute(db)).rows).toEqual([]);
       expect(await findItem(db, 1)).toMatchObject({ status: "queued" });
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("migration 013: items that wait for a choice", () => {
+  const insertKind = (db: Db, id: number, kind: string, url = `https://x.invalid/${id}`) =>
+    sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, created_at, updated_at)
+      values (${id}, 7, ${url}, ${kind}, 't', 'queued', 1, 1, 1)`.execute(db);
+
+  it("lets an item wait in 'choosing', keeps its URL open meanwhile, and down sends it back in line", async () => {
+    const { db } = await databaseBefore("2026-12-06-013");
+    try {
+      await insertKind(db, 1, "torrent", "magnet:?xt=urn:btih:a");
+      expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-12-06-013"));
+      await sql`update items set status = 'choosing', choice_offer = ${JSON.stringify({ kind: "files", files: [] })}, choice_deadline = 5 where id = 1`.execute(db);
+      expect(await findItem(db, 1)).toMatchObject({ status: "choosing", choiceOffer: { kind: "files", files: [] }, choice: null, choiceDeadline: 5 });
+      // Waiting for a choice, the URL is still open in the chat: the same link is not queued twice.
+      await expect(insertKind(db, 2, "torrent", "magnet:?xt=urn:btih:a")).rejects.toThrow(/UNIQUE constraint failed/);
+      await expect(sql`update items set status = 'thinking' where id = 1`.execute(db)).rejects.toThrow(/CHECK constraint failed/);
+      await sql`insert into choice_messages (item_id, chat_id, message_id) values (1, 7, 40)`.execute(db);
+
+      const { error } = await new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) }).migrateTo("2026-12-06-012-stream-and-site-sources");
+      expect(error).toBeUndefined();
+      expect((await sql<{ status: string }>`select status from items where id = 1`.execute(db)).rows).toEqual([{ status: "queued" }]);
+      expect((await sql`select name from sqlite_master where name = 'choice_messages'`.execute(db)).rows).toEqual([]);
     } finally {
       await db.destroy();
     }
