@@ -42,7 +42,9 @@ export function createStreamSource(options: StreamOptions): Source {
       let plan = await loadPlan(work);
       if (!plan) {
         ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "reading-playlist" } });
-        plan = await makePlan(options.http, url, ctx);
+        const made = await makePlan(options.http, url, ctx);
+        if (!("version" in made)) return { kind: "choose", offer: made };
+        plan = made;
         await savePlan(work, plan);
       }
       let joined = await loadJoined(work);

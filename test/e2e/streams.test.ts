@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { readProbe } from "../../src/tools/ffprobe.ts";
-import { CHAT, Harness, madeUpNames } from "../support/harness.ts";
+import { CHAT, Harness, madeUpNames, messageIdOf } from "../support/harness.ts";
 
 /** HLS and DASH streams made by ffmpeg in the set-up, served on loopback. */
 /** Debian's ffmpeg, the one CI and the Docker image install. */
@@ -30,7 +30,7 @@ beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "dlbot-streams-"));
   const hls = path.join(dir, "hls");
   mkdirSync(hls);
-  for (const [variant, size] of [["0", "640x360"], ["1", "320x180"]] as const) {
+  for (const [variant, size] of [["0", "640x360"], ["1", "320x180"], ["2", "160x90"]] as const) {
     ffmpeg(hls, "-f", "lavfi", "-i", `testsrc=duration=6:size=${size}:rate=25`, "-f", "lavfi", "-i", "sine=frequency=440:duration=6",
       "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-shortest",
       "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_filename", `v${variant}_%03d.ts`, `v${variant}.m3u8`);
@@ -41,6 +41,8 @@ beforeAll(() => {
     "v0.m3u8",
     "#EXT-X-STREAM-INF:BANDWIDTH=300000,RESOLUTION=320x180",
     "v1.m3u8",
+    "#EXT-X-STREAM-INF:BANDWIDTH=120000,RESOLUTION=160x90",
+    "v2.m3u8",
     "",
   ].join("\n"));
   const dash = path.join(dir, "dash");
@@ -60,7 +62,8 @@ afterEach(async () => {
 
 describe("streams", () => {
   it("delivers an HLS page's best variant as a playable MP4 of the right duration", { timeout: 60_000 }, async () => {
-    h = await Harness.create();
+    // Not asked which quality: the best that fits, as a chat that never asks gets it.
+    h = await Harness.create({ askBeforeDownload: "never" });
     serve(h, path.join(dir, "hls"), "/hls");
     const page = h.files.addHtml("/watch/hls.html", `<title>Live Show</title><video controls src="/hls/master.m3u8"></video>`);
     await h.start();
@@ -75,11 +78,33 @@ describe("streams", () => {
     expect(upload.params).toMatchObject({ width: 640, height: 360, supports_streaming: true });
     // The bot fetched every segment of the best variant itself, each once, and none of the other.
     expect(h.files.requests.filter((r) => /^\/hls\/v0_\d+\.ts$/.test(r.path)).map((r) => r.path).sort()).toEqual(["/hls/v0_000.ts", "/hls/v0_001.ts", "/hls/v0_002.ts"]);
-    expect(h.files.requests.some((r) => r.path.startsWith("/hls/v1_"))).toBe(false);
+    expect(h.files.requests.some((r) => /^\/hls\/v[12]_/.test(r.path))).toBe(false);
+  });
+
+  it("asks which quality an HLS master offers; the smallest chosen, that height comes", { timeout: 60_000 }, async () => {
+    h = await Harness.create();
+    serve(h, path.join(dir, "hls"), "/hls");
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${h.files.baseUrl}/hls/master.m3u8`);
+    const asked = await h.api.waitForCall((c) => c.method === "sendMessage" && /which quality\?/.test(String(c.params.text)), { since });
+    const buttons = (asked.params.reply_markup as { inline_keyboard: Array<Array<{ text: string; callback_data: string }>> }).inline_keyboard.flat();
+    expect(buttons.map((b) => b.text)).toEqual(["360p · ~659 KB", "180p · ~220 KB", "90p · ~87.9 KB", "⭐ Best that fits"]);
+    // Nothing of the stream is fetched before the choice: the master playlist and one variant's list only.
+    expect(h.files.requests.filter((r) => r.path.endsWith(".ts"))).toEqual([]);
+    const pressed = h.api.nextSeq;
+    h.api.pressButton(CHAT, messageIdOf(asked), buttons.find((b) => b.text.startsWith("90p"))!.callback_data, { fromId: 501 });
+    const upload = await h.upload(pressed);
+    expect(upload.method).toBe("sendVideo");
+    const info = probeFile(upload.files.find((f) => f.filename.endsWith(".mp4"))!.path);
+    expect(info).toMatchObject({ video: { width: 160, height: 90 } });
+    expect(Math.abs(info.duration - 6)).toBeLessThanOrEqual(1);
+    expect(h.files.requests.some((r) => /^\/hls\/v[01]_/.test(r.path))).toBe(false);
+    expect(h.api.chat(CHAT).find((m) => m.message_id === messageIdOf(asked))!.text).toBe("✓ #1 master.m3u8: 90p. Back in line.");
   });
 
   it("delivers the stream of an hls.js page", { timeout: 60_000 }, async () => {
-    h = await Harness.create();
+    h = await Harness.create({ askBeforeDownload: "never" });
     serve(h, path.join(dir, "hls"), "/hls");
     const page = h.files.addHtml(
       "/watch/hlsjs.html",

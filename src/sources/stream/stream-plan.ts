@@ -6,7 +6,8 @@ import { manifestKind } from "../content-kind.ts";
 import type { SourceContext } from "../source.ts";
 import { parseMpdIsolated } from "./mpd-isolated.ts";
 import { fetchSmall } from "./small-body.ts";
-import { type ParsedManifest, type ParsedMpd, type StreamTrack, MAX_PIECES, checkDash, parseHls, pickVariant, readDash } from "./stream-manifest.ts";
+import type { ChoiceOffer, OfferedQuality } from "../../items/choice.ts";
+import { type ParsedManifest, type ParsedMpd, type StreamTrack, type StreamVariant, MAX_PIECES, checkDash, parseHls, pickVariant, readDash } from "./stream-manifest.ts";
 
 /**
  * A stream's plan: its playlists read, the variant chosen and every piece to fetch, kept in the
@@ -81,8 +82,38 @@ export async function writeAtomically(file: string, text: string): Promise<void>
   await fs.rename(temp, file);
 }
 
-/** Reads the manifest, picks the variant and reads its playlists: the pieces to fetch. */
-export async function makePlan(http: Got, url: string, ctx: SourceContext): Promise<StreamPlan> {
+/**
+ * The qualities a stream offers, best first, one per height (the best of each), with the size
+ * each would come to. Pure.
+ */
+export function qualitiesOf(variants: readonly StreamVariant[], durationSeconds: number, maxBytes: number): OfferedQuality[] {
+  const seen = new Set<string>();
+  const offered: OfferedQuality[] = [];
+  for (const [index, v] of [...variants.entries()].sort(([, a], [, b]) => b.bandwidth - a.bandwidth)) {
+    const key = v.height === null ? `bw${v.bandwidth}` : `h${v.height}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const sizeBytes = v.bandwidth > 0 && durationSeconds > 0 ? Math.round((v.bandwidth / 8) * durationSeconds) : null;
+    offered.push({ id: String(index), height: v.height, sizeBytes, fits: sizeBytes === null || sizeBytes <= maxBytes });
+  }
+  return offered;
+}
+
+/** The variant a choice names: a quality by its id, else (best, default) the best that fits. */
+function chosenVariant(variants: readonly StreamVariant[], durationSeconds: number, ctx: SourceContext): StreamVariant {
+  const choice = ctx.choice;
+  if (choice?.kind === "quality") {
+    const picked = variants[Number(choice.id)];
+    if (picked) return picked;
+  }
+  return pickVariant(variants, durationSeconds, ctx.maxBytes);
+}
+
+/**
+ * Reads the manifest, picks the variant and reads its playlists: the pieces to fetch. A stream
+ * in several qualities asks first when the item may ask (the offer comes back instead of a plan).
+ */
+export async function makePlan(http: Got, url: string, ctx: SourceContext): Promise<StreamPlan | ChoiceOffer> {
   const top = await readManifest(http, url, ctx.signal);
   if (top.kind === "track") return planOf([top.track], top.durationSeconds, null);
   if (top.variants.length === 0) throw new DownloadError("NO_MEDIA", "stream: no variants", { reason: { kind: "streamNoVariants" } });
@@ -91,7 +122,9 @@ export async function makePlan(http: Got, url: string, ctx: SourceContext): Prom
   const first = top.variants[0]!;
   const firstRead = !first.track && first.playlistUrl ? await readTrack(http, first.playlistUrl, ctx.signal) : undefined;
   if (duration <= 0 && firstRead) duration = firstRead.durationSeconds;
-  const variant = pickVariant(top.variants, duration, ctx.maxBytes);
+  const qualities = qualitiesOf(top.variants, duration, ctx.maxBytes);
+  if (ctx.ask?.quality && qualities.filter((q) => q.fits).length > 1) return { kind: "quality", qualities, audio: false };
+  const variant = chosenVariant(top.variants, duration, ctx);
   ctx.logger.info({ bandwidth: variant.bandwidth, height: variant.height, variants: top.variants.length }, "stream variant chosen");
   const video = variant.track ?? (variant === first && firstRead ? firstRead.track : (await readTrack(http, variant.playlistUrl!, ctx.signal)).track);
   const tracks = [video];
