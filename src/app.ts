@@ -163,9 +163,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       disk,
       logger: logger.child({ part: "media" }),
     }),
-    // Found while the worker runs an item: it looks at the queue again when that item ends.
+    // Found while the worker runs an item (with its wishes): it looks at the queue again when that item ends.
     enqueue: (of, found) =>
-      enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, ...found }),
+      enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, wants: of.wants, ...found }),
     // Each kind of link has its source; the direct one hands an item to the others (reroute).
     sources: {
       direct: createDirectSource({

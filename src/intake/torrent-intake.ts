@@ -1,6 +1,7 @@
 import { findOpenTorrent, queuePosition } from "../db/item-repository.ts";
 import { saveMetainfo } from "../db/torrent-repository.ts";
 import { toAppError } from "../errors.ts";
+import type { Wants } from "../items/item.ts";
 import { filenameFromUrl } from "../sources/http-probe.ts";
 import { allTooLargeError, buildMagnet, fileCount, magnetTitle, selectFiles, tooManyFilesError } from "../sources/torrent/torrent-files.ts";
 import { fetchTorrentFile, parseMagnet, parseTorrentFile } from "../sources/torrent/torrent-meta.ts";
@@ -18,6 +19,8 @@ export interface TorrentRequest {
   requestMessageId?: number | null;
   /** The stored request this comes from: its item is stored once only. */
   requestId?: number;
+  /** What was asked of its media (`/audio`: each file's audio). */
+  wants?: Wants;
 }
 
 /**

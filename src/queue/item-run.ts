@@ -151,7 +151,7 @@ export class ItemRun {
         },
         enqueue: (found) => this.deps.enqueue(item, found),
         findOpen: async (url) => {
-          const open = await findOpenByUrl(db, item.chatId, url);
+          const open = await findOpenByUrl(db, item.chatId, url, item.wants);
           if (!open) return undefined;
           return { item: open, position: open.status === "queued" ? await queuePosition(db, open) : null };
         },

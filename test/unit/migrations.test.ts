@@ -29,6 +29,17 @@ async function databaseBefore(first: string) {
   return { db, applied: await migrateToLatest(db, before) };
 }
 
+/**
+ * Applies the pending migrations up to and including `last` (a test of one migration looks at the
+ * database as that one left it, whatever later migrations change); returns their names.
+ */
+async function migrateThrough(db: Db, last: string): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
+  const { error, results } = await migrator.migrateTo(last);
+  if (error) throw error;
+  return (results ?? []).map((r) => r.migrationName);
+}
+
 describe("migration 005: delivered files live in item_files only", () => {
   it("moves a delivery an earlier version recorded on the item, and keeps everything else", async () => {
     // The database as the version before 005 left it.
@@ -53,9 +64,10 @@ describe("migration 005: delivered files live in item_files only", () => {
         "2026-12-06-010-file-part-index",
         "2026-12-06-011-error-reasons",
         "2026-12-06-012-stream-and-site-sources",
+        "2026-12-06-014-audio-only",
       ]);
 
-      expect(await findDelivered(db, 7, "https://x.invalid/old.mp4")).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
+      expect(await findDelivered(db, 7, "https://x.invalid/old.mp4", {})).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
       expect((await listItemFiles(db, 2)).map((f) => f.fileId)).toEqual(["FA", "FB"]);
       expect(await findItem(db, 3)).toMatchObject({ status: "paused", bytesDone: 25, downloaded: false });
       expect(await findItem(db, 2)).toMatchObject({ downloaded: true });
@@ -75,7 +87,13 @@ describe("migration 009: an item's live message belongs to the Telegram side's o
       await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, progress_message_id, created_at, updated_at)
         values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'queued', ${now}, 41, ${now}, ${now}),
                (2, 7, 'https://x.invalid/b', 'direct', 'b', 'queued', ${now}, null, ${now}, ${now})`.execute(db);
-      expect(await migrateToLatest(db)).toEqual(["2026-12-06-009-live-messages", "2026-12-06-010-file-part-index", "2026-12-06-011-error-reasons", "2026-12-06-012-stream-and-site-sources"]);
+      expect(await migrateToLatest(db)).toEqual([
+        "2026-12-06-009-live-messages",
+        "2026-12-06-010-file-part-index",
+        "2026-12-06-011-error-reasons",
+        "2026-12-06-012-stream-and-site-sources",
+        "2026-12-06-014-audio-only",
+      ]);
       expect([await liveMessageOf(db, 1), await liveMessageOf(db, 2)]).toEqual([41, undefined]);
       expect(await findItem(db, 1)).toMatchObject({ id: 1, status: "queued", title: "a" });
       const columns = (await sql<{ name: string }>`pragma table_info(items)`.execute(db)).rows.map((r) => r.name);
@@ -97,7 +115,7 @@ describe("migration 011: a failure is stored as its reason, not as a sentence", 
       await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, attempts, last_error, error_code, created_at, updated_at)
         values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'failed', ${now}, 3, 'x.invalid: the file is not there (HTTP 404); check the link and send it again.', 'HTTP_PERMANENT', ${now}, ${now}),
                (2, 7, 'https://x.invalid/b', 'direct', 'b', 'downloading', ${now}, 1, null, null, ${now}, ${now})`.execute(db);
-      expect(await migrateToLatest(db)).toEqual(["2026-12-06-011-error-reasons", "2026-12-06-012-stream-and-site-sources"]);
+      expect(await migrateToLatest(db)).toEqual(["2026-12-06-011-error-reasons", "2026-12-06-012-stream-and-site-sources", "2026-12-06-014-audio-only"]);
 
       const old = await findItem(db, 1);
       expect(old?.lastError).toEqual({ kind: "legacy", text: "x.invalid: the file is not there (HTTP 404); check the link and send it again." });
@@ -150,9 +168,11 @@ describe("migration 012: streams and sites are sources of their own", () => {
       await sql`insert into torrent_notices (item_id, kind, created_at) values (3, 'skipped', ${now})`.execute(db);
       const shape = await itemsShape(db);
 
-      expect(await migrateToLatest(db)).toEqual(["2026-12-06-012-stream-and-site-sources"]);
+      expect(await migrateThrough(db, "2026-12-06-012-stream-and-site-sources")).toEqual(["2026-12-06-012-stream-and-site-sources"]);
 
       expect(await itemsShape(db)).toEqual(shape);
+      // The repositories below speak the latest schema.
+      await migrateToLatest(db);
       expect(await findItem(db, 1)).toMatchObject({ sourceKind: "direct", status: "completed", title: "a.mp4", sizeBytes: 10, etag: '"e1"', requestId: 3 });
       expect(await findItem(db, 2)).toMatchObject({ sourceKind: "crawler", status: "downloading", attempts: 1 });
       expect(await findItem(db, 3)).toMatchObject({ sourceKind: "torrent", status: "failed", lastError: { kind: "stalled", seconds: 60 }, errorCode: "STALLED" });
@@ -188,7 +208,7 @@ describe("migration 012: streams and sites are sources of their own", () => {
     const { db } = await databaseBefore("2026-12-06-012");
     try {
       const narrow = await itemsShape(db);
-      await migrateToLatest(db);
+      await migrateThrough(db, "2026-12-06-012-stream-and-site-sources");
       await insertKind(db, 1, "stream");
       await insertKind(db, 2, "site");
       await insertKind(db, 3, "torrent");
@@ -208,6 +228,66 @@ describe("migration 012: streams and sites are sources of their own", () => {
       expect(await liveMessageOf(db, 1)).toBe(41);
       await expect(insertKind(db, 4, "stream")).rejects.toThrow(/CHECK constraint failed/);
       expect((await sql`pragma foreign_keys`.execute(db)).rows).toEqual([{ foreign_keys: 1 }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("migration 014: what was asked of a link's media is stored with the item and its request", () => {
+  const LAST = "2026-12-06-014-audio-only";
+  const open = (db: Db, id: number, url: string, wants: string, status = "queued") =>
+    sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, wants, created_at, updated_at)
+      values (${id}, 7, ${url}, 'direct', 't', ${status}, 1, ${wants}, 1, 1)`.execute(db);
+
+  it("gives every item and request no wish, and lets a link's video and its audio be open together", async () => {
+    const { db } = await databaseBefore(LAST);
+    try {
+      const now = 1_800_000_000_000;
+      await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, created_at, updated_at)
+        values (1, 7, 'https://x.invalid/a.mp4', 'direct', 'a.mp4', 'queued', ${now}, ${now}, ${now})`.execute(db);
+      await sql`insert into intake_requests (chat_id, kind, text, fresh, created_at) values (7, 'link', 'https://x.invalid/b', 0, ${now})`.execute(db);
+      expect(await migrateThrough(db, LAST)).toEqual([LAST]);
+
+      expect(await findItem(db, 1)).toMatchObject({ url: "https://x.invalid/a.mp4", wants: {} });
+      expect((await sql`select wants from intake_requests`.execute(db)).rows).toEqual([{ wants: "{}" }]);
+      // The same link asked for its audio is another item; asked twice the same way, it is not.
+      const audio = await insertItem(db, { chatId: 7, userId: 1, url: "https://x.invalid/a.mp4", sourceKind: "direct", title: "a", sizeBytes: null, wants: { audioOnly: true } }, now);
+      expect(audio).toMatchObject({ inserted: true, item: { id: 2, wants: { audioOnly: true } } });
+      const again = await insertItem(db, { chatId: 7, userId: 1, url: "https://x.invalid/a.mp4", sourceKind: "direct", title: "a", sizeBytes: null, wants: { audioOnly: true } }, now);
+      expect(again).toMatchObject({ inserted: false, existing: { id: 2 } });
+      const video = await insertItem(db, { chatId: 7, userId: 1, url: "https://x.invalid/a.mp4", sourceKind: "direct", title: "a", sizeBytes: null }, now);
+      expect(video).toMatchObject({ inserted: false, existing: { id: 1, wants: {} } });
+      await expect(open(db, 3, "https://x.invalid/a.mp4", '{"audioOnly":true}')).rejects.toThrow(/UNIQUE constraint failed/);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it("down makes audio items plain downloads again, cancelling one whose link is open as a plain download too", async () => {
+    const { db } = await databaseBefore(LAST);
+    try {
+      await migrateThrough(db, LAST);
+      await open(db, 1, "https://x.invalid/both", "{}");
+      await open(db, 2, "https://x.invalid/both", '{"audioOnly":true}');
+      await open(db, 3, "https://x.invalid/audio", '{"audioOnly":true}');
+      await open(db, 4, "https://x.invalid/both", '{"audioOnly":true}', "completed");
+
+      const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
+      const { error, results } = await migrator.migrateDown();
+      expect(error).toBeUndefined();
+      expect(results).toEqual([{ migrationName: LAST, direction: "Down", status: "Success" }]);
+
+      expect((await sql`select id, status from items order by id`.execute(db)).rows).toEqual([
+        { id: 1, status: "queued" },
+        { id: 2, status: "cancelled" },
+        { id: 3, status: "queued" },
+        { id: 4, status: "completed" },
+      ]);
+      const columns = (await sql<{ name: string }>`pragma table_info(items)`.execute(db)).rows.map((r) => r.name);
+      expect(columns).not.toContain("wants");
+      // The index of open URLs is the one before: one open item per link and chat.
+      await expect(sql`update items set status = 'queued' where id = 2`.execute(db)).rejects.toThrow(/UNIQUE constraint failed/);
     } finally {
       await db.destroy();
     }

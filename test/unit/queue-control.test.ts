@@ -48,6 +48,7 @@ function item(id: number, patch: Partial<Item> = {}): Item {
     etag: null,
     lastModified: null,
     requestId: null,
+    wants: {},
     createdAt: NOW - 1000,
     updatedAt: NOW - 1000,
     startedAt: null,
