@@ -157,7 +157,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     upload: createFileUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools, localBotApi: config.localBotApi }),
     uploadGroup: createGroupUploader(bot.api, { uploadAs: config.uploadAs, media: mediaTools, localBotApi: config.localBotApi }),
     prepare: createUploadPreparer({
-      tools: config.uploadAs === "document" ? undefined : mediaTools,
+      tools: mediaTools, asDocuments: config.uploadAs === "document",
       limit: config.uploadLimitBytes,
       split: config.splitLargeFiles,
       disk,

@@ -69,11 +69,12 @@ export class ItemRun {
           await this.recorder.settle(item, () => this.outcomes.done(item, result.summary, log), log);
           return;
         }
-        // Over the upload limit: parts (or a refusal), decided once and recorded with the files.
+        // Only the audio (/audio), and over the upload limit: parts (or a refusal), decided once and
+        // recorded with the files.
         state.stage = { kind: "preparing-upload", ...(state.stage ? { after: state.stage } : {}) };
         report();
         const parts = this.deps.prepare
-          ? await this.deps.prepare(result.files, signal)
+          ? await this.deps.prepare(result.files, signal, item.wants)
           : uploadParts(result.files, { limit: config.uploadLimitBytes, split: config.splitLargeFiles });
         // Tried again when refused for a moment: the files are on disk, a retry would fetch them again.
         await this.recorder.persist(() => markDownloaded(db, item.id, parts, this.now()), log);
