@@ -244,7 +244,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     return next();
   });
   bot.use(helpFeature());
-  bot.use(downloadFeature({ answers }));
+  bot.use(downloadFeature({ answers, audio: mediaTools !== undefined }));
   bot.use(torrentFeature({ answers, ...(config.localBotApi ? { maxTorrentBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }));
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
   // Last: what no command took.

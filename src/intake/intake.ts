@@ -90,8 +90,10 @@ export async function checkUrl(deps: IntakeDeps, request: IntakeRequest): Promis
   if (size !== null && !request.sizeIsTotal && size > deps.maxFileSizeBytes) {
     return { ok: false, error: tooLargeError(size, deps.maxFileSizeBytes) };
   }
-  if (size !== null && !request.sizeIsTotal && deps.splitLargeFiles === false && deps.uploadLimitBytes !== undefined && size > deps.uploadLimitBytes) {
-    return { ok: false, error: overUploadLimitError(size, deps.uploadLimitBytes) };
+  // What goes up of a video asked for its audio is far smaller: its size is checked once it is out.
+  const upload = request.wants?.audioOnly ? null : size;
+  if (upload !== null && !request.sizeIsTotal && deps.splitLargeFiles === false && deps.uploadLimitBytes !== undefined && upload > deps.uploadLimitBytes) {
+    return { ok: false, error: overUploadLimitError(upload, deps.uploadLimitBytes) };
   }
   return { ok: true, title, size };
 }
