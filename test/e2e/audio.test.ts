@@ -8,6 +8,7 @@ import { readProbe } from "../../src/tools/ffprobe.ts";
 import { findYtDlp } from "../../src/tools/yt-dlp.ts";
 import type { RecordedCall } from "../support/bot-api-double.ts";
 import { CHAT, Harness, deliveredFiles } from "../support/harness.ts";
+import { TorrentSwarm } from "../support/torrent-swarm.ts";
 
 /**
  * `/audio <url>`: only the sound of a video, as an audio file Telegram plays, from a direct link,
@@ -29,6 +30,7 @@ const audioPackets = (file: string) => execFileSync("ffmpeg", ["-v", "error", "-
 
 let dir: string;
 let h: Harness | undefined;
+let swarm: TorrentSwarm | undefined;
 const ytDlp = findYtDlp(undefined);
 
 const TYPES: Record<string, string> = { ".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".mpd": "application/dash+xml", ".m4s": "video/iso.segment" };
@@ -74,7 +76,9 @@ afterAll(async () => {
 
 afterEach(async () => {
   await h?.close();
+  await swarm?.stop();
   h = undefined;
+  swarm = undefined;
 });
 
 /** The one file an upload call delivered, with the call's parameters. */
@@ -180,6 +184,26 @@ describe("/audio", () => {
     const again = await h.api.waitForCall((c) => c.method === "sendAudio" && c.response?.ok === true, { since });
     expect(again.params.audio).toBe(String((upload.response as { result: { audio: { file_id: string } } }).result.audio.file_id));
     expect(String((await h.reply(since, CHAT, /delivered here before/)).params.text)).toMatch(/#2/);
+  });
+
+  it("sends a torrent's videos as their audio, and its other files as they are", { timeout: 60_000 }, async () => {
+    swarm = await TorrentSwarm.start();
+    h = await Harness.create();
+    const seeded = await swarm.seed("show", [
+      { path: "show/episode.mp4", bytes: readFileSync(path.join(dir, "talk.mp4")) },
+      { path: "show/notes.txt", bytes: Buffer.from("cast and crew\n") },
+    ]);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/audio ${seeded.magnetURI}`);
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    const files = h.delivered();
+    expect(files.map((f) => [f.method, f.filename])).toEqual([
+      ["sendAudio", "episode.m4a"],
+      ["sendDocument", "notes.txt"],
+    ]);
+    expect(audioPackets(files[0]!.path)).toBe(audioPackets(path.join(dir, "talk.mp4")));
+    expect(files[1]!.sha256).toBe(seeded.files[1]!.sha256);
   });
 
   it("delivers only the audio of an HLS stream whose segments carry both", { timeout: 60_000 }, async () => {
