@@ -41,32 +41,35 @@ function serve(harness: Harness, folder: string, prefix: string): void {
   }
 }
 
-const picture = (size: string, duration: number) => ["-f", "lavfi", "-i", `testsrc=duration=${duration}:size=${size}:rate=25`];
+// Small and few frames: the set-up runs beside other test files, some of them timing-sensitive.
+const picture = (size: string, duration: number) => ["-f", "lavfi", "-i", `testsrc=duration=${duration}:size=${size}:rate=10`];
 const tone = (duration: number) => ["-f", "lavfi", "-i", `sine=frequency=440:duration=${duration}`];
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "dlbot-audio-e2e-"));
   // A direct link: H.264 and AAC in an MP4, with its title and artist.
-  ffmpeg(dir, ...picture("320x180", 3), ...tone(3), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest",
+  ffmpeg(dir, ...picture("160x90", 3), ...tone(3), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest",
     "-metadata", "title=Night Drive", "-metadata", "artist=The Testers", "-movflags", "+faststart", "talk.mp4");
   // An odd codec for an MP4 or an MP3: Opus in a WebM.
-  ffmpeg(dir, ...picture("320x180", 3), ...tone(3), "-c:v", "libvpx-vp9", "-deadline", "realtime", "-c:a", "libopus", "-shortest", "clip.webm");
+  ffmpeg(dir, ...picture("160x90", 3), ...tone(3), "-c:v", "libvpx-vp9", "-deadline", "realtime", "-c:a", "libopus", "-shortest", "clip.webm");
+  // A big video (lossless) around a small audio track.
+  ffmpeg(dir, ...picture("160x90", 3), ...tone(3), "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-c:a", "aac", "-b:a", "32k", "-shortest", "lecture.mp4");
   // Long enough to go over a small upload limit.
   ffmpeg(dir, ...picture("160x90", 20), "-f", "lavfi", "-i", "anoisesrc=duration=20:amplitude=0.5", "-c:v", "libx264", "-preset", "ultrafast",
     "-c:a", "aac", "-b:a", "192k", "-shortest", "-movflags", "+faststart", "concert.mp4");
   // HLS: two variants, each with its audio muxed into the MPEG-TS segments.
   const hls = path.join(dir, "hls");
   mkdirSync(hls);
-  for (const [variant, size] of [["0", "640x360"], ["1", "320x180"]] as const) {
-    ffmpeg(hls, ...picture(size, 6), ...tone(6), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-shortest",
+  for (const [variant, size] of [["0", "320x180"], ["1", "160x90"]] as const) {
+    ffmpeg(hls, ...picture(size, 6), ...tone(6), "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-c:a", "aac", "-shortest",
       "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_filename", `v${variant}_%03d.ts`, `v${variant}.m3u8`);
   }
-  writeFileSync(path.join(hls, "master.m3u8"), ["#EXTM3U", "#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360", "v0.m3u8",
-    "#EXT-X-STREAM-INF:BANDWIDTH=300000,RESOLUTION=320x180", "v1.m3u8", ""].join("\n"));
+  writeFileSync(path.join(hls, "master.m3u8"), ["#EXTM3U", "#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=320x180", "v0.m3u8",
+    "#EXT-X-STREAM-INF:BANDWIDTH=300000,RESOLUTION=160x90", "v1.m3u8", ""].join("\n"));
   // DASH: the video and the audio are representations of their own (stream0 and stream1).
   const dash = path.join(dir, "dash");
   mkdirSync(dash);
-  ffmpeg(dash, ...picture("640x360", 6), ...tone(6), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-shortest",
+  ffmpeg(dash, ...picture("160x90", 6), ...tone(6), "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-c:a", "aac", "-shortest",
     "-f", "dash", "-seg_duration", "2", "manifest.mpd");
 });
 
@@ -104,10 +107,10 @@ describe("/audio", () => {
     // Copied, not encoded again: the track's packets are the source's, byte for byte.
     expect(audioPackets(audio.path)).toBe(audioPackets(source));
     expect(upload.params).toMatchObject({ duration: 3, title: "Night Drive", performer: "The Testers" });
-    // The cover went up as the thumbnail: a JPEG of at most 320 px.
+    // The cover went up as the thumbnail: a JPEG (of at most 320 px; this video is smaller).
     const thumb = upload.files.find((f) => f.field === String(upload.params.thumbnail).slice("attach://".length))!;
     expect(readFileSync(thumb.path).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
-    expect(probe(thumb.path).video).toMatchObject({ width: 320, height: 180 });
+    expect(probe(thumb.path).video).toMatchObject({ width: 160, height: 90 });
     expect(h.uploads()).toHaveLength(1);
   });
 
@@ -149,11 +152,11 @@ describe("/audio", () => {
   });
 
   it("is not refused for its video's size when splitLargeFiles is off: the audio is what must fit", { timeout: 60_000 }, async () => {
-    const video = readFileSync(path.join(dir, "talk.mp4"));
+    const video = readFileSync(path.join(dir, "lecture.mp4"));
     const limit = 64 * 1024;
     expect(video.length).toBeGreaterThan(limit);
     h = await Harness.create({ uploadLimitBytes: limit, splitLargeFiles: false }, { maxUploadBytes: limit });
-    const link = h.files.addFile("/media/talk.mp4", video, { contentType: "video/mp4" });
+    const link = h.files.addFile("/media/lecture.mp4", video, { contentType: "video/mp4" });
     await h.start();
     let since = h.api.nextSeq;
     h.send(`/download ${link.url}`);
@@ -162,6 +165,7 @@ describe("/audio", () => {
     h.send(`/audio ${link.url}`);
     const upload = await h.upload(since);
     expect(upload.method).toBe("sendAudio");
+    expect(onlyFile(upload).filename).toBe("lecture.m4a");
     expect(onlyFile(upload).size).toBeLessThanOrEqual(limit);
   });
 
