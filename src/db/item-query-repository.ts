@@ -87,14 +87,15 @@ export async function findOpenByUrl(db: Db, chatId: number, url: string, wants: 
 }
 
 /**
- * The open torrent item of a chat with this info hash, whatever trackers or name its magnet
- * carries (torrent items' URLs are canonical magnets that start with the hash).
+ * The open torrent item of a chat with this info hash and the same wishes, whatever trackers or
+ * name its magnet carries (torrent items' URLs are canonical magnets that start with the hash).
  */
-export async function findOpenTorrent(db: Db, chatId: number, infoHash: string): Promise<Item | undefined> {
+export async function findOpenTorrent(db: Db, chatId: number, infoHash: string, wants: Wants): Promise<Item | undefined> {
   const prefix = `magnet:?xt=urn:btih:${infoHash.toLowerCase()}`;
   const row = await selectItems(db)
     .where("chat_id", "=", chatId)
     .where("source_kind", "=", "torrent")
+    .where("wants", "=", wantsToColumn(wants))
     .where("status", "in", OPEN_STATUSES)
     .where((eb) => eb.or([eb("url", "=", prefix), eb("url", "like", `${prefix}&%`)]))
     .executeTakeFirst();

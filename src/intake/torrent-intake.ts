@@ -33,9 +33,10 @@ export interface TorrentRequest {
  */
 export async function enqueueTorrent(deps: IntakeDeps, request: TorrentRequest, input: TorrentInput): Promise<IntakeOutcome> {
   const now = deps.now ?? Date.now;
-  // Two magnets of one torrent may differ in name or trackers; the info hash decides.
+  // Two magnets of one torrent may differ in name or trackers; the info hash decides (and what
+  // was asked of it: its files, or only their audio).
   const openCopy = async (infoHash: string): Promise<IntakeOutcome | undefined> => {
-    const existing = await findOpenTorrent(deps.db, request.chatId, infoHash);
+    const existing = await findOpenTorrent(deps.db, request.chatId, infoHash, request.wants ?? {});
     if (!existing) return undefined;
     return { status: "duplicate", item: existing, position: existing.status === "queued" ? await queuePosition(deps.db, existing) : null };
   };
