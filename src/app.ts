@@ -178,9 +178,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       const settings = await settingsOf(chatId);
       return { files: asksBefore(settings, "files"), quality: asksBefore(settings, "quality") };
     },
-    // Found while the worker runs an item: it looks at the queue again when that item ends.
+    // Found while the worker runs an item (with its wishes): it looks at the queue again when that item ends.
     enqueue: (of, found) =>
-      enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, ...found }),
+      enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, wants: of.wants, ...found }),
     // Each kind of link has its source; the direct one hands an item to the others (reroute).
     sources: {
       direct: createDirectSource({
@@ -262,7 +262,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const view = { uploadLimitBytes: config.uploadLimitBytes, splitLargeFiles: config.splitLargeFiles };
   bot.use(settingsFeature({ db, defaults, view, logger: logger.child({ part: "settings" }) }));
   bot.use(helpFeature());
-  bot.use(downloadFeature({ answers }));
+  bot.use(downloadFeature({ answers, audio: mediaTools !== undefined }));
   bot.use(torrentFeature({ answers, ...(config.localBotApi ? { maxTorrentBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }));
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
   bot.use(choiceFeature({ choices: new ChoiceControl({ db, events, notify: () => worker.notify() }), questions, logger }));

@@ -91,6 +91,10 @@ export type ErrorReason =
   | { kind: "siteNoFittingFormat" }
   | { kind: "siteVideoTooLarge"; limit: number }
   | { kind: "ytDlpFailed" }
+  // Only the audio (`/audio`).
+  | { kind: "noAudioTrack" }
+  | { kind: "audioExtractFailed" }
+  | { kind: "audioNeedsFfmpeg" }
   // Streams (HLS, DASH).
   | { kind: "streamBadAddress" }
   | { kind: "streamNotHttp"; protocol: string }

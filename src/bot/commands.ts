@@ -4,6 +4,7 @@ import type { BotCommand } from "grammy/types";
 /** The commands Telegram shows in its menu, in this order (registered at start). */
 export const COMMANDS: BotCommand[] = [
   { command: "download", description: "Download a link and send the file here" },
+  { command: "audio", description: "Send only the audio of a video link, as an audio file" },
   { command: "torrent", description: "Download a magnet link or .torrent" },
   { command: "queue", description: "What is downloading and waiting" },
   { command: "status", description: "Counts, pause state, active download, free disk" },

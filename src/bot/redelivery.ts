@@ -21,7 +21,9 @@ export interface RedeliveryDeps {
  */
 export function createRedeliverer(deps: RedeliveryDeps): Redeliverer {
   const find = async (request: IntakeRequest) =>
-    (await findOpenByUrl(deps.db, request.chatId, request.url)) ? undefined : findDelivered(deps.db, request.chatId, request.url);
+    (await findOpenByUrl(deps.db, request.chatId, request.url, request.wants ?? {}))
+      ? undefined
+      : findDelivered(deps.db, request.chatId, request.url, request.wants ?? {});
   return {
     delivered: async (request) => (await find(request)) !== undefined,
     async resend(request) {

@@ -6,11 +6,13 @@ import {
   type Item,
   type ItemStatus,
   OPEN_STATUSES,
+  type Wants,
 } from "../items/item.ts";
 import type { Db } from "./database.ts";
 import { listItemFiles } from "./item-file-repository.ts";
 import { reasonFromColumn } from "./reason-column.ts";
 import type { Database, ItemRow } from "./schema.ts";
+import { wantsFromColumn, wantsToColumn } from "./wants-column.ts";
 
 /**
  * The reads of the items table: rows to items, the lookups and the counts the queue, intake and
@@ -40,6 +42,7 @@ export function toItem(row: ItemRowWithFiles): Item {
     etag: row.etag,
     lastModified: row.last_modified,
     requestId: row.request_id,
+    wants: wantsFromColumn(row.wants),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     startedAt: row.started_at,
@@ -77,24 +80,27 @@ export async function findItemByRequest(db: Db, requestId: number): Promise<Item
   return row && toItem(row);
 }
 
-export async function findOpenByUrl(db: Db, chatId: number, url: string): Promise<Item | undefined> {
+/** The chat's open item of a link with the same wishes (its video and its audio are two items). */
+export async function findOpenByUrl(db: Db, chatId: number, url: string, wants: Wants): Promise<Item | undefined> {
   const row = await selectItems(db)
     .where("chat_id", "=", chatId)
     .where("url", "=", url)
+    .where("wants", "=", wantsToColumn(wants))
     .where("status", "in", OPEN_STATUSES)
     .executeTakeFirst();
   return row && toItem(row);
 }
 
 /**
- * The open torrent item of a chat with this info hash, whatever trackers or name its magnet
- * carries (torrent items' URLs are canonical magnets that start with the hash).
+ * The open torrent item of a chat with this info hash and the same wishes, whatever trackers or
+ * name its magnet carries (torrent items' URLs are canonical magnets that start with the hash).
  */
-export async function findOpenTorrent(db: Db, chatId: number, infoHash: string): Promise<Item | undefined> {
+export async function findOpenTorrent(db: Db, chatId: number, infoHash: string, wants: Wants): Promise<Item | undefined> {
   const prefix = `magnet:?xt=urn:btih:${infoHash.toLowerCase()}`;
   const row = await selectItems(db)
     .where("chat_id", "=", chatId)
     .where("source_kind", "=", "torrent")
+    .where("wants", "=", wantsToColumn(wants))
     .where("status", "in", OPEN_STATUSES)
     .where((eb) => eb.or([eb("url", "=", prefix), eb("url", "like", `${prefix}&%`)]))
     .executeTakeFirst();
@@ -193,13 +199,15 @@ export interface StoredDelivery {
 }
 
 /**
- * The latest delivery of `url` in a chat whose files Telegram still holds for us (every file has
- * a file_id), so it can be sent again without downloading anything.
+ * The latest delivery of `url` with the same wishes in a chat (an earlier video is not what
+ * `/audio` asks for) whose files Telegram still holds for us (every file has a file_id), so it
+ * can be sent again without downloading anything.
  */
-export async function findDelivered(db: Db, chatId: number, url: string): Promise<StoredDelivery | undefined> {
+export async function findDelivered(db: Db, chatId: number, url: string, wants: Wants): Promise<StoredDelivery | undefined> {
   const row = await selectItems(db)
     .where("chat_id", "=", chatId)
     .where("url", "=", url)
+    .where("wants", "=", wantsToColumn(wants))
     .where("status", "=", "completed")
     .orderBy("finished_at", "desc")
     .orderBy("items.id", "desc")

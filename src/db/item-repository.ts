@@ -6,6 +6,7 @@ import {
   RETRYABLE_STATUSES,
   type SourceKind,
   WAITING_STATUSES,
+  type Wants,
   canMove,
   isFinished,
 } from "../items/item.ts";
@@ -15,6 +16,7 @@ import { type Db, transact } from "./database.ts";
 import { type NewItemFile, replaceItemFiles } from "./item-file-repository.ts";
 import { findItem, findOpenByUrl, selectItems, toItem } from "./item-query-repository.ts";
 import { reasonToColumn } from "./reason-column.ts";
+import { wantsToColumn } from "./wants-column.ts";
 
 export type { Item, ItemFile } from "../items/item.ts";
 // One import for everything about items: the reads and the delivered files live in modules of
@@ -56,6 +58,8 @@ export interface NewItem {
   priority?: number;
   /** The stored request it comes from; an item per request at most (a unique index says so). */
   requestId?: number;
+  /** What was asked of its media (only the audio, say); default `{}`. */
+  wants?: Wants;
 }
 
 export type InsertResult = { inserted: true; item: Item } | { inserted: false; existing: Item };
@@ -64,7 +68,7 @@ function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string } | null)?.code === "SQLITE_CONSTRAINT_UNIQUE";
 }
 
-/** Queues an item; when the same URL is already open in the chat, returns that one instead. */
+/** Queues an item; when the same URL is already open in the chat with the same wishes, returns that one instead. */
 export async function insertItem(db: Db, item: NewItem, now: number): Promise<InsertResult> {
   try {
     const row = await db
@@ -80,6 +84,7 @@ export async function insertItem(db: Db, item: NewItem, now: number): Promise<In
         status: "queued",
         priority: item.priority ?? 0,
         request_id: item.requestId ?? null,
+        wants: wantsToColumn(item.wants ?? {}),
         next_attempt_at: now,
         created_at: now,
         updated_at: now,
@@ -89,7 +94,7 @@ export async function insertItem(db: Db, item: NewItem, now: number): Promise<In
     return { inserted: true, item: toItem({ ...row, downloaded: 0 }) };
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
-    const existing = await findOpenByUrl(db, item.chatId, item.url);
+    const existing = await findOpenByUrl(db, item.chatId, item.url, item.wants ?? {});
     if (!existing) throw error;
     return { inserted: false, existing };
   }
@@ -335,7 +340,7 @@ export async function requeue(db: Db, id: number, now: number): Promise<{ item?:
     if (!isUniqueViolation(error)) throw error;
     const item = await findItem(db, id);
     if (!item) throw error;
-    const open = await findOpenByUrl(db, item.chatId, item.url);
+    const open = await findOpenByUrl(db, item.chatId, item.url, item.wants);
     return open ? { open } : {};
   }
 }

@@ -1,4 +1,6 @@
+import type { Wants } from "../items/item.ts";
 import type { Db } from "./database.ts";
+import { wantsFromColumn, wantsToColumn } from "./wants-column.ts";
 
 /** What a person asked for, stored the moment it arrives (see `intake/request-queue.ts`). */
 export interface StoredRequest {
@@ -9,10 +11,12 @@ export interface StoredRequest {
   kind: "link" | "torrent" | "document";
   text: string;
   fresh: boolean;
+  /** What was asked of the link's media (`/audio`: only its audio), handed on to its item. */
+  wants: Wants;
   createdAt: number;
 }
 
-export type NewRequest = Omit<StoredRequest, "id" | "createdAt">;
+export type NewRequest = Omit<StoredRequest, "id" | "createdAt" | "wants"> & { wants?: Wants };
 
 /** Stores every part of one message at once: all of it is kept, or none (the caller says so). */
 export async function insertRequests(db: Db, requests: readonly NewRequest[], now: number): Promise<StoredRequest[]> {
@@ -27,12 +31,13 @@ export async function insertRequests(db: Db, requests: readonly NewRequest[], no
         kind: r.kind,
         text: r.text,
         fresh: r.fresh ? 1 : 0,
+        wants: wantsToColumn(r.wants ?? {}),
         created_at: now,
       })),
     )
     .returning("id")
     .execute();
-  return requests.map((r, i) => ({ ...r, id: rows[i]!.id, createdAt: now }));
+  return requests.map((r, i) => ({ ...r, wants: r.wants ?? {}, id: rows[i]!.id, createdAt: now }));
 }
 
 /** The requests a previous process stored and did not finish, oldest first. */
@@ -46,6 +51,7 @@ export async function listRequests(db: Db): Promise<StoredRequest[]> {
     kind: r.kind,
     text: r.text,
     fresh: r.fresh === 1,
+    wants: wantsFromColumn(r.wants),
     createdAt: r.created_at,
   }));
 }

@@ -25,6 +25,8 @@ export interface ItemsTable {
   last_modified: string | null;
   /** The intake request it was stored for (migration 006); unique. */
   request_id: number | null;
+  /** What was asked of its media, as canonical JSON (`db/wants-column.ts`; migration 014): '{}' by default. */
+  wants: ColumnType<string, string | undefined, string>;
   created_at: number;
   updated_at: number;
   started_at: number | null;
@@ -62,6 +64,8 @@ export interface IntakeRequestsTable {
   text: string;
   /** 1 for /download!: download again even what was delivered before. */
   fresh: number;
+  /** What was asked of the link's media (`/audio`), as the item stores it (migration 014). */
+  wants: ColumnType<string, string | undefined, string>;
   created_at: number;
 }
 

@@ -2,7 +2,7 @@ import type { Got } from "got";
 import type { Db } from "../db/database.ts";
 import { findItemByRequest, insertItem, queuePosition } from "../db/item-repository.ts";
 import { type AppError, InputError, toAppError, tooLargeError } from "../errors.ts";
-import type { SourceKind } from "../items/item.ts";
+import type { SourceKind, Wants } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { isHtml } from "../sources/content-kind.ts";
 import { probeUrl } from "../sources/http-probe.ts";
@@ -41,6 +41,8 @@ export interface IntakeRequest {
   sizeIsTotal?: boolean;
   /** The stored request this comes from (see `request-queue.ts`): its item is stored once only. */
   requestId?: number;
+  /** What was asked of its media (`/audio`: only the audio); default `{}`. */
+  wants?: Wants;
   /**
    * Refuse the URL when the pre-check shows a web page: links found on a page must be files
    * (a page of pages is not crawled further).
@@ -88,8 +90,10 @@ export async function checkUrl(deps: IntakeDeps, request: IntakeRequest): Promis
   if (size !== null && !request.sizeIsTotal && size > deps.maxFileSizeBytes) {
     return { ok: false, error: tooLargeError(size, deps.maxFileSizeBytes) };
   }
-  if (size !== null && !request.sizeIsTotal && deps.splitLargeFiles === false && deps.uploadLimitBytes !== undefined && size > deps.uploadLimitBytes) {
-    return { ok: false, error: overUploadLimitError(size, deps.uploadLimitBytes) };
+  // What goes up of a video asked for its audio is far smaller: its size is checked once it is out.
+  const upload = request.wants?.audioOnly ? null : size;
+  if (upload !== null && !request.sizeIsTotal && deps.splitLargeFiles === false && deps.uploadLimitBytes !== undefined && upload > deps.uploadLimitBytes) {
+    return { ok: false, error: overUploadLimitError(upload, deps.uploadLimitBytes) };
   }
   return { ok: true, title, size };
 }
@@ -112,6 +116,7 @@ export async function storeChecked(deps: IntakeDeps, request: IntakeRequest, che
       title: safeTitle(checked.title ?? request.url),
       sizeBytes: checked.size,
       ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
+      ...(request.wants ? { wants: request.wants } : {}),
     },
     now(),
   );

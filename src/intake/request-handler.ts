@@ -32,6 +32,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): RequestHandler {
       userId: request.userId,
       requestMessageId: request.requestMessageId,
       requestId: request.id,
+      // A torrent's files are media too: the wish goes with whatever the link becomes.
+      wants: request.wants,
     };
     if (request.kind === "document") {
       const bytes = await deps.fetchDocument(request.text);

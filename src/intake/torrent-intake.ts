@@ -1,6 +1,7 @@
 import { findOpenTorrent, queuePosition } from "../db/item-repository.ts";
 import { saveMetainfo } from "../db/torrent-repository.ts";
 import { toAppError } from "../errors.ts";
+import type { Wants } from "../items/item.ts";
 import { filenameFromUrl } from "../sources/http-probe.ts";
 import { allTooLargeError, buildMagnet, fileCount, magnetTitle, selectFiles, tooManyFilesError } from "../sources/torrent/torrent-files.ts";
 import { fetchTorrentFile, parseMagnet, parseTorrentFile } from "../sources/torrent/torrent-meta.ts";
@@ -18,6 +19,8 @@ export interface TorrentRequest {
   requestMessageId?: number | null;
   /** The stored request this comes from: its item is stored once only. */
   requestId?: number;
+  /** What was asked of its media (`/audio`: each file's audio). */
+  wants?: Wants;
 }
 
 /**
@@ -30,9 +33,10 @@ export interface TorrentRequest {
  */
 export async function enqueueTorrent(deps: IntakeDeps, request: TorrentRequest, input: TorrentInput): Promise<IntakeOutcome> {
   const now = deps.now ?? Date.now;
-  // Two magnets of one torrent may differ in name or trackers; the info hash decides.
+  // Two magnets of one torrent may differ in name or trackers; the info hash decides (and what
+  // was asked of it: its files, or only their audio).
   const openCopy = async (infoHash: string): Promise<IntakeOutcome | undefined> => {
-    const existing = await findOpenTorrent(deps.db, request.chatId, infoHash);
+    const existing = await findOpenTorrent(deps.db, request.chatId, infoHash, request.wants ?? {});
     if (!existing) return undefined;
     return { status: "duplicate", item: existing, position: existing.status === "queued" ? await queuePosition(deps.db, existing) : null };
   };

@@ -58,6 +58,17 @@ export function canMove(from: ItemStatus, to: ItemStatus): boolean {
   return MOVES[from].includes(to);
 }
 
+/**
+ * What a person asked to get of an item's media beyond the link: `/audio` wants only its audio.
+ * Stored with the item (and with the request it comes from), so a retry or a restart keeps it;
+ * `{}` is the default: the file as it is, a video at the best quality that fits. Links with
+ * different wishes are different items (a video and its audio may both be open in a chat).
+ */
+export interface Wants {
+  /** Deliver only the audio track, as an audio file Telegram plays (`/audio`). */
+  audioOnly?: boolean;
+}
+
 export const PRIORITIES = { high: 10, normal: 0, low: -10 } as const;
 export type PriorityName = keyof typeof PRIORITIES;
 
@@ -90,6 +101,8 @@ export interface Item {
   lastModified: string | null;
   /** The stored request it came from (a link someone sent), or null (found on a page, say). */
   requestId: number | null;
+  /** What was asked of its media (only the audio, say); `{}`: the file as it is. */
+  wants: Wants;
   createdAt: number;
   updatedAt: number;
   startedAt: number | null;

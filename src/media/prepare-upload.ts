@@ -9,9 +9,15 @@ import type { DataDisk } from "../storage/data-disk.ts";
 import { type MediaTools, cutArgs, progressWatch, remuxArgs } from "../tools/ffmpeg.ts";
 import { probeMedia } from "../tools/ffprobe.ts";
 import { runTool } from "../tools/run-tool.ts";
+import { audioNeedsToolsError, extractAudio } from "./audio-only.ts";
 
 export interface PrepareOptions {
   tools?: MediaTools | undefined;
+  /**
+   * `uploadAs: "document"`: everything goes up as a file, so nothing is remuxed or cut into
+   * playable parts (the audio `/audio` asks for is still taken out).
+   */
+  asDocuments?: boolean;
   /** Largest single upload (`uploadLimitBytes`). */
   limit: number;
   /** `splitLargeFiles`. */
@@ -25,8 +31,11 @@ export interface PrepareOptions {
   settingsOf: (chatId: number) => Promise<Pick<ChatSettings, "uploadAs" | "splitStyle">>;
 }
 
-/** What goes up for the downloaded files of an item (the worker's step between download and upload). */
-export type UploadPreparer = (files: DeliverableFile[], signal: AbortSignal, item: Pick<Item, "chatId">) => Promise<DeliverableFile[]>;
+/**
+ * What goes up for the downloaded files of an item (the worker's step between download and
+ * upload): for its chat's settings, and what was asked of their media (`item.wants`).
+ */
+export type UploadPreparer = (files: DeliverableFile[], signal: AbortSignal, item: Pick<Item, "chatId" | "wants">) => Promise<DeliverableFile[]>;
 
 const MEDIA = /\.(mp4|m4v|mkv|webm|mov|avi|mp3|m4a|aac|ogg|oga|opus|flac|wav)$/i;
 /** Containers Telegram plays as video once they are MP4, with codecs it plays. */
@@ -35,20 +44,29 @@ const PLAYABLE_VIDEO = new Set(["h264", "hevc"]);
 const PLAYABLE_AUDIO = new Set(["aac", "mp3"]);
 
 /**
- * Files over the upload limit: a video or audio file is cut into playable parts with ffmpeg
- * (stream copy, no re-encoding, each part starting on a keyframe and under the limit), anything
- * else (or media ffmpeg cannot cut, or every file in a chat whose split style is "bytes") into
- * byte parts. Videos Telegram plays but in another container (MKV, WebM, MOV, AVI) become MP4 by
- * stream copy; an MP4 whose index sits at its end is rewritten with the index first, so it
+ * `/audio` first: a file's audio track replaces it (see `audio-only.ts`), and is what the rest
+ * applies to. Files over the upload limit: a video or audio file is cut into playable parts with
+ * ffmpeg (stream copy, no re-encoding, each part starting on a keyframe and under the limit),
+ * anything else (or media ffmpeg cannot cut, or every file in a chat whose split style is "bytes")
+ * into byte parts. Videos Telegram plays but in another container (MKV, WebM, MOV, AVI) become MP4
+ * by stream copy; an MP4 whose index sits at its end is rewritten with the index first, so it
  * streams. A chat that takes files as documents gets them as they came.
  */
 export function createUploadPreparer(options: PrepareOptions): UploadPreparer {
   return async (files, signal, item) => {
     const settings = await options.settingsOf(item.chatId);
-    const tools = settings.uploadAs === "document" ? undefined : options.tools;
+    const asDocuments = options.asDocuments || settings.uploadAs === "document";
+    const wants = item.wants ?? {};
     const out: DeliverableFile[] = [];
-    for (const file of files) {
-      const media = tools && (file.offset ?? 0) === 0 && MEDIA.test(file.name) ? tools : undefined;
+    for (const downloaded of files) {
+      const tools = options.tools;
+      const whole = (downloaded.offset ?? 0) === 0;
+      let file = downloaded;
+      if (wants.audioOnly && whole) {
+        if (!tools) throw audioNeedsToolsError();
+        file = await extractAudio(tools, downloaded, options, signal);
+      }
+      const media = tools && !asDocuments && whole && MEDIA.test(file.name) ? tools : undefined;
       if (file.size <= options.limit) {
         out.push(media ? await playable(media, file, options, signal) : file);
         continue;

@@ -74,7 +74,8 @@ export class ItemRun {
           await this.recorder.settle(item, () => this.outcomes.choosing(item, result.offer, log), log);
           return;
         }
-        // Over the upload limit: parts (or a refusal), decided once and recorded with the files.
+        // Only the audio (/audio), and over the upload limit: parts (or a refusal), decided once and
+        // recorded with the files.
         state.stage = { kind: "preparing-upload", ...(state.stage ? { after: state.stage } : {}) };
         report();
         const parts = this.deps.prepare
@@ -120,6 +121,8 @@ export class ItemRun {
     // Asked once: a choice made (or the timeout's default) is not asked again.
     const asks =
       config.chooseTimeoutMs > 0 && item.choice === null ? ((await this.deps.askBefore?.(item.chatId)) ?? { files: true, quality: true }) : { files: false, quality: false };
+    // Only the audio wanted: there is no quality to pick.
+    if (item.wants.audioOnly) asks.quality = false;
     let current = item;
     const declined = new Set<SourceKind>();
     for (let hop = 0; hop < MAX_HOPS; hop++) {
@@ -159,7 +162,7 @@ export class ItemRun {
         },
         enqueue: (found) => this.deps.enqueue(item, found),
         findOpen: async (url) => {
-          const open = await findOpenByUrl(db, item.chatId, url);
+          const open = await findOpenByUrl(db, item.chatId, url, item.wants);
           if (!open) return undefined;
           return { item: open, position: open.status === "queued" ? await queuePosition(db, open) : null };
         },

@@ -1,6 +1,6 @@
 import type { Config } from "../config.ts";
 import type { Db } from "../db/database.ts";
-import type { Item, ItemFile, SourceKind } from "../items/item.ts";
+import type { Item, ItemFile, SourceKind, Wants } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { DeliverableFile, FoundItem, FoundOutcome, Source } from "../sources/source.ts";
 import type { DataDisk } from "../storage/data-disk.ts";
@@ -39,9 +39,9 @@ export interface WorkerDeps {
   /** Sends files together as one album (2 to 10 parts of a big file); without it, one by one. */
   uploadGroup?: GroupUploader;
   /**
-   * What goes up for the downloaded files (parts of files over the upload limit, a remux that
-   * plays) for `item`'s chat: called once, before the files are recorded. Default: byte parts of
-   * files over the limit.
+   * What goes up for the downloaded files (only their audio when the item wants that, parts of
+   * files over the upload limit, a remux that plays) for `item`'s chat: called once, before the
+   * files are recorded. Default: byte parts of files over the limit.
    */
   prepare?: (files: DeliverableFile[], signal: AbortSignal, item: Item) => Promise<DeliverableFile[]>;
   /** What a chat wants asked before a download (its settings); default: both. */

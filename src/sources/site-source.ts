@@ -124,7 +124,9 @@ export function createSiteDownloader(options: SiteSourceOptions): SiteDownloader
     const watch = watchOutput(ctx, { ...options, metadataMs, pageTimeout });
     let files: string[] = [];
     try {
-      await runTool(options.bin, downloadArgs(common, { url, dir: ctx.dir, maxBytes: ctx.maxBytes }), {
+      // Only the audio asked for: yt-dlp fetches an audio format, not the video around it.
+      const audioOnly = ctx.item.wants.audioOnly === true;
+      await runTool(options.bin, downloadArgs(common, { url, dir: ctx.dir, maxBytes: ctx.maxBytes, audioOnly }), {
         signal: AbortSignal.any([signal, watch.signal]),
         timeoutMs: options.timeoutMs ?? 6 * 60 * 60_000,
         processes: options.processes,

@@ -138,6 +138,61 @@ export function joinTracksArgs(tracks: ReadonlyArray<{ file: string; format: str
   ];
 }
 
+/**
+ * What becomes of an audio track that goes up on its own: a file `sendAudio` plays, which the Bot
+ * API says is an MP3 or an M4A. AAC and ALAC are copied into an M4A and MP3 into an MP3, bit for
+ * bit; anything else (Opus, Vorbis, FLAC, AC-3, PCM...) is encoded to MP3 (LAME's VBR level 2,
+ * about 190 kbit/s), which every player reads, tags and cover included. Pure.
+ */
+export interface AudioPlan {
+  container: "m4a" | "mp3";
+  copy: boolean;
+}
+
+const M4A_CODECS = new Set(["aac", "alac"]);
+
+export function audioPlan(codec: string): AudioPlan {
+  if (M4A_CODECS.has(codec)) return { container: "m4a", copy: true };
+  return { container: "mp3", copy: codec === "mp3" };
+}
+
+/** Where a cover comes from: a frame a little into a video, or the file's own cover picture. */
+export type CoverSource = { from: "video"; atSeconds: number } | { from: "picture" };
+
+/** A scale filter that keeps a picture's shape and its longer side at most `side` px. Pure. */
+function fitWithin(side: number): string {
+  return `scale='if(gt(iw,ih),min(${side},iw),-2)':'if(gt(iw,ih),-2,min(${side},ih))'`;
+}
+
+/**
+ * A file's first audio track on its own, copied or encoded as `plan` says, with the title and
+ * performer given (a source may keep them where an MP3 or M4A would not carry them over) and,
+ * from `cover`, a JPEG of at most 640 px as its cover picture; without one, no picture at all
+ * (`-vn`). The cover's frame is read through a second opening of the same file, so the seek to
+ * it does not cut the audio. Pure.
+ */
+export function audioOnlyArgs(
+  input: string,
+  output: string,
+  options: { plan: AudioPlan; cover?: CoverSource | undefined; tags?: { title?: string | undefined; performer?: string | undefined } },
+): string[] {
+  const { plan, cover, tags } = options;
+  const picture = cover
+    ? ["-map", "1:v:0", "-c:v", "mjpeg", "-q:v", "3", "-frames:v", "1", "-vf", fitWithin(640), "-disposition:v:0", "attached_pic"]
+    : ["-vn"];
+  return [
+    "-v", "error", ...PROGRESS, ...inputArgs(input),
+    ...(cover ? [...(cover.from === "video" ? ["-ss", String(cover.atSeconds)] : []), ...inputArgs(input)] : []),
+    "-map", "0:a:0", ...picture,
+    "-c:a", ...(plan.copy ? ["copy"] : ["libmp3lame", "-q:a", "2"]),
+    ...(tags?.title ? ["-metadata", `title=${tags.title}`] : []),
+    ...(tags?.performer ? ["-metadata", `artist=${tags.performer}`] : []),
+    // ipod: ffmpeg's muxer for .m4a; ID3v2.3 is the version every player reads.
+    ...(plan.container === "m4a" ? ["-movflags", "+faststart", "-f", "ipod"] : ["-id3v2_version", "3", "-f", "mp3"]),
+    "-y", `file:${output}`,
+  ];
+}
+
 /** Telegram's limits for a thumbnail: JPEG, at most 320 px a side, under 200 kB. */
 const THUMB_SIDE = 320;
 const THUMB_BYTES = 200 * 1024;
@@ -153,7 +208,7 @@ export async function makeThumbnail(
   out: string,
   options: { atSeconds: number; cover?: boolean; signal?: AbortSignal },
 ): Promise<boolean> {
-  const scale = `scale='if(gt(iw,ih),min(${THUMB_SIDE},iw),-2)':'if(gt(iw,ih),-2,min(${THUMB_SIDE},ih))'`;
+  const scale = fitWithin(THUMB_SIDE);
   for (const quality of [4, 12, 24]) {
     const seek = options.cover ? [] : ["-ss", String(options.atSeconds)];
     const pick = options.cover ? ["-map", "0:v:0"] : [];

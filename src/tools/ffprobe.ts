@@ -7,7 +7,8 @@ export interface MediaInfo {
   /** Seconds, rounded; 0 when unknown. */
   duration: number;
   video?: { codec: string; width: number; height: number };
-  audio?: { codec: string };
+  /** `bitRate` in bits per second, when the container says. */
+  audio?: { codec: string; bitRate?: number };
   /** A picture stream in an audio file (its cover). */
   cover: boolean;
   title?: string;
@@ -15,8 +16,16 @@ export interface MediaInfo {
 }
 
 interface ProbeOutput {
-  format?: { duration?: string; tags?: Record<string, string> };
-  streams?: Array<{ codec_type?: string; codec_name?: string; width?: number; height?: number; disposition?: { attached_pic?: number } }>;
+  format?: { format_name?: string; duration?: string; tags?: Record<string, string> };
+  streams?: Array<{
+    codec_type?: string;
+    codec_name?: string;
+    width?: number;
+    height?: number;
+    bit_rate?: string;
+    disposition?: { attached_pic?: number };
+    tags?: Record<string, string>;
+  }>;
 }
 
 /** What a media file holds, from `ffprobe -print_format json`; undefined when ffprobe cannot read it. */
@@ -44,12 +53,17 @@ export function readProbe(out: ProbeOutput): MediaInfo {
   const picture = (s: (typeof streams)[number]) => s.disposition?.attached_pic === 1;
   const video = streams.find((s) => s.codec_type === "video" && !picture(s));
   const audio = streams.find((s) => s.codec_type === "audio");
-  const tags = Object.fromEntries(Object.entries(out.format?.tags ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const lower = (t: Record<string, string> | undefined) => Object.fromEntries(Object.entries(t ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  // Ogg keeps its tags (Vorbis comments) on the stream; elsewhere a stream's "title" names the
+  // track ("English", "Stereo"), not the work.
+  const ogg = out.format?.format_name === "ogg";
+  const tags = { ...(ogg ? lower(audio?.tags) : {}), ...lower(out.format?.tags) };
   const duration = Math.round(Number(out.format?.duration ?? 0)) || 0;
+  const bitRate = Number(audio?.bit_rate);
   return {
     duration,
     ...(video ? { video: { codec: video.codec_name ?? "", width: video.width ?? 0, height: video.height ?? 0 } } : {}),
-    ...(audio ? { audio: { codec: audio.codec_name ?? "" } } : {}),
+    ...(audio ? { audio: { codec: audio.codec_name ?? "", ...(bitRate > 0 ? { bitRate } : {}) } } : {}),
     cover: streams.some(picture),
     ...(tags.title ? { title: tags.title } : {}),
     ...(tags.artist ? { performer: tags.artist } : {}),

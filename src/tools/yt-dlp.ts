@@ -91,6 +91,13 @@ export function releaseAgeDays(version: string, now: number): number | undefined
 /** MP4 with H.264/AAC first, as Telegram plays it (as ytdlbot does), then whatever merges into MP4. */
 const FORMAT = "b[ext=mp4][vcodec^=avc1]/bv*[ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[ext=mp4]/bv*+ba/b";
 
+/**
+ * Only the audio (`/audio`): the best audio-only format, an M4A first (AAC, which goes up as it
+ * is) then an MP3; a page that offers none (a plain video file found by the generic extractor)
+ * gives its best single file, whose audio the bot then takes out itself.
+ */
+const AUDIO_FORMAT = "ba[ext=m4a]/ba[ext=mp3]/ba/b";
+
 const LIVE = new Set(["is_live", "is_upcoming", "post_live"]);
 
 /** What every run gets: no config of the user's, the guarded proxy, the wrapped ffmpeg, cookies. Pure. */
@@ -110,14 +117,19 @@ export function metadataArgs(common: string[], url: string): string[] {
   return [...common, "--no-playlist", "--flat-playlist", "--dump-single-json", url];
 }
 
-/** The download of a page's video into `dir`, at most `maxBytes` when the size is known up front. Pure. */
-export function downloadArgs(common: string[], options: { url: string; dir: string; maxBytes: number }): string[] {
+/**
+ * The download of a page's video (or, `audioOnly`, only its audio, with the page's title and
+ * uploader written into the file as its tags) into `dir`, at most `maxBytes` when the size is
+ * known up front. Pure.
+ */
+export function downloadArgs(common: string[], options: { url: string; dir: string; maxBytes: number; audioOnly?: boolean }): string[] {
   return [
     ...common, "--no-playlist", "--no-part", "--no-mtime", "--newline", "--progress",
     // yt-dlp's own downloader for HLS and DASH too: ffmpeg never gets a URL. A live stream
     // would still go to ffmpeg, so it is left out.
     "--downloader", "native", "--match-filter", "!is_live",
-    "-f", FORMAT, "--merge-output-format", "mp4", "--max-filesize", String(options.maxBytes),
+    ...(options.audioOnly ? ["-f", AUDIO_FORMAT, "--embed-metadata"] : ["-f", FORMAT, "--merge-output-format", "mp4"]),
+    "--max-filesize", String(options.maxBytes),
     "--progress-template", "download:PROGRESS %(progress)j",
     // Downloads done, merging and fixing up next (yt-dlp's own lines are off with --print).
     "--print", "post_process:POSTPROCESS %(ext)s",

@@ -295,7 +295,7 @@ describe("commands", () => {
     await h.start();
     const names = h.api.commands.map((c) => c.command);
     expect(names).toEqual(COMMANDS.map((c) => c.command));
-    for (const c of ["download", "torrent", "queue", "status", "cancel", "retry", "pause", "resume", "priority", "history", "help"]) {
+    for (const c of ["download", "audio", "torrent", "queue", "status", "cancel", "retry", "pause", "resume", "priority", "history", "help"]) {
       expect(names).toContain(c);
     }
     // A listed command is one the bot answers: a dropped handler would fall through to the

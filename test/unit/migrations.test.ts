@@ -40,6 +40,17 @@ async function namesFrom(first: string): Promise<string[]> {
     .sort();
 }
 
+/**
+ * Applies the pending migrations up to and including `last` (a test of one migration looks at the
+ * database as that one left it, whatever later migrations change); returns their names.
+ */
+async function migrateThrough(db: Db, last: string): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
+  const { error, results } = await migrator.migrateTo(last);
+  if (error) throw error;
+  return (results ?? []).map((r) => r.migrationName);
+}
+
 describe("migration 005: delivered files live in item_files only", () => {
   it("moves a delivery an earlier version recorded on the item, and keeps everything else", async () => {
     // The database as the version before 005 left it.
@@ -57,7 +68,7 @@ describe("migration 005: delivered files live in item_files only", () => {
 
       expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-11-28"));
 
-      expect(await findDelivered(db, 7, "https://x.invalid/old.mp4")).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
+      expect(await findDelivered(db, 7, "https://x.invalid/old.mp4", {})).toMatchObject({ files: [{ fileId: "FILE-OLD", kind: "video" }] });
       expect((await listItemFiles(db, 2)).map((f) => f.fileId)).toEqual(["FA", "FB"]);
       expect(await findItem(db, 3)).toMatchObject({ status: "paused", bytesDone: 25, downloaded: false });
       expect(await findItem(db, 2)).toMatchObject({ downloaded: true });
@@ -127,8 +138,9 @@ describe("migration 012: streams and sites are sources of their own", () => {
   /** What the rebuild must keep: the table's columns, its indexes and their definitions. */
   async function itemsShape(db: Db) {
     const columns = (await sql`pragma table_info(items)`.execute(db)).rows;
-    const indexes = (await sql`select name, sql from sqlite_master where type = 'index' and tbl_name = 'items' order by name`.execute(db)).rows;
-    return { columns, indexes };
+    const indexes = (await sql<{ name: string; sql: string | null }>`select name, sql from sqlite_master where type = 'index' and tbl_name = 'items' order by name`.execute(db)).rows;
+    // The same index written on one line or two is the same index.
+    return { columns, indexes: indexes.map((i) => ({ name: i.name, sql: i.sql?.replace(/\s+/g, " ") ?? null })) };
   }
   const insertKind = (db: Db, id: number, kind: string, url = `https://x.invalid/${id}`) =>
     sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, created_at, updated_at)
@@ -152,12 +164,11 @@ describe("migration 012: streams and sites are sources of their own", () => {
       await sql`insert into torrent_notices (item_id, kind, created_at) values (3, 'skipped', ${now})`.execute(db);
       const shape = await itemsShape(db);
 
-      // 012 alone: later migrations change items again (013 adds its columns).
-      const to012 = await new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) }).migrateTo("2026-12-06-012-stream-and-site-sources");
-      expect(to012.error).toBeUndefined();
-      expect(to012.results?.map((r) => r.migrationName)).toEqual(["2026-12-06-012-stream-and-site-sources"]);
+      expect(await migrateThrough(db, "2026-12-06-012-stream-and-site-sources")).toEqual(["2026-12-06-012-stream-and-site-sources"]);
 
       expect(await itemsShape(db)).toEqual(shape);
+      // The repositories below speak the latest schema.
+      await migrateToLatest(db);
       expect(await findItem(db, 1)).toMatchObject({ sourceKind: "direct", status: "completed", title: "a.mp4", sizeBytes: 10, etag: '"e1"', requestId: 3 });
       expect(await findItem(db, 2)).toMatchObject({ sourceKind: "crawler", status: "downloading", attempts: 1 });
       expect(await findItem(db, 3)).toMatchObject({ sourceKind: "torrent", status: "failed", lastError: { kind: "stalled", seconds: 60 }, errorCode: "STALLED" });
@@ -193,6 +204,7 @@ describe("migration 012: streams and sites are sources of their own", () => {
     const { db } = await databaseBefore("2026-12-06-012");
     try {
       const narrow = await itemsShape(db);
+      // Every later migration too: each one's down runs on the way back.
       await migrateToLatest(db);
       await insertKind(db, 1, "stream");
       await insertKind(db, 2, "site");
@@ -271,6 +283,66 @@ describe("migration 013: items that wait for a choice", () => {
       expect(error).toBeUndefined();
       expect((await sql<{ status: string }>`select status from items where id = 1`.execute(db)).rows).toEqual([{ status: "queued" }]);
       expect((await sql`select name from sqlite_master where name = 'choice_messages'`.execute(db)).rows).toEqual([]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("migration 014: what was asked of a link's media is stored with the item and its request", () => {
+  const LAST = "2026-12-06-014-audio-only";
+  const open = (db: Db, id: number, url: string, wants: string, status = "queued") =>
+    sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, wants, created_at, updated_at)
+      values (${id}, 7, ${url}, 'direct', 't', ${status}, 1, ${wants}, 1, 1)`.execute(db);
+
+  it("gives every item and request no wish, and lets a link's video and its audio be open together", async () => {
+    const { db } = await databaseBefore(LAST);
+    try {
+      const now = 1_800_000_000_000;
+      await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, created_at, updated_at)
+        values (1, 7, 'https://x.invalid/a.mp4', 'direct', 'a.mp4', 'queued', ${now}, ${now}, ${now})`.execute(db);
+      await sql`insert into intake_requests (chat_id, kind, text, fresh, created_at) values (7, 'link', 'https://x.invalid/b', 0, ${now})`.execute(db);
+      expect(await migrateThrough(db, LAST)).toEqual([LAST]);
+
+      expect(await findItem(db, 1)).toMatchObject({ url: "https://x.invalid/a.mp4", wants: {} });
+      expect((await sql`select wants from intake_requests`.execute(db)).rows).toEqual([{ wants: "{}" }]);
+      // The same link asked for its audio is another item; asked twice the same way, it is not.
+      const audio = await insertItem(db, { chatId: 7, userId: 1, url: "https://x.invalid/a.mp4", sourceKind: "direct", title: "a", sizeBytes: null, wants: { audioOnly: true } }, now);
+      expect(audio).toMatchObject({ inserted: true, item: { id: 2, wants: { audioOnly: true } } });
+      const again = await insertItem(db, { chatId: 7, userId: 1, url: "https://x.invalid/a.mp4", sourceKind: "direct", title: "a", sizeBytes: null, wants: { audioOnly: true } }, now);
+      expect(again).toMatchObject({ inserted: false, existing: { id: 2 } });
+      const video = await insertItem(db, { chatId: 7, userId: 1, url: "https://x.invalid/a.mp4", sourceKind: "direct", title: "a", sizeBytes: null }, now);
+      expect(video).toMatchObject({ inserted: false, existing: { id: 1, wants: {} } });
+      await expect(open(db, 3, "https://x.invalid/a.mp4", '{"audioOnly":true}')).rejects.toThrow(/UNIQUE constraint failed/);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it("down makes audio items plain downloads again, cancelling one whose link is open as a plain download too", async () => {
+    const { db } = await databaseBefore(LAST);
+    try {
+      await migrateThrough(db, LAST);
+      await open(db, 1, "https://x.invalid/both", "{}");
+      await open(db, 2, "https://x.invalid/both", '{"audioOnly":true}');
+      await open(db, 3, "https://x.invalid/audio", '{"audioOnly":true}');
+      await open(db, 4, "https://x.invalid/both", '{"audioOnly":true}', "completed");
+
+      const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
+      const { error, results } = await migrator.migrateDown();
+      expect(error).toBeUndefined();
+      expect(results).toEqual([{ migrationName: LAST, direction: "Down", status: "Success" }]);
+
+      expect((await sql`select id, status from items order by id`.execute(db)).rows).toEqual([
+        { id: 1, status: "queued" },
+        { id: 2, status: "cancelled" },
+        { id: 3, status: "queued" },
+        { id: 4, status: "completed" },
+      ]);
+      const columns = (await sql<{ name: string }>`pragma table_info(items)`.execute(db)).rows.map((r) => r.name);
+      expect(columns).not.toContain("wants");
+      // The index of open URLs is the one before: one open item per link and chat.
+      await expect(sql`update items set status = 'queued' where id = 2`.execute(db)).rejects.toThrow(/UNIQUE constraint failed/);
     } finally {
       await db.destroy();
     }

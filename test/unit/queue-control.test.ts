@@ -51,6 +51,7 @@ function item(id: number, patch: Partial<Item> = {}): Item {
     choice: null,
     choiceDeadline: null,
     requestId: null,
+    wants: {},
     createdAt: NOW - 1000,
     updatedAt: NOW - 1000,
     startedAt: null,

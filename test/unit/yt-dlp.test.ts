@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { SAFE_FORMATS } from "../../src/tools/ffmpeg.ts";
 import { toolEnvironment } from "../../src/tools/run-tool.ts";
 import { parseStat } from "../../src/tools/tool-processes.ts";
-import { createSiteMatcher, findYtDlp, playlistEntries, writeToolWrappers } from "../../src/tools/yt-dlp.ts";
+import { createSiteMatcher, downloadArgs, findYtDlp, playlistEntries, writeToolWrappers } from "../../src/tools/yt-dlp.ts";
 
 const ytDlp = findYtDlp(undefined);
 
@@ -81,5 +81,31 @@ describe("the tools' surroundings", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("downloadArgs", () => {
+  const common = ["--no-config"];
+  const base = { url: "https://example.com/watch", dir: "/d/1", maxBytes: 1000 };
+  const after = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
+
+  it("asks for a video Telegram plays, merged into an MP4, within the size limit", () => {
+    const args = downloadArgs(common, base);
+    expect(after(args, "-f")).toBe("b[ext=mp4][vcodec^=avc1]/bv*[ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[ext=mp4]/bv*+ba/b");
+    expect(after(args, "--merge-output-format")).toBe("mp4");
+    expect(after(args, "--max-filesize")).toBe("1000");
+    expect(args).not.toContain("--embed-metadata");
+  });
+
+  it("asks for the audio alone for /audio (an M4A first), with the page's tags, within the same limit", () => {
+    const args = downloadArgs(common, { ...base, audioOnly: true });
+    expect(after(args, "-f")).toBe("ba[ext=m4a]/ba[ext=mp3]/ba/b");
+    expect(args).toContain("--embed-metadata");
+    expect(args).not.toContain("--merge-output-format");
+    expect(after(args, "--max-filesize")).toBe("1000");
+    // Everything else as for a video: its own downloader, live streams left out, the page last.
+    expect(args.filter((a) => !["-f", "ba[ext=m4a]/ba[ext=mp3]/ba/b", "--embed-metadata"].includes(a))).toEqual(
+      downloadArgs(common, base).filter((a) => !["-f", after(downloadArgs(common, base), "-f"), "--merge-output-format", "mp4"].includes(a)),
+    );
   });
 });

@@ -6,6 +6,7 @@ export const HELP_TEXT = [
   "/download &lt;url&gt; — download a file (or the media on a web page) and send it here. Several links, separated by spaces or new lines, are queued in order.",
   "/torrent &lt;magnet or .torrent URL&gt; — download a torrent (each of its files arrives as its own document); you can also send a .torrent file, or give /download a magnet link.",
   "/download! &lt;url&gt; — download again a link that was delivered before (otherwise the bot re-sends the file it already has).",
+  "/audio &lt;url&gt; — only the sound of a video (a file, a stream or a video site's page), as an audio file with its title and cover: copied as it is when it is AAC or MP3, else converted to MP3.",
   "",
   "/queue — what is downloading and waiting · /status — counts, free disk · /history — the last finished downloads",
   "/cancel 12 · /retry 12 — cancel a download, or queue a failed or cancelled one again (or reply /cancel, /retry to a message about it)",

@@ -285,12 +285,12 @@ export function queueControlFeature(deps: QueueControlFeatureDeps): Composer<Con
     }
   }
 
-  /** "Download again" on a re-sent item: the URL goes through intake as with `/download!`. */
+  /** "Download again" on a re-sent item: the URL goes through intake as with `/download!`, with the wishes it had (only its audio, say). */
   async function downloadAgain(ctx: Context, chatId: number, itemId: number): Promise<string> {
     const item = await control.find(itemId, chatId);
     if (!item) return ANSWERS.notAllowed;
     // As a /download! sent in reply to the request: the answer comes like any other.
-    await deps.answers.ask([{ request: { kind: "link", text: item.url, fresh: true }, label: item.url }], {
+    await deps.answers.ask([{ request: { kind: "link", text: item.url, fresh: true, wants: item.wants }, label: item.url }], {
       chatId,
       userId: ctx.from?.id ?? null,
       requestMessageId: item.requestMessageId ?? ctx.callbackQuery?.message?.message_id ?? null,

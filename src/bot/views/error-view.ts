@@ -108,6 +108,13 @@ export function describeReason(reason: ErrorReason): string {
       return `the video is larger than this bot's limit of ${formatBytes(reason.limit)} (maxFileSizeBytes).`;
     case "ytDlpFailed":
       return "yt-dlp could not download the page's video (details are in the bot's log).";
+    // Only the audio.
+    case "noAudioTrack":
+      return "the video has no sound, so there is no audio to send; /download sends the video itself.";
+    case "audioExtractFailed":
+      return "ffmpeg could not take the audio out of the download (details are in the bot's log); /download sends the file as it is.";
+    case "audioNeedsFfmpeg":
+      return "taking the audio out of a video needs ffmpeg, which this bot does not have; /download sends the file as it is.";
     // Streams.
     case "streamBadAddress":
       return "the stream's playlist names an address that is not valid; the stream cannot be downloaded.";

@@ -21,7 +21,8 @@ export function describeOutcome(outcome: ReplyOutcome, url: string): string {
   if (outcome.status === "redelivered") {
     return `↺ ${name} was delivered here before (#${item.id}): sent again from Telegram's copy.`;
   }
-  return `✓ Queued #${item.id} ${name}${size}: position ${outcome.position} in the queue.`;
+  const only = item.wants.audioOnly ? ", only its audio" : "";
+  return `✓ Queued #${item.id} ${name}${size}${only}: position ${outcome.position} in the queue.`;
 }
 
 /** "h: the file is not there" → "the file is not there": the line shows the link already. */

@@ -126,9 +126,11 @@ export async function makePlan(http: Got, url: string, ctx: SourceContext): Prom
   if (ctx.ask?.quality && qualities.filter((q) => q.fits).length > 1) return { kind: "quality", qualities, audio: false };
   const variant = chosenVariant(top.variants, duration, ctx);
   ctx.logger.info({ bandwidth: variant.bandwidth, height: variant.height, variants: top.variants.length }, "stream variant chosen");
+  const audio = variant.audio && (variant.audio.track ?? (await readTrack(http, variant.audio.playlistUrl!, ctx.signal)).track);
+  // Only the audio asked for (/audio), and it has a rendition of its own: no video is fetched.
+  if (audio && ctx.item.wants.audioOnly) return planOf([audio], duration, null);
   const video = variant.track ?? (variant === first && firstRead ? firstRead.track : (await readTrack(http, variant.playlistUrl!, ctx.signal)).track);
-  const tracks = [video];
-  if (variant.audio) tracks.push(variant.audio.track ?? (await readTrack(http, variant.audio.playlistUrl!, ctx.signal)).track);
+  const tracks = audio ? [video, audio] : [video];
   const estimate = variant.bandwidth > 0 && duration > 0 ? Math.round((variant.bandwidth / 8) * duration) : null;
   return planOf(tracks, duration, estimate);
 }
