@@ -27,8 +27,10 @@ export async function setChoiceDraft(db: Db, id: number, chatId: number, draft: 
  * Chosen: back in line at its place (the queue orders by priority, then age, so it goes where it
  * stood), ready at once. Undefined when it was not waiting any more.
  */
-export function choose(db: Db, id: number, choice: Choice, now: number): Promise<Item | undefined> {
-  return transition(db, id, { from: "choosing", to: "queued", patch: { choice, choiceDeadline: null, nextAttemptAt: now } }, now);
+export function choose(db: Db, item: Pick<Item, "id" | "wants">, choice: Choice, now: number): Promise<Item | undefined> {
+  // "Audio only" is the same wish as /audio's, from then on.
+  const wants = choice.kind === "audio" ? { wants: { ...item.wants, audioOnly: true } } : {};
+  return transition(db, item.id, { from: "choosing", to: "queued", patch: { choice, choiceDeadline: null, nextAttemptAt: now, ...wants } }, now);
 }
 
 /** The waiting items whose question timed out by `now`, oldest deadline first. */

@@ -118,6 +118,7 @@ function patchColumns(patch: ItemPatch) {
     ...(patch.choiceOffer !== undefined && { choice_offer: patch.choiceOffer === null ? null : JSON.stringify(patch.choiceOffer) }),
     ...(patch.choice !== undefined && { choice: patch.choice === null ? null : JSON.stringify(patch.choice) }),
     ...(patch.choiceDeadline !== undefined && { choice_deadline: patch.choiceDeadline }),
+    ...(patch.wants !== undefined && { wants: wantsToColumn(patch.wants) }),
   };
 }
 

@@ -156,6 +156,7 @@ export interface ItemPatch {
   choiceOffer?: ChoiceOffer | null;
   choice?: Choice | null;
   choiceDeadline?: number | null;
+  wants?: Wants;
 }
 
 /** A finished file ready to be uploaded. */

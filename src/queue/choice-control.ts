@@ -67,7 +67,7 @@ export class ChoiceControl {
     if (!item) return undefined;
     const chosen: Choice = choice ?? { kind: "files", indices: this.picked(item) };
     if (chosen.kind === "files" && chosen.indices.length === 0) return { nothing: true };
-    const queued = await choose(this.deps.db, itemId, chosen, this.now());
+    const queued = await choose(this.deps.db, item, chosen, this.now());
     if (!queued) return undefined;
     this.deps.events.emit({ type: "chosen", item: queued, choice: chosen, timedOut: false });
     this.deps.notify();

@@ -265,7 +265,7 @@ export class QueueWorker {
     const now = this.now();
     for (const waiting of await expiredChoices(this.deps.db, now)) {
       const choice = { kind: "default", timedOut: true } as const;
-      const queued = await choose(this.deps.db, waiting.id, choice, now);
+      const queued = await choose(this.deps.db, waiting, choice, now);
       if (!queued) continue;
       this.deps.logger.info({ itemId: queued.id }, "nobody chose in time: going on with the default");
       this.deps.events.emit({ type: "chosen", item: queued, choice, timedOut: true });

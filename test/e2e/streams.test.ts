@@ -89,7 +89,7 @@ describe("streams", () => {
     h.send(`/download ${h.files.baseUrl}/hls/master.m3u8`);
     const asked = await h.api.waitForCall((c) => c.method === "sendMessage" && /which quality\?/.test(String(c.params.text)), { since });
     const buttons = (asked.params.reply_markup as { inline_keyboard: Array<Array<{ text: string; callback_data: string }>> }).inline_keyboard.flat();
-    expect(buttons.map((b) => b.text)).toEqual(["360p · ~659 KB", "180p · ~220 KB", "90p · ~87.9 KB", "⭐ Best that fits"]);
+    expect(buttons.map((b) => b.text)).toEqual(["360p · ~659 KB", "180p · ~220 KB", "90p · ~87.9 KB", "⭐ Best that fits", "🎵 Audio only"]);
     // Nothing of the stream is fetched before the choice: the master playlist and one variant's list only.
     expect(h.files.requests.filter((r) => r.path.endsWith(".ts"))).toEqual([]);
     const pressed = h.api.nextSeq;
@@ -101,6 +101,27 @@ describe("streams", () => {
     expect(Math.abs(info.duration - 6)).toBeLessThanOrEqual(1);
     expect(h.files.requests.some((r) => /^\/hls\/v[01]_/.test(r.path))).toBe(false);
     expect(h.api.chat(CHAT).find((m) => m.message_id === messageIdOf(asked))!.text).toBe("✓ #1 master.m3u8: 90p. Back in line.");
+  });
+
+  it("'Audio only' on an HLS master's question delivers an audio file of the stream's length, from its lightest variant", { timeout: 60_000 }, async () => {
+    h = await Harness.create();
+    serve(h, path.join(dir, "hls"), "/hls");
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${h.files.baseUrl}/hls/master.m3u8`);
+    const asked = await h.api.waitForCall((c) => c.method === "sendMessage" && /which quality\?/.test(String(c.params.text)), { since });
+    const buttons = (asked.params.reply_markup as { inline_keyboard: Array<Array<{ text: string; callback_data: string }>> }).inline_keyboard.flat();
+    h.api.pressButton(CHAT, messageIdOf(asked), buttons.find((b) => b.text === "🎵 Audio only")!.callback_data, { fromId: 501 });
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendAudio");
+    const audio = upload.files.find((f) => f.filename.endsWith(".m4a"))!;
+    const info = probeFile(audio.path);
+    expect(info.video).toBeUndefined();
+    expect(info.audio).toMatchObject({ codec: "aac" });
+    expect(Math.abs(info.duration - 6)).toBeLessThanOrEqual(1);
+    expect(Number(upload.params.duration)).toBeGreaterThanOrEqual(5);
+    // The lightest variant carried the sound: no segment of the others was fetched.
+    expect(h.files.requests.some((r) => /^\/hls\/v[01]_/.test(r.path))).toBe(false);
   });
 
   it("delivers the stream of an hls.js page", { timeout: 60_000 }, async () => {

@@ -102,6 +102,8 @@ export function qualitiesOf(variants: readonly StreamVariant[], durationSeconds:
 /** The variant a choice names: a quality by its id, else (best, default) the best that fits. */
 function chosenVariant(variants: readonly StreamVariant[], durationSeconds: number, ctx: SourceContext): StreamVariant {
   const choice = ctx.choice;
+  // Only its sound: the lightest variant carries it as well as any.
+  if (ctx.item.wants.audioOnly) return [...variants].sort((a, b) => a.bandwidth - b.bandwidth)[0]!;
   if (choice?.kind === "quality") {
     const picked = variants[Number(choice.id)];
     if (picked) return picked;
@@ -123,7 +125,7 @@ export async function makePlan(http: Got, url: string, ctx: SourceContext): Prom
   const firstRead = !first.track && first.playlistUrl ? await readTrack(http, first.playlistUrl, ctx.signal) : undefined;
   if (duration <= 0 && firstRead) duration = firstRead.durationSeconds;
   const qualities = qualitiesOf(top.variants, duration, ctx.maxBytes);
-  if (ctx.ask?.quality && qualities.filter((q) => q.fits).length > 1) return { kind: "quality", qualities, audio: false };
+  if (ctx.ask?.quality && qualities.filter((q) => q.fits).length > 1) return { kind: "quality", qualities, audio: true };
   const variant = chosenVariant(top.variants, duration, ctx);
   ctx.logger.info({ bandwidth: variant.bandwidth, height: variant.height, variants: top.variants.length }, "stream variant chosen");
   const audio = variant.audio && (variant.audio.track ?? (await readTrack(http, variant.audio.playlistUrl!, ctx.signal)).track);
