@@ -5,7 +5,7 @@ import { type MinSpeed, SpeedFloor, stalledError, tooSlowError } from "../net/tr
 import type { MediaTools } from "../tools/ffmpeg.ts";
 import { runTool } from "../tools/run-tool.ts";
 import type { ToolProcesses } from "../tools/tool-processes.ts";
-import { type YtDlpInfo, commonArgs, downloadArgs, liveStatus, metadataArgs, playlistEntries, readDownloadLine, writeToolWrappers, ytDlpFailure } from "../tools/yt-dlp.ts";
+import { type YtDlpInfo, commonArgs, downloadArgs, liveStatus, metadataArgs, playlistEntries, readDownloadLine, siteQualities, writeToolWrappers, ytDlpFailure } from "../tools/yt-dlp.ts";
 import { queueFound } from "./found-items.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 
@@ -120,13 +120,19 @@ export function createSiteDownloader(options: SiteSourceOptions): SiteDownloader
         reason: { kind: "siteLiveStream" },
       });
     }
+    // Offered in several heights: asked first, when the item may ask.
+    const qualities = siteQualities(info, ctx.maxBytes);
+    if (ctx.ask?.quality && !ctx.item.wants.audioOnly && qualities.filter((q) => q.fits).length > 1) {
+      return { kind: "choose", offer: { kind: "quality", qualities, audio: true } };
+    }
+    const chosenHeight = ctx.choice?.kind === "quality" ? Number(ctx.choice.id) || undefined : undefined;
     ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "site-opening-video", limitSeconds: seconds } });
     const watch = watchOutput(ctx, { ...options, metadataMs, pageTimeout });
     let files: string[] = [];
     try {
       // Only the audio asked for: yt-dlp fetches an audio format, not the video around it.
       const audioOnly = ctx.item.wants.audioOnly === true;
-      await runTool(options.bin, downloadArgs(common, { url, dir: ctx.dir, maxBytes: ctx.maxBytes, audioOnly }), {
+      await runTool(options.bin, downloadArgs(common, { url, dir: ctx.dir, maxBytes: ctx.maxBytes, audioOnly, ...(chosenHeight ? { maxHeight: chosenHeight } : {}) }), {
         signal: AbortSignal.any([signal, watch.signal]),
         timeoutMs: options.timeoutMs ?? 6 * 60 * 60_000,
         processes: options.processes,

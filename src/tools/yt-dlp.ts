@@ -21,7 +21,51 @@ export interface YtDlpInfo {
   url?: string;
   webpage_url?: string;
   entries?: (YtDlpInfo | null)[] | null;
-  formats?: { url?: string }[];
+  formats?: YtDlpFormat[];
+  duration?: number | null;
+}
+
+/** The little of a format the bot reads. */
+export interface YtDlpFormat {
+  url?: string;
+  format_id?: string;
+  height?: number | null;
+  vcodec?: string | null;
+  acodec?: string | null;
+  filesize?: number | null;
+  filesize_approx?: number | null;
+  /** Kbit/s. */
+  tbr?: number | null;
+}
+
+/**
+ * The heights a video is offered in, best first, each with the size its biggest format comes to
+ * (what yt-dlp says, else its bit rate times the duration; a video-only format gets the best
+ * audio's size added). Pure.
+ */
+export function siteQualities(info: YtDlpInfo, maxBytes: number): Array<{ id: string; height: number; sizeBytes: number | null; fits: boolean }> {
+  const sizeOf = (f: YtDlpFormat) => f.filesize ?? f.filesize_approx ?? (f.tbr && info.duration ? Math.round((f.tbr * 1000 * info.duration) / 8) : null);
+  const formats = info.formats ?? [];
+  const audioSizes = formats.filter((f) => f.vcodec === "none" && f.acodec !== "none").map(sizeOf).filter((n): n is number => n !== null);
+  const audio = audioSizes.length ? Math.max(...audioSizes) : 0;
+  const byHeight = new Map<number, number | null>();
+  for (const f of formats) {
+    if (!f.height || f.vcodec === "none") continue;
+    const own = sizeOf(f);
+    const size = own === null ? null : own + (f.acodec === "none" ? audio : 0);
+    const known = byHeight.get(f.height);
+    if (!byHeight.has(f.height) || (size !== null && (known === null || known === undefined || size > known))) byHeight.set(f.height, size);
+  }
+  return [...byHeight.entries()]
+    .sort(([a], [b]) => b - a)
+    .map(([height, sizeBytes]) => ({ id: String(height), height, sizeBytes, fits: sizeBytes === null || sizeBytes <= maxBytes }));
+}
+
+/** FORMAT with every alternative held to `maxHeight` pixels. Pure. */
+export function formatUpTo(maxHeight: number): string {
+  return FORMAT.split("/")
+    .map((alternative) => alternative.replace(/^(bv\*|b)/, `$1[height<=${maxHeight}]`))
+    .join("/");
 }
 
 /** One entry of a playlist, to be queued on its own (a `FoundItem` of the sources). */
@@ -122,13 +166,13 @@ export function metadataArgs(common: string[], url: string): string[] {
  * uploader written into the file as its tags) into `dir`, at most `maxBytes` when the size is
  * known up front. Pure.
  */
-export function downloadArgs(common: string[], options: { url: string; dir: string; maxBytes: number; audioOnly?: boolean }): string[] {
+export function downloadArgs(common: string[], options: { url: string; dir: string; maxBytes: number; audioOnly?: boolean; maxHeight?: number }): string[] {
   return [
     ...common, "--no-playlist", "--no-part", "--no-mtime", "--newline", "--progress",
     // yt-dlp's own downloader for HLS and DASH too: ffmpeg never gets a URL. A live stream
     // would still go to ffmpeg, so it is left out.
     "--downloader", "native", "--match-filter", "!is_live",
-    ...(options.audioOnly ? ["-f", AUDIO_FORMAT, "--embed-metadata"] : ["-f", FORMAT, "--merge-output-format", "mp4"]),
+    ...(options.audioOnly ? ["-f", AUDIO_FORMAT, "--embed-metadata"] : ["-f", options.maxHeight ? formatUpTo(options.maxHeight) : FORMAT, "--merge-output-format", "mp4"]),
     "--max-filesize", String(options.maxBytes),
     "--progress-template", "download:PROGRESS %(progress)j",
     // Downloads done, merging and fixing up next (yt-dlp's own lines are off with --print).

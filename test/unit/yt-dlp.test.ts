@@ -7,6 +7,7 @@ import { SAFE_FORMATS } from "../../src/tools/ffmpeg.ts";
 import { toolEnvironment } from "../../src/tools/run-tool.ts";
 import { parseStat } from "../../src/tools/tool-processes.ts";
 import { createSiteMatcher, downloadArgs, findYtDlp, playlistEntries, writeToolWrappers } from "../../src/tools/yt-dlp.ts";
+import { formatUpTo, siteQualities } from "../../src/tools/yt-dlp.ts";
 
 const ytDlp = findYtDlp(undefined);
 
@@ -107,5 +108,36 @@ describe("downloadArgs", () => {
     expect(args.filter((a) => !["-f", "ba[ext=m4a]/ba[ext=mp3]/ba/b", "--embed-metadata"].includes(a))).toEqual(
       downloadArgs(common, base).filter((a) => !["-f", after(downloadArgs(common, base), "-f"), "--merge-output-format", "mp4"].includes(a)),
     );
+  });
+});
+
+describe("a site's qualities", () => {
+  it("offers each height once, best first, with the size of its biggest format and the audio a video-only one needs", () => {
+    const info = {
+      duration: 100,
+      formats: [
+        { format_id: "140", vcodec: "none", acodec: "mp4a.40.2", filesize: 1_600_000 },
+        { format_id: "18", height: 360, vcodec: "avc1", acodec: "mp4a", filesize: 8_000_000 },
+        { format_id: "134", height: 360, vcodec: "avc1", acodec: "none", filesize: 5_000_000 },
+        { format_id: "136", height: 720, vcodec: "avc1", acodec: "none", filesize_approx: 20_000_000 },
+        { format_id: "137", height: 1080, vcodec: "avc1", acodec: "none", tbr: 4000 },
+        { format_id: "sb0", height: 90, vcodec: "none", acodec: "none" },
+      ],
+    };
+    expect(siteQualities(info, 30_000_000)).toEqual([
+      // 4000 kbit/s for 100 s is 50 MB, plus the audio: over the limit, shown but not offered.
+      { id: "1080", height: 1080, sizeBytes: 51_600_000, fits: false },
+      { id: "720", height: 720, sizeBytes: 21_600_000, fits: true },
+      { id: "360", height: 360, sizeBytes: 8_000_000, fits: true },
+    ]);
+    expect(siteQualities({ formats: [{ height: 480, vcodec: "vp9" }] }, 1)).toEqual([{ id: "480", height: 480, sizeBytes: null, fits: true }]);
+  });
+
+  it("holds every alternative of the format to the chosen height, and asks yt-dlp for it", () => {
+    expect(formatUpTo(720)).toBe(
+      "b[height<=720][ext=mp4][vcodec^=avc1]/bv*[height<=720][ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[height<=720][ext=mp4]/bv*[height<=720]+ba/b[height<=720]",
+    );
+    const args = downloadArgs(["--no-config"], { url: "https://v.example/w", dir: "/d", maxBytes: 10, maxHeight: 480 });
+    expect(args[args.indexOf("-f") + 1]).toBe(formatUpTo(480));
   });
 });
