@@ -262,7 +262,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const view = { uploadLimitBytes: config.uploadLimitBytes, splitLargeFiles: config.splitLargeFiles };
   bot.use(settingsFeature({ db, defaults, view, logger: logger.child({ part: "settings" }) }));
   bot.use(helpFeature());
-  bot.use(downloadFeature({ answers, audio: mediaTools !== undefined }));
+  bot.use(downloadFeature({ answers, audio: mediaTools !== undefined, qualityCap: async (chatId) => (await settingsOf(chatId)).qualityCap }));
   bot.use(torrentFeature({ answers, ...(config.localBotApi ? { maxTorrentBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }));
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
   bot.use(choiceFeature({ choices: new ChoiceControl({ db, events, notify: () => worker.notify() }), questions, logger }));

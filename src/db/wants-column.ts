@@ -6,14 +6,24 @@ import type { Wants } from "../items/item.ts";
  * which the unique index of open URLs compares. Pure.
  */
 export function wantsToColumn(wants: Wants): string {
-  return JSON.stringify({ ...(wants.audioOnly ? { audioOnly: true } : {}) });
+  return JSON.stringify({
+    ...(wants.audioOnly ? { audioOnly: true } : {}),
+    ...(wants.maxHeight && Number.isSafeInteger(wants.maxHeight) && wants.maxHeight > 0 ? { maxHeight: wants.maxHeight } : {}),
+    ...(wants.allFiles ? { allFiles: true } : {}),
+  });
 }
 
 /** What a row says was wished; anything this version does not know (a newer one's field) is left out. */
 export function wantsFromColumn(column: string): Wants {
   try {
-    const parsed: unknown = JSON.parse(column);
-    if (typeof parsed === "object" && parsed !== null && (parsed as { audioOnly?: unknown }).audioOnly === true) return { audioOnly: true };
+    const parsed = JSON.parse(column) as { audioOnly?: unknown; maxHeight?: unknown; allFiles?: unknown } | null;
+    if (typeof parsed === "object" && parsed !== null) {
+      return {
+        ...(parsed.audioOnly === true ? { audioOnly: true } : {}),
+        ...(typeof parsed.maxHeight === "number" && Number.isSafeInteger(parsed.maxHeight) && parsed.maxHeight > 0 ? { maxHeight: parsed.maxHeight } : {}),
+        ...(parsed.allFiles === true ? { allFiles: true } : {}),
+      };
+    }
   } catch {
     // Not JSON: no wish this version can read.
   }

@@ -67,6 +67,10 @@ export function canMove(from: ItemStatus, to: ItemStatus): boolean {
 export interface Wants {
   /** Deliver only the audio track, as an audio file Telegram plays (`/audio`). */
   audioOnly?: boolean;
+  /** A video no taller than this, unless a quality is chosen (the chat's quality cap). */
+  maxHeight?: number;
+  /** Every file of a torrent, without asking which (`/torrent <link> all`). */
+  allFiles?: boolean;
 }
 
 export const PRIORITIES = { high: 10, normal: 0, low: -10 } as const;

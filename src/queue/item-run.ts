@@ -121,8 +121,9 @@ export class ItemRun {
     // Asked once: a choice made (or the timeout's default) is not asked again.
     const asks =
       config.chooseTimeoutMs > 0 && item.choice === null ? ((await this.deps.askBefore?.(item.chatId)) ?? { files: true, quality: true }) : { files: false, quality: false };
-    // Only the audio wanted: there is no quality to pick.
+    // Only the audio wanted: there is no quality to pick; every file asked for: none to pick.
     if (item.wants.audioOnly) asks.quality = false;
+    if (item.wants.allFiles) asks.files = false;
     let current = item;
     const declined = new Set<SourceKind>();
     for (let hop = 0; hop < MAX_HOPS; hop++) {

@@ -125,7 +125,8 @@ export function createSiteDownloader(options: SiteSourceOptions): SiteDownloader
     if (ctx.ask?.quality && !ctx.item.wants.audioOnly && qualities.filter((q) => q.fits).length > 1) {
       return { kind: "choose", offer: { kind: "quality", qualities, audio: true } };
     }
-    const chosenHeight = ctx.choice?.kind === "quality" ? Number(ctx.choice.id) || undefined : undefined;
+    // A chosen quality, else the chat's cap.
+    const chosenHeight = (ctx.choice?.kind === "quality" ? Number(ctx.choice.id) || undefined : undefined) ?? ctx.item.wants.maxHeight;
     ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "site-opening-video", limitSeconds: seconds } });
     const watch = watchOutput(ctx, { ...options, metadataMs, pageTimeout });
     let files: string[] = [];

@@ -180,4 +180,15 @@ describe("choosing the files of a torrent", () => {
       ["document", "clip.mp4"],
     ]);
   });
+
+  it("'/torrent <link> all' takes every file that fits without asking", { timeout: 60_000 }, async () => {
+    const seeded = await fourFiles();
+    await world();
+    await h!.start();
+    const since = h!.api.nextSeq;
+    h!.send(`/torrent ${seeded.magnetURI} all`);
+    await h!.api.waitForCall((c) => c.method === "editMessageText" && /delivered \(4 files/.test(String(c.params.text)), { since });
+    expect(h!.api.calls.some((c) => /which should come/.test(String(c.params.text)))).toBe(false);
+    expect((await listItems(h!.app!.db))[0]).toMatchObject({ status: "completed", wants: { allFiles: true } });
+  });
 });

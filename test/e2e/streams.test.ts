@@ -124,6 +124,29 @@ describe("streams", () => {
     expect(h.files.requests.some((r) => /^\/hls\/v[01]_/.test(r.path))).toBe(false);
   });
 
+  it("a chat whose /settings quality is 'audio' gets an HLS master's sound without a question", { timeout: 60_000 }, async () => {
+    h = await Harness.create();
+    serve(h, path.join(dir, "hls"), "/hls");
+    await h.start();
+    let since = h.api.nextSeq;
+    h.send("/settings");
+    const menu = messageIdOf(await h.reply(since));
+    // best → 1080p → 720p → 480p → audio
+    for (let i = 0; i < 4; i++) {
+      const button = h.api.chat(CHAT).find((m) => m.message_id === menu)!.reply_markup!.inline_keyboard.flat().find((b) => b.text.startsWith("📺 Quality"))!;
+      const pressed = h.api.nextSeq;
+      h.api.pressButton(CHAT, menu, (button as { callback_data: string }).callback_data, { fromId: 501 });
+      await h.api.waitForCall((c) => c.method === "answerCallbackQuery", { since: pressed });
+    }
+    expect(h.api.chat(CHAT).find((m) => m.message_id === menu)!.reply_markup!.inline_keyboard.flat().map((b) => b.text)).toContain("📺 Quality: audio only");
+    since = h.api.nextSeq;
+    h.send(`/download ${h.files.baseUrl}/hls/master.m3u8`);
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendAudio");
+    expect(h.api.calls.some((c) => c.seq >= since && /which quality\?/.test(String(c.params.text)))).toBe(false);
+    expect(h.files.requests.some((r) => /^\/hls\/v[01]_/.test(r.path))).toBe(false);
+  });
+
   it("delivers the stream of an hls.js page", { timeout: 60_000 }, async () => {
     h = await Harness.create({ askBeforeDownload: "never" });
     serve(h, path.join(dir, "hls"), "/hls");

@@ -1,6 +1,7 @@
 import { Composer, type Context } from "grammy";
 import type { Message } from "grammy/types";
 import type { Wants } from "../../items/item.ts";
+import { type QualityCap, qualityWanted } from "../../chats/chat-settings.ts";
 import { parseUrlList } from "../../intake/url-input.ts";
 import type { RequestAnswers } from "../request-answers.ts";
 import { joinReply } from "../views/intake-view.ts";
@@ -10,6 +11,8 @@ export interface DownloadFeatureDeps {
   answers: RequestAnswers;
   /** Whether ffmpeg is there to take the audio out of a video (`/audio`); default true. */
   audio?: boolean;
+  /** The chat's quality cap (`/settings`), applied to what it asks for; default: none. */
+  qualityCap?: (chatId: number) => Promise<QualityCap>;
 }
 
 export const DOWNLOAD_USAGE =
@@ -39,6 +42,10 @@ export function downloadFeature(deps: DownloadFeatureDeps): Composer<Context> {
 
   async function handleDownload(ctx: Context & { chat: NonNullable<Context["chat"]>; msg: Message }, text: string, fresh: boolean, wants: Wants = {}) {
     const parsed = parseUrlList(text, { allowMagnet: true });
+    // The chat's quality cap goes with what it asks for: a height, or only the audio.
+    const cap = deps.qualityCap ? qualityWanted(await deps.qualityCap(ctx.chat.id)) : undefined;
+    if (cap?.audioOnly && deps.audio !== false) wants = { ...wants, audioOnly: true };
+    else if (cap && !cap.audioOnly && cap.maxHeight) wants = { ...wants, maxHeight: cap.maxHeight };
     if (parsed.urls.length === 0) {
       // One line each, so that a message full of junk is cut by lines, not dropped as one block.
       const why = parsed.problems.length ? parsed.problems : ["No link given."];

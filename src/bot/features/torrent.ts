@@ -7,7 +7,7 @@ import type { RequestAnswers } from "../request-answers.ts";
 import { joinReply } from "../views/intake-view.ts";
 
 export const TORRENT_USAGE =
-  "Send <code>/torrent magnet:?xt=urn:btih:…</code> or <code>/torrent https://example.com/file.torrent</code>, or send a .torrent file to this chat.";
+  "Send <code>/torrent magnet:?xt=urn:btih:…</code> or <code>/torrent https://example.com/file.torrent</code> (add <code>all</code> to take every file without being asked), or send a .torrent file to this chat.";
 
 export interface TorrentFeatureDeps {
   /** Stores what the message asks for and answers it (see `request-answers.ts`). */
@@ -55,14 +55,16 @@ export function torrentFeature(deps: TorrentFeatureDeps): Composer<Context> {
   });
 
   composer.command("torrent", async (ctx) => {
-    const parsed = parseUrlList(ctx.match, { allowMagnet: true });
+    // "/torrent <link> all": every file that fits, without asking which.
+    const all = /(^|\s)all\s*$/i.test(ctx.match);
+    const parsed = parseUrlList(all ? ctx.match.replace(/(^|\s)all\s*$/i, "") : ctx.match, { allowMagnet: true });
     if (parsed.urls.length === 0) {
       const why = parsed.problems.length ? parsed.problems : ["No magnet link or .torrent URL given."];
       await reply(ctx, [...why, TORRENT_USAGE]);
       return;
     }
     await deps.answers.ask(
-      parsed.urls.map((token) => ({ request: { kind: "torrent", text: token, fresh: false }, label: token })),
+      parsed.urls.map((token) => ({ request: { kind: "torrent", text: token, fresh: false, ...(all ? { wants: { allFiles: true } } : {}) }, label: token })),
       { ...ask(ctx), problems: parsed.problems, usage: TORRENT_USAGE },
     );
   });

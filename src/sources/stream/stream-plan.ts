@@ -108,7 +108,10 @@ function chosenVariant(variants: readonly StreamVariant[], durationSeconds: numb
     const picked = variants[Number(choice.id)];
     if (picked) return picked;
   }
-  return pickVariant(variants, durationSeconds, ctx.maxBytes);
+  // The chat's quality cap: the best that fits among those no taller (all of them if none is).
+  const cap = ctx.item.wants.maxHeight;
+  const low = cap ? variants.filter((v) => v.height !== null && v.height <= cap) : [];
+  return pickVariant(low.length ? low : variants, durationSeconds, ctx.maxBytes);
 }
 
 /**
