@@ -2,7 +2,7 @@ import type { Choice } from "../items/choice.ts";
 import type { Item } from "../items/item.ts";
 import type { Db } from "./database.ts";
 import { transition } from "./item-repository.ts";
-import { selectItems, toItem } from "./item-query-repository.ts";
+import { earliest, selectItems, toItem } from "./item-query-repository.ts";
 
 /**
  * Items waiting for a choice (`choosing`, entered by `waitForChoice` in item-repository.ts): the
@@ -40,11 +40,6 @@ export async function expiredChoices(db: Db, now: number): Promise<Item[]> {
 }
 
 /** When the next question times out, if any waits. */
-export async function nextChoiceDeadline(db: Db): Promise<number | undefined> {
-  const row = await db
-    .selectFrom("items")
-    .select((eb) => eb.fn.min("choice_deadline").as("at"))
-    .where("status", "=", "choosing")
-    .executeTakeFirst();
-  return row?.at ?? undefined;
+export function nextChoiceDeadline(db: Db): Promise<number | undefined> {
+  return earliest(db, "choice_deadline", "choosing");
 }

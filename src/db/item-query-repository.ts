@@ -182,14 +182,19 @@ export async function queuePosition(db: Db, item: Item): Promise<number> {
   return Number(row.n) + 1;
 }
 
-/** The earliest time a queued item becomes ready, if any item is queued at all. */
-export async function nextReadyAt(db: Db): Promise<number | undefined> {
+/** The earliest of a time column among items in `status`, if any. */
+export async function earliest(db: Db, column: "next_attempt_at" | "choice_deadline", status: ItemStatus): Promise<number | undefined> {
   const row = await db
     .selectFrom("items")
-    .select((eb) => eb.fn.min("next_attempt_at").as("at"))
-    .where("status", "=", "queued")
+    .select((eb) => eb.fn.min(column).as("at"))
+    .where("status", "=", status)
     .executeTakeFirst();
   return row?.at ?? undefined;
+}
+
+/** The earliest time a queued item becomes ready, if any item is queued at all. */
+export function nextReadyAt(db: Db): Promise<number | undefined> {
+  return earliest(db, "next_attempt_at", "queued");
 }
 
 export interface StoredDelivery {
