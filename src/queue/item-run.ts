@@ -119,7 +119,9 @@ export class ItemRun {
     const dir = await makeItemFolder(config.dataDir, item.id);
     // Asked once: a choice made (or the timeout's default) is not asked again.
     const asks =
-      config.chooseTimeoutMs > 0 && item.choice === null ? ((await this.deps.askBefore?.(item.chatId)) ?? { files: true, quality: true }) : { files: false, quality: false };
+      config.chooseTimeoutMs > 0 && item.choice === null
+        ? ((await this.deps.askBefore?.(item.chatId)) ?? { files: true, quality: true, entries: true })
+        : { files: false, quality: false, entries: false };
     let current = item;
     const declined = new Set<SourceKind>();
     for (let hop = 0; hop < MAX_HOPS; hop++) {
