@@ -99,6 +99,8 @@ export interface CrawlTally {
   refused: number;
   /** Why the first refused file was refused. */
   firstRefusal?: ErrorReason;
+  /** The files are videos chosen from the page's question, not all it lists. */
+  chosen?: boolean;
 }
 
 /** What a handler has to say about an item besides its progress: data for the presenter. */
