@@ -176,7 +176,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     }),
     askBefore: async (chatId) => {
       const settings = await settingsOf(chatId);
-      return { files: asksBefore(settings, "files"), quality: asksBefore(settings, "quality") };
+      return { files: asksBefore(settings, "files"), quality: asksBefore(settings, "quality"), entries: asksBefore(settings, "entries") };
     },
     // Found while the worker runs an item (with its wishes): it looks at the queue again when that item ends.
     enqueue: (of, found) =>

@@ -102,7 +102,7 @@ export const ConfigSchema = z
     allowPrivateNetworks: z.boolean({ error: "expected true or false" }).default(false),
     // The defaults of what each chat may change with /settings (see chats/chat-settings.ts).
     uploadAs: z.enum(UPLOAD_AS, { error: oneOf(UPLOAD_AS) }).default("auto"),
-    /** Ask before downloading: "always" (a torrent's files, a video's quality), "torrents" only, "never". */
+    /** Ask before downloading: "always" (a torrent's files, a video's quality, a page's videos), "torrents" only, "never". */
     askBeforeDownload: z.enum(ASK_BEFORE_DOWNLOAD, { error: oneOf(ASK_BEFORE_DOWNLOAD) }).default("always"),
     qualityCap: z.enum(QUALITY_CAPS, { error: oneOf(QUALITY_CAPS) }).default("best"),
     splitStyle: z.enum(SPLIT_STYLES, { error: oneOf(SPLIT_STYLES) }).default("playable"),

@@ -7,7 +7,7 @@ import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { replyTo } from "./create-bot.ts";
 import type { MessageEditor } from "./message-editor.ts";
-import { renderChosen, renderFileQuestion, renderQualityQuestion } from "./views/choice-view.ts";
+import { renderChosen, renderEntriesQuestion, renderFileQuestion, renderQualityQuestion } from "./views/choice-view.ts";
 
 export interface ChoiceQuestionsDeps {
   api: Api;
@@ -34,7 +34,9 @@ export class ChoiceQuestions {
 
   /** The question, its text and buttons, for the item as stored and the picked files. */
   view(item: Item, offer: ChoiceOffer, picked: readonly number[], page: number): { text: string; markup: InlineKeyboardMarkup; page: number } {
-    return offer.kind === "files" ? renderFileQuestion(item, offer, picked, page, this.now()) : { ...renderQualityQuestion(item, offer, this.now()), page: 0 };
+    if (offer.kind === "files") return renderFileQuestion(item, offer, picked, page, this.now());
+    if (offer.kind === "entries") return renderEntriesQuestion(item, offer, page, this.now());
+    return { ...renderQualityQuestion(item, offer, this.now()), page: 0 };
   }
 
   /**

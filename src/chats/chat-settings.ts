@@ -7,9 +7,10 @@
 
 /**
  * Before downloading, ask the chat to choose: the files of a torrent that holds more than one, the
- * quality of a video that comes in several. "always": both; "torrents": only a torrent's files
- * (a video takes `qualityCap` without asking); "never": nothing asks (every file of a torrent that
- * fits, a video by `qualityCap`).
+ * quality of a video that comes in several, the videos of a page that shows several. "always":
+ * all three; "torrents": only a torrent's files (a video takes `qualityCap` without asking, a page
+ * goes as it would without a question); "never": nothing asks (every file of a torrent that fits,
+ * a video by `qualityCap`, a page as without a question).
  */
 export const ASK_BEFORE_DOWNLOAD = ["always", "torrents", "never"] as const;
 /** The tallest video to take without asking, or only its audio. "best": the best that fits. */
@@ -67,9 +68,10 @@ export function isChoice<K extends ChatSettingKey>(key: K, value: unknown): valu
 
 /**
  * Whether to wait for the chat's choice before downloading: `what` is "files" for a torrent of
- * more than one file, "quality" for a video offered in several qualities.
+ * more than one file, "quality" for a video offered in several qualities, "entries" for a page
+ * that shows several videos (a gallery, a player's playlist).
  */
-export function asksBefore(settings: Pick<ChatSettings, "askBeforeDownload">, what: "files" | "quality"): boolean {
+export function asksBefore(settings: Pick<ChatSettings, "askBeforeDownload">, what: "files" | "quality" | "entries"): boolean {
   const ask = settings.askBeforeDownload;
   return ask === "always" || (ask === "torrents" && what === "files");
 }

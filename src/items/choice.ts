@@ -1,6 +1,6 @@
 /**
  * Items that wait for a choice before they download: which files of a torrent, which quality of a
- * video. The source makes an offer (data only); the item waits in the `choosing` status, the next
+ * video, which videos of a page that shows several. The source makes an offer (data only); the item waits in the `choosing` status, the next
  * item runs meanwhile; a person's choice (or the timeout's default) sends it back in line at its
  * place. Offer and choice are stored on the item as JSON, so a restart keeps both. Pure.
  */
@@ -25,17 +25,37 @@ export interface OfferedQuality {
   fits: boolean;
 }
 
+/** One video of a page that shows several (a gallery, a player's playlist). */
+export interface OfferedEntry {
+  /** Its place among the videos offered, in page order (0-based). */
+  index: number;
+  /** What the page calls it, else its file name. */
+  title: string;
+  url: string;
+  /** From a pre-check; null when the server does not say. */
+  sizeBytes: number | null;
+}
+
 export type ChoiceOffer =
   | { kind: "files"; files: OfferedFile[] }
-  | { kind: "quality"; qualities: OfferedQuality[]; audio: boolean };
+  | { kind: "quality"; qualities: OfferedQuality[]; audio: boolean }
+  /**
+   * `main`: what comes when nobody chooses, as without a question: the title of the page's main
+   * video, or null when every video (and file) the page lists comes.
+   */
+  | { kind: "entries"; entries: OfferedEntry[]; main: string | null };
+
+export type EntriesOffer = Extract<ChoiceOffer, { kind: "entries" }>;
 
 /**
  * What was chosen. `files`: those indices. `quality`: that option. `best`: the best that fits
- * (today's behaviour). `audio`: the audio track only. `default`: nobody chose in time, or asking
- * is off: every file that fits, the best quality that fits.
+ * (today's behaviour). `audio`: the audio track only. `entries`: those videos of a page, each to
+ * be queued as an item of its own. `default`: nobody chose in time, or asking is off: every file
+ * that fits, the best quality that fits, a page as without a question.
  */
 export type Choice =
   | { kind: "files"; indices: number[] }
+  | { kind: "entries"; indices: number[] }
   | { kind: "quality"; id: string }
   | { kind: "best" }
   | { kind: "audio" }
@@ -69,4 +89,19 @@ export function toggleFile(offer: Extract<ChoiceOffer, { kind: "files" }>, indic
 /** The draft a question starts from: every file that can be picked. */
 export function initialDraft(offer: ChoiceOffer): number[] {
   return offer.kind === "files" ? offer.files.filter((f) => f.selectable).map((f) => f.index) : [];
+}
+
+/**
+ * Choosing from a page's videos: one of them (by its index) or all; null for an index the offer
+ * does not have.
+ */
+export function entriesChoice(offer: EntriesOffer, which: number | "all"): Extract<Choice, { kind: "entries" }> | null {
+  if (which === "all") return { kind: "entries", indices: offer.entries.map((e) => e.index) };
+  return offer.entries.some((e) => e.index === which) ? { kind: "entries", indices: [which] } : null;
+}
+
+/** The videos of a page an `entries` choice takes, in page order. */
+export function chosenEntries(offer: EntriesOffer, choice: Extract<Choice, { kind: "entries" }>): OfferedEntry[] {
+  const picked = new Set(choice.indices);
+  return offer.entries.filter((e) => picked.has(e.index));
 }

@@ -1,7 +1,7 @@
 import { choose, setChoiceDraft } from "../db/choice-repository.ts";
 import type { Db } from "../db/database.ts";
 import { findItem } from "../db/item-repository.ts";
-import { type Choice, initialDraft, toggleFile, videoIndices } from "../items/choice.ts";
+import { type Choice, entriesChoice, initialDraft, toggleFile, videoIndices } from "../items/choice.ts";
 import type { Item } from "../items/item.ts";
 import type { QueueEvents } from "./events.ts";
 
@@ -56,6 +56,19 @@ export class ChoiceControl {
     const draft: Choice = { kind: "files", indices };
     if (!(await setChoiceDraft(this.deps.db, itemId, chatId, draft, this.now()))) return undefined;
     return { ...item, choice: draft };
+  }
+
+  /**
+   * Chooses from a page's videos: one (by its index) or all; undefined when the item no longer
+   * waits or the offer has no such video.
+   */
+  async pickEntries(itemId: number, chatId: number, which: number | "all"): Promise<{ item: Item } | undefined> {
+    const item = await this.waiting(itemId, chatId);
+    if (item?.choiceOffer?.kind !== "entries") return undefined;
+    const choice = entriesChoice(item.choiceOffer, which);
+    if (!choice) return undefined;
+    const result = await this.start(itemId, chatId, choice);
+    return result && "item" in result ? result : undefined;
   }
 
   /**

@@ -120,7 +120,9 @@ export class ItemRun {
     const dir = await makeItemFolder(config.dataDir, item.id);
     // Asked once: a choice made (or the timeout's default) is not asked again.
     const asks =
-      config.chooseTimeoutMs > 0 && item.choice === null ? ((await this.deps.askBefore?.(item.chatId)) ?? { files: true, quality: true }) : { files: false, quality: false };
+      config.chooseTimeoutMs > 0 && item.choice === null
+        ? ((await this.deps.askBefore?.(item.chatId)) ?? { files: true, quality: true, entries: true })
+        : { files: false, quality: false, entries: false };
     // Only the audio wanted: there is no quality to pick; every file asked for: none to pick.
     if (item.wants.audioOnly) asks.quality = false;
     if (item.wants.allFiles) asks.files = false;

@@ -2,7 +2,7 @@ import type { Config } from "../config.ts";
 import type { Db } from "../db/database.ts";
 import type { Item, ItemFile, SourceKind, Wants } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
-import type { DeliverableFile, FoundItem, FoundOutcome, Source } from "../sources/source.ts";
+import type { Asks, DeliverableFile, FoundItem, FoundOutcome, Source } from "../sources/source.ts";
 import type { DataDisk } from "../storage/data-disk.ts";
 import type { QueueEvents } from "./events.ts";
 
@@ -44,8 +44,8 @@ export interface WorkerDeps {
    * files are recorded. Default: byte parts of files over the limit.
    */
   prepare?: (files: DeliverableFile[], signal: AbortSignal, item: Item) => Promise<DeliverableFile[]>;
-  /** What a chat wants asked before a download (its settings); default: both. */
-  askBefore?: (chatId: number) => Promise<{ files: boolean; quality: boolean }>;
+  /** What a chat wants asked before a download (its settings); default: everything. */
+  askBefore?: (chatId: number) => Promise<Asks>;
   enqueue: FoundItemQueuer;
   /** Where the worker announces what happens to items. */
   events: QueueEvents;

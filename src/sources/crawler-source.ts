@@ -7,6 +7,7 @@ import { truncate } from "../text/format.ts";
 import { isHtml } from "./content-kind.ts";
 import { finishPage, queueFound } from "./found-items.ts";
 import { probeUrl, responseHeader } from "./http-probe.ts";
+import { galleryOffer, queueChosenEntries } from "./page-gallery.ts";
 import { type MediaCandidate, findPageMedia } from "./page-media.ts";
 import { extensionOfUrl } from "./page-urls.ts";
 import type { SiteDownloader } from "./site-source.ts";
@@ -60,7 +61,8 @@ interface Page {
 /**
  * Handles items whose URL turned out to be an HTML page: reads the page (at most a few MB),
  * finds its media, and either continues the item as a direct download of the one main media, or
- * queues each file the page lists as its own item, through the same checks as a pasted link.
+ * queues each file the page lists as its own item, through the same checks as a pasted link. A
+ * page that shows several videos asks first which of them should come, when the chat is asked.
  */
 /** Longest a page may take to arrive, whatever its pace. */
 const PAGE_DEADLINE_MS = 2 * 60_000;
@@ -133,6 +135,10 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     async download(ctx: SourceContext): Promise<SourceResult> {
       const { item, signal } = ctx;
       try {
+        // Chosen from the page's videos: those offered, as they were shown; the page is not read again.
+        if (ctx.choice?.kind === "entries" && item.choiceOffer?.kind === "entries") {
+          return await queueChosenEntries(ctx, item.choiceOffer, ctx.choice, options.maxItems);
+        }
         ctx.progress({ bytesDone: 0, totalBytes: null, stage: { kind: "reading-page" } });
         const page = await fetchPage(item.url, signal);
         // The server no longer sends a page: let the direct handler take it as a file.
@@ -142,6 +148,14 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
         if (media.title) await ctx.checkpoint({ title: truncate(media.title, 200) });
 
         const isSelf = (url: string) => url === item.url || url === page.finalUrl;
+        // Several videos on the page (a gallery, a playlist): which should come? Not asked, it goes on as before.
+        if (ctx.ask?.entries) {
+          const offer = await galleryOffer(options.http, ctx, media, isSelf, options.maxItems);
+          if (offer) {
+            ctx.logger.info({ page: item.url, videos: offer.entries.length }, "page shows several videos: asking which");
+            return { kind: "choose", offer };
+          }
+        }
         let rejected: string | undefined;
         if (media.main && !isSelf(media.main.url)) {
           const result = await continueWithMain(ctx, media.main, media.title);

@@ -28,9 +28,10 @@ export function finishPage(ctx: SourceContext, summary: DoneSummary): SourceResu
 
 /**
  * Queues what a page lists (its files, or a yt-dlp playlist's entries) as items of their own, at
- * most `maxItems`, each through the same checks as a pasted link; the page item ends with one summary.
+ * most `maxItems`, each through the same checks as a pasted link; the page item ends with one
+ * summary. `chosen`: they are the videos someone chose from the page, not all it lists.
  */
-export async function queueFound(ctx: SourceContext, found: FoundItem[], maxItems: number): Promise<SourceResult> {
+export async function queueFound(ctx: SourceContext, found: FoundItem[], maxItems: number, options: { chosen?: boolean } = {}): Promise<SourceResult> {
   const { item, signal } = ctx;
   const considered = found.slice(0, maxItems);
   const tally: CrawlTally = {
@@ -41,6 +42,7 @@ export async function queueFound(ctx: SourceContext, found: FoundItem[], maxItem
     tooLarge: 0,
     alreadyQueued: 0,
     refused: 0,
+    ...(options.chosen ? { chosen: true } : {}),
   };
   for (const [index, entry] of considered.entries()) {
     if (signal.aborted) throw stopReason(signal);

@@ -1,8 +1,8 @@
 import { createRequire } from "node:module";
 import type { CheerioAPI } from "cheerio";
 import { withoutInvisibles } from "../storage/paths.ts";
-import { jsonLdMedia, playerSetupFiles, videoJsSources } from "./page-scripts.ts";
-import { FILE_EXTENSIONS, extensionOfUrl, resolveUrl } from "./page-urls.ts";
+import { type ScriptedPlayer, jsonLdMedia, playerSetupFiles, playerSetups, videoJsSources } from "./page-scripts.ts";
+import { FILE_EXTENSIONS, extensionOfUrl, isPlaceholderSrc, resolveUrl } from "./page-urls.ts";
 
 /** cheerio (with parse5) is loaded the first time a page is read: it is a fifth of an idle bot's memory. */
 let cheerioModule: typeof import("cheerio") | undefined;
@@ -23,6 +23,15 @@ export interface MediaCandidate {
   kind: CandidateKind;
 }
 
+/** One video the page shows: a `<video>`, a player a script sets up (each entry of its playlist), a JSON-LD VideoObject. */
+export interface PageEntry {
+  /** The address to fetch (among the video's alternatives, the one Telegram plays). */
+  url: string;
+  kind: "video" | "script" | "json-ld";
+  /** What the page calls it (a title attribute, a caption, a playlist entry's title), if anything. */
+  title: string | null;
+}
+
 export interface PageMedia {
   /** og:title, else <title>, whitespace collapsed; null when the page has neither. */
   title: string | null;
@@ -39,6 +48,12 @@ export interface PageMedia {
    * media elements, enclosures and links to media or archive files, in page order.
    */
   files: string[];
+  /**
+   * Every video the page shows, in page order, each once (its alternatives, or the same address
+   * named by a player and by JSON-LD, are one): more than one makes a gallery to choose from.
+   * Not og:video (metadata about one of them) and not links.
+   */
+  entries: PageEntry[];
   /** A player whose source is set by a script the reader could not read (for the "nothing found" answer). */
   scriptedPlayer: boolean;
 }
@@ -77,15 +92,20 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
   };
 
   // Each media element with its alternatives (its own src, then its <source> children).
-  const elements: Array<{ kind: "video" | "audio"; alternatives: Array<{ url: string; type: string }> }> = [];
+  const elements: Group[] = [];
   const og: Record<"og:video" | "og:audio", { secure: string[]; urls: string[]; types: string[] }> = {
     "og:video": { secure: [], urls: [], types: [] },
     "og:audio": { secure: [], urls: [], types: [] },
   };
   const ogOrder: Array<"og:video" | "og:audio"> = [];
 
-  // Lazy pages keep the address in a data- attribute until a script moves it.
-  const srcOf = (el: Parameters<typeof $>[0]) => $(el).attr("src") ?? $(el).attr("data-src") ?? $(el).attr("data-url");
+  // Lazy pages keep the address in a data- attribute, and a placeholder (a data: URI, a blank
+  // gif, "#", nothing) in src, until a script swaps them.
+  const srcOf = (el: Parameters<typeof $>[0]) => {
+    const src = $(el).attr("src");
+    if (src !== undefined && !isPlaceholderSrc(src)) return src;
+    return LAZY_ATTRIBUTES.map((name) => $(el).attr(name)).find((value) => value?.trim());
+  };
   let scriptedPlayer = false;
 
   // One pass in document order over everything that can name a file.
@@ -123,7 +143,8 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
         scriptedPlayer = true;
         return;
       }
-      elements.push({ kind: tag, alternatives });
+      const title = tag === "video" ? ($(el).attr("title") ?? $(el).attr("aria-label") ?? $(el).attr("data-title") ?? $(el).closest("figure").children("figcaption").first().text()) : "";
+      elements.push({ kind: tag, video: tag === "video", title: cleanText(title), alternatives });
       for (const a of alternatives) add(a.url, tag);
       return;
     }
@@ -172,32 +193,37 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
     add(unique[0]!, key);
   }
 
-  // Players set up in scripts: JSON-LD's contentUrl, JW Player's setup({ file }), a video.js or
-  // plain player whose source a script sets. Their script text is data, read as such.
-  const scripted: MediaCandidate[] = [];
+  // Players set up in scripts: JSON-LD's contentUrl, JW Player's setup({ file }) and its playlist
+  // (one video per entry), a video.js or plain player whose source a script sets. Their script
+  // text is data, read as such.
+  const scripted: Group[] = [];
+  const group = (kind: "script" | "json-ld", video: boolean, title: string | null, urls: ScriptedPlayer["sources"]) => {
+    const alternatives = urls.flatMap((s) => {
+      const url = resolve(s.url);
+      return url ? [{ url, type: s.type }] : [];
+    });
+    if (alternatives.length > 0) scripted.push({ kind, video, title: cleanText(title), alternatives });
+  };
   $("script").each((_, el) => {
     const type = ($(el).attr("type") ?? "").toLowerCase();
     const text = $(el).text();
     if (type === "application/ld+json") {
-      for (const url of jsonLdMedia(text)) {
-        const resolved = resolve(url);
-        if (resolved) scripted.push({ url: resolved, kind: "json-ld" });
-      }
+      for (const m of jsonLdMedia(text)) group("json-ld", m.kind === "video", m.name, [{ url: m.url, type: "" }]);
       return;
     }
     if (!type || type.includes("javascript")) {
-      for (const url of playerSetupFiles(text)) {
-        const resolved = resolve(url);
-        if (resolved) scripted.push({ url: resolved, kind: "script" });
-      }
+      const players = playerSetups(text);
+      // A setup the literal reader cannot take (`setup(config)`): the addresses the script names, as one player.
+      if (players.length > 0) for (const p of players) group("script", true, p.title, p.sources);
+      else group("script", true, null, playerSetupFiles(text).map((url) => ({ url, type: "" })));
       if (/\b(jwplayer|videojs|Hls|loadSource|shaka|dashjs|plyr)\b/.test(text)) scriptedPlayer = true;
     }
   });
-  for (const c of scripted) add(c.url, c.kind);
+  for (const g of scripted) for (const a of g.alternatives) add(a.url, g.kind);
 
   let main: MediaCandidate | null = null;
   if (elements.length === 0 && scripted.length > 0) {
-    main = scripted[0]!;
+    main = { url: preferPlayable(scripted[0]!.alternatives), kind: scripted[0]!.kind };
   } else if (elements.length === 1) {
     const el = elements[0]!;
     main = { url: preferPlayable(el.alternatives), kind: el.kind };
@@ -207,10 +233,11 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
     main = { url: ogMain["og:audio"], kind: "og:audio" };
   }
 
-  // Several media elements are several files; alternatives of one element are one file.
+  // Several media elements (or players) are several files; alternatives of one are one file.
   const files: string[] = [];
-  const elementUrls = new Set(elements.flatMap((e) => e.alternatives.map((a) => a.url)));
-  const chosen = new Set(elements.map((e) => preferPlayable(e.alternatives)));
+  const groups = [...elements, ...scripted];
+  const elementUrls = new Set(groups.flatMap((e) => e.alternatives.map((a) => a.url)));
+  const chosen = new Set(groups.map((e) => preferPlayable(e.alternatives)));
   for (const c of candidates) {
     if (c.kind === "og:video" || c.kind === "og:audio") continue;
     if (elementUrls.has(c.url) && !chosen.has(c.url)) continue;
@@ -219,7 +246,42 @@ export function findPageMedia(html: string | Buffer, pageUrl: string, options: {
     files.push(c.url);
   }
 
-  return { title: pageTitle($), candidates, main, files, scriptedPlayer: scriptedPlayer && candidates.length === 0 };
+  return { title: pageTitle($), candidates, main, files, entries: pageEntries(groups), scriptedPlayer: scriptedPlayer && candidates.length === 0 };
+}
+
+/** A media element, or a player a script sets up: one file in its alternatives. */
+interface Group {
+  kind: "video" | "audio" | "script" | "json-ld";
+  /** A video (not an `<audio>`, not an AudioObject). */
+  video: boolean;
+  title: string | null;
+  alternatives: Array<{ url: string; type: string }>;
+}
+
+/** Where lazy pages keep a media element's real address while `src` holds a placeholder. */
+const LAZY_ATTRIBUTES = ["data-src", "data-url", "data-lazy-src"];
+
+/** The videos among the groups, each once: a group that shares an address with an earlier one is that one (its title kept if it had none). */
+function pageEntries(groups: Group[]): PageEntry[] {
+  const entries: PageEntry[] = [];
+  const byUrl = new Map<string, PageEntry>();
+  for (const g of groups) {
+    if (!g.video || g.kind === "audio") continue;
+    const known = g.alternatives.map((a) => byUrl.get(a.url)).find((e) => e !== undefined);
+    if (known) {
+      known.title ??= g.title;
+      continue;
+    }
+    const entry: PageEntry = { url: preferPlayable(g.alternatives), kind: g.kind, title: g.title };
+    entries.push(entry);
+    for (const a of g.alternatives) byUrl.set(a.url, entry);
+  }
+  return entries;
+}
+
+/** Text from the page as a one-line name; null when nothing is left. */
+function cleanText(text: string | null | undefined): string | null {
+  return withoutInvisibles(text ?? "").replace(/\s+/g, " ").trim() || null;
 }
 
 function preferPlayable(alternatives: Array<{ url: string; type: string }>): string {

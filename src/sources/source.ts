@@ -55,10 +55,18 @@ export interface SourceContext extends SourceHelpers {
   /** What was chosen for this item (files, a quality), or null: nothing was asked or chosen yet. */
   choice?: Choice | null;
   /**
-   * What the source may ask before it downloads (return `choose`): which files, which quality.
-   * Both off once something was chosen, when asking is off (`chooseTimeoutMs` 0) or by the chat's settings.
+   * What the source may ask before it downloads (return `choose`): which files, which quality,
+   * which videos of a page. All off once something was chosen, when asking is off
+   * (`chooseTimeoutMs` 0) or by the chat's settings.
    */
-  ask?: { files: boolean; quality: boolean };
+  ask?: Asks;
+}
+
+/** What a source may ask about: a torrent's files, a video's quality, the videos a page shows. */
+export interface Asks {
+  files: boolean;
+  quality: boolean;
+  entries: boolean;
 }
 
 export interface SegmentStore {
@@ -91,6 +99,8 @@ export interface CrawlTally {
   refused: number;
   /** Why the first refused file was refused. */
   firstRefusal?: ErrorReason;
+  /** The files are videos chosen from the page's question, not all it lists. */
+  chosen?: boolean;
 }
 
 /** What a handler has to say about an item besides its progress: data for the presenter. */

@@ -62,7 +62,7 @@ describe("/settings", () => {
         "⚙️ Settings of this chat",
         "Each press on a button moves it to its next choice; the next download uses it.",
         "",
-        "❓ Ask before downloading: always — the bot asks which files of a torrent that holds several, and which quality of a video offered in several.",
+        "❓ Ask before downloading: always — the bot asks which files of a torrent that holds several, which quality of a video offered in several, and which videos of a page that shows several.",
         "📺 Quality: best — the best that fits, when the bot does not ask.",
         "🎬 Videos and audio: playable — they go up as videos and audio that play in the chat.",
         "✂️ Big files: playable parts — a video or audio file over the upload limit (50.0 MB) goes in parts that each play; other files in byte parts.",

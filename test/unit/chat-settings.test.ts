@@ -86,10 +86,11 @@ describe("the settings' meaning (pure)", () => {
   });
 
   it("say when to ask and which quality to take", () => {
-    const ask = (askBeforeDownload: ChatSettings["askBeforeDownload"]) => [asksBefore({ askBeforeDownload }, "files"), asksBefore({ askBeforeDownload }, "quality")];
-    expect(ask("always")).toEqual([true, true]);
-    expect(ask("torrents")).toEqual([true, false]);
-    expect(ask("never")).toEqual([false, false]);
+    const ask = (askBeforeDownload: ChatSettings["askBeforeDownload"]) =>
+      (["files", "quality", "entries"] as const).map((what) => asksBefore({ askBeforeDownload }, what));
+    expect(ask("always")).toEqual([true, true, true]);
+    expect(ask("torrents")).toEqual([true, false, false]);
+    expect(ask("never")).toEqual([false, false, false]);
     expect(qualityWanted("best")).toEqual({ audioOnly: false, maxHeight: null });
     expect(qualityWanted("720p")).toEqual({ audioOnly: false, maxHeight: 720 });
     expect(qualityWanted("audio")).toEqual({ audioOnly: true });

@@ -120,7 +120,7 @@ describe("findPageMedia", () => {
        <body><p>video.mp4 is mentioned in text</p><a href="/post/2">next</a><!-- <video src="c.mp4"> --></body></html>`,
       PAGE,
     );
-    expect(media).toEqual({ title: "Blog", candidates: [], main: null, files: [], scriptedPlayer: false });
+    expect(media).toEqual({ title: "Blog", candidates: [], main: null, files: [], entries: [], scriptedPlayer: false });
   });
 
   it("reads players set up in scripts and markup: JW Player, JSON-LD, video.js, lazy attributes, twitter:player:stream", () => {
@@ -139,6 +139,77 @@ describe("findPageMedia", () => {
     // A player whose source no script names in a way the reader can take: it says so.
     const hidden = findPageMedia(`<video id="v"></video><script>var hls = new Hls(); hls.loadSource(stream());</script>`, PAGE);
     expect(hidden).toMatchObject({ main: null, files: [], scriptedPlayer: true });
+  });
+
+  it("reads lazy videos by their real address while src holds a placeholder, and finds every video of a gallery", () => {
+    const media = findPageMedia(
+      `<title>Clips</title><div class="gallery">
+        <figure><video class="lazy" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="/v/one.mp4"></video><figcaption> The  first </figcaption></figure>
+        <video src="/img/blank.gif" data-src="/v/two.mp4" title="Second"></video>
+        <video src="" data-url="/v/three.mp4" aria-label="Third"></video>
+        <video src="#" poster="/p.jpg"><source src="" data-lazy-src="/v/four.webm" type="video/webm"><source src="#" data-src="/v/four.mp4" type="video/mp4"></video>
+      </div><a href="/v/one.mp4">download the first</a>`,
+      PAGE,
+    );
+    expect(media.main).toBeNull();
+    expect(media.entries).toEqual([
+      { url: "https://example.com/v/one.mp4", kind: "video", title: "The first" },
+      { url: "https://example.com/v/two.mp4", kind: "video", title: "Second" },
+      { url: "https://example.com/v/three.mp4", kind: "video", title: "Third" },
+      { url: "https://example.com/v/four.mp4", kind: "video", title: null },
+    ]);
+    // What is queued without a question: each video once (the mp4 of the fourth), never a placeholder.
+    expect(media.files).toEqual(["one", "two", "three", "four"].map((n) => `https://example.com/v/${n}.mp4`));
+    expect(media.candidates.some((c) => /blank\.gif|base64|shows\/week\/index/.test(c.url))).toBe(false);
+    // A real src wins over a lazy attribute; a placeholder with nothing behind it is no video.
+    expect(findPageMedia(`<video src="/v/real.mp4" data-src="/v/other.mp4"></video>`, PAGE).main?.url).toBe("https://example.com/v/real.mp4");
+    expect(findPageMedia(`<video src="/img/spinner.gif"></video>`, PAGE)).toMatchObject({ main: null, files: [], entries: [], scriptedPlayer: true });
+  });
+
+  it("counts a video named twice (an element and JSON-LD) once, and an <audio> or a link as no gallery entry", () => {
+    const ld = { "@type": "VideoObject", name: "Ep 1", contentUrl: "/v/ep1.mp4" };
+    const media = findPageMedia(
+      `<video><source src="/v/ep1.webm"><source src="/v/ep1.mp4"></video><audio src="/a/talk.mp3"></audio>
+       <a href="/v/extra.mp4">extra</a><script type="application/ld+json">${JSON.stringify(ld)}</script>`,
+      PAGE,
+    );
+    expect(media.entries).toEqual([{ url: "https://example.com/v/ep1.mp4", kind: "video", title: "Ep 1" }]);
+  });
+
+  it("reads JW Player's playlist form like its file form: one video per entry, its sources one video", () => {
+    // As server code writes it: JSON with quoted keys and escaped slashes, and no extension on a file JW Player types.
+    const one = `<script>jwplayer("p").setup({"playlist":[{"title":"Talk","image":"\\/p.jpg","sources":[{"file":"\\/v\\/talk.m3u8"},{"file":"\\/v\\/talk.mp4","type":"mp4"}],"tracks":[{"file":"\\/v\\/talk.vtt"}]}],"width":"100%"});</script>`;
+    const media = findPageMedia(one, PAGE);
+    expect(media.main).toEqual({ url: "https://example.com/v/talk.mp4", kind: "script" });
+    expect(media.entries).toEqual([{ url: "https://example.com/v/talk.mp4", kind: "script", title: "Talk" }]);
+    expect(media.candidates.map((c) => c.url)).toEqual(["https://example.com/v/talk.m3u8", "https://example.com/v/talk.mp4"]);
+    expect(findPageMedia(`<script>jwplayer("p").setup({ playlist: [{ file: "/media/stream?id=5", type: "mp4" }] })</script>`, PAGE).main?.url).toBe(
+      "https://example.com/media/stream?id=5",
+    );
+    const three = findPageMedia(
+      `<script>
+        var player = jwplayer("p");
+        player.setup({
+          playlist: [
+            { title: 'Part 1', file: '/v/p1.mp4' }, // the opening
+            { title: 'Part 2', sources: [{ file: '/v/p2.mp4' }], image: '/p2.jpg' },
+            { title: "Part " + n, file: "/v/" + n + ".mp4" },
+            { title: \`Part 3\`, file: "/v/p3.mp4" },
+          ],
+          events: { onReady() { track("}"); } },
+        });
+      </script>`,
+      PAGE,
+    );
+    // Taken without a question as before: the first; offered as a gallery: all three.
+    expect(three.main?.url).toBe("https://example.com/v/p1.mp4");
+    expect(three.entries.map((e) => [e.title, e.url])).toEqual([
+      ["Part 1", "https://example.com/v/p1.mp4"],
+      ["Part 2", "https://example.com/v/p2.mp4"],
+      ["Part 3", "https://example.com/v/p3.mp4"],
+    ]);
+    // A setup given a variable is still read for the addresses its script names.
+    expect(findPageMedia(`<script>var c = { file: "/v/c.mp4" }; jwplayer("p").setup(c);</script>`, PAGE).main?.url).toBe("https://example.com/v/c.mp4");
   });
 
   it("does not take a .ts link for a video: in a listing it is far more often TypeScript", () => {

@@ -16,9 +16,10 @@ const GONE = "This question was answered already (or the download is gone).";
 const NOTHING = "Pick at least one file first.";
 
 /**
- * The buttons of a question (which files of a torrent, which quality): each press changes the
- * draft or chooses, for the item of this chat only, and is always answered. A press on a question
- * that was answered meanwhile (by someone else, or by the timeout) changes nothing and says so.
+ * The buttons of a question (which files of a torrent, which quality, which videos of a page):
+ * each press changes the draft or chooses, for the item of this chat only, and is always
+ * answered. A press on a question that was answered meanwhile (by someone else, or by the
+ * timeout) changes nothing and says so.
  */
 export function choiceFeature(deps: ChoiceFeatureDeps): Composer<Context> {
   const composer = new Composer<Context>();
@@ -55,6 +56,11 @@ async function handle(deps: ChoiceFeatureDeps, press: ChoicePress, chatId: numbe
       if (!item?.choiceOffer) return GONE;
       await questions.refresh(item, item.choiceOffer, choices.picked(item));
       return undefined;
+    }
+    case "entry":
+    case "entries": {
+      const result = await choices.pickEntries(press.itemId, chatId, press.op === "entry" ? press.index : "all");
+      return result ? "Back in line." : GONE;
     }
     default: {
       const choice: Choice | undefined =

@@ -12,7 +12,7 @@ export const HELP_TEXT = [
   "/cancel 12 · /retry 12 — cancel a download, or queue a failed or cancelled one again (or reply /cancel, /retry to a message about it)",
   "/pause · /resume — in the admin chat, stop and continue the whole queue; in any other chat, only that chat's own downloads (the running one included), never another chat's. /pause 12, /resume 12 for one download. Under a download's live message, ⏸ pauses that download only; while the whole queue is paused, its button in the admin chat resumes the queue.",
   "/priority 12 high|normal|low — higher priority downloads start first",
-  "/settings — this chat's settings, each a button that moves to its next choice: whether to ask before downloading (a torrent's files, a video's quality), the quality of a video, videos and audio playable or as files, and big files in playable parts or byte parts.",
+  "/settings — this chat's settings, each a button that moves to its next choice: whether to ask before downloading (a torrent's files, a video's quality, a page's videos), the quality of a video, videos and audio playable or as files, and big files in playable parts or byte parts.",
   "/help — this text.",
   "",
   "Items are downloaded one at a time, highest priority first, then oldest first. A live message shows the progress with Pause and Cancel buttons; failed downloads are retried after 0 s, 2 min and 8 min.",

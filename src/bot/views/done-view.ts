@@ -19,7 +19,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
  * // → "80 files found: 50 queued, 30 skipped (over the limit of 50 per page)."
  */
 export function summarizeCrawl(t: CrawlTally): string {
-  const found = `${plural(t.found, "file")} found`;
+  const found = t.chosen ? `${plural(t.found, "video")} chosen` : `${plural(t.found, "file")} found`;
   const skipped = t.overCap + t.tooLarge + t.alreadyQueued + t.refused;
   if (skipped === 0) return t.found === 1 ? `${found}, queued.` : `${found}, all queued.`;
   const reasons: string[] = [];

@@ -25,7 +25,7 @@ const NOT_ASKED = "when the bot does not ask";
 /** What each choice does, in the message. */
 const MEANINGS: Wording = {
   askBeforeDownload: {
-    always: "the bot asks which files of a torrent that holds several, and which quality of a video offered in several.",
+    always: "the bot asks which files of a torrent that holds several, which quality of a video offered in several, and which videos of a page that shows several.",
     torrents: "the bot asks which files of a torrent that holds several; a video comes in the quality below.",
     never: "a torrent comes with every file that fits, a video in the quality below.",
   },
