@@ -557,15 +557,15 @@ describe("restart safety", () => {
   it("does not upload again a file whose upload was recorded before the process died", async () => {
     h = await Harness.create();
     await h.start();
-    const db = h.app!.db;
     const repo = await import("../../src/db/item-repository.ts");
     const now = Date.now();
-    const inserted = await repo.insertItem(db, { chatId: CHAT, userId: 1, url: "http://127.0.0.1:9/x.bin", sourceKind: "direct", title: "x.bin", sizeBytes: 3 }, now);
-    if (!inserted.inserted) throw new Error("not inserted");
     await h.stopApp();
     // The state a crash right after the upload leaves: downloaded, file uploaded, item still "uploading".
+    // Made while no worker runs (a running one could take the item first).
     const { openDatabase } = await import("../../src/db/database.ts");
     const db2 = openDatabase(path.join(h.dataDir, "bot.sqlite"));
+    const inserted = await repo.insertItem(db2, { chatId: CHAT, userId: 1, url: "http://127.0.0.1:9/x.bin", sourceKind: "direct", title: "x.bin", sizeBytes: 3 }, now);
+    if (!inserted.inserted) throw new Error("not inserted");
     await repo.claimNextItem(db2, now);
     await repo.markDownloaded(db2, inserted.item.id, [{ path: path.join(h.dataDir, "gone.bin"), name: "x.bin", size: 3 }], now);
     const [file] = await repo.listItemFiles(db2, inserted.item.id);

@@ -93,7 +93,11 @@ describe("wants as stored", () => {
     expect(wantsToColumn({ audioOnly: false })).toBe("{}");
     expect(wantsToColumn({ audioOnly: true })).toBe('{"audioOnly":true}');
     expect(wantsFromColumn('{"audioOnly":true}')).toEqual({ audioOnly: true });
-    expect(wantsFromColumn('{"audioOnly":true,"maxHeight":720}')).toEqual({ audioOnly: true });
+    expect(wantsFromColumn('{"audioOnly":true,"fps":60}')).toEqual({ audioOnly: true });
+    // The quality cap and "every file" are wishes too, in one fixed order.
+    expect(wantsToColumn({ allFiles: true, maxHeight: 720, audioOnly: true })).toBe('{"audioOnly":true,"maxHeight":720,"allFiles":true}');
+    expect(wantsFromColumn('{"maxHeight":720,"allFiles":true}')).toEqual({ maxHeight: 720, allFiles: true });
+    expect(wantsFromColumn('{"maxHeight":-3}')).toEqual({});
     expect(wantsFromColumn("{}")).toEqual({});
     expect(wantsFromColumn("not json")).toEqual({});
   });
