@@ -126,6 +126,7 @@ export class ChatReporter implements Acknowledger {
         case "failed":
           return this.failed(e.item, e.error.reason);
         case "stopped":
+          if (e.reason === "cancel") this.lines.track(this.questions.cancelled(e.item));
           return this.stopped(e.item, e);
         case "resumed":
           return this.resumed(e.item, e);

@@ -8,6 +8,7 @@ import type { Logger } from "../logger.ts";
 import { replyTo } from "./create-bot.ts";
 import type { MessageEditor } from "./message-editor.ts";
 import { renderChosen, renderEntriesQuestion, renderFileQuestion, renderQualityQuestion } from "./views/choice-view.ts";
+import { renderCancelled } from "./views/progress-view.ts";
 
 export interface ChoiceQuestionsDeps {
   api: Api;
@@ -68,6 +69,12 @@ export class ChoiceQuestions {
     const view = this.view(item, offer, picked, page ?? asked.page);
     if (view.page !== asked.page) await saveChoiceMessage(this.deps.db, item.id, asked.chatId, asked.messageId, view.page);
     await this.deps.editor.edit(asked.chatId, asked.messageId, { text: view.text, markup: view.markup });
+  }
+
+  /** Cancelled while it asked: the question says so and loses its buttons (a chosen one already said what came). */
+  async cancelled(item: Item): Promise<void> {
+    const asked = await choiceMessageOf(this.deps.db, item.id).catch(() => undefined);
+    if (asked && item.choiceDeadline !== null) await this.deps.editor.edit(asked.chatId, asked.messageId, { text: renderCancelled(item.title) });
   }
 
   /** Chosen (or timed out): the question says what comes, without buttons. */

@@ -191,4 +191,18 @@ describe("choosing the files of a torrent", () => {
     expect(h!.api.calls.some((c) => /which should come/.test(String(c.params.text)))).toBe(false);
     expect((await listItems(h!.app!.db))[0]).toMatchObject({ status: "completed", wants: { allFiles: true } });
   });
+
+  it("/cancel of a torrent that waits for a choice cancels it, and its question says so without buttons", { timeout: 60_000 }, async () => {
+    const seeded = await fourFiles();
+    await world();
+    await h!.start();
+    const since = h!.api.nextSeq;
+    h!.send(`/torrent ${seeded.magnetURI}`);
+    const asked = messageIdOf(await question(since));
+    h!.send("/cancel 1");
+    await h!.api.waitForCall((c) => c.method === "editMessageText" && c.params.message_id === asked && /cancelled/i.test(String(c.params.text)), { since });
+    const message = h!.api.chat(CHAT).find((m) => m.message_id === asked)!;
+    expect(message.reply_markup).toBeUndefined();
+    expect((await listItems(h!.app!.db))[0]).toMatchObject({ status: "cancelled" });
+  });
 });
