@@ -76,6 +76,11 @@ export class SubscriptionScheduler {
     return this.enqueue(chatId, id, trigger);
   }
 
+  /** Whether the subscription's check is running or waiting its turn. */
+  isChecking(id: number): boolean {
+    return this.pending.has(id);
+  }
+
   private enqueue(chatId: number, id: number, trigger: CheckTrigger): Promise<CheckResult | undefined> {
     const joined = this.pending.get(id);
     if (joined) return joined;
