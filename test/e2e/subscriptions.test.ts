@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { updateChatSettings } from "../../src/db/chat-settings-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { CheckRecorder, ManualClock } from "../support/clock.ts";
 import { CHAT, Harness, messageIdOf } from "../support/harness.ts";
@@ -154,6 +155,32 @@ describe("subscriptions", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("puts each entry through a pasted link's checks and the chat's settings: the size limit, the quality cap (here: only the audio)", { timeout: 60_000 }, async () => {
+    h = await Harness.create({ maxFileSizeBytes: 100_000 });
+    const clock = new ManualClock();
+    const checks = new CheckRecorder();
+    const start = clock.now();
+    const video = h.files.addFile("/v/five.mp4", playableMp4(5), { contentType: "video/mp4" });
+    h.files.addFile("/v/huge.zip", FileServer.randomBytes(200_000, 7), { contentType: "application/zip" });
+    const feed = serveFeed(h, [{ title: "Old", guid: "old", ago: 50, link: `${h.files.baseUrl}/nowhere.html` }], start);
+    await h.start({ subscriptions: { clock, onCheck: checks.listener } });
+    await h.withDb((db) => updateChatSettings(db, CHAT, { qualityCap: "audio" }, Date.now()));
+    h.send(`/watch ${feed}`);
+    await checks.next(0);
+    serveFeed(h, [
+      { title: "Old", guid: "old", ago: 50, link: `${h.files.baseUrl}/nowhere.html` },
+      { title: "Too Big", guid: "big", ago: 20, enclosure: { url: "/v/huge.zip", type: "application/zip" } },
+      { title: "Video Five", guid: "five", ago: 10, enclosure: { url: video.url, type: "video/mp4" } },
+    ], start);
+    clock.advance(HOUR + 60_000);
+    expect((await checks.next(1)).result).toMatchObject({ kind: "ok", fresh: 2, queued: 1, refused: 1 });
+    const [audio] = await uploadsAfter(h, 0, 1);
+    expect(audio!.method).toBe("sendAudio");
+    expect(audio!.files[0]!.filename).toBe("Video Five.m4a");
+    expect(h.files.requests.some((r) => r.path === "/v/huge.zip" && r.method === "GET" && r.bytesSent > 1)).toBe(false);
+    expect((await entryRows(h)).map((r) => [r.entry_key, r.outcome])).toEqual([["old", "baseline"], ["big", "refused"], ["five", "queued"]]);
   });
 
   it("match and exclude decide which entries are queued, at the first check and after", { timeout: 60_000 }, async () => {
