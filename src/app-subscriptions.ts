@@ -33,7 +33,7 @@ export interface SubscriptionsDeps extends SubscriptionOptions {
   http: Got;
   api: Api;
   logger: Logger;
-  config: Pick<Config, "crawlMaxItems" | "stallTimeoutMs" | "ytDlpCookiesFile" | "dataDir">;
+  config: Pick<Config, "crawlMaxItems" | "stallTimeoutMs" | "ytDlpCookiesFile" | "dataDir" | "allowedChatIds">;
   /** The checks every link goes through (`app.ts`'s `checks`). */
   checks: Omit<IntakeDeps, "onQueued">;
   onQueued: () => void;
@@ -92,6 +92,7 @@ export function createSubscriptions(deps: SubscriptionsDeps): Subscriptions {
     db,
     clock,
     logger,
+    chatIds: deps.config.allowedChatIds,
     check: (sub, trigger, signal) =>
       checkSubscription(
         { db, list, intake: deps.checks, onQueued: deps.onQueued, wantsOf, maxItems: deps.config.crawlMaxItems, spreadMs, now: () => clock.now(), events, logger },

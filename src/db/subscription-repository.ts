@@ -137,9 +137,20 @@ export async function deleteSubscription(db: Db, chatId: number, id: number): Pr
   return Number(result.numDeletedRows) > 0;
 }
 
-/** The check due first, of any chat (the scheduler's one look across chats). */
-export async function nextDueCheck(db: Db): Promise<{ id: number; chatId: number; nextCheckAt: number } | undefined> {
-  const row = await db.selectFrom("subscriptions").select(["id", "chat_id", "next_check_at"]).orderBy("next_check_at").orderBy("id").limit(1).executeTakeFirst();
+/**
+ * The check due first among the chats in `chatIds` (the scheduler's one look across chats: a chat
+ * taken out of `allowedChatIds` keeps its subscriptions, unchecked).
+ */
+export async function nextDueCheck(db: Db, chatIds: readonly number[]): Promise<{ id: number; chatId: number; nextCheckAt: number } | undefined> {
+  if (chatIds.length === 0) return undefined;
+  const row = await db
+    .selectFrom("subscriptions")
+    .select(["id", "chat_id", "next_check_at"])
+    .where("chat_id", "in", chatIds)
+    .orderBy("next_check_at")
+    .orderBy("id")
+    .limit(1)
+    .executeTakeFirst();
   return row ? { id: row.id, chatId: row.chat_id, nextCheckAt: row.next_check_at } : undefined;
 }
 

@@ -26,6 +26,8 @@ export interface SchedulerDeps {
   db: Db;
   clock: Clock;
   logger: Logger;
+  /** Only these chats' subscriptions are checked (`allowedChatIds`). */
+  chatIds: readonly number[];
   /** Runs one check (see `checker.ts`); the scheduler runs them one at a time. */
   check: (subscription: Subscription, trigger: CheckTrigger, signal: AbortSignal) => Promise<CheckResult>;
 }
@@ -107,7 +109,7 @@ export class SubscriptionScheduler {
       if (this.wakeup.signal.aborted) this.wakeup = new AbortController();
       const wakeup = this.wakeup.signal;
       try {
-        const due = await nextDueCheck(this.deps.db);
+        const due = await nextDueCheck(this.deps.db, this.deps.chatIds);
         const wait = due ? due.nextCheckAt - clock.now() : Number.POSITIVE_INFINITY;
         if (!due || wait > 0 || this.pending.has(due.id)) {
           // Nothing due (or it is being checked): until the next one is, or something changes.

@@ -66,10 +66,11 @@ export function subscriptionsFeature(deps: SubscriptionsFeatureDeps): Composer<C
       await ctx.reply(watchUpdated(subscription, deps.now()), replyTo(ctx.msg.message_id));
       return;
     }
+    // Its first check now (in line before the schedule sees it due), in the background: the
+    // answer is edited in when it is done.
+    const checking = scheduler.checkNow(chatId, subscription.id, "first");
     const message = await ctx.reply(watchStarted(subscription), replyTo(ctx.msg.message_id));
-    // Its first check now, in the background: the answer is edited in when it is done.
-    void scheduler
-      .checkNow(chatId, subscription.id, "first")
+    void checking
       .then(async (result) => {
         const after = await findSubscription(db, chatId, subscription.id);
         if (!after) return;
