@@ -93,7 +93,9 @@ describe("wants as stored", () => {
     expect(wantsToColumn({ audioOnly: false })).toBe("{}");
     expect(wantsToColumn({ audioOnly: true })).toBe('{"audioOnly":true}');
     expect(wantsFromColumn('{"audioOnly":true}')).toEqual({ audioOnly: true });
-    expect(wantsFromColumn('{"audioOnly":true,"maxHeight":720}')).toEqual({ audioOnly: true });
+    // The quality cap is a wish this version knows (it came after this test); a newer one's is left out.
+    expect(wantsFromColumn('{"audioOnly":true,"maxHeight":720}')).toEqual({ audioOnly: true, maxHeight: 720 });
+    expect(wantsFromColumn('{"audioOnly":true,"fromTheFuture":1}')).toEqual({ audioOnly: true });
     expect(wantsFromColumn("{}")).toEqual({});
     expect(wantsFromColumn("not json")).toEqual({});
   });
