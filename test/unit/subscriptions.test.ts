@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeResult, describeWatchProblem, scheduleText } from "../../src/bot/views/subscription-view.ts";
+import { describeResult, describeWatchProblem, renderWatches, scheduleText } from "../../src/bot/views/subscription-view.ts";
 import { feedListing, looksLikeFeed } from "../../src/subscriptions/entry-sources.ts";
 import { filterText, parseFilter, passes } from "../../src/subscriptions/filters.ts";
 import { MIN_INTERVAL_MS, nextCheckAfter, parseSchedule, retryAfterFailure, spreadOut } from "../../src/subscriptions/schedule.ts";
@@ -155,6 +155,15 @@ describe("the words of a check", () => {
       "2 new queued; 1 already in the queue; 1 refused (too large, or not a link the bot fetches); 1 left out by match/exclude; 3 more left for the next check",
     );
     expect(describeResult({ ...ok, first: true, queued: 1 })).toBe("12 entries there now, the newest 1 queued");
+    const many = Array.from({ length: 40 }, (_, i) => ({
+      id: i + 1, chatId: 1, userId: null, url: `https://x.invalid/${"long/".repeat(30)}${i}`, kind: "feed" as const, name: `Feed <${i}>`,
+      schedule: { kind: "every" as const, ms: HOUR }, match: null, exclude: null, lastN: 0, nextCheckAt: 2 * HOUR, checkedAt: null, baselineAt: null,
+      failures: 0, failureTold: false, lastResult: ok, createdAt: 0, updatedAt: 0, queuedSoFar: i,
+    }));
+    const list = renderWatches(many, HOUR);
+    expect(list.length).toBeLessThanOrEqual(4000);
+    expect(list).toMatch(/^👀 Watched in this chat \(40\):\n\n#1 <b>Feed &lt;0&gt;<\/b> · feed\nevery 1 h · next check in 1 h · 0 queued so far\nlast check: nothing new\n/);
+    expect(list).toMatch(/\n\n… and \d+ more \(\/check and \/unwatch take their numbers\)\.$/);
     expect(describeResult({ kind: "failed", code: "NO_MEDIA", reason: { kind: "nothingToWatch" } })).toBe(
       "the check failed: there is no feed, playlist or list of files there to watch",
     );

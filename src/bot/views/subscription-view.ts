@@ -141,8 +141,14 @@ export function renderWatches(subs: readonly SubscriptionSummary[], now: number)
       escapeHtml(truncate(sub.url, 200)),
     ].join("\n");
   });
-  const text = `👀 Watched in this chat (${subs.length}):\n\n${blocks.join("\n\n")}`;
-  return truncate(text, 4000);
+  // Whole blocks only (a cut could split an HTML tag), as many as fit in one message.
+  let text = `👀 Watched in this chat (${subs.length}):`;
+  for (const [i, block] of blocks.entries()) {
+    const more = blocks.length - i;
+    if (text.length + block.length + 40 > 4000) return `${text}\n\n… and ${more} more (/check and /unwatch take their numbers).`;
+    text += `\n\n${block}`;
+  }
+  return text;
 }
 
 /** A check that kept failing: said once, after the third failure in a row. */
