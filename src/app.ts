@@ -16,6 +16,7 @@ import { settingsFeature } from "./bot/features/settings.ts";
 import { queueControlFeature, unhandledButtonsFeature } from "./bot/features/queue-control.ts";
 import { torrentFeature } from "./bot/features/torrent.ts";
 import { MessageEditor } from "./bot/message-editor.ts";
+import { observeMessages } from "./bot/observe-sent.ts";
 import { TransientNotices } from "./bot/notices.ts";
 import { createRedeliverer } from "./bot/redelivery.ts";
 import { RequestAnswers } from "./bot/request-answers.ts";
@@ -49,6 +50,7 @@ import { TorrentClientHolder } from "./sources/torrent/torrent-client.ts";
 import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
 import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
 import { DataDisk } from "./storage/data-disk.ts";
+import { type SubscriptionOptions, type Subscriptions, createSubscriptions } from "./app-subscriptions.ts";
 import { type Heartbeat, startHeartbeat } from "./heartbeat.ts";
 
 export interface AppOptions {
@@ -63,6 +65,8 @@ export interface AppOptions {
   conflictLimitMs?: number;
   /** How long yt-dlp may take to read a page (default 30 s; tests). */
   ytDlpMetadataTimeoutMs?: number;
+  /** The subscriptions' clock and spacing (tests). */
+  subscriptions?: SubscriptionOptions;
 }
 
 export interface App {
@@ -71,6 +75,8 @@ export interface App {
   readonly worker: QueueWorker;
   /** The chat side of the queue (tests look at what it keeps). */
   readonly reporter: ChatReporter;
+  /** The subscriptions (/watch): tests listen to their checks. */
+  readonly subscriptions: Subscriptions;
   /** Settles once the background checks of the start are done (yt-dlp's version). */
   readonly toolsChecked: Promise<void>;
   start(): Promise<void>;
@@ -226,6 +232,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       fetchDocument: telegramFileFetcher(bot.api, { apiRoot: config.apiRoot, token: config.botToken, ...(config.localBotApi ? { maxBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }),
     }),
   });
+  const ytDlpList = ytDlp ? { bin: ytDlp, proxyUrl: () => proxy.url, processes: toolProcesses, timeoutMs: options.ytDlpMetadataTimeoutMs } : undefined;
+  const subscriptions = createSubscriptions({ db, http, api: bot.api, logger: logger.child({ part: "subscriptions" }), config, checks, onQueued: () => worker.notify(), settingsOf, audio: mediaTools !== undefined, ytDlp: ytDlpList, ...options.subscriptions });
   const answers = new RequestAnswers({ api: bot.api, requests, editor, acks: reporter, tasks, logger, queuePaused: () => worker.queuePaused });
   const control = new QueueControl({
     db,
@@ -238,18 +246,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     logger: logger.child({ part: "control" }),
   });
 
-  // The chat's live message is sent anew once other messages pushed it out of sight: it is told
-  // of every message in an allowed chat, the bot's own included. Strangers' chats (the bot's
-  // refusals to them, their messages) are never remembered.
-  const allowedChats = new Set(config.allowedChatIds);
-  bot.api.config.use(async (prev, method, payload, signal) => {
-    const result = await prev(method, payload, signal);
-    const sent = result.ok ? (result.result as { message_id?: unknown; chat?: { id?: unknown } }) : undefined;
-    if (sent && typeof sent.message_id === "number" && typeof sent.chat?.id === "number" && allowedChats.has(sent.chat.id)) {
-      reporter.observe(sent.chat.id, sent.message_id);
-    }
-    return result;
-  });
+  observeMessages(bot, config.allowedChatIds, (chatId, messageId) => reporter.observe(chatId, messageId));
   // Every update is tracked so that shutdown can let the ones in flight finish.
   bot.use((_ctx, next) => tasks.track(next()));
   bot.use(sequentialize(updateOrderKey));
@@ -265,6 +262,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   bot.use(downloadFeature({ answers, audio: mediaTools !== undefined, qualityCap: async (chatId) => (await settingsOf(chatId)).qualityCap }));
   bot.use(torrentFeature({ answers, ...(config.localBotApi ? { maxTorrentBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }));
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
+  bot.use(subscriptions.feature);
   bot.use(choiceFeature({ choices: new ChoiceControl({ db, events, notify: () => worker.notify() }), questions, logger }));
   // Last: what no command took.
   bot.use(plainMessagesFeature({ answers }));
@@ -279,6 +277,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     db,
     worker,
     reporter,
+    subscriptions,
     get toolsChecked() {
       return toolsChecked;
     },
@@ -299,6 +298,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         });
       }
       await worker.start();
+      // Checks that fell due while the bot was down run now, one at a time.
+      subscriptions.start();
       // What the container's health check reads: the process is alive and its loop turns.
       heartbeat = startHeartbeat(config.dataDir, { onError: (error) => logger.warn({ err: String(error) }, "could not write the heartbeat") });
       // What a previous process stored and did not get to: checked now, answered on its own.
@@ -331,6 +332,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       // Nothing of the start's checks writes into dataDir (the tool record) after stop.
       await toolsChecked;
       await heartbeat?.stop();
+      await subscriptions.stop();
       const polling = runner?.isRunning() ? runner.stop() : undefined;
       await Promise.allSettled([polling, worker.stop(4000)]);
       seeding?.close();

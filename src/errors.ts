@@ -91,6 +91,9 @@ export type ErrorReason =
   | { kind: "siteNoFittingFormat" }
   | { kind: "siteVideoTooLarge"; limit: number }
   | { kind: "ytDlpFailed" }
+  // Subscriptions (/watch).
+  | { kind: "feedUnreadable" }
+  | { kind: "nothingToWatch" }
   // Only the audio (`/audio`).
   | { kind: "noAudioTrack" }
   | { kind: "audioExtractFailed" }

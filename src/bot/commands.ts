@@ -14,6 +14,10 @@ export const COMMANDS: BotCommand[] = [
   { command: "resume", description: "Resume this chat's downloads, the whole queue in the admin chat (one: /resume 12)" },
   { command: "priority", description: "Reorder: /priority 12 high|normal|low" },
   { command: "history", description: "The last finished downloads" },
+  { command: "watch", description: "New episodes by themselves: /watch <feed, playlist or page> [every 2h] [match …] [last 3]" },
+  { command: "watches", description: "What this chat watches" },
+  { command: "unwatch", description: "Stop watching: /unwatch 3" },
+  { command: "check", description: "Check a watched feed now: /check 3" },
   { command: "settings", description: "This chat's settings: ask first, quality, videos or files, how big files split" },
   { command: "help", description: "What this bot does" },
 ];

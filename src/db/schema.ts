@@ -129,8 +129,49 @@ export interface DownloadSegmentsTable {
   done_bytes: number;
 }
 
+/** What a chat watches (migration 016): a feed, a playlist or a listing page, and its schedule. */
+export interface SubscriptionsTable {
+  id: Generated<number>;
+  chat_id: number;
+  user_id: number | null;
+  url: string;
+  /** "feed", "playlist" or "listing"; null until a check read it. */
+  kind: string | null;
+  name: string | null;
+  /** Exactly one of `every_ms` and `cron` is set. */
+  every_ms: number | null;
+  cron: string | null;
+  match_filter: string | null;
+  exclude_filter: string | null;
+  last_n: ColumnType<number, number | undefined, number>;
+  next_check_at: number;
+  checked_at: number | null;
+  /** When the first check that worked ran; null: the next check is the first. */
+  baseline_at: number | null;
+  failures: ColumnType<number, number | undefined, number>;
+  failure_told: ColumnType<number, number | undefined, number>;
+  /** A CheckResult as JSON. */
+  last_result: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Every entry a subscription has seen, once per (subscription, entry key) (migration 016). */
+export interface SubscriptionEntriesTable {
+  subscription_id: number;
+  entry_key: string;
+  url: string;
+  title: string | null;
+  published_at: number | null;
+  outcome: string;
+  item_id: number | null;
+  seen_at: number;
+}
+
 export interface Database {
   chat_settings: ChatSettingsTable;
+  subscriptions: SubscriptionsTable;
+  subscription_entries: SubscriptionEntriesTable;
   download_segments: DownloadSegmentsTable;
   intake_requests: IntakeRequestsTable;
   torrent_metainfo: TorrentMetainfoTable;

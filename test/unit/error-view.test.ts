@@ -56,6 +56,8 @@ const SENTENCES: { [K in ErrorReasonKind]: [Extract<ErrorReason, { kind: K }>, s
   siteNoFittingFormat: [{ kind: "siteNoFittingFormat" }, "yt-dlp found the page's video but no format of it fits the bot's size limit (maxFileSizeBytes)."],
   siteVideoTooLarge: [{ kind: "siteVideoTooLarge", limit: 2 * GB }, "the video is larger than this bot's limit of 2.0 GB (maxFileSizeBytes)."],
   ytDlpFailed: [{ kind: "ytDlpFailed" }, "yt-dlp could not download the page's video (details are in the bot's log)."],
+  feedUnreadable: [{ kind: "feedUnreadable" }, "it is not an RSS or Atom feed that can be read (invalid XML, or no feed in it)."],
+  nothingToWatch: [{ kind: "nothingToWatch" }, "there is no feed, playlist or list of files there to watch."],
   noAudioTrack: [{ kind: "noAudioTrack" }, "the video has no sound, so there is no audio to send; /download sends the video itself."],
   audioExtractFailed: [{ kind: "audioExtractFailed" }, "ffmpeg could not take the audio out of the download (details are in the bot's log); /download sends the file as it is."],
   audioNeedsFfmpeg: [{ kind: "audioNeedsFfmpeg" }, "taking the audio out of a video needs ffmpeg, which this bot does not have; /download sends the file as it is."],

@@ -348,3 +348,38 @@ describe("migration 014: what was asked of a link's media is stored with the ite
     }
   });
 });
+
+describe("migration 016: subscriptions and the entries each has seen", () => {
+  it("adds both tables to a database in use, keeps an entry once per subscription, and down takes them away again", async () => {
+    const { db } = await databaseBefore("2026-12-06-016");
+    try {
+      await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, created_at, updated_at)
+        values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'queued', 1, 1, 1)`.execute(db);
+      expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-12-06-016"));
+      const columns = (await sql<{ name: string; notnull: number; pk: number }>`pragma table_info(subscriptions)`.execute(db)).rows;
+      expect(columns.map((c) => c.name)).toEqual([
+        "id", "chat_id", "user_id", "url", "kind", "name", "every_ms", "cron", "match_filter", "exclude_filter", "last_n",
+        "next_check_at", "checked_at", "baseline_at", "failures", "failure_told", "last_result", "created_at", "updated_at",
+      ]);
+      await sql`insert into subscriptions (id, chat_id, url, every_ms, next_check_at, created_at, updated_at) values (1, 7, 'https://x.invalid/feed', 3600000, 5, 1, 1)`.execute(db);
+      // A second of the same URL in the same chat, or one with no schedule (or two), is refused.
+      await expect(sql`insert into subscriptions (chat_id, url, every_ms, next_check_at, created_at, updated_at) values (7, 'https://x.invalid/feed', 60, 5, 1, 1)`.execute(db)).rejects.toThrow(/UNIQUE/);
+      await expect(sql`insert into subscriptions (chat_id, url, next_check_at, created_at, updated_at) values (8, 'https://x.invalid/feed', 5, 1, 1)`.execute(db)).rejects.toThrow(/CHECK/);
+      await expect(sql`insert into subscriptions (chat_id, url, every_ms, cron, next_check_at, created_at, updated_at) values (8, 'https://x.invalid/feed', 60, '0 * * * *', 5, 1, 1)`.execute(db)).rejects.toThrow(/CHECK/);
+      await sql`insert into subscription_entries (subscription_id, entry_key, url, outcome, item_id, seen_at) values (1, 'guid-1', 'https://x.invalid/1.mp3', 'queued', 1, 2)`.execute(db);
+      await expect(sql`insert into subscription_entries (subscription_id, entry_key, url, outcome, seen_at) values (1, 'guid-1', 'https://x.invalid/1.mp3', 'queued', 3)`.execute(db)).rejects.toThrow(/UNIQUE|PRIMARY/);
+      // Removing a subscription removes what it saw; its items stay.
+      await sql`delete from subscriptions where id = 1`.execute(db);
+      expect((await sql`select * from subscription_entries`.execute(db)).rows).toEqual([]);
+      expect(await findItem(db, 1)).toMatchObject({ status: "queued" });
+
+      const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
+      const { error } = await migrator.migrateTo("2026-12-06-015-chat-settings");
+      expect(error).toBeUndefined();
+      expect((await sql`select name from sqlite_master where name like 'subscription%'`.execute(db)).rows).toEqual([]);
+      expect(await findItem(db, 1)).toMatchObject({ status: "queued" });
+    } finally {
+      await db.destroy();
+    }
+  });
+});

@@ -108,6 +108,11 @@ export function describeReason(reason: ErrorReason): string {
       return `the video is larger than this bot's limit of ${formatBytes(reason.limit)} (maxFileSizeBytes).`;
     case "ytDlpFailed":
       return "yt-dlp could not download the page's video (details are in the bot's log).";
+    // Subscriptions.
+    case "feedUnreadable":
+      return "it is not an RSS or Atom feed that can be read (invalid XML, or no feed in it).";
+    case "nothingToWatch":
+      return "there is no feed, playlist or list of files there to watch.";
     // Only the audio.
     case "noAudioTrack":
       return "the video has no sound, so there is no audio to send; /download sends the video itself.";
