@@ -9,6 +9,7 @@ import {
 } from "../db/subscription-repository.ts";
 import { type AppError, stopReason, toAppError } from "../errors.ts";
 import { type IntakeDeps, type IntakeOutcome, type IntakeRequest, checkUrl, storeChecked } from "../intake/intake.ts";
+import { enqueueTorrent } from "../intake/torrent-intake.ts";
 import type { Wants } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { mediaName } from "../sources/crawler-source.ts";
@@ -118,12 +119,15 @@ async function queueEntry(deps: CheckerDeps, sub: Subscription, entry: Entry, wa
     // An episode's file is named after the episode (its extension kept, so audio goes up as audio).
     ...(entry.title && entry.expectFile ? { title: mediaName(entry.title, filenameFromUrl(entry.url), entry.url) } : {}),
   };
-  // The network half first (a HEAD can take a while), outside the transaction.
-  const checked = await checkUrl(deps.intake, request);
+  const magnet = /^magnet:\?/i.test(entry.url);
+  // The network half first (a HEAD can take a while), outside the transaction; a magnet has none.
+  const checked = magnet ? undefined : await checkUrl(deps.intake, request);
   const outcome = await transact(deps.db, async (trx) => {
     if (!(await subscriptionExists(trx, sub.chatId, sub.id))) return "gone" as const;
     if ((await seenEntryKeys(trx, sub.id, [entry.key])).size > 0) return "seen" as const;
-    const stored = await storeChecked({ ...deps.intake, db: trx }, request, checked);
+    const stored = checked
+      ? await storeChecked({ ...deps.intake, db: trx }, request, checked)
+      : await enqueueTorrent({ ...deps.intake, db: trx }, { chatId: sub.chatId, userId: sub.userId, requestMessageId: null, wants }, { kind: "magnet", uri: entry.url });
     const kind = stored.status === "queued" ? "queued" : stored.status === "duplicate" ? "duplicate" : "refused";
     await recordEntry(trx, sub.id, entry, kind, stored.status === "refused" ? null : stored.item.id, deps.now());
     return stored;

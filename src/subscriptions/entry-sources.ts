@@ -74,6 +74,8 @@ function decodeXml(body: Buffer, contentType: string): string {
 
 function httpUrl(href: string | null | undefined, base: string): string | null {
   if (!href) return null;
+  // A torrent feed's entries are magnet links: queued as /torrent queues them.
+  if (/^magnet:\?/i.test(href.trim())) return href.trim();
   try {
     const url = new URL(href, base);
     url.hash = "";

@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { updateChatSettings } from "../../src/db/chat-settings-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { CheckRecorder, ManualClock } from "../support/clock.ts";
+import { listItems } from "../../src/db/item-repository.ts";
+import { TorrentSwarm } from "../support/torrent-swarm.ts";
 import { CHAT, Harness, messageIdOf } from "../support/harness.ts";
 import { playableMp4 } from "../support/media.ts";
 import type { RecordedCall } from "../support/bot-api-double.ts";
@@ -125,6 +127,30 @@ describe("subscriptions", () => {
     expect((await entryRows(h)).map((r) => [r.entry_key, r.outcome])).toEqual([
       ["ep-1", "baseline"], ["ep-2", "baseline"], ["ep-3", "queued"], ["ep-4", "queued"], ["ep-5", "queued"],
     ]);
+  });
+
+  it("a torrent feed whose entries are magnet links: the newest is queued as /torrent queues it, and delivered from a loopback seeder", { timeout: 60_000 }, async () => {
+    const swarm = await TorrentSwarm.start();
+    try {
+      h = await Harness.create({ torrent: { dht: false, lsd: false, natTraversal: false } });
+      const clock = new ManualClock();
+      const start = clock.now();
+      const old = await swarm.seed("old.bin", [{ path: "old.bin", bytes: FileServer.randomBytes(50_000, 71) }]);
+      const fresh = await swarm.seed("new.bin", [{ path: "new.bin", bytes: FileServer.randomBytes(60_000, 72) }]);
+      const feed = serveFeed(h, [
+        { title: "Old release", guid: "t-1", ago: 200, link: old.magnetURI.replace(/&/g, "&amp;") },
+        { title: "New release", guid: "t-2", ago: 100, link: fresh.magnetURI.replace(/&/g, "&amp;") },
+      ], start);
+      await h.start({ subscriptions: { clock } });
+      const since = h.api.nextSeq;
+      h.send(`/watch ${feed} last 1`);
+      const [upload] = await uploadsAfter(h, since, 1);
+      expect(upload!.files[0]!.sha256).toBe(fresh.files[0]!.sha256);
+      expect((await entryRows(h)).map((r) => [r.entry_key, r.outcome])).toEqual([["t-1", "baseline"], ["t-2", "queued"]]);
+      expect((await listItems(h.app!.db)).map((i) => [i.sourceKind, i.url.startsWith(`magnet:?xt=urn:btih:${fresh.infoHash}`)])).toEqual([["torrent", true]]);
+    } finally {
+      await swarm.stop();
+    }
   });
 
   it("delivers a podcast feed's enclosure as audio named after the episode", { timeout: 60_000 }, async () => {
