@@ -23,6 +23,7 @@ import { TaskRunner } from "./bot/task-runner.ts";
 import { LOCAL_TORRENT_FILE_BYTES, telegramFileFetcher } from "./bot/telegram-file-fetcher.ts";
 import { checkLocalServerReads } from "./bot/local-bot-api.ts";
 import { createFileUploader, createGroupUploader } from "./bot/uploader.ts";
+import { observeSentMessages } from "./bot/sent-messages.ts";
 import type { Config } from "./config.ts";
 import { type Db, openMigrated } from "./db/database.ts";
 import { chatSettings } from "./db/chat-settings-repository.ts";
@@ -238,18 +239,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     logger: logger.child({ part: "control" }),
   });
 
-  // The chat's live message is sent anew once other messages pushed it out of sight: it is told
-  // of every message in an allowed chat, the bot's own included. Strangers' chats (the bot's
-  // refusals to them, their messages) are never remembered.
-  const allowedChats = new Set(config.allowedChatIds);
-  bot.api.config.use(async (prev, method, payload, signal) => {
-    const result = await prev(method, payload, signal);
-    const sent = result.ok ? (result.result as { message_id?: unknown; chat?: { id?: unknown } }) : undefined;
-    if (sent && typeof sent.message_id === "number" && typeof sent.chat?.id === "number" && allowedChats.has(sent.chat.id)) {
-      reporter.observe(sent.chat.id, sent.message_id);
-    }
-    return result;
-  });
+  // The chat's live message is sent anew once other messages pushed it out of sight.
+  observeSentMessages(bot.api, config.allowedChatIds, (chatId, messageId) => reporter.observe(chatId, messageId));
   // Every update is tracked so that shutdown can let the ones in flight finish.
   bot.use((_ctx, next) => tasks.track(next()));
   bot.use(sequentialize(updateOrderKey));
