@@ -51,6 +51,7 @@ import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
 import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
 import { DataDisk } from "./storage/data-disk.ts";
 import { type Heartbeat, startHeartbeat } from "./heartbeat.ts";
+import { createWeb } from "./web/web.ts";
 
 export interface AppOptions {
   logger: Logger;
@@ -257,6 +258,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   bot.use(torrentFeature({ answers, ...(config.localBotApi ? { maxTorrentBytes: LOCAL_TORRENT_FILE_BYTES } : {}) }));
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
   bot.use(choiceFeature({ choices: new ChoiceControl({ db, events, notify: () => worker.notify() }), questions, logger }));
+  const web = createWeb({ config, logger, bot, db, events, control, requests, worker, acks: reporter, audio: mediaTools !== undefined });
   // Last: what no command took.
   bot.use(plainMessagesFeature({ answers }));
 
@@ -315,6 +317,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
           resolveStopped(error);
         },
       );
+      await web.start();
       logger.info({ bot: bot.botInfo.username, apiRoot: config.apiRoot }, "bot started");
     },
     async stop() {
@@ -323,7 +326,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await toolsChecked;
       await heartbeat?.stop();
       const polling = runner?.isRunning() ? runner.stop() : undefined;
-      await Promise.allSettled([polling, worker.stop(4000)]);
+      await Promise.allSettled([polling, worker.stop(4000), web.stop()]);
       seeding?.close();
       await torrents.destroy();
       await proxy.stop();
