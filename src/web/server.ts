@@ -8,11 +8,14 @@ import type { QueueEvents } from "../queue/events.ts";
 import type { QueueControl } from "../queue/queue-control.ts";
 import type { Authenticator, Caller } from "./auth.ts";
 import { eventsRoute } from "./events-route.ts";
+import { healthRoutes } from "./health-routes.ts";
 import { HttpFailure, errorHandler } from "./http-errors.ts";
 import { itemRoutes } from "./item-routes.ts";
 import { queueRoutes } from "./queue-routes.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import type { TelegramWatch } from "./telegram-watch.ts";
 import type { WebIntake } from "./web-intake.ts";
+import type { WebStats } from "./web-stats.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -32,6 +35,8 @@ export interface ServerDeps {
   choices: ChoiceControl;
   intake: WebIntake;
   auth: Authenticator;
+  watch: TelegramWatch;
+  stats: WebStats;
   now?: () => number;
 }
 
@@ -45,7 +50,8 @@ export interface RunningServer {
 const BODY_LIMIT_BYTES = 16 * 1024;
 
 /**
- * The web server, one Fastify instance with a plugin per area: the API (every route behind one hook that finds the caller and applies the rate limit).
+ * The web server, one Fastify instance with a plugin per area: health and metrics, the API
+ * (every route behind one hook that finds the caller and applies the rate limit).
  * zod schemas validate every request and shape every answer, and make the OpenAPI file served at
  * `/api/openapi.json`. Fastify's own logger stays off: the bot's logger (which scrubs the token)
  * logs what fails.
@@ -72,6 +78,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     transform: jsonSchemaTransform,
   });
   app.get("/api/openapi.json", { schema: { hide: true } }, () => app.swagger());
+
+  await app.register(healthRoutes({ db: deps.db, watch: deps.watch, stats: deps.stats }));
 
   const streams = new Set<() => void>();
   const limiter = new RateLimiter(deps.rateLimitPerMinute);

@@ -14,8 +14,10 @@ import { Authenticator } from "./auth.ts";
 import { ChatAccess } from "./chat-access.ts";
 import { initDataKey } from "./init-data.ts";
 import type { RunningServer } from "./server.ts";
+import { TelegramWatch } from "./telegram-watch.ts";
 import { webCommandsFeature } from "./web-commands.ts";
 import { WebIntake } from "./web-intake.ts";
+import { WebStats } from "./web-stats.ts";
 
 export interface WebDeps {
   config: Config;
@@ -40,7 +42,7 @@ export interface Web {
 
 /**
  * The web side (`src/web/`): the /apitoken command, and, when `web.port` is set, the HTTP server
- * with the API and its events. Built by `app.ts` before the catch-all feature
+ * with the API, its events, health and metrics. Built by `app.ts` before the catch-all feature
  * (the command must come first); the server itself, and Fastify with it, is loaded only by a
  * start with the port set, so a bot without it carries none of it.
  */
@@ -52,6 +54,10 @@ export function createWeb(deps: WebDeps): Web {
   if (web.port === undefined) return { start: async () => {}, stop: async () => {} };
   const port = web.port;
 
+  // Installed now, so it sees polling from its first call.
+  const watch = new TelegramWatch();
+  watch.install(bot.api);
+  const stats = new WebStats();
   const defaults = settingsDefaults(config);
   const control = deps.control;
   const choices = new ChoiceControl({ db, events: deps.events, notify: () => deps.worker.notify() });
@@ -62,14 +68,17 @@ export function createWeb(deps: WebDeps): Web {
     initDataKey: initDataKey(config.botToken),
   });
   let server: RunningServer | undefined;
+  let unsubscribe: (() => void) | undefined;
 
   return {
     async start() {
+      unsubscribe = deps.events.onAny((event) => stats.see(event));
       const { startServer } = await import("./server.ts");
-      server = await startServer({ port, host: web.host, rateLimitPerMinute: web.rateLimitPerMinute, logger: logger.child({ part: "web" }), db, events: deps.events, control, choices, intake, auth });
+      server = await startServer({ port, host: web.host, rateLimitPerMinute: web.rateLimitPerMinute, logger: logger.child({ part: "web" }), db, events: deps.events, control, choices, intake, auth, watch, stats });
       logger.info({ url: server.url, publicUrl: web.publicUrl }, "web server listening");
     },
     async stop() {
+      unsubscribe?.();
       await server?.close();
       server = undefined;
     },

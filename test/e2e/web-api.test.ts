@@ -21,6 +21,25 @@ async function world(overrides: Parameters<typeof Harness.create>[0] = {}): Prom
   return { h, web: new WebClient(`http://127.0.0.1:${h.config.web.port}`) };
 }
 
+/** Every API endpoint, with a body it would take. */
+const ENDPOINTS: Array<[string, string, unknown?]> = [
+  ["GET", "/api/status"],
+  ["GET", "/api/session"],
+  ["GET", "/api/items"],
+  ["GET", "/api/items/1"],
+  ["POST", "/api/items", { url: "https://example.com/a.bin" }],
+  ["PATCH", "/api/items/1", { priority: "high" }],
+  ["POST", "/api/items/1/pause"],
+  ["POST", "/api/items/1/resume"],
+  ["POST", "/api/items/1/cancel"],
+  ["POST", "/api/items/1/retry"],
+  ["POST", "/api/items/1/choice", { kind: "best" }],
+  ["POST", "/api/items/batch", { ids: [1], action: "cancel" }],
+  ["POST", "/api/queue/pause"],
+  ["POST", "/api/queue/resume"],
+  ["GET", "/api/events"],
+];
+
 /** Sends /apitoken in the chat and reads the token out of the bot's answer. */
 async function tokenFor(h: Harness, chatId: number): Promise<string> {
   const since = h.api.nextSeq;
@@ -42,9 +61,10 @@ describe("API tokens", () => {
     expect(rows.rows[0]).toMatchObject({ chat_id: CHAT, created_by: USER, token_hash: createHash("sha256").update(secret).digest("hex") });
     expect(JSON.stringify(rows.rows)).not.toContain(secret);
 
-    const none = await web.get("/api/status");
-    expect(none.status).toBe(401);
-    expect(none.body.error.code).toBe("UNAUTHORIZED");
+    for (const [method, path, body] of ENDPOINTS) {
+      const none = await web.call(method, path, body);
+      expect([method, path, none.status, none.body.error.code]).toEqual([method, path, 401, "UNAUTHORIZED"]);
+    }
     const wrong = await web.withAuth(`Bearer ${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`).get("/api/status");
     expect(wrong.status).toBe(401);
     const mine = web.withAuth(`Bearer ${token}`);
@@ -54,9 +74,12 @@ describe("API tokens", () => {
     const since = h.api.nextSeq;
     h.send("/apitoken revoke");
     expect(String((await h.reply(since, CHAT, /token/)).params.text)).toBe("Ended this chat's API token.");
-    const revoked = await mine.get("/api/status");
-    expect(revoked.status).toBe(401);
-    expect(revoked.body.error.message).toMatch(/not valid/);
+    for (const [method, path, body] of ENDPOINTS) {
+      const revoked = await mine.call(method, path, body);
+      expect([method, path, revoked.status, revoked.body.error.code]).toEqual([method, path, 401, "UNAUTHORIZED"]);
+      expect(revoked.body.error.message).toMatch(/not valid/);
+    }
+    expect((await sql`select count(*) as n from items`.execute(h.app!.db)).rows).toEqual([{ n: 0 }]);
   });
 
   it("answers /apitoken without web.port with what to set, and makes no token", async () => {
@@ -164,6 +187,8 @@ describe("the items of a chat over the API", () => {
       "/api/queue/resume",
       "/api/session",
       "/api/status",
+      "/healthz",
+      "/metrics",
     ]);
   });
 
