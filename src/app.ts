@@ -298,6 +298,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await requests.resume((request, outcome) =>
         answers.recovered(request, outcome).catch((error: unknown) => logger.warn({ err: String(error) }, "could not answer a recovered request")),
       );
+      await web.start();
       // Long polling and a webhook exclude each other; the bot polls.
       await bot.api.deleteWebhook();
       runner = run(bot, {
@@ -317,7 +318,6 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
           resolveStopped(error);
         },
       );
-      await web.start();
       logger.info({ bot: bot.botInfo.username, apiRoot: config.apiRoot }, "bot started");
     },
     async stop() {

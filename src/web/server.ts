@@ -11,6 +11,7 @@ import { eventsRoute } from "./events-route.ts";
 import { healthRoutes } from "./health-routes.ts";
 import { HttpFailure, errorHandler } from "./http-errors.ts";
 import { itemRoutes } from "./item-routes.ts";
+import { miniAppRoutes } from "./mini-app-routes.ts";
 import { queueRoutes } from "./queue-routes.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import type { TelegramWatch } from "./telegram-watch.ts";
@@ -51,7 +52,7 @@ const BODY_LIMIT_BYTES = 16 * 1024;
 
 /**
  * The web server, one Fastify instance with a plugin per area: health and metrics, the API
- * (every route behind one hook that finds the caller and applies the rate limit).
+ * (every route behind one hook that finds the caller and applies the rate limit), the Mini App.
  * zod schemas validate every request and shape every answer, and make the OpenAPI file served at
  * `/api/openapi.json`. Fastify's own logger stays off: the bot's logger (which scrubs the token)
  * logs what fails.
@@ -101,6 +102,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     },
     { prefix: "/api" },
   );
+  await app.register(await miniAppRoutes());
 
   const address = await app.listen({ port: deps.port, host: deps.host });
   return {
