@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { describeReason } from "../bot/views/error-view.ts";
 import type { AppError, ErrorReason } from "../errors.ts";
-import type { ChoiceOffer } from "../items/choice.ts";
 import { FINISHED_STATUSES, type Item, OPEN_STATUSES, PRIORITIES, type PriorityName } from "../items/item.ts";
 
 /**
@@ -99,6 +98,3 @@ export function itemView(item: Item, extra: { position?: number | null; picked?:
         : null,
   };
 }
-
-/** The offer, narrowed for the checks of a choice. */
-export type Offer = ChoiceOffer;

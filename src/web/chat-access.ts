@@ -11,6 +11,8 @@ const CACHE_MS = 5 * 60_000;
  */
 export class ChatAccess {
   private readonly cache = new Map<number, { chats: number[]; at: number }>();
+  /** Look-ups under way: a page's first requests come together and ask Telegram once. */
+  private readonly asking = new Map<number, Promise<number[]>>();
 
   constructor(
     private readonly deps: { api: Pick<Api, "getChatMember">; allowedChatIds: readonly number[]; logger: Logger; now?: () => number },
@@ -21,6 +23,15 @@ export class ChatAccess {
     const now = (this.deps.now ?? Date.now)();
     const cached = this.cache.get(userId);
     if (cached && now - cached.at < CACHE_MS) return cached.chats;
+    let asking = this.asking.get(userId);
+    if (!asking) {
+      asking = this.lookUp(userId, now).finally(() => this.asking.delete(userId));
+      this.asking.set(userId, asking);
+    }
+    return asking;
+  }
+
+  private async lookUp(userId: number, now: number): Promise<number[]> {
     const chats: number[] = [];
     let complete = true;
     for (const chatId of this.deps.allowedChatIds) {

@@ -55,11 +55,11 @@ async function world(): Promise<{ h: Harness; base: string }> {
 }
 
 /** The page as Telegram opens it: initData (signed with `token`, made `ageS` ago) in the URL fragment. */
-function miniAppUrl(base: string, token: string, opts: { ageS?: number; startParam?: string } = {}): string {
+function miniAppUrl(base: string, token: string, opts: { ageS?: number; startParam?: string; userId?: number } = {}): string {
   const fields: Record<string, string> = {
     auth_date: String(Math.floor(Date.now() / 1000) - (opts.ageS ?? 5)),
     query_id: "AAHdF6IQAAAAAN0XohDhrOrc",
-    user: JSON.stringify({ id: ME, first_name: "Ann", username: "ann", language_code: "en" }),
+    user: JSON.stringify({ id: opts.userId ?? ME, first_name: "Ann", username: "ann", language_code: "en" }),
     ...(opts.startParam ? { start_param: opts.startParam } : {}),
   };
   const initData = new URLSearchParams({ ...fields, hash: signInitData(fields, initDataKey(token)) }).toString();
@@ -152,6 +152,8 @@ describe("the Mini App", () => {
     // The chat's question says what was chosen, as when it is answered there.
     expect(h.textOf(asked, GROUP)).toBe("✓ #1 pack: 2 files, 70.0 KB. Back in line.");
     await page.locator("#history li[data-id='1'][data-status='completed']").waitFor();
+    // Every request of the page acted as the group; Telegram was asked about the member once.
+    expect(h.api.callsOf("getChatMember").map((c) => c.params)).toEqual([{ chat_id: GROUP, user_id: ME }]);
   });
 
   it("/app answers with a button that opens it: a Mini App button in a private chat, the bot's Mini App link naming the group in a group", async () => {
@@ -175,17 +177,20 @@ describe("the Mini App", () => {
     h.send(`/download ${secret.url}`);
     await h.reply(since, CHAT, /Queued/);
 
-    for (const [url, reason] of [
-      [miniAppUrl(base, "654321:FORGED-token"), /not signed by this bot/],
-      [miniAppUrl(base, h.api.token, { ageS: 2 * 86_400 }), /older than a day/],
-      [`${base}/app/`, /not opened from Telegram/],
+    // The page asks who it is once, is refused, and asks nothing more.
+    for (const [url, reason, statuses] of [
+      [miniAppUrl(base, "654321:FORGED-token"), /not signed by this bot/, [401]],
+      [miniAppUrl(base, h.api.token, { ageS: 2 * 86_400 }), /older than a day/, [401]],
+      [`${base}/app/`, /not opened from Telegram/, []],
+      // Signed right, by someone with no chat here (not allowed, in no allowed group).
+      [miniAppUrl(base, h.api.token, { userId: 777 }), /none of the chats/, [403]],
     ] as const) {
       const { page, answers } = await openPage(url);
       await page.locator("#refused").waitFor();
       expect(await page.locator("#refused-reason").textContent()).toMatch(reason);
       expect(await page.locator("#main").isVisible()).toBe(false);
       expect(await page.content()).not.toContain("secret-report");
-      expect(answers.every((a) => a.status === 401)).toBe(true);
+      expect(answers.map((a) => a.status)).toEqual(statuses);
       await page.close();
     }
     page = undefined;
