@@ -11,7 +11,7 @@
  * the Docker image builds in a stage that has it.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,7 +27,8 @@ function newestSource() {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, entry.name);
       if (entry.isDirectory()) visit(p);
-      else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(p).mtimeMs);
+      // Every file: the TypeScript, and the files copied as they are (the Mini App's page).
+      else newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
   visit(path.join(root, "src"));
@@ -61,4 +62,7 @@ if (result.status !== 0) {
   console.error("build: tsc failed (see above)");
   process.exit(result.status ?? 1);
 }
+// What is not TypeScript (the Mini App's page, src/web/public) goes into dist/ as it is, beside
+// the modules that read it.
+cpSync(path.join(root, "src"), path.join(dist, "src"), { recursive: true, filter: (from) => statSync(from).isDirectory() || !from.endsWith(".ts") });
 writeFileSync(stamp, new Date().toISOString() + "\n");

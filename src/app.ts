@@ -27,7 +27,7 @@ import { createFileUploader, createGroupUploader } from "./bot/uploader.ts";
 import type { Config } from "./config.ts";
 import { type Db, openMigrated } from "./db/database.ts";
 import { chatSettings } from "./db/chat-settings-repository.ts";
-import { type ChatSettingsOf, asksBefore, settingsDefaults } from "./chats/chat-settings.ts";
+import { type ChatSettingsOf, asks, settingsDefaults } from "./chats/chat-settings.ts";
 import { type IntakeDeps, enqueueUrl } from "./intake/intake.ts";
 import { findMediaTools } from "./tools/ffmpeg.ts";
 import { ToolProcesses } from "./tools/tool-processes.ts";
@@ -52,6 +52,7 @@ import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
 import { DataDisk } from "./storage/data-disk.ts";
 import { type SubscriptionOptions, type Subscriptions, createSubscriptions } from "./app-subscriptions.ts";
 import { type Heartbeat, startHeartbeat } from "./heartbeat.ts";
+import { createWeb } from "./web/web.ts";
 
 export interface AppOptions {
   logger: Logger;
@@ -180,10 +181,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       logger: logger.child({ part: "media" }),
       settingsOf,
     }),
-    askBefore: async (chatId) => {
-      const settings = await settingsOf(chatId);
-      return { files: asksBefore(settings, "files"), quality: asksBefore(settings, "quality"), entries: asksBefore(settings, "entries") };
-    },
+    askBefore: async (chatId) => asks(await settingsOf(chatId)),
     // Found while the worker runs an item (with its wishes): it looks at the queue again when that item ends.
     enqueue: (of, found) =>
       enqueueUrl(checks, { chatId: of.chatId, userId: of.userId, requestMessageId: of.requestMessageId, wants: of.wants, ...found }),
@@ -264,6 +262,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
   bot.use(subscriptions.feature);
   bot.use(choiceFeature({ choices: new ChoiceControl({ db, events, notify: () => worker.notify() }), questions, logger }));
+  const web = createWeb({ config, logger, bot, db, events, control, requests, worker, acks: reporter, audio: mediaTools !== undefined });
   // Last: what no command took.
   bot.use(plainMessagesFeature({ answers }));
 
@@ -306,6 +305,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await requests.resume((request, outcome) =>
         answers.recovered(request, outcome).catch((error: unknown) => logger.warn({ err: String(error) }, "could not answer a recovered request")),
       );
+      await web.start();
       // Long polling and a webhook exclude each other; the bot polls.
       await bot.api.deleteWebhook();
       runner = run(bot, {
@@ -334,7 +334,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await heartbeat?.stop();
       await subscriptions.stop();
       const polling = runner?.isRunning() ? runner.stop() : undefined;
-      await Promise.allSettled([polling, worker.stop(4000)]);
+      await Promise.allSettled([polling, worker.stop(4000), web.stop()]);
       seeding?.close();
       await torrents.destroy();
       await proxy.stop();

@@ -33,6 +33,33 @@ export const TorrentConfigSchema = z
   })
   .strict();
 
+/**
+ * The embedded HTTP server (`src/web/`): the REST API, its events, the Mini App, health and
+ * metrics. Off unless `port` is set; loopback by default (a reverse proxy with TLS goes in front).
+ */
+export const WebConfigSchema = z
+  .object({
+    port: z
+      .number({ error: "expected a TCP port number" })
+      .int("expected a whole port number")
+      .min(1, "expected a port from 1 to 65535")
+      .max(65535, "expected a port from 1 to 65535")
+      .optional(),
+    host: z.string({ error: "expected the address to listen on, e.g. 127.0.0.1" }).min(1).default("127.0.0.1"),
+    /** Where people reach the server (through the reverse proxy): the Mini App's address is `<publicUrl>/app/`. */
+    publicUrl: z
+      .url({ protocol: /^https?$/, error: "expected the http(s) URL the server is reached at, e.g. https://bot.example.com" })
+      .transform((u) => u.replace(/\/+$/, ""))
+      .optional(),
+    /** Requests one API token (or one Mini App user) may make per minute. */
+    rateLimitPerMinute: z
+      .number({ error: "expected a number of requests" })
+      .int("expected a whole number of requests")
+      .positive("expected at least 1 request a minute")
+      .default(120),
+  })
+  .strict();
+
 /** `"a", "b" or "c"`, for a choice's error message. */
 const oneOf = (values: readonly string[]) => `expected ${values.slice(0, -1).map((v) => `"${v}"`).join(", ")} or "${values.at(-1)}"`;
 
@@ -140,6 +167,7 @@ export const ConfigSchema = z
       })
       .default("info"),
     torrent: TorrentConfigSchema.default(TorrentConfigSchema.parse({})),
+    web: WebConfigSchema.default(WebConfigSchema.parse({})),
   })
   .strict()
   .refine((c) => !c.localBotApi || c.apiRoot !== c.cloudApiRoot, {

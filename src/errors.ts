@@ -31,7 +31,15 @@ export type ErrorCode =
   | "SHUTDOWN"
   | "FILE_MISSING"
   | "TOOL_FAILED"
-  | "INTERNAL";
+  | "INTERNAL"
+  // What the web API answers about a request itself (`src/web/`), beside the codes above.
+  | "BAD_REQUEST"
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "PAYLOAD_TOO_LARGE"
+  | "RATE_LIMITED";
 
 /** How an item was stopped on purpose (see `StopError`). */
 export type StopKind = "cancel" | "pause" | "hold" | "shutdown";

@@ -76,6 +76,11 @@ export function asksBefore(settings: Pick<ChatSettings, "askBeforeDownload">, wh
   return ask === "always" || (ask === "torrents" && what === "files");
 }
 
+/** Every question a chat's settings allow before a download. Pure. */
+export function asks(settings: Pick<ChatSettings, "askBeforeDownload">): { files: boolean; quality: boolean; entries: boolean } {
+  return { files: asksBefore(settings, "files"), quality: asksBefore(settings, "quality"), entries: asksBefore(settings, "entries") };
+}
+
 /**
  * What a quality cap asks of a video taken without asking: only its audio, or its best variant no
  * taller than `maxHeight` pixels (null: no cap, the best that fits).

@@ -444,6 +444,8 @@ export class BotApiDouble {
   private readonly commandSets = new Map<string, BotCommand[]>();
   /** file_id → the description getFile refuses it with (see `refuseFile`). */
   private readonly refusedFiles = new Map<string, string>();
+  /** "chatId userId" → the member's status (see `setChatMember`); anyone else has left. */
+  private readonly members = new Map<string, "creator" | "administrator" | "member" | "restricted" | "left" | "kicked">();
   private stopped = false;
 
   private constructor(
@@ -613,6 +615,12 @@ export class BotApiDouble {
    */
   refuseFile(fileId: string, description = "Bad Request: invalid file_id"): void {
     this.refusedFiles.set(fileId, description);
+  }
+
+  /** What getChatMember says of the user in a group: a member (the default "member") or not ("left"). */
+  setChatMember(chatId: number, userId: number, status: "creator" | "administrator" | "member" | "restricted" | "left" | "kicked" = "member"): void {
+    this.ensureChat(chatId, undefined, this.userFor(chatId, userId));
+    this.members.set(`${chatId} ${userId}`, status);
   }
 
   /** The user blocks (or unblocks) the bot: sending then fails with 403. */
@@ -1521,6 +1529,15 @@ export class BotApiDouble {
           at: Date.now(),
         };
         return true;
+      },
+
+      getChatMember: ({ params: p }) => {
+        const chat = this.targetChat(p);
+        const userId = int(p, "user_id");
+        if (userId === undefined) throw bad("user_id is empty");
+        const status = this.members.get(`${chat.chat.id} ${userId}`) ?? "left";
+        const user: User = { id: userId, is_bot: false, first_name: `User ${userId}` };
+        return status === "restricted" ? { status, user, is_member: true, until_date: 0 } : { status, user };
       },
 
       getFile: ({ params: p }): TelegramFile => {
