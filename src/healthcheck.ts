@@ -21,11 +21,14 @@ class Unhealthy extends Error {}
 
 async function checkHealth(nowMs: number): Promise<string> {
   let dataDir: string;
+  let web: { port?: number | undefined; host: string };
   try {
-    dataDir = (await loadConfig()).dataDir;
+    ({ dataDir, web } = await loadConfig());
   } catch (error) {
     throw new Unhealthy(`the config cannot be read: ${error instanceof Error ? error.message : String(error)}`);
   }
+  // With the web server on, its /healthz says more (polling alive, the database answering).
+  if (web.port !== undefined) return askHealthz(web.host, web.port);
 
   const heartbeat = path.resolve(dataDir, HEARTBEAT_FILE);
   let mtimeMs: number;
@@ -57,6 +60,21 @@ async function checkHealth(nowMs: number): Promise<string> {
     throw new Unhealthy(`the database ${file} does not answer: ${error instanceof Error ? error.message : String(error)}`);
   }
   return `healthy: heartbeat ${ageS} s old, ${items} items in ${file}`;
+}
+
+/** The running bot's own answer: 200 healthy, anything else (or no answer in 5 s) not. */
+async function askHealthz(host: string, port: number): Promise<string> {
+  const address = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  const url = `http://${address}:${port}/healthz`;
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  } catch (error) {
+    throw new Unhealthy(`${url} does not answer (${error instanceof Error ? error.message : String(error)}): the bot is not running, or stuck`);
+  }
+  const body = (await response.text()).slice(0, 200).replace(/\s+/g, " ");
+  if (response.status !== 200) throw new Unhealthy(`${url} answered ${response.status}: ${body}`);
+  return `healthy: ${url} answered 200: ${body}`;
 }
 
 try {

@@ -1,6 +1,6 @@
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { buildIfStale, endTest, startBot, writeConfig } from "../support/bot-process.ts";
+import { ROOT, buildIfStale, endTest, startBot, writeConfig } from "../support/bot-process.ts";
 import { Harness } from "../support/harness.ts";
 import { WebClient, freePort } from "../support/web-client.ts";
 
@@ -29,6 +29,13 @@ describe("the web server of the bot process", () => {
     expect((await web.get("/app/../config.json")).status).toBe(404);
     await h.api.waitForPendingPoll();
     expect((await web.get("/healthz")).body).toEqual({ status: "ok", database: "ok", polling: "ok" });
+    // The image's HEALTHCHECK asks that same /healthz when the web server is on.
+    const config = await writeConfig(h, { web: { port } });
+    const check = spawnSync(process.execPath, ["dist/src/healthcheck.js"], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", CONFIG_FILE: config }, encoding: "utf8" });
+    expect({ status: check.status, out: check.stdout }).toEqual({
+      status: 0,
+      out: `healthy: http://127.0.0.1:${port}/healthz answered 200: {"status":"ok","database":"ok","polling":"ok"}\n`,
+    });
 
     const answers = [
       await web.withAuth(`tma auth_date=1&hash=${"0".repeat(64)}`).get("/api/status"),
