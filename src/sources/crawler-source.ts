@@ -1,4 +1,4 @@
-import type { Got, Response } from "got";
+import type { Got } from "got";
 import path from "node:path";
 import { AppError, DownloadError, stopReason, tooLargeError } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
@@ -6,7 +6,7 @@ import { safeFileName } from "../storage/paths.ts";
 import { truncate } from "../text/format.ts";
 import { isHtml } from "./content-kind.ts";
 import { finishPage, queueFound } from "./found-items.ts";
-import { probeUrl, responseHeader } from "./http-probe.ts";
+import { probeUrl, readCapped, responseHeader, responseOf } from "./http-probe.ts";
 import { galleryOffer, queueChosenEntries } from "./page-gallery.ts";
 import { type MediaCandidate, findPageMedia } from "./page-media.ts";
 import { extensionOfUrl } from "./page-urls.ts";
@@ -86,25 +86,15 @@ export function createCrawlerSource(options: CrawlerSourceOptions): Source {
     // Errors reach us through the iteration below; this keeps a late one from crashing the process.
     stream.on("error", () => {});
     try {
-      const response = await new Promise<Response>((resolve, reject) => {
-        stream.once("response", resolve);
-        stream.once("error", reject);
-      });
+      const response = await responseOf(stream);
       if (response.statusCode < 200 || response.statusCode >= 300) throw httpStatusError(response.statusCode, url);
       const contentType = responseHeader(response, "content-type") ?? "";
       if (!isHtml(contentType)) return null;
       const length = Number(responseHeader(response, "content-length") ?? NaN);
       if (length > pageMaxBytes) throw pageTooLargeError(pageMaxBytes);
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        // Stop reading at once: the rest of a huge page never crosses the wire to us.
-        if (size > pageMaxBytes) throw pageTooLargeError(pageMaxBytes);
-        chunks.push(chunk);
-      }
+      const body = await readCapped(stream, pageMaxBytes, () => pageTooLargeError(pageMaxBytes));
       const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
-      return { body: Buffer.concat(chunks), finalUrl: response.url || url, ...(charset ? { charset } : {}) };
+      return { body, finalUrl: response.url || url, ...(charset ? { charset } : {}) };
     } finally {
       stream.destroy();
     }

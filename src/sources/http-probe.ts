@@ -1,5 +1,5 @@
 import contentDisposition from "content-disposition";
-import type { Got, Response } from "got";
+import type { Got, Request, Response } from "got";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 
 export interface ProbeResult {
@@ -98,4 +98,27 @@ export async function probeUrl(http: Got, url: string, signal?: AbortSignal): Pr
     });
     stream.once("error", (error) => reject(classifyHttpError(error, url)));
   });
+}
+
+/** A got stream's response, or the error that came instead. */
+export function responseOf(stream: Request): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
+    stream.once("response", resolve);
+    stream.once("error", reject);
+  });
+}
+
+/**
+ * A small body (a page, a feed, a playlist, a .torrent) read whole, but never past `maxBytes`:
+ * `tooLarge()` is thrown the moment it would be, so the rest never crosses the wire.
+ */
+export async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }

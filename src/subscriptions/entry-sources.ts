@@ -1,10 +1,10 @@
 import path from "node:path";
 import { parseFeed } from "@rowanmanning/feed-parser";
-import type { Got, Response } from "got";
+import type { Got } from "got";
 import { AppError, DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { isHtml } from "../sources/content-kind.ts";
-import { responseHeader } from "../sources/http-probe.ts";
+import { readCapped, responseHeader, responseOf } from "../sources/http-probe.ts";
 import { findPageMedia } from "../sources/page-media.ts";
 import { runTool } from "../tools/run-tool.ts";
 import type { ToolProcesses } from "../tools/tool-processes.ts";
@@ -139,21 +139,10 @@ export function createEntrySources(options: EntrySourcesOptions): ListEntries {
     // Errors reach us through the iteration below; this keeps a late one from crashing the process.
     stream.on("error", () => {});
     try {
-      const response = await new Promise<Response>((resolve, reject) => {
-        stream.once("response", resolve);
-        stream.once("error", reject);
-      });
+      const response = await responseOf(stream);
       if (response.statusCode < 200 || response.statusCode >= 300) throw httpStatusError(response.statusCode, url);
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > maxBytes) {
-          throw new DownloadError("NO_MEDIA", `over ${maxBytes} bytes`, { retryable: true, reason: { kind: "pageTooLarge", limit: maxBytes } });
-        }
-        chunks.push(chunk);
-      }
-      return { body: Buffer.concat(chunks), contentType: responseHeader(response, "content-type") ?? "", finalUrl: response.url || url };
+      const body = await readCapped(stream, maxBytes, () => new DownloadError("NO_MEDIA", `over ${maxBytes} bytes`, { retryable: true, reason: { kind: "pageTooLarge", limit: maxBytes } }));
+      return { body, contentType: responseHeader(response, "content-type") ?? "", finalUrl: response.url || url };
     } finally {
       stream.destroy();
     }

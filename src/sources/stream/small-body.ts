@@ -1,7 +1,7 @@
-import type { Got, Response } from "got";
+import type { Got } from "got";
 import { AppError, DownloadError, type ErrorReason, stopReason } from "../../errors.ts";
 import { classifyHttpError, httpStatusError } from "../../net/http-client.ts";
-import { responseHeader } from "../http-probe.ts";
+import { readCapped, responseHeader, responseOf } from "../http-probe.ts";
 
 /** Longest a playlist (or a key) may take to arrive. */
 const MANIFEST_TIMEOUT_MS = 30_000;
@@ -22,19 +22,10 @@ export async function fetchSmall(
   const stream = http.stream(url, { signal: AbortSignal.any([signal, timeout]), headers: { "accept-encoding": "identity" } });
   stream.on("error", () => {});
   try {
-    const response = await new Promise<Response>((resolve, reject) => {
-      stream.once("response", resolve);
-      stream.once("error", reject);
-    });
+    const response = await responseOf(stream);
     if (response.statusCode !== 200) throw httpStatusError(response.statusCode, url);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > maxBytes) throw new DownloadError("NO_MEDIA", `stream: ${url} is over ${maxBytes} bytes`, { reason: say.tooLarge });
-      chunks.push(chunk);
-    }
-    return { body: Buffer.concat(chunks), contentType: responseHeader(response, "content-type") ?? "", finalUrl: response.url || url };
+    const body = await readCapped(stream, maxBytes, () => new DownloadError("NO_MEDIA", `stream: ${url} is over ${maxBytes} bytes`, { reason: say.tooLarge }));
+    return { body, contentType: responseHeader(response, "content-type") ?? "", finalUrl: response.url || url };
   } catch (error) {
     if (signal.aborted) throw stopReason(signal);
     if (timeout.aborted) throw new DownloadError("NETWORK", `stream: ${url} timed out`, { retryable: true, reason: say.timedOut });

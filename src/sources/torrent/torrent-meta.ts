@@ -2,6 +2,7 @@ import type { Got } from "got";
 import type { ParsedTorrent } from "parse-torrent";
 import { DownloadError } from "../../errors.ts";
 import { classifyHttpError } from "../../net/http-client.ts";
+import { readCapped, responseOf } from "../http-probe.ts";
 import {
 
   INFO_HASH,
@@ -86,29 +87,17 @@ export async function parseTorrentFile(bytes: Uint8Array): Promise<TorrentFileIn
 export async function fetchTorrentFile(http: Got, url: string, signal?: AbortSignal, stallMs = 60_000): Promise<Buffer> {
   const stream = http.stream(url, { signal, timeout: { socket: stallMs }, headers: { accept: "application/x-bittorrent, */*;q=0.5" } });
   stream.on("error", () => {});
-  const chunks: Buffer[] = [];
-  let size = 0;
   try {
-    const response = await new Promise<{ headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
-      stream.once("response", resolve);
-      stream.once("error", reject);
-    });
+    const response = await responseOf(stream);
     const type = String(response.headers["content-type"] ?? "");
     if (/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(type)) {
       throw new DownloadError("TORRENT_FAILED", `${url} is a web page, not a .torrent`, {
         reason: { kind: "torrentLinkIsPage" },
       });
     }
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_TORRENT_FILE_BYTES) {
-        throw new DownloadError("TOO_LARGE", `.torrent over ${MAX_TORRENT_FILE_BYTES} bytes`, {
-          reason: { kind: "torrentLinkTooLarge", limit: MAX_TORRENT_FILE_BYTES },
-        });
-      }
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
+    return await readCapped(stream, MAX_TORRENT_FILE_BYTES, () =>
+      new DownloadError("TOO_LARGE", `.torrent over ${MAX_TORRENT_FILE_BYTES} bytes`, { reason: { kind: "torrentLinkTooLarge", limit: MAX_TORRENT_FILE_BYTES } }),
+    );
   } catch (error) {
     if (error instanceof DownloadError) throw error;
     throw classifyHttpError(error, url);
