@@ -6,7 +6,7 @@ import { DownloadError, stopReason, tooLargeError } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
-import { filenameFromDisposition, responseHeader, totalFromContentRange } from "./http-probe.ts";
+import { filenameFromDisposition, responseHeader, totalFromContentRange, responseOf } from "./http-probe.ts";
 import { DISK_CHECK_BYTES, RANGE_REFUSED, type RangedDownloadOptions, downloadRanges, takeBody, type TransferLimits, watchTransfer } from "./ranged-download.ts";
 import { canSplit, coversFile, planSegments } from "./segments.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
@@ -119,10 +119,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
 
       try {
         arm();
-        const response = await new Promise<Response>((resolve, reject) => {
-          stream.once("response", resolve);
-          stream.once("error", reject);
-        });
+        const response = await responseOf(stream);
         const status = response.statusCode;
         let offset = 0;
         if (status === 206 && resume) {

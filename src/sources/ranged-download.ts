@@ -1,11 +1,11 @@
 import { promises as fs } from "node:fs";
 import { PassThrough } from "node:stream";
-import type { Got, Response } from "got";
+import type { Got } from "got";
 import { AppError, DownloadError, stopReason } from "../errors.ts";
 import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
 import { type MinSpeed, SpeedFloor, checkIntervalMs, stalledError, tooSlowError } from "../net/transfer-speed.ts";
-import { responseHeader, totalFromContentRange } from "./http-probe.ts";
+import { responseHeader, totalFromContentRange, responseOf } from "./http-probe.ts";
 import { bytesDone } from "./segments.ts";
 import type { Segment } from "../db/segment-repository.ts";
 
@@ -169,10 +169,7 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
       signal: watch.signal,
     });
     stream.on("error", () => {});
-    const response = await new Promise<Response>((resolve, reject) => {
-      stream.once("response", resolve);
-      stream.once("error", reject);
-    });
+    const response = await responseOf(stream);
     const status = response.statusCode;
     const range = responseHeader(response, "content-range")?.match(/^bytes (\d+)-(\d+)\//);
     // 200: the server ignored the range, or If-Range saw a changed file. 416: the file shrank.

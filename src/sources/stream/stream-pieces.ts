@@ -1,12 +1,12 @@
 import { createDecipheriv } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import type { Got, Response } from "got";
+import type { Got } from "got";
 import pLimit from "p-limit";
 import { AppError, DownloadError, stopReason } from "../../errors.ts";
 import { classifyHttpError, httpStatusError } from "../../net/http-client.ts";
 import { FileSink } from "../../storage/file-sink.ts";
-import { responseHeader } from "../http-probe.ts";
+import { responseHeader, responseOf } from "../http-probe.ts";
 import { DISK_CHECK_BYTES, type TransferLimits, takeBody, watchTransfer } from "../ranged-download.ts";
 import type { SourceContext } from "../source.ts";
 import { fetchSmall } from "./small-body.ts";
@@ -130,10 +130,7 @@ async function fetchPiece(
   stream.on("error", () => {});
   const temp = `${file}.part`;
   try {
-    const response = await new Promise<Response>((resolve, reject) => {
-      stream.once("response", resolve);
-      stream.once("error", reject);
-    });
+    const response = await responseOf(stream);
     const status = response.statusCode;
     if (status !== 200 && status !== 206) throw httpStatusError(status, piece.url);
     if (piece.range && status === 206) {
