@@ -3,7 +3,7 @@ import type { Api, Composer, Context } from "grammy";
 import type { Got } from "got";
 import { subscriptionsFeature } from "./bot/features/subscriptions.ts";
 import { attachSubscriptionNotices } from "./bot/subscription-notices.ts";
-import { type ChatSettingsOf, qualityWanted } from "./chats/chat-settings.ts";
+import { type ChatSettingsOf, withCap } from "./chats/chat-settings.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/database.ts";
 import { checkTimesFrom } from "./db/subscription-repository.ts";
@@ -83,11 +83,7 @@ export function createSubscriptions(deps: SubscriptionsDeps): Subscriptions {
       : {}),
   });
   // As a pasted /download: the chat's quality cap, or only the audio (when ffmpeg is there).
-  const wantsOf = async (chatId: number): Promise<Wants> => {
-    const cap = qualityWanted((await deps.settingsOf(chatId)).qualityCap);
-    if (cap.audioOnly) return deps.audio ? { audioOnly: true } : {};
-    return cap.maxHeight ? { maxHeight: cap.maxHeight } : {};
-  };
+  const wantsOf = async (chatId: number): Promise<Wants> => withCap({}, (await deps.settingsOf(chatId)).qualityCap, deps.audio);
   const scheduler = new SubscriptionScheduler({
     db,
     clock,

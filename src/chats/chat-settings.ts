@@ -1,3 +1,4 @@
+import type { Wants } from "../items/item.ts";
 /**
  * What each chat chose for itself with /settings (pure). The config file's values of the same
  * names are the defaults: a chat that never changed a setting follows the config, also after the
@@ -88,4 +89,14 @@ export function asks(settings: Pick<ChatSettings, "askBeforeDownload">): { files
 export function qualityWanted(cap: QualityCap): { audioOnly: true } | { audioOnly: false; maxHeight: number | null } {
   if (cap === "audio") return { audioOnly: true };
   return { audioOnly: false, maxHeight: cap === "best" ? null : Number.parseInt(cap, 10) };
+}
+
+/**
+ * What a chat's quality cap adds to what a link asks for (as /download, the web API and a
+ * subscription take it): only the audio (when ffmpeg can take it out), or a height. Pure.
+ */
+export function withCap(wants: Wants, cap: QualityCap, audio: boolean): Wants {
+  const wanted = qualityWanted(cap);
+  if (wanted.audioOnly) return audio ? { ...wants, audioOnly: true } : wants;
+  return wanted.maxHeight ? { ...wants, maxHeight: wanted.maxHeight } : wants;
 }

@@ -1,4 +1,4 @@
-import { type ChatSettingsOf, qualityWanted } from "../chats/chat-settings.ts";
+import { type ChatSettingsOf, withCap } from "../chats/chat-settings.ts";
 import type { Acknowledger } from "../bot/chat-reporter.ts";
 import type { RequestOutcome, RequestQueue } from "../intake/request-queue.ts";
 import type { PriorityName, Wants } from "../items/item.ts";
@@ -33,11 +33,9 @@ export class WebIntake {
   constructor(private readonly deps: WebIntakeDeps) {}
 
   async add(caller: Caller, request: AddRequest): Promise<RequestOutcome> {
-    let wants: Wants = request.audio && this.deps.audio ? { audioOnly: true } : {};
+    const asked: Wants = request.audio && this.deps.audio ? { audioOnly: true } : {};
     // As /download: the chat's quality cap goes with the link.
-    const cap = qualityWanted((await this.deps.settingsOf(caller.chatId)).qualityCap);
-    if (cap.audioOnly && this.deps.audio) wants = { ...wants, audioOnly: true };
-    else if (!cap.audioOnly && cap.maxHeight) wants = { ...wants, maxHeight: cap.maxHeight };
+    const wants = withCap(asked, (await this.deps.settingsOf(caller.chatId)).qualityCap, this.deps.audio);
     const [submitted] = await this.deps.requests.submit([
       { chatId: caller.chatId, userId: caller.userId, requestMessageId: null, kind: "link", text: request.url, fresh: false, wants },
     ]);

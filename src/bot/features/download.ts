@@ -1,7 +1,7 @@
 import { Composer, type Context } from "grammy";
 import type { Message } from "grammy/types";
 import type { Wants } from "../../items/item.ts";
-import { type QualityCap, qualityWanted } from "../../chats/chat-settings.ts";
+import { type QualityCap, withCap } from "../../chats/chat-settings.ts";
 import { parseUrlList } from "../../intake/url-input.ts";
 import type { RequestAnswers } from "../request-answers.ts";
 import { joinReply } from "../views/intake-view.ts";
@@ -42,16 +42,14 @@ export function downloadFeature(deps: DownloadFeatureDeps): Composer<Context> {
 
   async function handleDownload(ctx: Context & { chat: NonNullable<Context["chat"]>; msg: Message }, text: string, fresh: boolean, wants: Wants = {}) {
     const parsed = parseUrlList(text, { allowMagnet: true });
-    // The chat's quality cap goes with what it asks for: a height, or only the audio.
-    const cap = deps.qualityCap ? qualityWanted(await deps.qualityCap(ctx.chat.id)) : undefined;
-    if (cap?.audioOnly && deps.audio !== false) wants = { ...wants, audioOnly: true };
-    else if (cap && !cap.audioOnly && cap.maxHeight) wants = { ...wants, maxHeight: cap.maxHeight };
     if (parsed.urls.length === 0) {
       // One line each, so that a message full of junk is cut by lines, not dropped as one block.
       const why = parsed.problems.length ? parsed.problems : ["No link given."];
       await ctx.reply(joinReply([...why, wants.audioOnly ? AUDIO_USAGE : DOWNLOAD_USAGE]));
       return;
     }
+    // The chat's quality cap goes with what it asks for: a height, or only the audio.
+    if (deps.qualityCap) wants = withCap(wants, await deps.qualityCap(ctx.chat.id), deps.audio !== false);
     await deps.answers.ask(
       parsed.urls.map((url) => ({ request: { kind: "link", text: url, fresh, wants }, label: url })),
       { chatId: ctx.chat.id, userId: ctx.from?.id ?? null, requestMessageId: ctx.msg.message_id, problems: parsed.problems },
