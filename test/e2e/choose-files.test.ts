@@ -142,7 +142,19 @@ describe("choosing the files of a torrent", () => {
     expect(h!.api.chat(CHAT).filter((m) => m.kind === "document").map((m) => m.file_name).sort()).toEqual(["e02.mkv", "e03.mkv"]);
   });
 
-  it("never asks with chooseTimeoutMs 0, and a single-file torrent never asks", { timeout: 60_000 }, async () => {
+  it("a single-file torrent never asks, even when asking is on", { timeout: 60_000 }, async () => {
+    swarm = await TorrentSwarm.start();
+    const single = await swarm.seed("solo.bin", [{ path: "solo.bin", bytes: FileServer.randomBytes(50 * KB, 406) }]);
+    await world();
+    await h!.start();
+    const since = h!.api.nextSeq;
+    h!.send(`/torrent ${single.magnetURI}`);
+    expect((await h!.upload(since)).files[0]!.sha256).toBe(single.files[0]!.sha256);
+    expect(h!.api.calls.some((c) => /which should come/.test(String(c.params.text)))).toBe(false);
+    expect((await listItems(h!.app!.db))[0]).toMatchObject({ choiceOffer: null });
+  });
+
+  it("never asks with chooseTimeoutMs 0", { timeout: 60_000 }, async () => {
     const seeded = await fourFiles();
     await world({ chooseTimeoutMs: 0 });
     await h!.start();

@@ -36,7 +36,7 @@ describe("the Node version check", () => {
     expect(out).toBe(`${nodeRefusal("20.20.2")}\n`);
   });
 
-  it("the running bot keeps a heartbeat, and the image's health check passes against it", { timeout: 30_000 }, async () => {
+  it("the running bot writes a heartbeat at start, and the image's health check passes against it", { timeout: 30_000 }, async () => {
     const h = await Harness.create();
     try {
       const before = Date.now();
@@ -46,7 +46,8 @@ describe("the Node version check", () => {
       const config = await writeConfig(h);
       const check = spawnSync(process.execPath, ["dist/src/healthcheck.js"], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", CONFIG_FILE: config }, encoding: "utf8" });
       expect(check.status).toBe(0);
-      expect(check.stdout + check.stderr).toBe(`healthy: heartbeat ${/heartbeat (\d) s old/.exec(check.stdout)?.[1]} s old, 0 items in ${path.join(h.dataDir, "bot.sqlite")}\n`);
+      // Written at start, so at most a couple of seconds old.
+      expect(check.stdout + check.stderr).toMatch(new RegExp(`^healthy: heartbeat [0-2] s old, 0 items in ${path.join(h.dataDir, "bot.sqlite").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\n$`));
     } finally {
       await h.close();
     }

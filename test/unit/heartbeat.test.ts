@@ -54,15 +54,20 @@ describe("startHeartbeat", () => {
     const written = Date.parse(readFileSync(heartbeatFile(), "utf8").trim());
     expect(written).toBeGreaterThanOrEqual(before - 1000);
     expect(written).toBeLessThanOrEqual(Date.now() + 1000);
-    heartbeat.stop();
+    await heartbeat.stop();
 
+    const first = readFileSync(heartbeatFile(), "utf8");
     heartbeat = startHeartbeat(dir, { intervalMs: 50 });
-    await new Promise((r) => setTimeout(r, 20)); // the beat at start lands
+    // The new start's own beat has landed (the file says another time, whole): what comes after is the interval's.
+    await until(() => {
+      const now = readFileSync(heartbeatFile(), "utf8");
+      return now !== first && now.endsWith("\n");
+    }, "the beat at start");
     age(600);
     await until(() => Date.now() - statSync(heartbeatFile()).mtimeMs < 5000, "the next beat");
 
-    heartbeat.stop();
-    await new Promise((r) => setTimeout(r, 100)); // a beat already under way lands
+    // Resolves once a beat under way landed: nothing writes after it.
+    await heartbeat.stop();
     age(600);
     await new Promise((r) => setTimeout(r, 200)); // four intervals
     expect(Date.now() - statSync(heartbeatFile()).mtimeMs).toBeGreaterThan(500_000);
@@ -113,8 +118,7 @@ describe("the health check process (node dist/src/healthcheck.js, the image's HE
     await db.destroy();
     heartbeat = startHeartbeat(dir);
     await until(() => existsSync(heartbeatFile()), "the first beat");
-    heartbeat.stop();
-    await new Promise((r) => setTimeout(r, 50));
+    await heartbeat.stop();
     age(600);
     const result = healthcheck();
     expect(result.code).toBe(1);
