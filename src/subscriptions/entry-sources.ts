@@ -9,6 +9,7 @@ import { findPageMedia } from "../sources/page-media.ts";
 import { runTool } from "../tools/run-tool.ts";
 import type { ToolProcesses } from "../tools/tool-processes.ts";
 import { type YtDlpInfo, commonArgs, metadataArgs, playlistEntries, ytDlpFailure } from "../tools/yt-dlp.ts";
+import { resolveUrl } from "../sources/page-urls.ts";
 import type { Entry, Listing, WatchKind } from "./subscription.ts";
 
 /**
@@ -72,17 +73,11 @@ function decodeXml(body: Buffer, contentType: string): string {
   }
 }
 
+/** An entry's address: a magnet as it is (a torrent feed's), else an http(s) URL as the page reader takes one. */
 function httpUrl(href: string | null | undefined, base: string): string | null {
-  if (!href) return null;
-  // A torrent feed's entries are magnet links: queued as /torrent queues them.
-  if (/^magnet:\?/i.test(href.trim())) return href.trim();
-  try {
-    const url = new URL(href, base);
-    url.hash = "";
-    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
-  } catch {
-    return null;
-  }
+  const value = href?.trim();
+  if (value && /^magnet:\?/i.test(value)) return value;
+  return resolveUrl(value, base);
 }
 
 /**
