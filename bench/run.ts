@@ -11,21 +11,18 @@
  *   BENCH_RUNS=5 BENCH_MB=1024 BENCH_BIG_MB=2048 BENCH_LIMITED_MB=100 npm run bench
  *   BENCH_QUICK=1 npm run bench     # small files, one run: checks the bench itself works
  */
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import path from "node:path";
 import { sql } from "kysely";
 import { openDatabase } from "../src/db/database.ts";
-import { BotApiDouble, type RecordedCall } from "../test/support/bot-api-double.ts";
+import { BotApiDouble } from "../test/support/bot-api-double.ts";
 import { FileServer } from "../test/support/file-server.ts";
 import { TorrentSwarm } from "../test/support/torrent-swarm.ts";
 import { BotProcess, buildOnce } from "./bot-process.ts";
+import { type BenchContext, CHAT, QUICK, RUNS, Results, botDelivers, downloadEnd, dropUploads, mbps, sha256File } from "./context.ts";
 import { MB, Nginx, aria2, aria2Torrent, curlGet, curlUpload, median, percentile, requireTools, settle, writeRandomFile } from "./peers.ts";
 
-const QUICK = process.env.BENCH_QUICK === "1";
-const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3));
 const SIZE_MB = Number(process.env.BENCH_MB ?? (QUICK ? 64 : 1024));
 const BIG_MB = Number(process.env.BENCH_BIG_MB ?? (QUICK ? 0 : 2048));
 const LIMITED_MB = Number(process.env.BENCH_LIMITED_MB ?? (QUICK ? 24 : 100));
@@ -35,66 +32,13 @@ const HISTORY = Number(process.env.BENCH_HISTORY ?? (QUICK ? 1000 : 100_000));
 const ACKS = Number(process.env.BENCH_ACKS ?? (QUICK ? 20 : 200));
 /** nginx's limit per connection for the limited runs. */
 const LIMIT = "10m";
-const CHAT = 1;
 
-interface Row {
-  what: string;
-  bot: number;
-  peer: string;
-  peerValue: number;
-  /** bot / peer, in the direction where more is better. */
-  ratio: number;
-  target: string;
-  ok: boolean | null;
-}
+const results = new Results();
+const { rows, raw, notes, failures } = results;
+const row = results.row.bind(results);
 
-const rows: Row[] = [];
-/** Every measurement, printed with BENCH_RAW=1. */
-const raw: Record<string, number[]> = {};
-const notes: string[] = [];
-const failures: string[] = [];
-
-function row(what: string, bot: number, peer: string, peerValue: number, target?: { min: number; label: string }): void {
-  const ratio = bot / peerValue;
-  const ok = target ? ratio >= target.min : null;
-  rows.push({ what, bot, peer, peerValue, ratio, target: target?.label ?? "", ok });
-  if (ok === false) failures.push(`${what}: ${ratio.toFixed(2)}x ${peer}, target ${target!.label}`);
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
-/** Sends /download and waits until everything it delivers is up; returns the upload calls. */
-async function botDelivers(api: BotApiDouble, url: string, parts = 1): Promise<RecordedCall[]> {
-  const since = api.nextSeq;
-  api.sendText(CHAT, `/download ${url}`);
-  const uploads: RecordedCall[] = [];
-  let files = 0;
-  while (files < parts) {
-    const call = await api.waitForCall(
-      (c) => (c.method === "sendDocument" || c.method === "sendMediaGroup") && c.response?.ok === true && !uploads.includes(c),
-      { since, timeoutMs: 900_000 },
-    );
-    uploads.push(call);
-    // By path (a local Bot API server) a call carries no file part: count what it names.
-    files += call.method === "sendMediaGroup" ? (call.params.media as unknown[]).length : 1;
-  }
-  return uploads;
-}
-
-async function dropUploads(calls: RecordedCall[]): Promise<void> {
-  for (const call of calls) for (const f of call.files) await rm(f.path, { force: true });
-}
-
-const mbps = (bytes: number, seconds: number) => bytes / MB / seconds;
-
-/** When nginx sent the last byte of a tagged download (ms since the epoch). */
-async function downloadEnd(nginx: Nginx, tag: string): Promise<number> {
-  return Math.max(...(await nginx.served(tag)).filter((s) => s.request.startsWith("GET ")).map((s) => s.end));
-}
+/** The cases in bench/cases/, run after the ones below, in this order. */
+const CASES: Array<(ctx: BenchContext) => Promise<void>> = [];
 
 async function main(): Promise<void> {
   requireTools();
@@ -334,6 +278,9 @@ async function main(): Promise<void> {
     const p99 = percentile(latencies, 99);
     notes.push(`/download answered with ${HISTORY} finished items: p50 ${percentile(latencies, 50)} ms, p99 ${p99} ms over ${ACKS} (target p99 < 50 ms)`);
     if (p99 >= 50) failures.push(`/download p99 ${p99} ms`);
+
+    const ctx: BenchContext = { dir, root, nginx, api, limit: LIMIT, botConfig: (name, extra = {}) => botConfig(name, extra), results };
+    for (const benchCase of CASES) await benchCase(ctx);
   } finally {
     await api.stop();
     await nginx.stop();
