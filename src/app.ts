@@ -173,7 +173,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     events,
     upload: createFileUploader(bot.api, uploaderOptions),
     uploadGroup: createGroupUploader(bot.api, uploaderOptions),
-    prepare: createUploadPreparer({
+    ...createUploadPreparer({
       tools: mediaTools,
       limit: config.uploadLimitBytes,
       split: config.splitLargeFiles,

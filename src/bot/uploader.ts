@@ -7,7 +7,7 @@ import type { Message } from "grammy/types";
 import { AppError } from "../errors.ts";
 import { type MediaTools, makeThumbnail } from "../tools/ffmpeg.ts";
 import { probeMedia } from "../tools/ffprobe.ts";
-import type { FileUploader, GroupUploader } from "../queue/worker.ts";
+import type { FileUploader, GroupUploader, UploadTransfer } from "../queue/worker-deps.ts";
 import type { Item, ItemFile } from "../items/item.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 import { fileCaption } from "./views/caption-view.ts";
@@ -33,14 +33,16 @@ export function chooseUploadKind(name: string, uploadAs: "auto" | "document"): U
  * upload got. A supplier, so every upload attempt (the auto-retry plugin's included) opens a fresh
  * stream instead of reusing a consumed one.
  */
-function countingFile(file: DeliverableFile, onBytes: (n: number) => void): InputFile {
+function countingFile(file: DeliverableFile, onBytes: (n: number) => void, ready?: UploadOptions["ready"]): InputFile {
   const start = file.offset ?? 0;
   return new InputFile(() => {
     // A part of a bigger file is its byte range, read straight from the download.
     const range = file.size > 0 ? { start, end: start + file.size - 1 } : {};
-    const stream = createReadStream(file.path, { highWaterMark: 256 * 1024, ...range });
     let sent = 0;
+    // Opened when the request's body reaches this file, once its bytes are on disk.
     return (async function* () {
+      await ready?.(start, start + file.size);
+      const stream = createReadStream(file.path, { highWaterMark: 256 * 1024, ...range });
       for await (const chunk of stream) {
         sent += (chunk as Buffer).length;
         onBytes(sent);
@@ -69,7 +71,7 @@ async function localFile(file: DeliverableFile, scratch: Scratch): Promise<strin
 /** The file field of an upload: a local server's path, or the bytes as they are read. */
 async function uploadInput(file: DeliverableFile, options: UploadOptions, scratch: Scratch, onBytes: (n: number) => void): Promise<InputFile | string> {
   const local = options.localBotApi ? await localFile(file, scratch) : undefined;
-  return local ?? countingFile(file, onBytes);
+  return local ?? countingFile(file, onBytes, options.ready);
 }
 
 function fileIdOf(message: Message): string | null {
@@ -85,6 +87,11 @@ export interface UploadOptions {
   media?: MediaTools;
   /** A local Bot API server on the same disk: whole files and thumbnails go by path. */
   localBotApi?: boolean;
+  /**
+   * Waits until bytes [from, to) of a file are on disk (parts of a file still downloading): an
+   * album's body reaches each part only once the part is there.
+   */
+  ready?: (from: number, to: number) => Promise<void>;
 }
 
 /**
@@ -238,7 +245,7 @@ export interface UploaderOptions {
 }
 
 /** What every upload of an item is sent with: its chat's choice, as a reply to its request. */
-async function itemUploadOptions(item: Item, options: UploaderOptions, transfer: { signal: AbortSignal; onBytes: (sent: number) => void }): Promise<UploadOptions> {
+async function itemUploadOptions(item: Item, options: UploaderOptions, transfer: UploadTransfer): Promise<UploadOptions> {
   return {
     uploadAs: await options.uploadAsIn(item.chatId),
     ...transfer,

@@ -29,8 +29,18 @@ function toItemFile(row: ItemFileRow): ItemFile {
 /** A file to deliver, as the download left it on disk. */
 export type NewItemFile = DeliverableFile;
 
-/** Replaces the files recorded for an item (inside the caller's transaction). */
-export async function replaceItemFiles(trx: Db, itemId: number, files: readonly NewItemFile[]): Promise<void> {
+/**
+ * Records the files an item delivers (inside the caller's transaction). Rows already there for
+ * the same files in the same order (byte parts recorded while their file downloaded) are kept with
+ * what of them went up; anything else is replaced. `pending`: the file is still downloading.
+ */
+export async function replaceItemFiles(trx: Db, itemId: number, files: readonly NewItemFile[], options: { pending?: boolean } = {}): Promise<void> {
+  const pending = options.pending ? 1 : 0;
+  const existing = await trx.selectFrom("item_files").selectAll().where("item_id", "=", itemId).orderBy("position").execute();
+  if (existing.length > 0 && samePlan(existing, files)) {
+    await trx.updateTable("item_files").set({ pending }).where("item_id", "=", itemId).execute();
+    return;
+  }
   await trx.deleteFrom("item_files").where("item_id", "=", itemId).execute();
   if (files.length === 0) return;
   await trx
@@ -47,9 +57,28 @@ export async function replaceItemFiles(trx: Db, itemId: number, files: readonly 
         part_index: f.partIndex ?? null,
         join_as: f.joinAs ?? null,
         caption: f.caption ?? null,
+        pending,
       })),
     )
     .execute();
+}
+
+function samePlan(rows: readonly ItemFileRow[], files: readonly NewItemFile[]): boolean {
+  return (
+    rows.length === files.length &&
+    rows.every((r, i) => {
+      const f = files[i]!;
+      return r.path === f.path && r.name === f.name && r.size_bytes === f.size && r.byte_offset === (f.offset ?? 0) && r.part_index === (f.partIndex ?? null);
+    })
+  );
+}
+
+/**
+ * Byte parts of a file still downloading, recorded before it is whole so they can go up as their
+ * ranges arrive (and are not sent again after a restart). The item stays "not downloaded".
+ */
+export async function recordPendingParts(db: Db, itemId: number, parts: readonly NewItemFile[]): Promise<void> {
+  await transact(db, (trx) => replaceItemFiles(trx, itemId, parts, { pending: true }));
 }
 
 export async function listItemFiles(db: Db, itemId: number): Promise<ItemFile[]> {

@@ -54,15 +54,22 @@ export function toItem(row: ItemRowWithFiles): Item {
   };
 }
 
-/** "Downloaded" is a fact of item_files (its rows exist once the files are on disk), not a column. */
+/**
+ * "Downloaded" is a fact of item_files (its rows exist once the files are on disk), not a column;
+ * parts recorded while their file still downloads (`pending`) do not count.
+ */
 const downloadedColumn = (eb: ExpressionBuilder<Database, "items">) =>
   eb
     .case()
-    .when(eb.exists(eb.selectFrom("item_files").select("item_files.id").whereRef("item_files.item_id", "=", "items.id")))
+    .when(eb.exists(finishedFiles(eb)))
     .then(1)
     .else(0)
     .end()
     .as("downloaded");
+
+/** The rows of the item's files once its download is complete. */
+export const finishedFiles = (eb: ExpressionBuilder<Database, "items">) =>
+  eb.selectFrom("item_files").select("item_files.id").whereRef("item_files.item_id", "=", "items.id").where("item_files.pending", "=", 0);
 
 /** Items with their derived columns; every read of items goes through here. */
 export function selectItems(db: Db) {

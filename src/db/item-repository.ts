@@ -14,7 +14,7 @@ import type { ErrorReason } from "../errors.ts";
 import type { ChoiceOffer } from "../items/choice.ts";
 import { type Db, transact } from "./database.ts";
 import { type NewItemFile, replaceItemFiles } from "./item-file-repository.ts";
-import { findItem, findOpenByUrl, selectItems, toItem } from "./item-query-repository.ts";
+import { findItem, findOpenByUrl, finishedFiles, selectItems, toItem } from "./item-query-repository.ts";
 import { reasonToColumn } from "./reason-column.ts";
 import { wantsToColumn } from "./wants-column.ts";
 
@@ -37,7 +37,7 @@ export {
   nextReadyAt,
   queuePosition,
 } from "./item-query-repository.ts";
-export { forgetFiles, listItemFiles, markFileUploaded, type NewItemFile } from "./item-file-repository.ts";
+export { forgetFiles, listItemFiles, markFileUploaded, recordPendingParts, type NewItemFile } from "./item-file-repository.ts";
 
 /**
  * The items and their lifecycle (see `items/item.ts`). Every status change is one of the named
@@ -200,7 +200,7 @@ export async function claimNextItem(db: Db, now: number, only: { skipDiskFull?: 
         eb.or([
           eb("error_code", "is", null),
           eb("error_code", "!=", "DISK_FULL"),
-          eb.exists(eb.selectFrom("item_files").select("item_files.id").whereRef("item_files.item_id", "=", "items.id")),
+          eb.exists(finishedFiles(eb)),
         ]),
       );
     }

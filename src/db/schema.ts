@@ -89,6 +89,11 @@ export interface ItemFilesTable {
   file_id: string | null;
   upload_kind: string | null;
   uploaded_at: number | null;
+  /**
+   * 1: a byte part of a file still downloading (it may go up once its range is on disk); 0 once
+   * the download is complete (migration 018).
+   */
+  pending: ColumnType<number, number | undefined, number>;
 }
 
 /** Switches that survive a restart (e.g. the whole queue paused); see migration 004. */

@@ -52,7 +52,29 @@ const PLAYABLE_AUDIO = new Set(["aac", "mp3"]);
  * by stream copy; an MP4 whose index sits at its end is rewritten with the index first, so it
  * streams. A chat that takes files as documents gets them as they came.
  */
-export function createUploadPreparer(options: PrepareOptions): UploadPreparer {
+export function createUploadPreparer(options: PrepareOptions): { prepare: UploadPreparer; planEarly: EarlyPlanner } {
+  return { prepare: preparer(options), planEarly: earlyPlanner(options) };
+}
+
+/**
+ * What goes up for a file about to be downloaded, when it is sure to go up in byte parts (so they
+ * can go up while it downloads): over the limit, split on, not only its audio wanted, and not
+ * media that is cut into playable parts (that needs the whole file). Undefined otherwise: the
+ * file is prepared once it is whole.
+ */
+export type EarlyPlanner = (file: DeliverableFile, item: Pick<Item, "chatId" | "wants">) => Promise<DeliverableFile[] | undefined>;
+
+function earlyPlanner(options: PrepareOptions): EarlyPlanner {
+  return async (file, item) => {
+    if (file.size <= options.limit || !options.split || item.wants?.audioOnly) return undefined;
+    const settings = await options.settingsOf(item.chatId);
+    const asDocuments = options.asDocuments || settings.uploadAs === "document";
+    if (options.tools && !asDocuments && MEDIA.test(file.name) && settings.splitStyle === "playable") return undefined;
+    return uploadParts([file], { limit: options.limit, split: true });
+  };
+}
+
+function preparer(options: PrepareOptions): UploadPreparer {
   return async (files, signal, item) => {
     const settings = await options.settingsOf(item.chatId);
     const asDocuments = options.asDocuments || settings.uploadAs === "document";

@@ -1,11 +1,20 @@
 import { promises as fs } from "node:fs";
 import { forgetFiles, listItemFiles, markFileUploaded } from "../db/item-repository.ts";
 import { DownloadError } from "../errors.ts";
-import type { Item } from "../items/item.ts";
+import type { Item, ItemFile } from "../items/item.ts";
 import type { ActiveItem } from "./active-item.ts";
 import { planUploads } from "./delivery-plan.ts";
 import type { TransferState } from "./events.ts";
 import type { WorkerDeps } from "./worker-deps.ts";
+
+export interface DeliverOptions {
+  /** Waits until a batch's bytes are on disk (byte parts of a file still downloading). */
+  ready?(files: ItemFile[]): Promise<void>;
+  /** Waits until bytes [from, to) of a file are on disk: the upload's body reads each file once it is. */
+  onDisk?(from: number, to: number): Promise<void>;
+  /** A batch went up: `files` of the item's `of` files are in the chat. */
+  sent?(files: number, of: number): void;
+}
 
 /**
  * Uploads the files of `active`'s item not uploaded yet, in the batches `planUploads` makes, each
@@ -14,10 +23,11 @@ import type { WorkerDeps } from "./worker-deps.ts";
  */
 export async function deliver(
   deps: Pick<WorkerDeps, "db" | "upload" | "uploadGroup">,
-  active: ActiveItem,
+  active: Pick<ActiveItem, "item" | "signal" | "awaitingAnswer" | "answered">,
   state: TransferState,
   changed: () => void,
   now: () => number,
+  options: DeliverOptions = {},
 ): Promise<{ bytes: number; files: number }> {
   const { db, uploadGroup } = deps;
   const item: Item = active.item;
@@ -35,6 +45,7 @@ export async function deliver(
     if (files.length > 1) {
       state.stage = { kind: "uploading-files", from: index + 1, to: index + group.length, of: files.length, name: file.name };
     }
+    await options.ready?.(group);
     for (const f of group) {
       try {
         await fs.access(f.path);
@@ -53,11 +64,12 @@ export async function deliver(
       if (sent >= size) active.awaitingAnswer(answer);
       changed();
     };
+    const transfer = { signal, onBytes, ...(options.onDisk ? { ready: options.onDisk } : {}) };
     try {
       const results =
         group.length > 1 && uploadGroup
-          ? await uploadGroup(item, group, { signal, onBytes })
-          : [await deps.upload(item, file, { signal, onBytes })];
+          ? await uploadGroup(item, group, transfer)
+          : [await deps.upload(item, file, transfer)];
       // Recorded at once, every file of an album together: none goes up twice.
       for (const [k, f] of group.entries()) await markFileUploaded(db, f.id, results[k]?.fileId ?? null, results[k]?.kind ?? "document", now());
       // A file of its own (a cut part, say) is not needed once it went up; byte parts share theirs.
@@ -67,6 +79,7 @@ export async function deliver(
       active.answered();
     }
     base += size;
+    options.sent?.(batch.index + group.length, files.length);
   }
   return { bytes: total, files: files.length };
 }

@@ -7,6 +7,7 @@ import type { Logger } from "../logger.ts";
 import type { DeliverableFile, DoneSummary, SourceResult } from "../sources/source.ts";
 import type { ActiveItem } from "./active-item.ts";
 import { deliver } from "./delivery.ts";
+import { EarlyUpload } from "./early-upload.ts";
 import { makeItemFolder } from "./item-folder.ts";
 import type { OutcomeRecorder } from "./outcome-recorder.ts";
 import type { ItemOutcomes } from "./outcomes.ts";
@@ -47,6 +48,7 @@ export class ItemRun {
       attempts: config.retryDelaysMs.length + 1,
     };
     const report = () => this.recorder.emit({ type: "progress", item, transfer: { ...state } });
+    const early = new EarlyUpload({ ...this.deps, planEarly: this.deps.planEarly ?? this.defaultPlan }, active, state, report, this.now, log);
     let ticker: NodeJS.Timeout | undefined;
     try {
       state.waiting = await countQueued(db);
@@ -65,7 +67,7 @@ export class ItemRun {
       log.info({ url: item.url, kind: item.sourceKind, attempt: item.attempts }, "item started");
 
       if (!item.downloaded) {
-        const result = await this.download(item, state, signal, log, report);
+        const result = await this.download(item, state, AbortSignal.any([signal, early.signal]), log, report, early);
         if (result.kind === "done") {
           await this.recorder.settle(item, () => this.outcomes.done(item, result.summary, log), log);
           return;
@@ -78,9 +80,14 @@ export class ItemRun {
         // recorded with the files.
         state.stage = { kind: "preparing-upload", ...(state.stage ? { after: state.stage } : {}) };
         report();
-        const parts = this.deps.prepare
-          ? await this.deps.prepare(result.files, signal, item)
-          : uploadParts(result.files, { limit: config.uploadLimitBytes, split: config.splitLargeFiles });
+        // Parts already going up while the file downloaded are what goes up: decided once.
+        let parts = early.partsFor(result.files);
+        if (!parts) {
+          await early.stop();
+          parts = this.deps.prepare
+            ? await this.deps.prepare(result.files, signal, item)
+            : uploadParts(result.files, { limit: config.uploadLimitBytes, split: config.splitLargeFiles });
+        }
         // Tried again when refused for a moment: the files are on disk, a retry would fetch them again.
         await this.recorder.persist(() => markDownloaded(db, item.id, parts, this.now()), log);
         log.info({ files: result.files.length, uploads: parts.length }, "download complete");
@@ -88,12 +95,16 @@ export class ItemRun {
 
       state.phase = "uploading";
       state.stage = undefined;
+      early.downloaded();
+      await early.finish();
       const uploaded = await deliver(this.deps, active, state, report, this.now);
       await this.recorder.settle(item, () => this.outcomes.delivered(item, uploaded, log), log);
     } catch (thrown) {
+      // No part goes up once the attempt is over (a part whose bytes all went out gets its answer).
+      await early.stop();
       // Once stopped (on purpose, or failed from outside by failActive), whatever the transfer
-      // threw on its way out is not the reason.
-      const error = signal.aborted && signal.reason instanceof AppError ? signal.reason : toAppError(thrown);
+      // threw on its way out is not the reason; a part that failed to go up stopped the download.
+      const error = signal.aborted && signal.reason instanceof AppError ? signal.reason : (early.error ?? toAppError(thrown));
       if (error instanceof StopError) {
         await this.recorder.settle(item, () => this.outcomes.stopped(item, error, state, log), log);
       } else {
@@ -115,6 +126,7 @@ export class ItemRun {
     signal: AbortSignal,
     log: Logger,
     changed: () => void,
+    early: EarlyUpload,
   ): Promise<{ kind: "files"; files: DeliverableFile[] } | { kind: "done"; summary: DoneSummary } | { kind: "choose"; offer: ChoiceOffer }> {
     const { db, config } = this.deps;
     const dir = await makeItemFolder(config.dataDir, item.id);
@@ -146,9 +158,11 @@ export class ItemRun {
           state.phase = "downloading";
           state.bytesDone = p.bytesDone;
           state.totalBytes = p.totalBytes;
-          state.stage = p.stage;
+          state.stage = p.stage ?? early.stage;
+          early.poke(p.bytesDone);
           changed();
         },
+        growing: (file) => early.start(file, current),
         checkpoint: async (patch) => {
           await updateItem(db, current.id, patch, this.now());
           // The handler holds the item it was given: what it learnt shows there at once.
@@ -185,6 +199,12 @@ export class ItemRun {
     }
     throw new DownloadError("INTERNAL", "too many hand-offs between handlers", { reason: { kind: "tooManyHandoffs" } });
   }
+
+  /** Without a preparer: byte parts of a file over the upload limit (what uploadParts makes of it then). */
+  private readonly defaultPlan = async (file: DeliverableFile): Promise<DeliverableFile[] | undefined> => {
+    const { uploadLimitBytes: limit, splitLargeFiles: split } = this.deps.config;
+    return file.size > limit && split ? uploadParts([file], { limit, split }) : undefined;
+  };
 
   private async assertDiskRoom(item: Item): Promise<void> {
     await this.deps.disk.assertRoom(item.sizeBytes === null ? 0 : Math.max(0, item.sizeBytes - item.bytesDone));

@@ -17,14 +17,22 @@ export type WorkerConfig = Pick<
 export type FileUploader = (
   item: Item,
   file: ItemFile,
-  options: { signal: AbortSignal; onBytes: (sent: number) => void },
+  options: UploadTransfer,
 ) => Promise<{ fileId: string | null; kind: string }>;
+
+/** How an upload goes: its stop, its bytes, and (parts of a file still downloading) a wait for each file's bytes. */
+export interface UploadTransfer {
+  signal: AbortSignal;
+  onBytes: (sent: number) => void;
+  /** Resolves once bytes [from, to) of the file are on disk. */
+  ready?: (from: number, to: number) => Promise<void>;
+}
 
 /** Sends 2 to 10 files of an item as one album; resolves with each one's file_id and method, in order. */
 export type GroupUploader = (
   item: Item,
   files: ItemFile[],
-  options: { signal: AbortSignal; onBytes: (sent: number) => void },
+  options: UploadTransfer,
 ) => Promise<Array<{ fileId: string | null; kind: string }>>;
 
 /** Queues an item found by a handler (through intake's checks), in the chat and for the request of `of`. */
@@ -44,6 +52,11 @@ export interface WorkerDeps {
    * files are recorded. Default: byte parts of files over the limit.
    */
   prepare?: (files: DeliverableFile[], signal: AbortSignal, item: Item) => Promise<DeliverableFile[]>;
+  /**
+   * The byte parts a file about to be downloaded goes up in, when that is sure (they go up while
+   * it downloads), else undefined. Default: byte parts of a file over the limit.
+   */
+  planEarly?: (file: DeliverableFile, item: Item) => Promise<DeliverableFile[] | undefined>;
   /** What a chat wants asked before a download (its settings); default: everything. */
   askBefore?: (chatId: number) => Promise<Asks>;
   enqueue: FoundItemQueuer;

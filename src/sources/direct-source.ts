@@ -8,7 +8,7 @@ import { FileSink } from "../storage/file-sink.ts";
 import { safeFileName } from "../storage/paths.ts";
 import { filenameFromDisposition, responseHeader, totalFromContentRange, responseOf } from "./http-probe.ts";
 import { DISK_CHECK_BYTES, RANGE_REFUSED, type RangedDownloadOptions, downloadRanges, takeBody, type TransferLimits, watchTransfer } from "./ranged-download.ts";
-import { canSplit, coversFile, planSegments } from "./segments.ts";
+import { canSplit, coversFile, planSegments, bytesMissing } from "./segments.ts";
 import type { Source, SourceContext, SourceResult } from "./source.ts";
 import { isHtml, isStreamManifest, isTorrentFile } from "./content-kind.ts";
 
@@ -72,6 +72,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
     ctx: SourceContext,
     job: Pick<RangedDownloadOptions, "url" | "file" | "total" | "validator" | "segments" | "first" | "fresh">,
   ): Promise<SourceResult | typeof RANGE_REFUSED> {
+    await ctx.growing?.({ path: job.file, name: path.basename(job.file), size: job.total, missing: (from, to) => bytesMissing(job.segments, from, to) });
     const outcome = await downloadRanges({
       ...job,
       http: options.http,
@@ -178,11 +179,12 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         }
 
         let done = offset;
-        ctx.progress({ bytesDone: done, totalBytes: total });
         // Not pipeline(): when the connection drops, pipeline would destroy the file stream and
         // lose what it still buffered; here the sink is closed, so every byte received before
         // the failure is on disk for the next attempt's Range request.
         const out = new FileSink(file, { flags: offset > 0 ? "a" : "w" });
+        if (total !== null) await ctx.growing?.({ path: file, name: path.basename(file), size: total, missing: (from, to) => Math.max(0, to - Math.max(from, offset + out.written)) });
+        ctx.progress({ bytesDone: done, totalBytes: total });
         try {
           let unchecked = 0;
           for await (const chunk of body as AsyncIterable<Buffer>) {

@@ -51,3 +51,16 @@ export function coversFile(segments: readonly Segment[], total: number | null): 
   }
   return at === total;
 }
+
+/**
+ * How many of bytes [from, to) of the file are not on disk yet: each part has written `done`
+ * bytes from its start (the parts cover the file in order). Pure.
+ */
+export function bytesMissing(segments: readonly Segment[], from: number, to: number): number {
+  let missing = 0;
+  for (const s of segments) {
+    if (s.end <= from || s.start >= to) continue;
+    missing += Math.max(0, Math.min(to, s.end) - Math.max(from, s.start + s.done));
+  }
+  return missing;
+}

@@ -21,6 +21,8 @@ export type TransferStage =
   | { kind: "torrent"; peers: number; downBytesPerSec: number; upBytesPerSec: number }
   /** `after`: the stage the download ended in (a torrent's peers stay in view meanwhile). */
   | { kind: "preparing-upload"; after?: TransferStage }
+  /** The file still downloads; `sent` of its `of` byte parts are in the chat already. */
+  | { kind: "parts-sent"; sent: number; of: number }
   /** Files `from`-`to` (1-based) of `of` going up together, the first named. */
   | { kind: "uploading-files"; from: number; to: number; of: number; name: string };
 
@@ -48,6 +50,12 @@ export interface SourceContext extends SourceHelpers {
   /** Where each part of a file fetched over several connections got (kept across retries and restarts). */
   segments: SegmentStore;
   /**
+   * The source writes one file in place whose size it knows before the bytes arrive (a direct
+   * download): the worker may upload byte ranges of it that are on disk while the rest downloads.
+   * Called when the writing starts (again, when a retry resumes it); progress() says when to look.
+   */
+  growing?(file: GrowingFile): Promise<void>;
+  /**
    * The sources that found nothing at the item's URL in this attempt (a reroute's `declined`):
    * none sends the item back to one of them. Absent: none.
    */
@@ -60,6 +68,15 @@ export interface SourceContext extends SourceHelpers {
    * (`chooseTimeoutMs` 0) or by the chat's settings.
    */
   ask?: Asks;
+}
+
+/** A file being written: where, its final size, and which of its bytes are on disk already. */
+export interface GrowingFile {
+  path: string;
+  name: string;
+  size: number;
+  /** How many of bytes [from, to) are not written yet (0: a read of them sees the download's bytes). */
+  missing(from: number, to: number): number;
 }
 
 /** What a source may ask about: a torrent's files, a video's quality, the videos a page shows. */

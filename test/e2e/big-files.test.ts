@@ -99,3 +99,42 @@ describe("files over the upload limit", () => {
     expect(h.files.requests).toHaveLength(requestsBefore);
   });
 });
+
+describe("byte parts of a file still downloading", () => {
+  it("go up while the rest downloads, in order, albums as they fill, and join into the download", { timeout: 60_000 }, async () => {
+    const part = 256 * 1024;
+    h = await Harness.create({ uploadLimitBytes: part }, { maxUploadBytes: part });
+    // Twelve parts: an album of ten, then one of two; 3 MB at 512 kB/s takes six seconds.
+    const body = FileServer.randomBytes(12 * part, 304);
+    const file = h.files.addFile("/big/early.bin", body);
+    h.files.throttle("/big/early.bin", 512 * 1024);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const progressId = await h.progressMessageId(since);
+
+    // The first part is at Telegram while the download is still at its start.
+    const first = await h.api.waitForUpload((f) => f.filename === "early.bin.001" && f.complete && f.size === part);
+    const get = () => h!.files.requests.find((r) => r.method === "GET" && r.path === "/big/early.bin")!;
+    expect(first.sha256).toBe(createHash("sha256").update(body.subarray(0, part)).digest("hex"));
+    expect(get().state).toBe("sending");
+    expect(get().bytesSent).toBeLessThan(8 * part);
+    // The first album is in the chat before the last byte left the server, and the live message says so.
+    const album = await h.upload(since);
+    expect(get().state).toBe("sending");
+    await h.waitForText(progressId, /Downloading[\s\S]*parts sent: 10 of 12/, since);
+
+    expect(await h.waitForText(progressId, /delivered/, since)).toBe("✅ early.bin: delivered (12 files, 3.0 MB)");
+    expect(album.method).toBe("sendMediaGroup");
+    expect(h.uploads().map((u) => u.method)).toEqual(["sendMediaGroup", "sendMediaGroup"]);
+    const names = Array.from({ length: 12 }, (_, i) => `early.bin.${String(i + 1).padStart(3, "0")}`);
+    expect(h.delivered().map((p) => p.filename)).toEqual(names);
+    const joined = createHash("sha256");
+    for (const p of h.delivered()) joined.update(await readFile(p.path));
+    expect(joined.digest("hex")).toBe(file.sha256);
+    // One download, each part recorded once and uploaded, none left pending.
+    expect(h.files.requests.filter((r) => r.method === "GET")).toHaveLength(1);
+    expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.fileId !== null])).toEqual(names.map((n) => [n, true]));
+    expect(h.api.calls.filter((c) => c.response?.ok === false)).toEqual([]);
+  });
+});

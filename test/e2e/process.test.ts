@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
@@ -94,6 +95,72 @@ describe("the bot process", () => {
     const resumed = h.files.requests.filter((r) => r.method === "GET" && r.seq >= resumedFrom);
     expect(resumed.map((r) => r.range).sort()).toEqual(saved.map((s) => `bytes=${s.start + s.done}-${s.end - 1}`).sort());
     expect(h.uploads()).toHaveLength(1);
+  });
+
+  it("survives kill -9 while part 3 goes up and part 7 downloads: every part reaches the chat once, in order", async () => {
+    const part = 256 * 1024;
+    // Twelve byte parts: an album of ten, then one of two.
+    h = await Harness.create({ uploadLimitBytes: part }, { maxUploadBytes: part });
+    const body = FileServer.randomBytes(12 * part, 23);
+    const file = h.files.addFile("/parts.bin", body);
+    h.files.throttle("/parts.bin", 512 * 1024);
+    const config = await writeConfig(h);
+    const first = await startBot(h, config);
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    // The album went out while the file downloads: parts 1 and 2 are up, part 3 is on its way.
+    await h.api.waitForUpload((f) => f.filename === "parts.bin.003" && f.size > 0, { timeoutMs: 30_000 });
+    h.api.pauseUploads();
+    await h.files.waitForProgress((r) => r.method === "GET" && r.bytesSent >= 6 * part + 1, { timeoutMs: 30_000 });
+    expect(h.api.uploadsInFlight().map((f) => f.filename)).toEqual(["parts.bin.003"]);
+    first.child.kill("SIGKILL");
+    await first.exited;
+    h.api.resumeUploads();
+    expect(h.uploads()).toEqual([]);
+
+    h.files.throttle("/parts.bin", null);
+    await startBot(h, config);
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    const names = Array.from({ length: 12 }, (_, i) => `parts.bin.${String(i + 1).padStart(3, "0")}`);
+    expect(h.uploads().map((u) => u.method)).toEqual(["sendMediaGroup", "sendMediaGroup"]);
+    expect(h.delivered().map((p) => p.filename)).toEqual(names);
+    const joined = createHash("sha256");
+    for (const p of h.delivered()) joined.update(await readFile(p.path));
+    expect(joined.digest("hex")).toBe(file.sha256);
+    // The second run went on from the bytes the first one left (one connection: a Range request).
+    const gets = h.files.requests.filter((r) => r.method === "GET");
+    expect(gets).toHaveLength(2);
+    expect(gets[1]!.range).toMatch(/^bytes=\d+-$/);
+  });
+
+  it("survives kill -9 after an album of parts went up mid-download: the next run sends only the parts not up yet", async () => {
+    const part = 128 * 1024;
+    // 22 byte parts: albums of 1-10, 11-20 and 21-22.
+    h = await Harness.create({ uploadLimitBytes: part }, { maxUploadBytes: part });
+    const file = h.files.addFile("/albums.bin", FileServer.randomBytes(22 * part, 25));
+    h.files.throttle("/albums.bin", 512 * 1024);
+    const config = await writeConfig(h);
+    const first = await startBot(h, config);
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.upload(since);
+    await h.api.waitForUpload((f) => f.filename === "albums.bin.013" && f.size > 0, { timeoutMs: 30_000 });
+    h.api.pauseUploads();
+    await h.files.waitForProgress((r) => r.method === "GET" && r.bytesSent >= 16 * part + 1, { timeoutMs: 30_000 });
+    first.child.kill("SIGKILL");
+    await first.exited;
+    h.api.resumeUploads();
+    expect(h.delivered().map((p) => p.filename)).toHaveLength(10);
+
+    h.files.throttle("/albums.bin", null);
+    await startBot(h, config);
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    const names = Array.from({ length: 22 }, (_, i) => `albums.bin.${String(i + 1).padStart(3, "0")}`);
+    expect(h.uploads().map((u) => (u.params.media as unknown[]).length)).toEqual([10, 10, 2]);
+    expect(h.delivered().map((p) => p.filename)).toEqual(names);
+    const joined = createHash("sha256");
+    for (const p of h.delivered()) joined.update(await readFile(p.path));
+    expect(joined.digest("hex")).toBe(file.sha256);
   });
 
   it("does not upload twice when the upload was recorded before a crash", async () => {

@@ -721,10 +721,15 @@ export class BotApiDouble {
 
   /** Resolves with an upload (in flight or finished) once it has received at least `n` bytes. */
   waitForUploadBytes(n: number, opts: { timeoutMs?: number } = {}): Promise<UploadedFile> {
+    return this.waitForUpload((f) => f.size >= n, { ...opts, what: `waitForUploadBytes(${n})` });
+  }
+
+  /** Resolves with the first file of an upload (in flight or finished) that matches, as it arrives. */
+  waitForUpload(match: (f: UploadedFile) => boolean, opts: { timeoutMs?: number; what?: string } = {}): Promise<UploadedFile> {
     const timeoutMs = opts.timeoutMs ?? 15_000;
     const seen = [...this.inFlight, ...this.calls.flatMap((c) => c.files)];
     return this.uploadWaiters
-      .wait(seen, (f) => f.size >= n, timeoutMs, () => `BotApiDouble.waitForUploadBytes(${n}): not reached within ${timeoutMs} ms.\n${this.describeRecentCalls()}`)
+      .wait(seen, match, timeoutMs, () => `BotApiDouble.${opts.what ?? "waitForUpload"}: not reached within ${timeoutMs} ms.\n${this.describeRecentCalls()}`)
       .then((f) => ({ ...f }));
   }
 
@@ -984,6 +989,7 @@ export class BotApiDouble {
         record.complete = true;
         this.inFlight.delete(record);
         files.push(record);
+        this.uploadWaiters.notify(record);
       },
       abort: () => {
         out.destroy();

@@ -14,6 +14,11 @@ afterEach(async () => {
   dir = undefined;
 });
 
+/** An item's status read with plain SQL: the repository knows only the latest schema. */
+async function statusOf(db: Db, id: number): Promise<string | undefined> {
+  return (await sql<{ status: string }>`select status from items where id = ${id}`.execute(db)).rows[0]?.status;
+}
+
 /**
  * A new database with the migrations named before `first` applied (what a version before that
  * migration left); `migrateToLatest(db)` then runs the rest.
@@ -255,7 +260,7 @@ describe("migration 015: each chat's settings", () => {
       const { error } = await migrator.migrateTo("2026-12-06-012-stream-and-site-sources");
       expect(error).toBeUndefined();
       expect((await sql`select name from sqlite_master where name = 'chat_settings'`.execute(db)).rows).toEqual([]);
-      expect(await findItem(db, 1)).toMatchObject({ status: "queued" });
+      expect(await statusOf(db, 1)).toBe("queued");
     } finally {
       await db.destroy();
     }
@@ -304,8 +309,10 @@ describe("migration 014: what was asked of a link's media is stored with the ite
       await sql`insert into intake_requests (chat_id, kind, text, fresh, created_at) values (7, 'link', 'https://x.invalid/b', 0, ${now})`.execute(db);
       expect(await migrateThrough(db, LAST)).toEqual([LAST]);
 
-      expect(await findItem(db, 1)).toMatchObject({ url: "https://x.invalid/a.mp4", wants: {} });
+      expect((await sql`select url, wants from items where id = 1`.execute(db)).rows).toEqual([{ url: "https://x.invalid/a.mp4", wants: "{}" }]);
       expect((await sql`select wants from intake_requests`.execute(db)).rows).toEqual([{ wants: "{}" }]);
+      // What follows reads through the repository, which knows only the latest schema.
+      await migrateToLatest(db);
       // The same link asked for its audio is another item; asked twice the same way, it is not.
       const audio = await insertItem(db, { chatId: 7, userId: 1, url: "https://x.invalid/a.mp4", sourceKind: "direct", title: "a", sizeBytes: null, wants: { audioOnly: true } }, now);
       expect(audio).toMatchObject({ inserted: true, item: { id: 2, wants: { audioOnly: true } } });
@@ -371,13 +378,37 @@ describe("migration 016: subscriptions and the entries each has seen", () => {
       // Removing a subscription removes what it saw; its items stay.
       await sql`delete from subscriptions where id = 1`.execute(db);
       expect((await sql`select * from subscription_entries`.execute(db)).rows).toEqual([]);
-      expect(await findItem(db, 1)).toMatchObject({ status: "queued" });
+      expect(await statusOf(db, 1)).toBe("queued");
 
       const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
       const { error } = await migrator.migrateTo("2026-12-06-015-chat-settings");
       expect(error).toBeUndefined();
       expect((await sql`select name from sqlite_master where name like 'subscription%'`.execute(db)).rows).toEqual([]);
-      expect(await findItem(db, 1)).toMatchObject({ status: "queued" });
+      expect(await statusOf(db, 1)).toBe("queued");
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("migration 018: byte parts recorded while their file downloads", () => {
+  it("keeps a finished download's files as finished, and tells a pending part's item apart as not downloaded", async () => {
+    const { db } = await databaseBefore("2026-12-06-018");
+    try {
+      await sql`insert into items (id, chat_id, url, source_kind, title, status, next_attempt_at, created_at, updated_at)
+        values (1, 7, 'https://x.invalid/a', 'direct', 'a', 'uploading', 1, 1, 1), (2, 7, 'https://x.invalid/b', 'direct', 'b', 'downloading', 1, 1, 1)`.execute(db);
+      await sql`insert into item_files (item_id, position, path, name, size_bytes) values (1, 0, '/d/1/a', 'a', 10)`.execute(db);
+      expect(await migrateToLatest(db)).toEqual(await namesFrom("2026-12-06-018"));
+      expect(await findItem(db, 1)).toMatchObject({ downloaded: true });
+      await sql`insert into item_files (item_id, position, path, name, size_bytes, pending) values (2, 0, '/d/2/b', 'b.001', 5, 1)`.execute(db);
+      expect(await findItem(db, 2)).toMatchObject({ downloaded: false });
+
+      const migrator = new Migrator({ db, provider: new TypeScriptMigrationProvider(MIGRATIONS_DIR) });
+      expect((await migrator.migrateTo("2026-12-06-017-api-tokens")).error).toBeUndefined();
+      expect((await sql`select item_id, name from item_files order by id`.execute(db)).rows).toEqual([
+        { item_id: 1, name: "a" },
+        { item_id: 2, name: "b.001" },
+      ]);
     } finally {
       await db.destroy();
     }

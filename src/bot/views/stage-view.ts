@@ -33,6 +33,8 @@ export function stageLines(stage: TransferStage | undefined): { note?: string; d
       const details = stageLines(stage.after).details;
       return { note: "preparing the upload", ...(details ? { details } : {}) };
     }
+    case "parts-sent":
+      return { details: [`parts sent: ${stage.sent} of ${stage.of}`] };
     case "uploading-files":
       return { details: [stage.to > stage.from ? `${stage.from}-${stage.to} of ${stage.of}: ${stage.name} …` : `${stage.from} of ${stage.of}: ${stage.name}`] };
   }

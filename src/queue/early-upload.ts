@@ -1,0 +1,215 @@
+import { recordPendingParts } from "../db/item-repository.ts";
+import { AppError, toAppError } from "../errors.ts";
+import type { DeliverableFile, Item, ItemFile } from "../items/item.ts";
+import type { Logger } from "../logger.ts";
+import type { GrowingFile, TransferStage } from "../sources/source.ts";
+import { ANSWER_GRACE_MS, type ActiveItem } from "./active-item.ts";
+import { deliver } from "./delivery.ts";
+import type { TransferState } from "./events.ts";
+import type { WorkerDeps } from "./worker-deps.ts";
+import { settlesWithin } from "../util/async.ts";
+
+/**
+ * How long a batch's request may wait, at most about, for parts still downloading: well under the
+ * minute that servers and proxies commonly allow between two reads of a request's body.
+ */
+const LEAD_MS = 20_000;
+
+/**
+ * Byte parts that go up while the rest of their file downloads: a part is a range of the file on
+ * disk, so part 1 can be in the chat long before the last byte arrives. When the download
+ * announces the file it writes (`start`) and the parts for it are byte parts (`planEarly`), they
+ * are recorded as pending and delivered in order, one batch (an album of up to ten) at a time, each
+ * once all its bytes are on disk. Telegram still gets one upload at a time, in order.
+ *
+ * The download and this upload stop each other: a failed upload aborts the download (`signal`),
+ * and the worker stops this upload (`stop`) when the download fails. Until the download is
+ * complete (`downloaded`), what goes up shows as "parts sent" in the item's progress; after it, as
+ * the upload's own progress.
+ */
+export class EarlyUpload {
+  private readonly failed = new AbortController();
+  private readonly stopped = new AbortController();
+  private parts?: DeliverableFile[];
+  private file?: GrowingFile;
+  private running?: Promise<void>;
+  private failure?: AppError;
+  private complete = false;
+  private wake?: () => void;
+  /** Telegram's answer to a batch whose bytes all went out: a stop waits for it (a little). */
+  private answer?: Promise<void>;
+  /** Where the upload's own progress goes until the download is complete. */
+  private readonly own: TransferState;
+  private live = false;
+  private firstSample?: [number, number];
+  private lastSample?: [number, number];
+  private sent?: Extract<TransferStage, { kind: "parts-sent" }>;
+
+  constructor(
+    private readonly deps: Pick<WorkerDeps, "db" | "upload" | "uploadGroup" | "planEarly">,
+    private readonly active: ActiveItem,
+    private readonly state: TransferState,
+    private readonly changed: () => void,
+    private readonly now: () => number,
+    private readonly log: Logger,
+  ) {
+    this.own = { ...state };
+  }
+
+  /** How many parts are up while the file downloads (the download's progress shows it). */
+  get stage(): TransferStage | undefined {
+    return this.live ? undefined : this.sent;
+  }
+
+  /** Aborted when an early upload failed: the download stops, and `failure` says why. */
+  get signal(): AbortSignal {
+    return this.failed.signal;
+  }
+
+  /** Why the early upload failed, if it did (the attempt's error, not the download's stop). */
+  get error(): AppError | undefined {
+    return this.failure;
+  }
+
+  /** The download writes `file`: its byte parts go up as they arrive, if it goes up in byte parts. */
+  async start(file: GrowingFile, item: Item): Promise<void> {
+    if (this.running && this.file?.path === file.path && this.file.size === file.size) {
+      this.file = file;
+      return;
+    }
+    // Another file (a fresh start under another name): what went up before stays up.
+    await this.stop();
+    const parts = await this.deps.planEarly?.({ path: file.path, name: file.name, size: file.size }, item);
+    if (!parts || parts.length < 2) return;
+    await recordPendingParts(this.deps.db, item.id, parts);
+    this.parts = parts;
+    this.file = file;
+    this.running = this.run().catch((error: unknown) => {
+      // Stopped: by the worker (the download failed) or with the item (cancel, pause, shutdown).
+      if (this.stopped.signal.aborted || this.active.signal.aborted) return;
+      this.failure = toAppError(error);
+      this.log.warn({ err: this.failure.message }, "a part could not go up while the file downloaded");
+      this.failed.abort(this.failure);
+    });
+  }
+
+  /** The download got to `bytesDone`: a batch waiting for its bytes looks again. */
+  poke(bytesDone?: number): void {
+    if (bytesDone !== undefined && this.running) {
+      const sample: [number, number] = [Date.now(), bytesDone];
+      this.firstSample ??= sample;
+      this.lastSample = sample;
+    }
+    this.wake?.();
+  }
+
+  /** Whether the download's files are the one whose parts this upload sends: then these are what goes up. */
+  partsFor(files: readonly DeliverableFile[]): DeliverableFile[] | undefined {
+    const file = this.file;
+    if (!this.running || !this.parts || !file || files.length !== 1) return undefined;
+    const [only] = files;
+    return only!.path === file.path && only!.size === file.size && (only!.offset ?? 0) === 0 ? this.parts : undefined;
+  }
+
+  /** The whole file is on disk: the rest goes up as the item's upload (its progress in view). */
+  downloaded(): void {
+    this.complete = true;
+    if (!this.running) return;
+    this.live = true;
+    this.state.bytesDone = this.own.bytesDone;
+    this.state.totalBytes = this.own.totalBytes;
+    this.state.stage = this.own.stage;
+    this.poke();
+  }
+
+  /** Waits until every part went up; throws what stopped them. */
+  async finish(): Promise<void> {
+    await this.running;
+    if (this.failure) throw this.failure;
+  }
+
+  /** Ends the early upload (the download failed or stopped): a batch whose bytes all went out gets its answer first. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    if (this.answer) await settlesWithin(this.answer, ANSWER_GRACE_MS);
+    this.stopped.abort();
+    this.poke();
+    await this.running;
+    this.running = undefined;
+  }
+
+  private async run(): Promise<void> {
+    const signal = AbortSignal.any([this.active.signal, this.stopped.signal]);
+    const view = {
+      item: this.active.item,
+      signal,
+      awaitingAnswer: (answer: Promise<void>) => {
+        this.answer = answer;
+        this.active.awaitingAnswer(answer);
+      },
+      answered: () => {
+        this.answer = undefined;
+        this.active.answered();
+      },
+    };
+    const changed = () => {
+      if (!this.live) return;
+      this.state.bytesDone = this.own.bytesDone;
+      this.state.totalBytes = this.own.totalBytes;
+      this.state.stage = this.own.stage;
+      this.changed();
+    };
+    await deliver(this.deps, view, this.own, changed, this.now, {
+      ready: (files) => this.batchReady(files, signal),
+      onDisk: (from, to) => this.onDisk(from, to, signal),
+      sent: (files, of) => {
+        this.sent = { kind: "parts-sent", sent: files, of };
+        if (this.live) return;
+        this.state.stage = this.sent;
+        this.changed();
+      },
+    });
+  }
+
+  /**
+   * A batch starts once its first file is on disk and the rest is due within LEAD_MS at the
+   * download's speed so far (or is there): its request's body then reaches each later file (see
+   * `onDisk`) about when it arrives, instead of idling for minutes on a slow download.
+   */
+  private async batchReady(files: readonly ItemFile[], signal: AbortSignal): Promise<void> {
+    const first = files[0]!;
+    const last = files.at(-1)!;
+    await this.until(signal, () => {
+      if (this.file!.missing(first.offset, first.offset + first.sizeBytes) > 0) return false;
+      const missing = this.file!.missing(first.offset, last.offset + last.sizeBytes);
+      return missing === 0 || missing / this.speed() <= LEAD_MS;
+    });
+  }
+
+  /** Resolves once bytes [from, to) are on disk; rejects when the upload is stopped meanwhile. */
+  private onDisk(from: number, to: number, signal: AbortSignal): Promise<void> {
+    return this.until(signal, () => this.file!.missing(from, to) === 0);
+  }
+
+  /** Bytes a millisecond the download wrote since this upload started (0 until it wrote some). */
+  private speed(): number {
+    const [t0, b0] = this.firstSample ?? [0, 0];
+    const [t, b] = this.lastSample ?? [0, 0];
+    return t > t0 ? (b - b0) / (t - t0) : 0;
+  }
+
+  private async until(signal: AbortSignal, ok: () => boolean): Promise<void> {
+    // One listener for the whole wait: the download pokes on every chunk.
+    const onAbort = () => this.wake?.();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      while (!this.complete && !signal.aborted && !ok()) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.wake = undefined;
+    }
+    if (signal.aborted) throw signal.reason ?? new Error("stopped");
+  }
+}
