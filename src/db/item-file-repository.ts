@@ -76,9 +76,14 @@ function samePlan(rows: readonly ItemFileRow[], files: readonly NewItemFile[]): 
 /**
  * Byte parts of a file still downloading, recorded before it is whole so they can go up as their
  * ranges arrive (and are not sent again after a restart). The item stays "not downloaded".
+ * `fresh`: the file is written from its first byte again, so parts sent before are sent again.
  */
-export async function recordPendingParts(db: Db, itemId: number, parts: readonly NewItemFile[]): Promise<void> {
-  await transact(db, (trx) => replaceItemFiles(trx, itemId, parts, { pending: true }));
+export async function recordPendingParts(db: Db, itemId: number, parts: readonly NewItemFile[], options: { fresh: boolean }): Promise<void> {
+  await transact(db, async (trx) => {
+    // A file written again from its first byte may hold other bytes: what went up of it is not kept.
+    if (options.fresh) await trx.deleteFrom("item_files").where("item_id", "=", itemId).execute();
+    await replaceItemFiles(trx, itemId, parts, { pending: true });
+  });
 }
 
 export async function listItemFiles(db: Db, itemId: number): Promise<ItemFile[]> {

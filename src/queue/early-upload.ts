@@ -73,15 +73,15 @@ export class EarlyUpload {
 
   /** The download writes `file`: its byte parts go up as they arrive, if it goes up in byte parts. */
   async start(file: GrowingFile, item: Item): Promise<void> {
-    if (this.running && this.file?.path === file.path && this.file.size === file.size) {
+    if (this.running && !file.fresh && this.file?.path === file.path && this.file.size === file.size) {
       this.file = file;
       return;
     }
-    // Another file (a fresh start under another name): what went up before stays up.
+    // Written again from its first byte (the server's file changed, say): its parts start over.
     await this.stop();
     const parts = await this.deps.planEarly?.({ path: file.path, name: file.name, size: file.size }, item);
     if (!parts || parts.length < 2) return;
-    await recordPendingParts(this.deps.db, item.id, parts);
+    await recordPendingParts(this.deps.db, item.id, parts, { fresh: file.fresh });
     this.parts = parts;
     this.file = file;
     this.running = this.run().catch((error: unknown) => {

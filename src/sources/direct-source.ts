@@ -72,7 +72,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
     ctx: SourceContext,
     job: Pick<RangedDownloadOptions, "url" | "file" | "total" | "validator" | "segments" | "first" | "fresh">,
   ): Promise<SourceResult | typeof RANGE_REFUSED> {
-    await ctx.growing?.({ path: job.file, name: path.basename(job.file), size: job.total, missing: (from, to) => bytesMissing(job.segments, from, to) });
+    await ctx.growing?.({ path: job.file, name: path.basename(job.file), size: job.total, fresh: job.fresh, missing: (from, to) => bytesMissing(job.segments, from, to) });
     const outcome = await downloadRanges({
       ...job,
       http: options.http,
@@ -183,7 +183,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         // lose what it still buffered; here the sink is closed, so every byte received before
         // the failure is on disk for the next attempt's Range request.
         const out = new FileSink(file, { flags: offset > 0 ? "a" : "w" });
-        if (total !== null) await ctx.growing?.({ path: file, name: path.basename(file), size: total, missing: (from, to) => Math.max(0, to - Math.max(from, offset + out.written)) });
+        if (total !== null) await ctx.growing?.({ path: file, name: path.basename(file), size: total, fresh: offset === 0, missing: (from, to) => Math.max(0, to - Math.max(from, offset + out.written)) });
         ctx.progress({ bytesDone: done, totalBytes: total });
         try {
           let unchecked = 0;

@@ -75,6 +75,8 @@ export interface GrowingFile {
   path: string;
   name: string;
   size: number;
+  /** Written from its first byte, nothing kept from before (a resume keeps what is there). */
+  fresh: boolean;
   /** How many of bytes [from, to) are not written yet (0: a read of them sees the download's bytes). */
   missing(from: number, to: number): number;
 }

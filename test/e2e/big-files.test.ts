@@ -138,3 +138,35 @@ describe("byte parts of a file still downloading", () => {
     expect(h.api.calls.filter((c) => c.response?.ok === false)).toEqual([]);
   });
 });
+
+describe("byte parts of a file that changed on the server", () => {
+  it("are all sent again from the new file when the next attempt has to start over", { timeout: 60_000 }, async () => {
+    const part = 256 * 1024;
+    h = await Harness.create({ uploadLimitBytes: part }, { maxUploadBytes: part });
+    h.files.addFile("/big/changing.bin", FileServer.randomBytes(12 * part, 305));
+    h.files.throttle("/big/changing.bin", 512 * 1024);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${h.files.baseUrl}/big/changing.bin`);
+    // The first album (parts 1-10) is up; the bot stops before the file is whole.
+    await h.upload(since);
+    await h.stopApp();
+    // Same name and size, other bytes (and so another ETag): If-Range gets the whole new file.
+    const changed = h.files.addFile("/big/changing.bin", FileServer.randomBytes(12 * part, 306));
+    await h.start();
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+
+    const gets = h.files.requests.filter((r) => r.method === "GET");
+    expect(gets.map((g) => [g.status, g.ifRange !== undefined])).toEqual([
+      [200, false],
+      [200, true],
+    ]);
+    // The new file's twelve parts follow the first ten, and join into the new file.
+    const delivered = h.delivered();
+    expect(delivered).toHaveLength(22);
+    const joined = createHash("sha256");
+    for (const p of delivered.slice(10)) joined.update(await readFile(p.path));
+    expect(joined.digest("hex")).toBe(changed.sha256);
+    expect(delivered.slice(10).map((p) => p.filename)).toEqual(Array.from({ length: 12 }, (_, i) => `changing.bin.${String(i + 1).padStart(3, "0")}`));
+  });
+});
