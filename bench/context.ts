@@ -57,7 +57,10 @@ export class Results {
 export interface BenchContext {
   /** The run's scratch folder (removed at the end). */
   dir: string;
-  /** What nginx serves: `/files/<name>` at full speed, `/limited/<name>` at `limit` per connection. */
+  /**
+   * What nginx serves: `/files/<name>` at full speed, `/limited/<name>` at `limit` per connection,
+   * `/uneven/<name>` with only the first connection held to UNEVEN_RATE_MB.
+   */
   root: string;
   nginx: Nginx;
   /** The Bot API double in cloud mode (limit 2000 MB), chat CHAT already open. */

@@ -45,6 +45,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The rate of the one slow connection under /uneven/: the request that asks for the file from
+ * its start (no Range, as a download's first request, or bytes=0-); the others go at full speed.
+ */
+export const UNEVEN_RATE_MB = 2;
+
 /** One line of nginx's access log: when a response started and ended, and what it was. */
 export interface Served {
   start: number;
@@ -57,7 +63,8 @@ export interface Served {
 
 /**
  * nginx on 127.0.0.1 serving `root`: `/files/...` at full speed, `/limited/...` at `limitRate` per
- * connection (nginx's limit_rate). Its access log gives each response's start and end to the
+ * connection (nginx's limit_rate), `/uneven/...` with only the first connection held to
+ * UNEVEN_RATE_MB (a variable limit_rate, nginx 1.17.0 and later). Its access log gives each response's start and end to the
  * millisecond, the same clock for the bot and its peers.
  */
 export class Nginx {
@@ -87,10 +94,12 @@ http {
   client_body_temp_path ${dir};
   log_format bench '$msec $request_time $status $body_bytes_sent "$request" "$http_range"';
   access_log ${logFile} bench;
+  map $http_range $uneven_rate { "" ${UNEVEN_RATE_MB}m; "~^bytes=0-" ${UNEVEN_RATE_MB}m; default 0; }
   server {
     listen 127.0.0.1:${port};
     location /files/ { alias ${root}/; }
     location /limited/ { alias ${root}/; limit_rate ${limitRate}; }
+    location /uneven/ { alias ${root}/; limit_rate $uneven_rate; }
   }
 }
 `,

@@ -573,6 +573,21 @@ describe("FileServer", () => {
     expect(fs.activeTransfers()).toBe(0);
   });
 
+  it("throttles each request by what it asked, in flight too", async () => {
+    const { url } = fs.addFile("/uneven.bin", body);
+    // Only the whole-file GET is slow (~3 s for the body): a ranged one goes at full speed meanwhile.
+    fs.throttleRequests("/uneven.bin", (r) => (r.range === undefined ? 64 * 1024 : null));
+    const slow = get(url);
+    await fs.waitForBytes("/uneven.bin", 8 * 1024);
+    const fast = await get(url, { Range: "bytes=100000-" });
+    expect(fast.body.equals(body.subarray(100_000))).toBe(true);
+    const whole = fs.requests.find((r) => r.range === undefined)!;
+    expect(whole.state).toBe("sending");
+    expect(whole.bytesSent).toBeLessThan(body.length);
+    fs.throttleRequests("/uneven.bin", null);
+    expect((await slow).body.equals(body)).toBe(true);
+  });
+
   it("serves redirects and HTML pages", async () => {
     const page = fs.addHtml("/page", "<html><a href='/f'>f</a></html>");
     const from = fs.addRedirect("/go", "/page", 301);

@@ -76,6 +76,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
     const outcome = await downloadRanges({
       ...job,
       http: options.http,
+      connections,
       signal: ctx.signal,
       limits: options.limits,
       save: ctx.segments.save,

@@ -6,7 +6,7 @@ import { classifyHttpError, httpStatusError } from "../net/http-client.ts";
 import { FileSink } from "../storage/file-sink.ts";
 import { type MinSpeed, SpeedFloor, checkIntervalMs, stalledError, tooSlowError } from "../net/transfer-speed.ts";
 import { responseHeader, totalFromContentRange, responseOf } from "./http-probe.ts";
-import { bytesDone } from "./segments.ts";
+import { bytesDone, takeoverSplit } from "./segments.ts";
 import type { Segment } from "../db/segment-repository.ts";
 
 /** How much is written between two looks at the free disk space. */
@@ -118,8 +118,14 @@ export interface RangedDownloadOptions {
   total: number;
   /** Strong ETag or Last-Modified: every part asks with If-Range, so a changed file is never stitched. */
   validator: string;
-  /** The parts; their `done` is updated as bytes are written. */
+  /**
+   * The parts, in order; their `done` is updated as bytes are written, and a part taken over is
+   * cut in place here, its second half inserted right after it (so a reader of this array sees
+   * the coverage as it grows, and a save is a plan that covers the file).
+   */
   segments: Segment[];
+  /** How many connections at once; there may be more parts (a resumed plan that was taken over). */
+  connections: number;
   /** The response already running from byte 0 (the request that found the file): it fetches part 0. */
   first?: TakenBody;
   /** A fresh file (truncated) or one to continue (written in place). */
@@ -133,9 +139,11 @@ export interface RangedDownloadOptions {
 }
 
 /**
- * Fetches every unfinished part over its own connection at once, each writing its bytes at its
- * own place in one file. The first failure stops the others; what each got is saved, so the
- * next attempt resumes every part from its own bytes. Resolves once the file is whole, or with
+ * Fetches the unfinished parts over `connections` connections at once, each writing its bytes at
+ * its own place in one file. A connection takes the next part nobody runs; once none is left it
+ * takes over half of the slowest part's rest (aria2's way), so one slow connection does not hold
+ * the file's tail alone. The first failure stops the others; what each got is saved, so the next
+ * attempt resumes every part from its own bytes. Resolves once the file is whole, or with
  * RANGE_REFUSED when the server will not serve parts of this file.
  */
 export async function downloadRanges(opts: RangedDownloadOptions): Promise<void | typeof RANGE_REFUSED> {
@@ -160,6 +168,8 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
   let failure: unknown;
   let refused = false;
   let firstUnused = opts.first;
+  /** The parts a connection is on, and how many bytes from `start` each has queued to disk. */
+  const queuedOf = new Map<Segment, number>();
 
   /** Opens a connection for the rest of a part. */
   async function openRange(seg: Segment): Promise<TakenBody> {
@@ -198,12 +208,16 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
       seg.done = now;
     };
     let queued = base;
+    queuedOf.set(seg, queued);
     try {
       for await (const chunk of taken.body) {
         arm(chunk.length);
+        // `seg.end` is read per chunk: a take-over may have moved it closer.
         const take = Math.min(chunk.length, seg.end - seg.start - queued);
-        if (take > 0) await out.write(take === chunk.length ? chunk : chunk.subarray(0, take));
+        // Counted before the write is awaited, so a take-over never cuts below bytes on their way.
         queued += take;
+        queuedOf.set(seg, queued);
+        if (take > 0) await out.write(take === chunk.length ? chunk : chunk.subarray(0, take));
         unchecked += take;
         if (unchecked >= DISK_CHECK_BYTES) {
           unchecked = 0;
@@ -233,8 +247,8 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
     while (seg.done < seg.end - seg.start && !watch.signal.aborted) {
       const before = seg.done;
       try {
-        let taken = seg.start === 0 ? firstUnused : undefined;
-        firstUnused = undefined;
+        let taken: TakenBody | undefined;
+        if (seg.start === 0) [taken, firstUnused] = [firstUnused, undefined];
         taken ??= await openRange(seg);
         await fill(seg, taken);
       } catch (error) {
@@ -250,12 +264,40 @@ export async function downloadRanges(opts: RangedDownloadOptions): Promise<void 
     }
   }
 
+  /** The next part for a free connection: one nobody runs, else half of the slowest one's rest. */
+  function nextPart(): Segment | undefined {
+    const idle = segments.find((s) => s.done < s.end - s.start && !queuedOf.has(s));
+    if (idle) return idle;
+    const running = [...queuedOf].map(([seg, queued]) => ({ seg, start: seg.start, end: seg.end, queued }));
+    const split = takeoverSplit(running);
+    if (!split) return undefined;
+    const slow = running[split.index]!.seg;
+    const rest: Segment = { start: split.at, end: slow.end, done: 0 };
+    // The slow connection stops at its new end (it asked for more; like aria2, the rest is dropped).
+    slow.end = split.at;
+    segments.splice(segments.indexOf(slow) + 1, 0, rest);
+    return rest;
+  }
+
+  async function connection(): Promise<void> {
+    for (let seg = nextPart(); seg && !watch.signal.aborted; seg = nextPart()) {
+      queuedOf.set(seg, seg.done);
+      try {
+        await run(seg);
+      } finally {
+        queuedOf.delete(seg);
+      }
+    }
+  }
+
   try {
     arm();
     opts.progress(done);
+    // No more connections than parts to start with: a take-over is for one that finished early.
+    const count = Math.min(opts.connections, segments.filter((s) => s.done < s.end - s.start).length);
     await Promise.all(
-      segments.map((seg) =>
-        run(seg).catch((error: unknown) => {
+      Array.from({ length: count }, () =>
+        connection().catch((error: unknown) => {
           failure ??= error;
           watch.abort();
         }),

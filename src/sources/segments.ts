@@ -37,6 +37,43 @@ export function canSplit(opts: {
   );
 }
 
+/**
+ * The least a free connection takes over from a running part (and the least that part keeps).
+ * A take-over costs a new request (a round trip or two, a TLS handshake to a far server) and
+ * drops what the slow connection had already on its way past its new end (a few hundred KB of
+ * buffers); a connection slow enough to be left behind moves a few MB/s at most, so 2 MB is a
+ * second or more of its time, well over that cost. aria2's min-split-size (20 MB) would never
+ * split here: the parts of the files split at all start at 5 MB.
+ */
+export const MIN_TAKEOVER_BYTES = 2 * 1024 * 1024;
+
+/** A part being fetched: its bytes [start, end) and how many from `start` its connection has queued to disk. */
+export interface RunningPart {
+  start: number;
+  end: number;
+  queued: number;
+}
+
+/**
+ * What a connection with no part left to start takes over (as aria2 does): the second half of
+ * what the running part with the most left has not queued yet. That part ends at `at`; the
+ * taker fetches [at, its old end). Undefined when either half would be under `minBytes`.
+ */
+export function takeoverSplit(parts: readonly RunningPart[], minBytes = MIN_TAKEOVER_BYTES): { index: number; at: number } | undefined {
+  let index = -1;
+  let most = 0;
+  parts.forEach((p, i) => {
+    const left = p.end - p.start - p.queued;
+    if (left > most) {
+      most = left;
+      index = i;
+    }
+  });
+  if (index < 0 || most < 2 * minBytes) return undefined;
+  const part = parts[index]!;
+  return { index, at: part.start + part.queued + Math.floor(most / 2) };
+}
+
 export function bytesDone(segments: readonly Segment[]): number {
   return segments.reduce((sum, s) => sum + s.done, 0);
 }

@@ -2,10 +2,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
 import { loadSegments } from "../../src/db/segment-repository.ts";
 import type { Segment } from "../../src/db/segment-repository.ts";
+import { MIN_TAKEOVER_BYTES, coversFile } from "../../src/sources/segments.ts";
 import { FileServer, type ServedRequest } from "../support/file-server.ts";
 import { CHAT, Harness, madeUpNames } from "../support/harness.ts";
 
-/** Several connections per download: each part of a big file over its own connection, resumed from its own bytes. */
+/** Several connections per download: each part of a big file over its own connection, resumed from its own bytes, a slow part taken over. */
 let h: Harness;
 afterEach(async () => {
   await h?.close();
@@ -109,9 +110,16 @@ describe("a big file over several connections", () => {
     await h.api.waitForCall((c) => /attempt 1 of 2 failed: the server sent no data for 3 s/.test(String(c.params.text ?? "")), { since });
     const upload = await h.upload(since);
     expect(upload.files[0]!.sha256).toBe(file.sha256);
-    // The retry asked the first part for what it lacked, from where the stall left it.
-    const resumed = gets(h.files.requests).filter((r) => r.range?.endsWith(`-${PART - 1}`));
-    expect(resumed.map((r) => r.range)).toEqual([`bytes=${MB}-${PART - 1}`]);
+    // Meanwhile a free connection took over the second half of what the stalled part lacked.
+    const takeovers = gets(h.files.requests).filter((r) => r.range?.endsWith(`-${PART - 1}`));
+    expect(takeovers).toHaveLength(1);
+    const at = Number(/^bytes=(\d+)-/.exec(takeovers[0]!.range!)![1]);
+    expect(at).toBeGreaterThanOrEqual(PART / 2);
+    expect(at).toBeLessThanOrEqual(MB + (PART - MB) / 2);
+    expect(takeovers[0]).toMatchObject({ status: 206, state: "complete", bytesSent: PART - at });
+    // The retry asked the first part for what it lacked, from where the stall left it to the take-over.
+    const resumed = gets(h.files.requests).filter((r) => r.range?.startsWith("bytes=") && Number(/^bytes=(\d+)-/.exec(r.range)![1]) < PART);
+    expect(resumed.map((r) => r.range)).toEqual([`bytes=${at}-${PART - 1}`, `bytes=${MB}-${at - 1}`]);
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
     expect((await h.withDb((db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 1, status: "completed" });
   });
@@ -187,5 +195,86 @@ describe("a big file over several connections", () => {
     // No part ever reached the server.
     expect(gets(h.files.requests).map((r) => r.range ?? "whole")).toEqual(["whole"]);
     expect(h.uploads()).toHaveLength(0);
+  });
+});
+
+describe("a connection that finishes early takes over the slowest part", () => {
+  /** Where a ranged request starts. */
+  const from = (r: ServedRequest) => Number(/^bytes=(\d+)-/.exec(r.range!)![1]);
+
+  it("fetches the second half of the slow part's rest over a free connection, and the slow one stops where it begins", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 40));
+    // Only the first connection (the GET that found the file, going on as part 0) is slow: 6 s for its part alone.
+    h.files.throttleRequests("/big.bin", (r) => (r.range === undefined ? MB : null));
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+
+    const served = gets(h.files.requests);
+    const takeover = served.at(-1)!;
+    expect(served.map((r) => r.range ?? "whole")).toEqual(["whole", PARTS[1], PARTS[2], PARTS[3], takeover.range]);
+    // The second half of what part 0 had not written yet when the others were done: one take-over
+    // only, since what is left after it is under twice the minimum.
+    const at = from(takeover);
+    expect(takeover.range).toBe(`bytes=${at}-${PART - 1}`);
+    expect(at).toBeGreaterThanOrEqual(PART / 2);
+    expect(at).toBeLessThan(PART - MIN_TAKEOVER_BYTES);
+    expect(takeover).toMatchObject({ status: 206, ifRange: `"${file.sha256.slice(0, 32)}"`, state: "complete", bytesSent: PART - at });
+    // The slow connection sent every byte below the take-over and was closed soon after: it
+    // asked for the whole file, and its throttle lets little go out between its last byte and the close.
+    const slow = served[0]!;
+    expect(slow.state).toBe("aborted");
+    expect(slow.bytesSent).toBeGreaterThanOrEqual(at);
+    expect(slow.bytesSent).toBeLessThan(at + MB / 2);
+    // Done on the first attempt, and nothing about the parts stays behind.
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+    expect((await h.withDb((db) => listItems(db, { chatId: CHAT })))[0]).toMatchObject({ attempts: 0, status: "completed" });
+    expect(await h.withDb((db) => loadSegments(db, 1))).toEqual([]);
+  });
+
+  it("resumes a taken-over plan with more parts than connections, each part from its own bytes", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 41));
+    // Part 1 comes at once and its connection takes over; everything else is slow, so all is under way at the stop.
+    h.files.throttleRequests("/big.bin", (r) => (r.range === PARTS[1] ? null : MB));
+    await h.start();
+    h.send(`/download ${file.url}`);
+    const takeover = await h.files.waitForProgress((r) => r.range !== undefined && !PARTS.includes(r.range) && r.bytesSent >= MB / 4);
+    for (const range of [undefined, PARTS[2], PARTS[3]]) await h.files.waitForProgress((r) => r.method === "GET" && r.range === range && r.bytesSent >= MB / 4);
+    await h.stopApp();
+
+    const saved: Segment[] = await h.withDb((db) => loadSegments(db, 1));
+    // Five parts, the taken-over one cut where the take-over starts; four of them open.
+    expect(saved).toHaveLength(5);
+    expect(coversFile(saved, SIZE)).toBe(true);
+    expect(saved.map((s) => s.start)).toContain(from(takeover));
+    const open = saved.filter((s) => s.done < s.end - s.start);
+    expect(open).toHaveLength(4);
+    for (const s of open) expect(s.done).toBeGreaterThan(0);
+
+    // Two connections now: the four open parts go two at a time (slow enough to overlap).
+    h.configInput.connectionsPerDownload = 2;
+    h.files.throttleRequests("/big.bin", () => 8 * MB);
+    h.files.maxConcurrentTransfers = 0;
+    const since = h.api.nextSeq;
+    const resumedFrom = h.files.nextSeq;
+    await h.start();
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const resumed = gets(h.files.requests, resumedFrom);
+    expect(h.files.maxConcurrentTransfers).toBe(2);
+    // Each open part asked for what it lacked (a take-over among them may add a request).
+    expect(resumed.map((r) => r.range)).toEqual(expect.arrayContaining(open.map((s) => `bytes=${s.start + s.done}-${s.end - 1}`)));
+    expect(resumed.length).toBeLessThanOrEqual(open.length + 1);
+    expect(resumed.every((r) => r.status === 206 && r.ifRange === `"${file.sha256.slice(0, 32)}"`)).toBe(true);
+    // Nothing on disk was asked for again.
+    for (const r of resumed) {
+      const part = saved.find((s) => s.start <= from(r) && from(r) < s.end)!;
+      expect(from(r)).toBeGreaterThanOrEqual(part.start + part.done);
+    }
+    expect(await h.withDb((db) => loadSegments(db, 1))).toEqual([]);
   });
 });

@@ -105,6 +105,7 @@ export class FileServer {
   private readonly entries = new Map<string, Entry>();
   private readonly faults = new Map<string, FaultState[]>();
   private readonly throttles = new Map<string, number>();
+  private readonly requestThrottles = new Map<string, (r: ServedRequest) => number | null>();
   /** Wakes throttled sleeps (on throttle change) and stalls (on release), per path. */
   private readonly throttleWakers = new Map<string, Set<() => void>>();
   private readonly stallWakers = new Map<string, Set<() => void>>();
@@ -219,6 +220,19 @@ export class FileServer {
     if (bytesPerSecond === null) this.throttles.delete(p);
     else if (bytesPerSecond > 0) this.throttles.set(p, bytesPerSecond);
     else throw new Error("bytesPerSecond must be positive (use a stall fault to stop a body)");
+    for (const wake of [...(this.throttleWakers.get(p) ?? [])]) wake();
+  }
+
+  /**
+   * Limits each response for `path` by what it asked: `rateOf` gets the request (its `range` is
+   * undefined for a whole-file GET) and gives its bytes a second, or null for no limit. A server
+   * uneven across connections, the way a throttled CDN node or a per-connection shaper is. Takes
+   * the place of `throttle(path)` for that path, in flight too; null removes it.
+   */
+  throttleRequests(path: string, rateOf: ((r: ServedRequest) => number | null) | null): void {
+    const p = normalizePath(path);
+    if (rateOf === null) this.requestThrottles.delete(p);
+    else this.requestThrottles.set(p, rateOf);
     for (const wake of [...(this.throttleWakers.get(p) ?? [])]) wake();
   }
 
@@ -455,7 +469,7 @@ export class FileServer {
           pendingFault = undefined;
           continue;
         }
-        const bps = this.throttles.get(rec.path);
+        const bps = this.rateOf(rec);
         let size = bps === undefined ? CHUNK : Math.max(1, Math.min(THROTTLED_CHUNK, Math.floor(bps / 8)));
         if (pendingFault) size = Math.min(size, pendingFault.afterBytes - queued);
         size = Math.min(size, end - pos);
@@ -520,6 +534,15 @@ export class FileServer {
       if (rec.state !== "dropped") rec.state = res.writableFinished ? "complete" : "aborted";
       this.publish(rec);
     });
+  }
+
+  /** The rate a response is held to: its own (throttleRequests), else its path's (throttle), else none. */
+  private rateOf(rec: ServedRequest): number | undefined {
+    const rateOf = this.requestThrottles.get(rec.path);
+    if (!rateOf) return this.throttles.get(rec.path);
+    const bps = rateOf(rec);
+    if (bps !== null && !(bps > 0)) throw new Error("a request's rate must be positive or null");
+    return bps ?? undefined;
   }
 
   /** Consumes one application of the first matching fault for `path`. */

@@ -9,7 +9,7 @@ import { decideRetry } from "../../src/queue/retry-policy.ts";
 import { SpeedMeter, progressBar, renderProgress } from "../../src/bot/views/progress-view.ts";
 import { filenameFromDisposition, filenameFromUrl, totalFromContentRange } from "../../src/sources/http-probe.ts";
 import { isHtml, isTorrentFile } from "../../src/sources/content-kind.ts";
-import { MIN_SPLIT_BYTES, canSplit, coversFile, planSegments } from "../../src/sources/segments.ts";
+import { MIN_SPLIT_BYTES, MIN_TAKEOVER_BYTES, canSplit, coversFile, planSegments, takeoverSplit } from "../../src/sources/segments.ts";
 import { safeFileName, safeJoin } from "../../src/storage/paths.ts";
 import { escapeHtml, formatBytes, formatDuration, truncate } from "../../src/text/format.ts";
 import { SAFE_FORMATS, inputArgs } from "../../src/tools/ffmpeg.ts";
@@ -288,6 +288,30 @@ describe("splitting a download into parts", () => {
     expect(coversFile([], 0)).toBe(false);
     expect(coversFile([plan[1]!, plan[0]!, plan[2]!, plan[3]!], 24 * MB)).toBe(false);
     expect(coversFile(plan.map((s, i) => (i === 2 ? { ...s, done: 7 * MB } : s)), 24 * MB)).toBe(false);
+  });
+
+  it("lets a free connection take over the second half of what the part with the most left has not queued", () => {
+    const parts = [
+      { start: 0, end: 6 * MB, queued: 1 * MB },
+      { start: 6 * MB, end: 12 * MB, queued: 0 },
+      { start: 12 * MB, end: 18 * MB, queued: 5 * MB },
+    ];
+    // The second has 6 MB left: it keeps 3, the free connection takes [9 MB, 12 MB).
+    expect(takeoverSplit(parts, 2 * MB)).toEqual({ index: 1, at: 9 * MB });
+    // Measured from what is queued, not from the part's start: 5 MB left after 1 MB queued.
+    expect(takeoverSplit([{ start: 6 * MB, end: 12 * MB, queued: MB }], 2 * MB)).toEqual({ index: 0, at: 6 * MB + MB + 2.5 * MB });
+    // An odd rest leaves the odd byte to the taker.
+    expect(takeoverSplit([{ start: 0, end: 4 * MB + 1, queued: 0 }], 2 * MB)).toEqual({ index: 0, at: 2 * MB });
+  });
+
+  it("takes nothing over when either half would be under the minimum, or nothing runs", () => {
+    expect(takeoverSplit([{ start: 0, end: 4 * MB - 1, queued: 0 }], 2 * MB)).toBeUndefined();
+    expect(takeoverSplit([{ start: 0, end: 6 * MB, queued: 2 * MB + 1 }], 2 * MB)).toBeUndefined();
+    expect(takeoverSplit([{ start: 0, end: 6 * MB, queued: 6 * MB }], 2 * MB)).toBeUndefined();
+    expect(takeoverSplit([], 2 * MB)).toBeUndefined();
+    // The default minimum: 2 MB each side.
+    expect(takeoverSplit([{ start: 0, end: 2 * MIN_TAKEOVER_BYTES, queued: 0 }])).toEqual({ index: 0, at: MIN_TAKEOVER_BYTES });
+    expect(takeoverSplit([{ start: 0, end: 2 * MIN_TAKEOVER_BYTES - 1, queued: 0 }])).toBeUndefined();
   });
 });
 
