@@ -139,6 +139,30 @@ describe("byte parts of a file still downloading", () => {
   });
 });
 
+describe("byte parts of a file fetched over four connections", () => {
+  it("go up as their ranges arrive, whichever connection wrote them, and join into the download", { timeout: 60_000 }, async () => {
+    const part = 2 * MB;
+    h = await Harness.create({ uploadLimitBytes: part, connectionsPerDownload: 4 }, { maxUploadBytes: part });
+    // 24 MB in four ranges of 6 MB, each at 2 MB/s: three seconds; twelve parts, albums of ten and two.
+    const file = h.files.addFile("/big/ranges.bin", FileServer.randomBytes(24 * MB, 307));
+    h.files.throttle("/big/ranges.bin", 2 * MB);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.api.waitForUpload((f) => f.filename === "ranges.bin.001" && f.complete);
+    const gets = () => h!.files.requests.filter((r) => r.method === "GET");
+    expect(gets().some((r) => r.state === "sending")).toBe(true);
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
+
+    expect(gets().filter((r) => r.range !== undefined).length).toBeGreaterThanOrEqual(3);
+    const names = Array.from({ length: 12 }, (_, i) => `ranges.bin.${String(i + 1).padStart(3, "0")}`);
+    expect(h.delivered().map((p) => p.filename)).toEqual(names);
+    const joined = createHash("sha256");
+    for (const p of h.delivered()) joined.update(await readFile(p.path));
+    expect(joined.digest("hex")).toBe(file.sha256);
+  });
+});
+
 describe("byte parts of a file that changed on the server", () => {
   it("are all sent again from the new file when the next attempt has to start over", { timeout: 60_000 }, async () => {
     const part = 256 * 1024;
