@@ -90,10 +90,10 @@ export function createDirectSource(options: DirectSourceOptions): Source {
 
   async function fetchFile(ctx: SourceContext, split: boolean): Promise<SourceResult | typeof RANGE_REFUSED> {
       const { item, signal } = ctx;
-      if (split) {
-        const saved = await ctx.segments.load();
-        if (saved.length > 0) return resumeParts(ctx, saved);
-      }
+      // Parts saved by an earlier attempt resume as parts, even on one connection now (the file
+      // has holes between them: appending to it would not do).
+      const saved = await ctx.segments.load();
+      if (saved.length > 0) return resumeParts(ctx, saved);
       // Named after the item's title, which a retry sees as this attempt leaves it: a name from
       // Content-Disposition is adopted (below) before the first byte is written.
       let file = path.join(ctx.dir, safeFileName(item.title));

@@ -79,6 +79,29 @@ describe("a big file over several connections", () => {
     expect(resumed.reduce((sum, r) => sum + r.bytesSent, 0)).toBe(left);
   });
 
+  it("resumes parts saved over four connections on one, when connectionsPerDownload became 1 meanwhile", async () => {
+    h = await Harness.create({ uploadLimitBytes: 50 * MB });
+    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 33));
+    h.files.throttle("/big.bin", 2 * MB);
+    await h.start();
+    h.send(`/download ${file.url}`);
+    for (const range of PARTS.slice(1)) await h.files.waitForProgress((r) => r.range === range && r.bytesSent >= MB);
+    await h.stopApp();
+    const saved: Segment[] = await h.withDb((db) => loadSegments(db, 1));
+    expect(saved).toHaveLength(4);
+
+    h.files.throttle("/big.bin", null);
+    h.configInput.connectionsPerDownload = 1;
+    const since = h.api.nextSeq;
+    const resumedFrom = h.files.nextSeq;
+    await h.start();
+    const upload = await h.upload(since);
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    // One connection at a time, each part from its own bytes: no hole left between them.
+    const resumed = gets(h.files.requests, resumedFrom);
+    expect(resumed.map((r) => r.range)).toEqual(saved.map((s) => `bytes=${s.start + s.done}-${s.end - 1}`));
+  });
+
   it("reopens a part whose connection drops, from that part's own bytes, without failing the attempt", async () => {
     h = await Harness.create({ uploadLimitBytes: 50 * MB });
     const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 33));
