@@ -19,8 +19,10 @@ const LEAD_MS = 20_000;
  * Byte parts that go up while the rest of their file downloads: a part is a range of the file on
  * disk, so part 1 can be in the chat long before the last byte arrives. When the download
  * announces the file it writes (`start`) and the parts for it are byte parts (`planEarly`), they
- * are recorded as pending and delivered in order, one batch (an album of up to ten) at a time, each
- * once all its bytes are on disk. Telegram still gets one upload at a time, in order.
+ * are recorded as pending and delivered in order, one batch (an album of up to ten) at a time:
+ * a batch starts once its first part is on disk and the rest is due soon (`batchReady`), and its
+ * request's body reads each part once that part is there. Telegram still gets one upload at a
+ * time, in order.
  *
  * The download and this upload stop each other: a failed upload aborts the download (`signal`),
  * and the worker stops this upload (`stop`) when the download fails. Until the download is
@@ -29,7 +31,8 @@ const LEAD_MS = 20_000;
  */
 export class EarlyUpload {
   private readonly failed = new AbortController();
-  private readonly stopped = new AbortController();
+  /** Ends the running batch loop (a new one per start). */
+  private stopped = new AbortController();
   private parts?: DeliverableFile[];
   private file?: GrowingFile;
   private running?: Promise<void>;
@@ -84,6 +87,8 @@ export class EarlyUpload {
     await recordPendingParts(this.deps.db, item.id, parts, { fresh: file.fresh });
     this.parts = parts;
     this.file = file;
+    this.stopped = new AbortController();
+    this.firstSample = this.lastSample = undefined;
     this.running = this.run().catch((error: unknown) => {
       // Stopped: by the worker (the download failed) or with the item (cancel, pause, shutdown).
       if (this.stopped.signal.aborted || this.active.signal.aborted) return;
