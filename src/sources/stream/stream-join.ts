@@ -1,53 +1,64 @@
-import { createReadStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import { DownloadError, stopReason } from "../../errors.ts";
-import { FileSink } from "../../storage/file-sink.ts";
 import { type MediaTools, joinTracksArgs, progressWatch } from "../../tools/ffmpeg.ts";
 import { runTool, toolErrorDetail } from "../../tools/run-tool.ts";
 import type { SourceContext } from "../source.ts";
 import { sniffContainer, type StreamTrack } from "./stream-manifest.ts";
-import { pieceFile, piecesDir } from "./stream-pieces.ts";
-import type { JoinedTrack } from "./stream-plan.ts";
+import { pieceFile } from "./stream-pieces.ts";
 
-/** A stream's pieces joined track by track, then copied by ffmpeg into one MP4. */
+/** A stream's pieces copied by ffmpeg, track by track, into one MP4. */
+
+/** A track as ffmpeg reads it: the list of its pieces, in order, and the demuxer for them. */
+export interface TrackInput {
+  list: string;
+  format: string;
+}
 
 /**
- * A track's pieces, in order, as one file: MPEG-TS segments and fragmented-MP4 init + segments
- * join byte for byte. Each piece goes once it is copied, so the disk holds the track once.
+ * A track's pieces as one input. MPEG-TS segments and fragmented-MP4 init + segments join byte
+ * for byte, so ffmpeg's concatf protocol reads them in turn from a list the bot writes: no joined
+ * copy is made, and the pieces are read once, by the remux itself.
  */
-export async function joinTrack(work: string, t: number, track: StreamTrack, signal: AbortSignal): Promise<JoinedTrack> {
-  const file = path.join(work, `track-${t}.joined`);
-  const out = new FileSink(file, { flags: "w" });
-  // The first bytes tell the container: kept as they pass, not read back.
-  let head = Buffer.alloc(0);
-  try {
-    for (let i = 0; i < track.pieces.length; i++) {
-      if (signal.aborted) throw stopReason(signal);
-      for await (const chunk of createReadStream(pieceFile(work, t, i), { highWaterMark: 1024 * 1024 })) {
-        if (head.length < HEAD_BYTES) head = Buffer.concat([head, (chunk as Buffer).subarray(0, HEAD_BYTES - head.length)]);
-        await out.write(chunk as Buffer);
-      }
-    }
-  } finally {
-    await out.close();
+export async function trackInput(work: string, t: number, track: StreamTrack): Promise<TrackInput> {
+  const files = track.pieces.map((_, i) => pieceFile(work, t, i));
+  // concatf takes one URL a line; the bot's own folder holds no line break, but a data folder
+  // named with one would make ffmpeg read something else.
+  if (files.some((f) => /[\r\n]/.test(f))) {
+    throw new DownloadError("NO_MEDIA", "stream: the data folder's path has a line break", { reason: { kind: "streamJoinFailed" } });
   }
-  const format = sniffContainer(head);
+  const format = sniffContainer(await headOf(files));
   if (!format) {
     throw new DownloadError("NO_MEDIA", "stream: segments of an unknown format", { reason: { kind: "streamUnknownFormat" } });
   }
-  return { file, format, bytes: out.written };
+  const list = path.join(work, `track-${t}.list`);
+  await fs.writeFile(list, files.map((f) => `file:${f}\n`).join(""));
+  return { list, format };
 }
 
-/** Enough of a joined track to tell MPEG-TS (two sync bytes 188 apart) from MP4 and the rest. */
+/** Enough of a track to tell MPEG-TS (two sync bytes 188 apart) from MP4 and the rest. */
 const HEAD_BYTES = 400;
 
-export async function forgetPieces(work: string): Promise<void> {
-  await fs.rm(path.join(work, "plan.json"), { force: true });
-  await fs.rm(piecesDir(work), { recursive: true, force: true });
+/** The track's first HEAD_BYTES, across as many pieces as it takes (an init section may be tiny). */
+async function headOf(files: string[]): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let got = 0;
+  for (const file of files) {
+    if (got >= HEAD_BYTES) break;
+    const handle = await fs.open(file, "r");
+    try {
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(HEAD_BYTES - got), 0, HEAD_BYTES - got, 0);
+      parts.push(buffer.subarray(0, bytesRead));
+      got += bytesRead;
+    } finally {
+      await handle.close();
+    }
+  }
+  return Buffer.concat(parts);
 }
 
-/** ffmpeg copies the joined tracks into one MP4: local files, forced demuxers, no re-encoding. */
-export async function remux(options: { tools: MediaTools }, tracks: JoinedTrack[], file: string, inputBytes: number, ctx: SourceContext): Promise<void> {
+/** ffmpeg copies the tracks' pieces into one MP4: local files, forced demuxers, no re-encoding. */
+export async function remux(options: { tools: MediaTools }, tracks: TrackInput[], file: string, inputBytes: number, ctx: SourceContext): Promise<void> {
   try {
     await runTool(
       options.tools.ffmpeg,
