@@ -47,6 +47,7 @@ export function createStreamSource(options: StreamOptions): Source {
         await savePlan(work, plan);
       }
       const bytes = await fetchPieces(options, ctx, work, plan);
+      const joinStart = Date.now();
       ctx.progress({ bytesDone: bytes, totalBytes: bytes, stage: { kind: "joining-segments" } });
       const inputs = [];
       for (const [t, track] of plan.tracks.entries()) inputs.push(await trackInput(work, t, track));
@@ -54,7 +55,8 @@ export function createStreamSource(options: StreamOptions): Source {
       // The remux writes a copy of the pieces; they stay until it is whole, so a stop during it
       // resumes from them without fetching the stream again.
       await ctx.ensureDiskRoom(bytes);
-      await remux(options, inputs, file, bytes, ctx);
+      await remux(options, inputs, file, { bytes, durationSeconds: plan.durationSeconds }, ctx);
+      ctx.logger.info({ bytes, ms: Date.now() - joinStart }, "stream segments joined");
       const { size } = await fs.stat(file);
       if (size >= ctx.maxBytes) {
         await fs.rm(file, { force: true });

@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { DownloadError, stopReason } from "../../errors.ts";
-import { type MediaTools, joinTracksArgs, progressWatch } from "../../tools/ffmpeg.ts";
+import { DownloadError, ToolError, stopReason } from "../../errors.ts";
+import { MOOV_TOO_SMALL, type MediaTools, joinTracksArgs, progressWatch } from "../../tools/ffmpeg.ts";
 import { runTool, toolErrorDetail } from "../../tools/run-tool.ts";
 import type { SourceContext } from "../source.ts";
 import { sniffContainer, type StreamTrack } from "./stream-manifest.ts";
@@ -57,21 +57,41 @@ async function headOf(files: string[]): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** ffmpeg copies the tracks' pieces into one MP4: local files, forced demuxers, no re-encoding. */
-export async function remux(options: { tools: MediaTools }, tracks: TrackInput[], file: string, inputBytes: number, ctx: SourceContext): Promise<void> {
+/**
+ * Room kept for the MP4's index at the start, from the stream's length: about 12 bytes per video
+ * frame and 4 per audio frame, so 2 kB a second fits 60 fps and AAC twice over. Without a
+ * length, none: +faststart then moves the index with a second pass over the file. Pure.
+ */
+export function moovRoom(durationSeconds: number): number | undefined {
+  return durationSeconds > 0 ? 64 * 1024 + Math.ceil(durationSeconds) * 2048 : undefined;
+}
+
+/**
+ * ffmpeg copies the tracks' pieces into one MP4: local files, forced demuxers, no re-encoding.
+ * The index goes into the room kept for it, saving a rewrite of the whole file; a stream with
+ * more frames than that room holds is copied again the slow way.
+ */
+export async function remux(
+  options: { tools: MediaTools },
+  tracks: TrackInput[],
+  file: string,
+  input: { bytes: number; durationSeconds: number },
+  ctx: SourceContext,
+): Promise<void> {
+  const room = moovRoom(input.durationSeconds);
   try {
-    await runTool(
-      options.tools.ffmpeg,
-      joinTracksArgs(tracks, file, ctx.maxBytes),
-      {
-        signal: ctx.signal,
-        timeoutMs: 30 * 60_000,
-        // A copy of local files always moves, but +faststart rewrites the whole file at the end
-        // without a progress line: the watchdog allows for that pass on a slow disk.
-        ...progressWatch(inputBytes),
-        processes: options.tools.processes,
-      },
-    );
+    let fitted = false;
+    if (room) {
+      try {
+        await copyTracks(options, joinTracksArgs(tracks, file, ctx.maxBytes, room), input.bytes, ctx);
+        // ffmpeg 5.1 exits 0 when the index overflowed its room (and writes it over the data).
+        fitted = await boxesInOrder(file);
+      } catch (error) {
+        if (ctx.signal.aborted || !(error instanceof ToolError && error.stderr.includes(MOOV_TOO_SMALL))) throw error;
+      }
+      if (!fitted) ctx.logger.info({ room }, "the stream's index did not fit the room kept for it; copying it again with +faststart");
+    }
+    if (!fitted) await copyTracks(options, joinTracksArgs(tracks, file, ctx.maxBytes), input.bytes, ctx);
   } catch (error) {
     await fs.rm(file, { force: true });
     if (ctx.signal.aborted) throw stopReason(ctx.signal);
@@ -80,4 +100,43 @@ export async function remux(options: { tools: MediaTools }, tracks: TrackInput[]
       reason: { kind: "streamJoinFailed" },
     });
   }
+}
+
+/**
+ * Whether an MP4's top-level boxes follow one another to its last byte, the index (`moov`) before
+ * the data (`mdat`): what an index written past its room breaks.
+ */
+export async function boxesInOrder(file: string): Promise<boolean> {
+  const handle = await fs.open(file, "r");
+  try {
+    const { size } = await handle.stat();
+    const header = Buffer.alloc(16);
+    let position = 0;
+    let moov = false;
+    // ffmpeg writes a handful; many more is not its layout.
+    for (let boxes = 0; boxes < 64 && position < size; boxes++) {
+      const { bytesRead } = await handle.read(header, 0, 16, position);
+      if (bytesRead < 8) return false;
+      const type = header.toString("latin1", 4, 8);
+      let length = header.readUInt32BE(0);
+      if (length === 1) length = bytesRead === 16 ? Number(header.readBigUInt64BE(8)) : 0;
+      if (length < 8 || !/^[a-z0-9 ]{4}$/i.test(type) || (type === "mdat" && !moov)) return false;
+      if (type === "moov") moov = true;
+      position += length;
+    }
+    return moov && position === size;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function copyTracks(options: { tools: MediaTools }, args: string[], inputBytes: number, ctx: SourceContext): Promise<void> {
+  await runTool(options.tools.ffmpeg, args, {
+    signal: ctx.signal,
+    timeoutMs: 30 * 60_000,
+    // A copy of local files always moves, but +faststart rewrites the whole file at the end
+    // without a progress line: the watchdog allows for that pass on a slow disk.
+    ...progressWatch(inputBytes),
+    processes: options.tools.processes,
+  });
 }
