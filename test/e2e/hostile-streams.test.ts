@@ -5,7 +5,7 @@ import { rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { describeReason } from "../../src/bot/views/error-view.ts";
 import { listItems } from "../../src/db/item-repository.ts";
 import { createLogger } from "../../src/logger.ts";
@@ -187,6 +187,21 @@ describe("hostile streams", () => {
     expect(info).toMatchObject({ video: { codec: "h264", width: 320 }, audio: { codec: "aac" } });
     expect(Math.abs(info.duration - 6)).toBeLessThanOrEqual(1);
     expect(h.files.requests.filter((r) => r.path === "/aes/k.key")).toHaveLength(1);
+  });
+
+  it("fetches a stream's segments several at once, as many as connectionsPerDownload", { timeout: 30_000 }, async () => {
+    h = await guarded({ connectionsPerDownload: 2 });
+    serve(h, path.join(dir, "plain"), "/par");
+    // The first two hold their bytes: the third can only start once one of them ends.
+    for (const name of ["s_000.ts", "s_001.ts"]) h.files.fault(`/par/${name}`, { kind: "stall", afterBytes: 1000, times: 1 });
+    const since = h.api.nextSeq;
+    h.send(`/download ${h.files.baseUrl}/par/index.m3u8`);
+    await vi.waitFor(() => expect(h!.files.requests.filter((r) => r.state === "stalled").map((r) => r.path).sort()).toEqual(["/par/s_000.ts", "/par/s_001.ts"]), { timeout: 15_000 });
+    expect(h.files.requests.some((r) => r.path === "/par/s_002.ts")).toBe(false);
+    h.files.releaseStalls();
+    const upload = await h.upload(since);
+    expect(Math.abs(probeFile(upload.files.find((f) => f.filename.endsWith(".mp4"))!.path).duration - 6)).toBeLessThanOrEqual(1);
+    expect(h.files.requests.filter((r) => r.path.endsWith(".ts")).map((r) => r.path).sort()).toEqual(["/par/s_000.ts", "/par/s_001.ts", "/par/s_002.ts"]);
   });
 
   it("a stream whose index outgrows the room kept for it still comes whole, index first", { timeout: 60_000 }, async () => {
