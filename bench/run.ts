@@ -21,6 +21,7 @@ import { FileServer } from "../test/support/file-server.ts";
 import { TorrentSwarm } from "../test/support/torrent-swarm.ts";
 import { BotProcess, buildOnce } from "./bot-process.ts";
 import { type BenchContext, CHAT, QUICK, RUNS, Results, botDelivers, downloadEnd, dropUploads, mbps, sha256File } from "./context.ts";
+import { streamCase } from "./cases/stream.ts";
 import { MB, Nginx, aria2, aria2Torrent, curlGet, curlUpload, median, percentile, requireTools, settle, writeRandomFile } from "./peers.ts";
 
 const SIZE_MB = Number(process.env.BENCH_MB ?? (QUICK ? 64 : 1024));
@@ -39,6 +40,7 @@ const row = results.row.bind(results);
 
 /** The cases in bench/cases/, run after the ones below, in this order. */
 const CASES: Array<(ctx: BenchContext) => Promise<void>> = [];
+CASES.push(streamCase);
 
 async function main(): Promise<void> {
   requireTools();
