@@ -23,6 +23,7 @@ import { BotProcess, buildOnce } from "./bot-process.ts";
 import { playableCostCase } from "./cases/playable-cost.ts";
 import { wholeItemCase } from "./cases/whole-item.ts";
 import { type BenchContext, CHAT, QUICK, RUNS, Results, botDelivers, downloadEnd, dropUploads, mbps, sha256File } from "./context.ts";
+import { streamCase } from "./cases/stream.ts";
 import { takeoverCase } from "./cases/takeover.ts";
 import { MB, Nginx, aria2, aria2Torrent, curlGet, curlUpload, median, percentile, requireTools, settle, writeRandomFile } from "./peers.ts";
 
@@ -44,7 +45,7 @@ const row = results.row.bind(results);
 const ONLY = process.env.BENCH_ONLY?.toLowerCase();
 
 /** The cases in bench/cases/, run after the ones below, in this order. */
-const CASES: Array<(ctx: BenchContext) => Promise<void>> = [wholeItemCase, playableCostCase, takeoverCase];
+const CASES: Array<(ctx: BenchContext) => Promise<void>> = [wholeItemCase, playableCostCase, takeoverCase, streamCase];
 
 async function main(): Promise<void> {
   // The targets are Node 24's (what the image runs); an older Node cannot load the native modules npm ci built for it.

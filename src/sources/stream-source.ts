@@ -5,9 +5,9 @@ import { safeFileName } from "../storage/paths.ts";
 import type { MediaTools } from "../tools/ffmpeg.ts";
 import type { TransferLimits } from "./ranged-download.ts";
 import type { Source } from "./source.ts";
-import { forgetPieces, joinTrack, remux } from "./stream/stream-join.ts";
+import { remux, trackInput } from "./stream/stream-join.ts";
 import { fetchPieces } from "./stream/stream-pieces.ts";
-import { loadJoined, loadPlan, makePlan, savePlan, streamTooLarge, writeAtomically } from "./stream/stream-plan.ts";
+import { loadPlan, makePlan, savePlan, streamTooLarge } from "./stream/stream-plan.ts";
 
 export interface StreamOptions {
   /** The guarded HTTP client: every playlist, key, init section and segment goes through it. */
@@ -27,15 +27,14 @@ const WORK_DIR = ".stream";
  * playlists (parsed by m3u8-parser / mpd-parser, never regular expressions), the best variant
  * that fits `maxBytes`, and every init section, key and segment, several at once. Each piece is
  * stored as it completes, so a retry or a restart fetches only the pieces it lacks. ffmpeg then
- * only joins local files into an MP4 (a forced demuxer, the file protocol only): it never
- * touches the network, whatever the playlist says. Live streams and DRM are refused with a
+ * only copies local files into an MP4 (a forced demuxer, the file and concatf protocols only):
+ * it never touches the network, whatever the playlist says. Live streams and DRM are refused with a
  * one-line reason.
  */
 export function createStreamSource(options: StreamOptions): Source {
   return {
     kind: "stream",
     async download(ctx) {
-      const { signal } = ctx;
       const { url } = ctx.item;
       const work = path.join(ctx.dir, WORK_DIR);
       await fs.mkdir(work, { recursive: true });
@@ -47,23 +46,17 @@ export function createStreamSource(options: StreamOptions): Source {
         plan = made;
         await savePlan(work, plan);
       }
-      let joined = await loadJoined(work);
-      if (!joined) {
-        const bytes = await fetchPieces(options, ctx, work, plan);
-        ctx.progress({ bytesDone: bytes, totalBytes: bytes, stage: { kind: "joining-segments" } });
-        await ctx.ensureDiskRoom(bytes);
-        joined = [];
-        for (const [t, track] of plan.tracks.entries()) joined.push(await joinTrack(work, t, track, signal));
-        // Recorded before the pieces go: a stop from here on (during the remux) resumes from the
-        // joined tracks instead of fetching the stream again.
-        await writeAtomically(path.join(work, "joined.json"), JSON.stringify(joined));
-        await forgetPieces(work);
-      }
+      const bytes = await fetchPieces(options, ctx, work, plan);
+      const joinStart = Date.now();
+      ctx.progress({ bytesDone: bytes, totalBytes: bytes, stage: { kind: "joining-segments" } });
+      const inputs = [];
+      for (const [t, track] of plan.tracks.entries()) inputs.push(await trackInput(work, t, track));
       const file = path.join(ctx.dir, `${safeFileName(path.basename(ctx.item.title, path.extname(ctx.item.title)) || "stream")}.mp4`);
-      const joinedBytes = joined.reduce((sum, track) => sum + track.bytes, 0);
-      // The remux writes a copy of the joined tracks.
-      await ctx.ensureDiskRoom(joinedBytes);
-      await remux(options, joined, file, joinedBytes, ctx);
+      // The remux writes a copy of the pieces; they stay until it is whole, so a stop during it
+      // resumes from them without fetching the stream again.
+      await ctx.ensureDiskRoom(bytes);
+      await remux(options, inputs, file, { bytes, durationSeconds: plan.durationSeconds }, ctx);
+      ctx.logger.info({ bytes, ms: Date.now() - joinStart }, "stream segments joined");
       const { size } = await fs.stat(file);
       if (size >= ctx.maxBytes) {
         await fs.rm(file, { force: true });

@@ -72,7 +72,7 @@ export const SAFE_FORMATS = ["mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska
 /**
  * The arguments that open one local input: only the file protocol, and either the given demuxer
  * (`format`, when the bot knows what it wrote) or one of `SAFE_FORMATS`. Every ffmpeg and ffprobe
- * run on a file goes through here. Pure.
+ * run on a file goes through here (a stream's pieces: `joinTracksArgs`). Pure.
  */
 export function inputArgs(file: string, format?: string): string[] {
   return [
@@ -125,18 +125,25 @@ export function cutArgs(input: string, options: { video: boolean; seconds: numbe
 }
 
 /**
- * A stream's joined tracks (each with the demuxer the bot knows it is) copied into one MP4 of at
- * most `maxBytes`: a separate audio track is the second input, else the first holds both. Pure.
+ * A stream's tracks copied into one MP4 of at most `maxBytes`. Each track is a list of its pieces
+ * read in turn as one file (ffmpeg's concatf protocol: the list and the pieces local files only)
+ * with the demuxer the bot knows it is; a separate audio track is the second input, else the
+ * first holds both. The index goes first: into `moovBytes` kept free at the start when given
+ * (no second pass; ffmpeg fails if it does not fit), else by +faststart's rewrite of the file. Pure.
  */
-export function joinTracksArgs(tracks: ReadonlyArray<{ file: string; format: string }>, output: string, maxBytes: number): string[] {
-  const inputs = tracks.flatMap((t) => inputArgs(t.file, t.format));
+export function joinTracksArgs(tracks: ReadonlyArray<{ list: string; format: string }>, output: string, maxBytes: number, moovBytes?: number): string[] {
+  const inputs = tracks.flatMap((t) => ["-protocol_whitelist", "concatf,file", "-f", t.format, "-i", `concatf:file:${t.list}`]);
   const maps = tracks.length > 1 ? ["-map", "0:v:0?", "-map", "1:a:0?"] : ["-map", "0:v:0?", "-map", "0:a:0?"];
+  const indexFirst = moovBytes ? ["-moov_size", String(moovBytes)] : ["-movflags", "+faststart"];
   return [
     "-v", "error", "-nostats", ...inputs, ...maps,
-    "-c", "copy", "-bsf:a", "aac_adtstoasc", "-movflags", "+faststart", "-fs", String(maxBytes),
+    "-c", "copy", "-bsf:a", "aac_adtstoasc", ...indexFirst, "-fs", String(maxBytes),
     "-progress", "pipe:1", "-f", "mp4", "-y", `file:${output}`,
   ];
 }
+
+/** ffmpeg's words when the index did not fit the room kept for it (see `joinTracksArgs`). */
+export const MOOV_TOO_SMALL = "reserved_moov_size is too small";
 
 /**
  * What becomes of an audio track that goes up on its own: a file `sendAudio` plays, which the Bot

@@ -5,12 +5,14 @@ import { rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { describeReason } from "../../src/bot/views/error-view.ts";
 import { listItems } from "../../src/db/item-repository.ts";
 import { createLogger } from "../../src/logger.ts";
 import { readProbe } from "../../src/tools/ffprobe.ts";
 import { GuardedProxy } from "../../src/net/guarded-proxy.ts";
+import { moovFirst } from "../../src/media/prepare-upload.ts";
+import { boxesInOrder } from "../../src/sources/stream/stream-join.ts";
 import { Canary } from "../support/canary.ts";
 import { CHAT, Harness } from "../support/harness.ts";
 
@@ -31,7 +33,7 @@ const HLS = "application/vnd.apple.mpegurl";
 beforeAll(async () => {
   canary = await Canary.start();
   dir = mkdtempSync(path.join(tmpdir(), "dlbot-hostile-"));
-  for (const name of ["plain", "aes"]) mkdirSync(path.join(dir, name));
+  for (const name of ["plain", "aes", "fast"]) mkdirSync(path.join(dir, name));
   const source = ["-f", "lavfi", "-i", "testsrc=duration=6:size=320x180:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:duration=6",
     "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-shortest", "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod"];
   ffmpeg(path.join(dir, "plain"), ...source, "-hls_segment_filename", "s_%03d.ts", "index.m3u8");
@@ -39,6 +41,9 @@ beforeAll(async () => {
   writeFileSync(path.join(dir, "aes", "k.key"), Buffer.from("00112233445566778899aabbccddeeff", "hex"));
   writeFileSync(path.join(dir, "aes", "keyinfo"), `k.key\n${path.join(dir, "aes", "k.key")}\n`);
   ffmpeg(path.join(dir, "aes"), ...source, "-hls_key_info_file", "keyinfo", "-hls_segment_filename", "e_%03d.ts", "index.m3u8");
+  // 4000 frames a second, each its own size: an index far bigger than the room a 6 s stream gets.
+  ffmpeg(path.join(dir, "fast"), "-f", "lavfi", "-i", "testsrc=duration=6:size=32x32:rate=4000,noise=alls=30:allf=t",
+    "-c:v", "libx264", "-preset", "ultrafast", "-g", "4000", "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_filename", "f_%03d.ts", "index.m3u8");
 });
 
 afterAll(async () => {
@@ -182,6 +187,34 @@ describe("hostile streams", () => {
     expect(info).toMatchObject({ video: { codec: "h264", width: 320 }, audio: { codec: "aac" } });
     expect(Math.abs(info.duration - 6)).toBeLessThanOrEqual(1);
     expect(h.files.requests.filter((r) => r.path === "/aes/k.key")).toHaveLength(1);
+  });
+
+  it("fetches a stream's segments several at once, as many as connectionsPerDownload", { timeout: 30_000 }, async () => {
+    h = await guarded({ connectionsPerDownload: 2 });
+    serve(h, path.join(dir, "plain"), "/par");
+    // The first two hold their bytes: the third can only start once one of them ends.
+    for (const name of ["s_000.ts", "s_001.ts"]) h.files.fault(`/par/${name}`, { kind: "stall", afterBytes: 1000, times: 1 });
+    const since = h.api.nextSeq;
+    h.send(`/download ${h.files.baseUrl}/par/index.m3u8`);
+    await vi.waitFor(() => expect(h!.files.requests.filter((r) => r.state === "stalled").map((r) => r.path).sort()).toEqual(["/par/s_000.ts", "/par/s_001.ts"]), { timeout: 15_000 });
+    expect(h.files.requests.some((r) => r.path === "/par/s_002.ts")).toBe(false);
+    h.files.releaseStalls();
+    const upload = await h.upload(since);
+    expect(Math.abs(probeFile(upload.files.find((f) => f.filename.endsWith(".mp4"))!.path).duration - 6)).toBeLessThanOrEqual(1);
+    expect(h.files.requests.filter((r) => r.path.endsWith(".ts")).map((r) => r.path).sort()).toEqual(["/par/s_000.ts", "/par/s_001.ts", "/par/s_002.ts"]);
+  });
+
+  it("a stream whose index outgrows the room kept for it still comes whole, index first", { timeout: 60_000 }, async () => {
+    h = await guarded();
+    serve(h, path.join(dir, "fast"), "/fast");
+    const since = h.api.nextSeq;
+    h.send(`/download ${h.files.baseUrl}/fast/index.m3u8`);
+    const upload = await h.upload(since);
+    const video = upload.files.find((f) => f.filename.endsWith(".mp4"))!.path;
+    const frames = execFileSync("ffprobe", ["-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", video]).toString().trim();
+    expect(Number(frames)).toBe(24_000);
+    expect(await boxesInOrder(video)).toBe(true);
+    expect(await moovFirst(video)).toBe(true);
   });
 
   it("a retry fetches only the segments it lacks", { timeout: 30_000 }, async () => {

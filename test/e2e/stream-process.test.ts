@@ -12,7 +12,7 @@ import { alive, processesNaming, which } from "../support/processes.ts";
 /**
  * `kill -9` of the bot while ffmpeg joins a stream: the next start ends the ffmpeg it left (and
  * what that ffmpeg started) before it touches the item's folder, and the item goes on from the
- * joined tracks, fetching no segment again. The bot runs as its own process, as `npm start` runs it.
+ * segments on disk, fetching none again. The bot runs as its own process, as `npm start` runs it.
  */
 beforeAll(buildIfStale, 120_000);
 
@@ -31,7 +31,7 @@ beforeAll(() => {
   // starts a child that never writes, which only the reaper can end.
   writeFileSync(
     path.join(dir, "ffmpeg"),
-    `#!/bin/sh\ncase "$*" in\n  *.joined*) sleep 97.33 </dev/null >/dev/null 2>&1 &\n    exec "${which("ffmpeg")}" -re "$@" ;;\nesac\nexec "${which("ffmpeg")}" "$@"\n`,
+    `#!/bin/sh\ncase "$*" in\n  *concatf:*) sleep 97.33 </dev/null >/dev/null 2>&1 &\n    exec "${which("ffmpeg")}" -re "$@" ;;\nesac\nexec "${which("ffmpeg")}" "$@"\n`,
   );
   chmodSync(path.join(dir, "ffmpeg"), 0o755);
 });
@@ -46,7 +46,7 @@ afterEach(async () => {
 
 
 describe("a stream whose join the bot is killed during", () => {
-  it("ends the ffmpeg it left at the next start, and resumes from the joined tracks", { timeout: 90_000 }, async () => {
+  it("ends the ffmpeg it left at the next start, and resumes from the segments on disk", { timeout: 90_000 }, async () => {
     spawnSync("pkill", ["-f", "sleep 97.33"]);
     h = await Harness.create({ ffmpegPath: path.join(dir, "ffmpeg") });
     for (const name of readdirSync(dir).filter((n) => /\.(ts|m3u8)$/.test(n))) {
@@ -56,10 +56,10 @@ describe("a stream whose join the bot is killed during", () => {
     let bot = await startBot(h, config, children);
     const since = h.api.nextSeq;
     h.send(`/download ${h.files.baseUrl}/hls/index.m3u8`);
-    // The join runs: ffmpeg reads the joined track from the item's folder.
+    // The join runs: ffmpeg reads the segments' list in the item's folder.
     const remux = await vi.waitFor(
       () => {
-        const found = [...processesNaming(`${h!.dataDir}.*joined`), ...processesNaming("sleep 97.33")];
+        const found = [...processesNaming(`concatf:file:${h!.dataDir}`), ...processesNaming("sleep 97.33")];
         if (found.length < 2) throw new Error("ffmpeg is not joining yet");
         return found;
       },

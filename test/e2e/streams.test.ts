@@ -18,6 +18,19 @@ const probeFile = (file: string) =>
 let dir: string;
 let h: Harness | undefined;
 
+/** An MP4's top-level boxes: type and size, in order. */
+function topBoxes(file: string): Array<[string, number]> {
+  const bytes = readFileSync(file);
+  const boxes: Array<[string, number]> = [];
+  for (let at = 0; at + 8 <= bytes.length; ) {
+    const size = bytes.readUInt32BE(at) === 1 ? Number(bytes.readBigUInt64BE(at + 8)) : bytes.readUInt32BE(at);
+    boxes.push([bytes.toString("latin1", at + 4, at + 8), size]);
+    if (size < 8) break;
+    at += size;
+  }
+  return boxes;
+}
+
 const TYPES: Record<string, string> = { ".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".mpd": "application/dash+xml", ".mp4": "video/mp4", ".m4s": "video/iso.segment" };
 /** Every file of a folder, served under `prefix`. */
 function serve(harness: Harness, folder: string, prefix: string): void {
@@ -76,6 +89,11 @@ describe("streams", () => {
     expect(info).toMatchObject({ video: { codec: "h264", width: 640, height: 360 }, audio: { codec: "aac" } });
     expect(Math.abs(info.duration - 6)).toBeLessThanOrEqual(1);
     expect(upload.params).toMatchObject({ width: 640, height: 360, supports_streaming: true });
+    // The index was written first, into the room kept for it (a free box after it): no second
+    // pass rewrote the file to move it there.
+    const boxes = topBoxes(video.path);
+    expect(boxes.map(([type]) => type).slice(0, 3)).toEqual(["ftyp", "moov", "free"]);
+    expect(boxes[2]![1]).toBeGreaterThan(1024);
     // The bot fetched every segment of the best variant itself, each once, and none of the other.
     expect(h.files.requests.filter((r) => /^\/hls\/v0_\d+\.ts$/.test(r.path)).map((r) => r.path).sort()).toEqual(["/hls/v0_000.ts", "/hls/v0_001.ts", "/hls/v0_002.ts"]);
     expect(h.files.requests.some((r) => /^\/hls\/v[12]_/.test(r.path))).toBe(false);

@@ -12,7 +12,7 @@ import { isHtml, isTorrentFile } from "../../src/sources/content-kind.ts";
 import { MIN_SPLIT_BYTES, MIN_TAKEOVER_BYTES, canSplit, coversFile, planSegments, takeoverSplit } from "../../src/sources/segments.ts";
 import { safeFileName, safeJoin } from "../../src/storage/paths.ts";
 import { escapeHtml, formatBytes, formatDuration, truncate } from "../../src/text/format.ts";
-import { SAFE_FORMATS, inputArgs } from "../../src/tools/ffmpeg.ts";
+import { SAFE_FORMATS, inputArgs, joinTracksArgs } from "../../src/tools/ffmpeg.ts";
 
 describe("parseUrlList", () => {
   it("accepts http(s) URLs separated by spaces and new lines, without duplicates", () => {
@@ -322,8 +322,13 @@ describe("inputArgs (what every ffmpeg/ffprobe run may open)", () => {
       "-format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts,flv,avi,mp3,aac,flac,ogg,wav",
       "-i", "file:/d/1/x.mkv",
     ]);
-    expect(inputArgs("/d/1/track-0.joined", "mpegts")).toEqual(["-protocol_whitelist", "file", "-f", "mpegts", "-i", "file:/d/1/track-0.joined"]);
+    expect(inputArgs("/d/1/x.ts", "mpegts")).toEqual(["-protocol_whitelist", "file", "-f", "mpegts", "-i", "file:/d/1/x.ts"]);
     // None of the formats that open other files or the network.
     for (const open of ["hls", "dash", "concat", "sdp", "rtp", "image2"]) expect(SAFE_FORMATS).not.toContain(open);
+  });
+
+  it("reads a stream's pieces from the bot's list of local files, with the demuxer named", () => {
+    const args = joinTracksArgs([{ list: "/d/1/.stream/track-0.list", format: "mpegts" }, { list: "/d/1/.stream/track-1.list", format: "mp4" }], "/d/1/s.mp4", 100);
+    expect(args.join(" ")).toContain("-protocol_whitelist concatf,file -f mpegts -i concatf:file:/d/1/.stream/track-0.list -protocol_whitelist concatf,file -f mp4 -i concatf:file:/d/1/.stream/track-1.list");
   });
 });

@@ -72,20 +72,23 @@ export async function fetchPieces(options: { http: Got; limits: TransferLimits; 
   try {
     watch.arm();
     await Promise.all(
-      missing.map(({ piece, file }) =>
-        limit(async () => {
-          if (watch.signal.aborted) return;
-          try {
+      missing.map(async ({ piece, file }) => {
+        try {
+          const temp = await limit(async () => {
+            if (watch.signal.aborted) return undefined;
             const key = piece.key ? await keyOf(options.http, keys, piece.key.url, watch.signal) : undefined;
-            await fetchPiece(options.http, piece, file, watch.signal, onBytes, key);
-            have++;
-            report();
-          } catch (error) {
-            failure ??= error;
-            watch.abort();
-          }
-        }),
-      ),
+            return fetchPiece(options.http, piece, file, watch.signal, onBytes, key);
+          });
+          if (temp === undefined) return;
+          // Outside the connection's turn: the next segment is on its way while this one is synced.
+          await keepPiece(temp, file);
+          have++;
+          report();
+        } catch (error) {
+          failure ??= error;
+          watch.abort();
+        }
+      }),
     );
   } finally {
     watch.dispose();
@@ -115,7 +118,7 @@ async function fetchKey(http: Got, url: string, signal: AbortSignal): Promise<Bu
   return body;
 }
 
-/** One piece (or its byte range) to `file`, decrypted when it has a key; renamed into place once whole. */
+/** One piece (or its byte range), decrypted when it has a key, whole in the temporary file it returns. */
 async function fetchPiece(
   http: Got,
   piece: StreamPiece,
@@ -123,7 +126,7 @@ async function fetchPiece(
   signal: AbortSignal,
   onBytes: (n: number, kept?: boolean) => Promise<void>,
   key?: Buffer,
-): Promise<void> {
+): Promise<string> {
   const headers: Record<string, string> = { "accept-encoding": "identity" };
   if (piece.range) headers.range = `bytes=${piece.range.offset}-${piece.range.offset + piece.range.length - 1}`;
   const stream = http.stream(piece.url, { headers, signal });
@@ -178,7 +181,19 @@ async function fetchPiece(
       taken.destroy();
       await out.close();
     }
-    // On the disk before it counts as a piece: a power cut must not leave an empty one in place.
+    return temp;
+  } catch (error) {
+    await fs.rm(temp, { force: true }).catch(() => {});
+    if (error instanceof AppError) throw error;
+    throw classifyHttpError(error, piece.url);
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** A whole piece renamed into place, on the disk first: a power cut must not leave an empty one there. */
+async function keepPiece(temp: string, file: string): Promise<void> {
+  try {
     const handle = await fs.open(temp, "r+");
     try {
       await handle.datasync();
@@ -188,9 +203,6 @@ async function fetchPiece(
     await fs.rename(temp, file);
   } catch (error) {
     await fs.rm(temp, { force: true }).catch(() => {});
-    if (error instanceof AppError) throw error;
-    throw classifyHttpError(error, piece.url);
-  } finally {
-    stream.destroy();
+    throw classifyHttpError(error, file);
   }
 }

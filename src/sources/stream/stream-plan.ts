@@ -11,7 +11,7 @@ import { type ParsedManifest, type ParsedMpd, type StreamTrack, type StreamVaria
 
 /**
  * A stream's plan: its playlists read, the variant chosen and every piece to fetch, kept in the
- * stream's folder (with the joined tracks once they exist) so a retry or a restart goes on from there.
+ * stream's folder so a retry or a restart goes on from there.
  */
 
 /** A playlist or manifest bigger than this is not one (a playlist of a 10-hour show is ~1 MB). */
@@ -24,14 +24,6 @@ export interface StreamPlan {
   durationSeconds: number;
   /** The variant's bandwidth times the duration, when both are known. */
   estimatedBytes: number | null;
-}
-
-/** A track's pieces joined into one file, and the demuxer ffmpeg reads it with. */
-export interface JoinedTrack {
-  file: string;
-  format: string;
-  /** Its size, as the join wrote it. */
-  bytes: number;
 }
 
 /** Even the smallest variant does not fit `limit`. */
@@ -52,21 +44,6 @@ export async function loadPlan(work: string): Promise<StreamPlan | undefined> {
 
 export async function savePlan(work: string, plan: StreamPlan): Promise<void> {
   await writeAtomically(path.join(work, "plan.json"), JSON.stringify(plan));
-}
-
-/** The joined tracks of a stream whose pieces are gone, when every one is still on disk. */
-export async function loadJoined(work: string): Promise<JoinedTrack[] | undefined> {
-  try {
-    const joined = JSON.parse(await fs.readFile(path.join(work, "joined.json"), "utf8")) as JoinedTrack[];
-    for (const track of joined) {
-      // Only names this code wrote: the folder is the bot's own, but a record is checked anyway.
-      if (path.dirname(track.file) !== work || !/^track-\d+\.joined$/.test(path.basename(track.file))) return undefined;
-      if ((await fs.stat(track.file)).size !== track.bytes) return undefined;
-    }
-    return joined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Written whole or not at all, and on the disk before it is renamed into place. */
