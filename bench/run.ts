@@ -20,6 +20,7 @@ import { BotApiDouble } from "../test/support/bot-api-double.ts";
 import { FileServer } from "../test/support/file-server.ts";
 import { TorrentSwarm } from "../test/support/torrent-swarm.ts";
 import { BotProcess, buildOnce } from "./bot-process.ts";
+import { torrentMemoryCase } from "./cases/torrent-memory.ts";
 import { type BenchContext, CHAT, QUICK, RUNS, Results, botDelivers, downloadEnd, dropUploads, mbps, sha256File } from "./context.ts";
 import { MB, Nginx, aria2, aria2Torrent, curlGet, curlUpload, median, percentile, requireTools, settle, writeRandomFile } from "./peers.ts";
 
@@ -39,6 +40,7 @@ const row = results.row.bind(results);
 
 /** The cases in bench/cases/, run after the ones below, in this order. */
 const CASES: Array<(ctx: BenchContext) => Promise<void>> = [];
+CASES.push(torrentMemoryCase);
 
 async function main(): Promise<void> {
   requireTools();
