@@ -59,7 +59,7 @@ export async function torrentMemoryCase(ctx: BenchContext): Promise<void> {
         await dropUploads([call]);
       };
       for (const step of run % 2 ? [aria, ours] : [ours, aria]) await step();
-      // The seeder keeps what it seeds in memory: let the next run start without it.
+      // Out of the seeder: the next run's torrents are the only ones it serves.
       for (const t of [forAria, forBot]) await new Promise<void>((r) => t.torrent.destroy(null, () => r()));
     }
   } finally {

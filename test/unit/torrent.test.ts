@@ -6,7 +6,9 @@ import { describeReason } from "../../src/bot/views/error-view.ts";
 import type { AppError } from "../../src/errors.ts";
 import { describe, expect, it } from "vitest";
 import { isTorrentDocument } from "../../src/bot/features/torrent.ts";
-import { filterReachableUrls, limitTrackers, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent/torrent-client.ts";
+import { EventEmitter } from "node:events";
+import type { Torrent } from "webtorrent";
+import { filterReachableUrls, limitRequests, limitTrackers, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent/torrent-client.ts";
 import {
   allTooLargeError,
   buildMagnet,
@@ -216,6 +218,32 @@ describe("the torrent client's network policy", () => {
       dropped: urls.slice(1),
     });
     expect((await filterReachableUrls(urls, { allowPrivate: true }, resolve)).kept).toEqual(urls);
+  });
+});
+
+describe("limitRequests", () => {
+  it("caps what webtorrent reads as the peer's reqq, whatever the peer's handshake says", () => {
+    const torrent = new EventEmitter();
+    const wire = Object.assign(new EventEmitter(), { peerExtendedHandshake: {} as unknown });
+    limitRequests(torrent as unknown as Torrent, 128);
+    torrent.emit("wire", wire);
+    // Before the peer's handshake: bittorrent-protocol's empty object.
+    expect(wire.peerExtendedHandshake).toEqual({ reqq: 128 });
+    const sent: Array<[unknown, unknown]> = [
+      [{ reqq: 500, v: "x" }, { reqq: 128, v: "x" }],
+      [{ reqq: 50 }, { reqq: 50 }],
+      [{ reqq: -1 }, { reqq: 128 }],
+      [{ reqq: Number.NaN }, { reqq: 128 }],
+      [{ reqq: "9" }, { reqq: 128 }],
+      [{ m: {} }, { m: {}, reqq: 128 }],
+      // A hostile handshake that decodes to a number: replaced instead of written to.
+      [7, { reqq: 128 }],
+    ];
+    for (const [shake, kept] of sent) {
+      wire.peerExtendedHandshake = shake;
+      wire.emit("extended", "handshake", shake);
+      expect(wire.peerExtendedHandshake).toEqual(kept);
+    }
   });
 });
 

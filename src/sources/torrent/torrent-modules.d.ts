@@ -40,6 +40,12 @@ declare module "webtorrent" {
     destroy(opts?: { destroyStore?: boolean } | null, cb?: (err?: Error | null) => void): void;
   }
 
+  /** A connection to one peer (bittorrent-protocol's Wire). */
+  export interface Wire extends EventEmitter {
+    /** The peer's BEP 10 handshake; webtorrent keeps at most `reqq` block requests open with it. */
+    peerExtendedHandshake: unknown;
+  }
+
   export interface TorrentOptions {
     /** Where the files go: <path>/<path inside the torrent>. */
     path?: string;
