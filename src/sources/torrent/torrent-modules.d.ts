@@ -132,6 +132,11 @@ declare module "fs-chunk-store" {
 
   export default class FSChunkStore {
     constructor(chunkLength: number, opts?: FsChunkStoreOptions);
+    readonly chunkLength: number;
+    /** The torrent's bytes, all files together. */
+    readonly length: number;
+    /** Set by close(). */
+    readonly closed: boolean;
     /** Absolute paths after the store joined them to `path`. */
     readonly files: Array<{ path: string; length: number; offset: number }>;
     put(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void;
