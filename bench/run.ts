@@ -21,6 +21,7 @@ import { FileServer } from "../test/support/file-server.ts";
 import { TorrentSwarm } from "../test/support/torrent-swarm.ts";
 import { BotProcess, buildOnce } from "./bot-process.ts";
 import { playableCostCase } from "./cases/playable-cost.ts";
+import { torrentMemoryCase } from "./cases/torrent-memory.ts";
 import { wholeItemCase } from "./cases/whole-item.ts";
 import { type BenchContext, CHAT, QUICK, RUNS, Results, botDelivers, downloadEnd, dropUploads, mbps, sha256File } from "./context.ts";
 import { streamCase } from "./cases/stream.ts";
@@ -45,7 +46,7 @@ const row = results.row.bind(results);
 const ONLY = process.env.BENCH_ONLY?.toLowerCase();
 
 /** The cases in bench/cases/, run after the ones below, in this order. */
-const CASES: Array<(ctx: BenchContext) => Promise<void>> = [wholeItemCase, playableCostCase, takeoverCase, streamCase];
+const CASES: Array<(ctx: BenchContext) => Promise<void>> = [wholeItemCase, playableCostCase, takeoverCase, streamCase, torrentMemoryCase];
 
 async function main(): Promise<void> {
   // The targets are Node 24's (what the image runs); an older Node cannot load the native modules npm ci built for it.

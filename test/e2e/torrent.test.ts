@@ -2,9 +2,9 @@ import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import parseTorrent from "parse-torrent";
-import type { Torrent } from "webtorrent";
+import type { Torrent, Wire } from "webtorrent";
 import { afterEach, describe, expect, it } from "vitest";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import createTorrent from "create-torrent";
 import { tmpdir } from "node:os";
 import parseTorrentId from "parse-torrent";
@@ -14,7 +14,7 @@ import { StopError } from "../../src/errors.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createHttpClient } from "../../src/net/http-client.ts";
 import type { SourceResult } from "../../src/sources/source.ts";
-import { TorrentClientHolder } from "../../src/sources/torrent/torrent-client.ts";
+import { MAX_REQUESTS_PER_PEER, TorrentClientHolder } from "../../src/sources/torrent/torrent-client.ts";
 import { TorrentSeeding } from "../../src/sources/torrent/torrent-seeding.ts";
 import { createTorrentSource } from "../../src/sources/torrent/torrent-source.ts";
 import { destroyTorrent } from "../../src/sources/torrent/torrent-store.ts";
@@ -504,6 +504,28 @@ describe("the torrent handler, driven directly", () => {
       expect(ended).toBeInstanceOf(StopError);
       expect((ended as StopError).stop).toBe("cancel");
       expect((await w.clients.get()).torrents).toEqual([]);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("keeps at most MAX_REQUESTS_PER_PEER block requests open with a peer, where webtorrent would ask for a second's worth", async () => {
+    swarm = await TorrentSwarm.start();
+    const bytes = FileServer.randomBytes(24_000_000, 113);
+    const seeded = await swarm.seed("fast.bin", [{ path: "fast.bin", bytes }]);
+    // What the seeder holds unanswered: at most what the bot asked for and has not got.
+    let most = 0;
+    seeded.torrent.on("wire", (wire: Wire & { peerRequests: unknown[] }) => {
+      wire.on("request", () => (most = Math.max(most, wire.peerRequests.length)));
+    });
+    const w = await handler(seeded.magnetURI);
+    try {
+      const result = await w.run();
+      expect(result.kind).toBe("files");
+      if (result.kind === "files") expect(sha256(await readFile(result.files[0]!.path))).toBe(sha256(bytes));
+      expect(most).toBeLessThanOrEqual(MAX_REQUESTS_PER_PEER);
+      // The limit was reached: on loopback webtorrent alone keeps thousands open.
+      expect(most).toBeGreaterThan(MAX_REQUESTS_PER_PEER / 2);
     } finally {
       await w.close();
     }

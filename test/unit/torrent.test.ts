@@ -1,4 +1,6 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:http";
+import { tmpdir } from "node:os";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { renderNotice } from "../../src/bot/views/notice-view.ts";
@@ -6,7 +8,9 @@ import { describeReason } from "../../src/bot/views/error-view.ts";
 import type { AppError } from "../../src/errors.ts";
 import { describe, expect, it } from "vitest";
 import { isTorrentDocument } from "../../src/bot/features/torrent.ts";
-import { filterReachableUrls, limitTrackers, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent/torrent-client.ts";
+import { EventEmitter } from "node:events";
+import type { Torrent } from "webtorrent";
+import { filterReachableUrls, limitRequests, limitTrackers, peerBlocklist, webTorrentOptions } from "../../src/sources/torrent/torrent-client.ts";
 import {
   allTooLargeError,
   buildMagnet,
@@ -21,6 +25,7 @@ import {
   type TorrentEntry,
 } from "../../src/sources/torrent/torrent-files.ts";
 import { parseMagnet } from "../../src/sources/torrent/torrent-meta.ts";
+import { pieceTargets, safeStore } from "../../src/sources/torrent/torrent-store.ts";
 import { createTrackerDispatcher } from "../../src/sources/torrent/tracker-http.ts";
 import { Canary } from "../support/canary.ts";
 
@@ -216,6 +221,90 @@ describe("the torrent client's network policy", () => {
       dropped: urls.slice(1),
     });
     expect((await filterReachableUrls(urls, { allowPrivate: true }, resolve)).kept).toEqual(urls);
+  });
+});
+
+describe("limitRequests", () => {
+  it("caps what webtorrent reads as the peer's reqq, whatever the peer's handshake says", () => {
+    const torrent = new EventEmitter();
+    const wire = Object.assign(new EventEmitter(), { peerExtendedHandshake: {} as unknown });
+    limitRequests(torrent as unknown as Torrent, 128);
+    torrent.emit("wire", wire);
+    // Before the peer's handshake: bittorrent-protocol's empty object.
+    expect(wire.peerExtendedHandshake).toEqual({ reqq: 128 });
+    const sent: Array<[unknown, unknown]> = [
+      [{ reqq: 500, v: "x" }, { reqq: 128, v: "x" }],
+      [{ reqq: 50 }, { reqq: 50 }],
+      [{ reqq: -1 }, { reqq: 128 }],
+      [{ reqq: Number.NaN }, { reqq: 128 }],
+      [{ reqq: "9" }, { reqq: 128 }],
+      [{ m: {} }, { m: {}, reqq: 128 }],
+      // A hostile handshake that decodes to a number: replaced instead of written to.
+      [7, { reqq: 128 }],
+    ];
+    for (const [shake, kept] of sent) {
+      wire.peerExtendedHandshake = shake;
+      wire.emit("extended", "handshake", shake);
+      expect(wire.peerExtendedHandshake).toEqual(kept);
+    }
+  });
+});
+
+describe("pieceTargets", () => {
+  // 10, 0, 5 and 20 bytes in pieces of 8: piece 1 ends file 0, skips the empty one, starts file 2.
+  const files = [
+    { offset: 0, length: 10 },
+    { offset: 10, length: 0 },
+    { offset: 10, length: 5 },
+    { offset: 15, length: 20 },
+  ];
+
+  it("splits a piece over the files it overlaps, with each file's offset", () => {
+    expect(pieceTargets(files, 8, 0, 8)).toEqual([{ file: 0, from: 0, to: 8, at: 0 }]);
+    expect(pieceTargets(files, 8, 1, 8)).toEqual([
+      { file: 0, from: 0, to: 2, at: 8 },
+      { file: 2, from: 2, to: 7, at: 0 },
+      { file: 3, from: 7, to: 8, at: 0 },
+    ]);
+    // The last piece is shorter: 35 bytes in all.
+    expect(pieceTargets(files, 8, 4, 3)).toEqual([{ file: 3, from: 0, to: 3, at: 17 }]);
+  });
+
+  it("gives every byte of the torrent exactly one place", () => {
+    const seen: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      for (const t of pieceTargets(files, 8, i, i === 4 ? 3 : 8)) {
+        for (let b = t.from; b < t.to; b++) seen.push(`${t.file}:${t.at + b - t.from}`);
+      }
+    }
+    const expected = files.flatMap((f, file) => Array.from({ length: f.length }, (_, at) => `${file}:${at}`));
+    expect(seen).toEqual(expected);
+  });
+});
+
+describe("the torrent store", () => {
+  it("writes pieces over file boundaries before put calls back, reads them back, and refuses wrong sizes and a closed store", async () => {
+    const root = await mkdtemp(path.join(tmpdir(), "dlbot-store-"));
+    try {
+      const Store = safeStore(root);
+      const store = new Store(8, { files: [{ path: "t/a.bin", length: 10, offset: 0 }, { path: "t/sub/b.bin", length: 9, offset: 10 }] });
+      const data = Buffer.from("0123456789abcdefghi");
+      const put = (i: number, b: Uint8Array) => new Promise<Error | null | undefined>((r) => store.put(i, b, r));
+      // Out of order, as pieces are verified.
+      expect(await put(2, data.subarray(16))).toBeFalsy();
+      expect(await put(0, data.subarray(0, 8))).toBeFalsy();
+      expect(await put(1, data.subarray(8, 16))).toBeFalsy();
+      expect(await readFile(path.join(root, "t", "a.bin"), "utf8")).toBe("0123456789");
+      expect(await readFile(path.join(root, "t", "sub", "b.bin"), "utf8")).toBe("abcdefghi");
+      const got = await new Promise<Uint8Array | undefined>((r) => store.get(1, null, (_e, b) => r(b)));
+      expect(Buffer.from(got!).toString()).toBe("89abcdef");
+      expect(String(await put(1, data.subarray(0, 7)))).toMatch(/expected 8 bytes, got 7/);
+      expect(String(await put(3, data.subarray(0, 8)))).toMatch(/piece 3/);
+      await new Promise((r) => store.close(r));
+      expect(String(await put(0, data.subarray(0, 8)))).toMatch(/closed/);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
 

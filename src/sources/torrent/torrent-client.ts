@@ -1,7 +1,7 @@
 import dns from "node:dns";
 import net from "node:net";
 import type WebTorrent from "webtorrent";
-import type { ClientOptions, PeerBlocklist } from "webtorrent";
+import type { ClientOptions, PeerBlocklist, Torrent, Wire } from "webtorrent";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../logger.ts";
 import { type AddressPolicy, type Resolver, isAllowedAddress } from "../../net/address-guard.ts";
@@ -39,6 +39,36 @@ export function webTorrentOptions(torrent: Config["torrent"], trackerHttp?: Trac
       ...(trackerHttp ? { proxyOpts: { httpAgent: trackerHttp, httpsAgent: trackerHttp } } : {}),
     },
   };
+}
+
+/**
+ * Most 16 kB block requests kept open with one peer: 2 MB, a peer's full speed up to 20 MB/s at a
+ * 100 ms round trip. webtorrent asks for a second's worth at the current speed, capped only by
+ * the peer's own `reqq` (a webtorrent peer names none), and for every block that arrives it walks
+ * all reserved pieces, allocating as it goes. Uncapped on loopback, thousands were open: the
+ * young generation filled every 2-3 ms, buffers in flight were promoted, and the bot peaked near
+ * 250 MB downloading a 200 MB torrent; capped, about 170 MB, as fast (bench/cases/torrent-memory.ts).
+ */
+export const MAX_REQUESTS_PER_PEER = 128;
+
+/** Keeps at most `max` block requests open with each of the torrent's peers (see above). */
+export function limitRequests(torrent: Torrent, max = MAX_REQUESTS_PER_PEER): void {
+  torrent.on("wire", (wire: Wire) => {
+    const clamp = () => {
+      const shake = wire.peerExtendedHandshake as { reqq?: unknown } | null;
+      // A hostile peer's handshake may decode to a number: replaced, not written to.
+      if (typeof shake !== "object" || shake === null) {
+        wire.peerExtendedHandshake = { reqq: max };
+        return;
+      }
+      shake.reqq = typeof shake.reqq === "number" && shake.reqq > 0 ? Math.min(shake.reqq, max) : max;
+    };
+    clamp();
+    // The peer's handshake, when it comes, replaces the object (and may name its own reqq).
+    wire.on("extended", (ext: unknown) => {
+      if (ext === "handshake") clamp();
+    });
+  });
 }
 
 /** Tracker URL schemes the client uses: ws(s):// ones need WebRTC, which is off. */

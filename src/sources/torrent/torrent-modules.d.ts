@@ -40,6 +40,12 @@ declare module "webtorrent" {
     destroy(opts?: { destroyStore?: boolean } | null, cb?: (err?: Error | null) => void): void;
   }
 
+  /** A connection to one peer (bittorrent-protocol's Wire). */
+  export interface Wire extends EventEmitter {
+    /** The peer's BEP 10 handshake; webtorrent keeps at most `reqq` block requests open with it. */
+    peerExtendedHandshake: unknown;
+  }
+
   export interface TorrentOptions {
     /** Where the files go: <path>/<path inside the torrent>. */
     path?: string;
@@ -126,6 +132,11 @@ declare module "fs-chunk-store" {
 
   export default class FSChunkStore {
     constructor(chunkLength: number, opts?: FsChunkStoreOptions);
+    readonly chunkLength: number;
+    /** The torrent's bytes, all files together. */
+    readonly length: number;
+    /** Set by close(). */
+    readonly closed: boolean;
     /** Absolute paths after the store joined them to `path`. */
     readonly files: Array<{ path: string; length: number; offset: number }>;
     put(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void;

@@ -8,7 +8,7 @@ import { AppError, DownloadError, diskFullError, stopReason, isDiskFull } from "
 import type { AddressPolicy, Resolver } from "../../net/address-guard.ts";
 import type { ChoiceOffer } from "../../items/choice.ts";
 import type { DeliverableFile, Source, SourceContext, SourceResult } from "../source.ts";
-import { type TorrentClientHolder, filterReachableUrls, limitTrackers } from "./torrent-client.ts";
+import { type TorrentClientHolder, filterReachableUrls, limitRequests, limitTrackers } from "./torrent-client.ts";
 import type { TorrentSeeding } from "./torrent-seeding.ts";
 import { destroyTorrent, safeStore } from "./torrent-store.ts";
 import { torrentFromLink } from "./torrent-link.ts";
@@ -131,6 +131,7 @@ export function createTorrentSource(deps: TorrentSourceDeps): Source {
     if (leftover) await destroyTorrent(leftover);
 
     const torrent = client.add(torrentId, { path: ctx.dir, store: safeStore(ctx.dir), deselect: true });
+    limitRequests(torrent);
     let phase: "metadata" | "checking" | "downloading" = "metadata";
     let selection: FileSelection | undefined;
     let diskPaths: string[] = [];
