@@ -175,8 +175,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     uploadGroup: createGroupUploader(bot.api, uploaderOptions),
     ...createUploadPreparer({
       tools: mediaTools,
-      limit: config.uploadLimitBytes,
-      split: config.splitLargeFiles,
+      limit: config.uploadLimitBytes, split: config.splitLargeFiles, localBotApi: config.localBotApi,
       disk,
       logger: logger.child({ part: "media" }),
       settingsOf,

@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { link, mkdtemp, rm, stat } from "node:fs/promises";
+import { link, mkdtemp, open, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Api, GrammyError, HttpError, InputFile, InputMediaBuilder } from "grammy";
@@ -39,10 +39,9 @@ function countingFile(file: DeliverableFile, onBytes: (n: number) => void, ready
     // A part of a bigger file is its byte range, read straight from the download.
     const range = file.size > 0 ? { start, end: start + file.size - 1 } : {};
     let sent = 0;
-    // Opened when the request's body reaches this file, once its bytes are on disk.
     return (async function* () {
-      await ready?.(start, start + file.size);
-      const stream = createReadStream(file.path, { highWaterMark: 256 * 1024, ...range });
+      // A file still downloading is read as its bytes reach the disk, never past them.
+      const stream = ready ? readAsWritten(file.path, start, file.size, ready) : createReadStream(file.path, { highWaterMark: READ_CHUNK, ...range });
       for await (const chunk of stream) {
         sent += (chunk as Buffer).length;
         onBytes(sent);
@@ -50,6 +49,26 @@ function countingFile(file: DeliverableFile, onBytes: (n: number) => void, ready
       }
     })();
   }, file.name);
+}
+
+const READ_CHUNK = 256 * 1024;
+
+/** Reads bytes [start, start + size) of a file being written, each chunk once `ready` says it is on disk. */
+async function* readAsWritten(file: string, start: number, size: number, ready: NonNullable<UploadOptions["ready"]>): AsyncGenerator<Buffer> {
+  const handle = await open(file, "r");
+  try {
+    for (let at = start; at < start + size; ) {
+      const length = Math.min(READ_CHUNK, start + size - at);
+      await ready(at, at + length);
+      const chunk = Buffer.allocUnsafe(length);
+      const { bytesRead } = await handle.read(chunk, 0, length, at);
+      if (bytesRead === 0) throw new Error(`${file} ends at ${at}, before ${start + size}`);
+      at += bytesRead;
+      yield bytesRead === length ? chunk : chunk.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -70,7 +89,8 @@ async function localFile(file: DeliverableFile, scratch: Scratch): Promise<strin
 
 /** The file field of an upload: a local server's path, or the bytes as they are read. */
 async function uploadInput(file: DeliverableFile, options: UploadOptions, scratch: Scratch, onBytes: (n: number) => void): Promise<InputFile | string> {
-  const local = options.localBotApi ? await localFile(file, scratch) : undefined;
+  // A file still downloading never goes by path: the server would read it as it is now.
+  const local = options.localBotApi && !options.ready ? await localFile(file, scratch) : undefined;
   return local ?? countingFile(file, onBytes, options.ready);
 }
 

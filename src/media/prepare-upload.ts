@@ -22,6 +22,8 @@ export interface PrepareOptions {
   limit: number;
   /** `splitLargeFiles`. */
   split: boolean;
+  /** A local Bot API server reads whole files by path (`localBotApi`): they go up once complete. */
+  localBotApi?: boolean;
   disk: DataDisk;
   logger: Logger;
   /**
@@ -57,22 +59,32 @@ export function createUploadPreparer(options: PrepareOptions): { prepare: Upload
 }
 
 /**
- * What goes up for a file about to be downloaded, when it is sure to go up in byte parts (so they
- * can go up while it downloads): over the limit, split on, not only its audio wanted, and not
- * media that is cut into playable parts (that needs the whole file). Undefined otherwise: the
+ * What goes up for a file about to be downloaded, when that is sure before its bytes arrive (so it
+ * can go up while it downloads): byte parts of a file over the limit, or a big file (16 MB or more)
+ * that goes up as it came, as a document. Never media that is remuxed, probed or cut into playable
+ * parts (that needs the whole file), nor when only its audio is wanted. Undefined otherwise: the
  * file is prepared once it is whole.
  */
 export type EarlyPlanner = (file: DeliverableFile, item: Pick<Item, "chatId" | "wants">) => Promise<DeliverableFile[] | undefined>;
 
 function earlyPlanner(options: PrepareOptions): EarlyPlanner {
   return async (file, item) => {
-    if (file.size <= options.limit || !options.split || item.wants?.audioOnly) return undefined;
+    if (item.wants?.audioOnly) return undefined;
+    const whole = file.size <= options.limit;
+    // A whole file goes by path to a local server once complete; a small one gains nothing.
+    if (whole && (options.localBotApi || file.size < EARLY_WHOLE_MIN_BYTES)) return undefined;
+    if (!whole && !options.split) return undefined;
     const settings = await options.settingsOf(item.chatId);
     const asDocuments = options.asDocuments || settings.uploadAs === "document";
-    if (options.tools && !asDocuments && MEDIA.test(file.name) && settings.splitStyle === "playable") return undefined;
+    // Media is remuxed, probed or cut from the whole file, unless it goes as it came.
+    const media = options.tools && !asDocuments && MEDIA.test(file.name);
+    if (media && (whole || settings.splitStyle === "playable")) return undefined;
     return uploadParts([file], { limit: options.limit, split: true });
   };
 }
+
+/** Below this a whole file is uploaded once downloaded: overlapping saves too little to matter. */
+const EARLY_WHOLE_MIN_BYTES = 16 * 1024 * 1024;
 
 function preparer(options: PrepareOptions): UploadPreparer {
   return async (files, signal, item) => {

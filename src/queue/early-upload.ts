@@ -16,12 +16,12 @@ import { settlesWithin } from "../util/async.ts";
 const LEAD_MS = 20_000;
 
 /**
- * Byte parts that go up while the rest of their file downloads: a part is a range of the file on
- * disk, so part 1 can be in the chat long before the last byte arrives. When the download
- * announces the file it writes (`start`) and the parts for it are byte parts (`planEarly`), they
- * are recorded as pending and delivered in order, one batch (an album of up to ten) at a time:
- * a batch starts once its first part is on disk and the rest is due soon (`batchReady`), and its
- * request's body reads each part once that part is there. Telegram still gets one upload at a
+ * Byte parts (or a big file as it came) that go up while the rest of their file downloads: a
+ * part is a range of the file on disk, so part 1 can be in the chat long before the last byte
+ * arrives. When the download announces the file it writes (`start`) and what goes up of it is
+ * sure already (`planEarly`), that is recorded as pending and delivered in order, one batch (an
+ * album of up to ten) at a time: a batch starts once what it lacks is due soon (`batchReady`), and
+ * its request's body reads each byte once it is on disk. Telegram still gets one upload at a
  * time, in order.
  *
  * The download and this upload stop each other: a failed upload aborts the download (`signal`),
@@ -83,7 +83,7 @@ export class EarlyUpload {
     // Written again from its first byte (the server's file changed, say): its parts start over.
     await this.stop();
     const parts = await this.deps.planEarly?.({ path: file.path, name: file.name, size: file.size }, item);
-    if (!parts || parts.length < 2) return;
+    if (!parts || parts.length === 0) return;
     await recordPendingParts(this.deps.db, item.id, parts, { fresh: file.fresh });
     this.parts = parts;
     this.file = file;
@@ -177,15 +177,14 @@ export class EarlyUpload {
   }
 
   /**
-   * A batch starts once its first file is on disk and the rest is due within LEAD_MS at the
-   * download's speed so far (or is there): its request's body then reaches each later file (see
-   * `onDisk`) about when it arrives, instead of idling for minutes on a slow download.
+   * A batch starts once what it lacks is due within LEAD_MS at the download's speed so far (or
+   * is there): its request's body then reads each byte (see `onDisk`) about when it arrives,
+   * instead of idling for minutes on a slow download.
    */
   private async batchReady(files: readonly ItemFile[], signal: AbortSignal): Promise<void> {
     const first = files[0]!;
     const last = files.at(-1)!;
     await this.until(signal, () => {
-      if (this.file!.missing(first.offset, first.offset + first.sizeBytes) > 0) return false;
       const missing = this.file!.missing(first.offset, last.offset + last.sizeBytes);
       return missing === 0 || missing / this.speed() <= LEAD_MS;
     });
@@ -204,6 +203,7 @@ export class EarlyUpload {
   }
 
   private async until(signal: AbortSignal, ok: () => boolean): Promise<void> {
+    if ((this.complete || ok()) && !signal.aborted) return;
     // One listener for the whole wait: the download pokes on every chunk.
     const onAbort = () => this.wake?.();
     signal.addEventListener("abort", onAbort, { once: true });

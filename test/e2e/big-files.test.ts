@@ -163,6 +163,26 @@ describe("byte parts of a file fetched over four connections", () => {
   });
 });
 
+describe("a big file under the upload limit", () => {
+  it("goes up as one document while it downloads, read only as far as it is on disk", { timeout: 60_000 }, async () => {
+    h = await Harness.create();
+    // 24 MB at 8 MB/s: three seconds; one connection (no ranges), one document.
+    const file = h.files.addFile("/big/whole.iso", FileServer.randomBytes(24 * MB, 308), { acceptRanges: false });
+    h.files.throttle("/big/whole.iso", 8 * MB);
+    await h.start();
+    const since = h.api.nextSeq;
+    h.send(`/download ${file.url}`);
+    await h.api.waitForUpload((f) => f.filename === "whole.iso" && f.size >= 4 * MB, { timeoutMs: 30_000 });
+    const get = h.files.requests.find((r) => r.method === "GET")!;
+    expect(get.state).toBe("sending");
+    const upload = await h.upload(since);
+    expect(upload.method).toBe("sendDocument");
+    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    expect(await h.waitForText(await h.progressMessageId(since), /delivered/, since)).toBe("✅ whole.iso: delivered (24.0 MB)");
+    expect(h.uploads()).toHaveLength(1);
+  });
+});
+
 describe("byte parts of a file that changed on the server", () => {
   it("are all sent again from the new file when the next attempt has to start over", { timeout: 60_000 }, async () => {
     const part = 256 * 1024;

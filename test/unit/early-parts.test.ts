@@ -33,8 +33,8 @@ describe("bytesMissing (which bytes of a file still downloading are on disk)", (
 describe("planEarly (parts that can go up before their file is whole)", () => {
   const logger = createLogger({ level: "silent", secrets: [] });
   const settings = (over: Partial<ChatSettings> = {}) => async () => ({ uploadAs: "auto" as const, splitStyle: "playable" as const, ...over });
-  const planner = (over: Partial<ChatSettings> = {}, tools?: MediaTools) =>
-    createUploadPreparer({ tools, limit: 100, split: true, disk: new DataDisk({ dir: tmpdir(), logger }), logger, settingsOf: settings(over) }).planEarly;
+  const planner = (over: Partial<ChatSettings> = {}, tools?: MediaTools, limit = 100, localBotApi = false) =>
+    createUploadPreparer({ tools, limit, split: true, localBotApi, disk: new DataDisk({ dir: tmpdir(), logger }), logger, settingsOf: settings(over) }).planEarly;
   const tools = { ffmpeg: "/usr/bin/ffmpeg", ffprobe: "/usr/bin/ffprobe" } as unknown as MediaTools;
   const file = (name: string, size = 250) => ({ path: `/d/1/${name}`, name, size });
 
@@ -56,5 +56,17 @@ describe("planEarly (parts that can go up before their file is whole)", () => {
     expect(await planner({ uploadAs: "document" }, tools)(file("film.mp4"), item)).toHaveLength(3);
     // Without ffmpeg nothing is cut: byte parts.
     expect(await planner()(file("film.mp4"), item)).toHaveLength(3);
+  });
+
+  it("gives a big file under the limit as it is, when it goes up as it came and not by path", async () => {
+    const MB = 1024 * 1024;
+    const item = { chatId: 1, wants: {} };
+    const big = (name: string) => file(name, 20 * MB);
+    expect(await planner({}, tools, 50 * MB)(big("disk.iso"), item)).toEqual([big("disk.iso")]);
+    // Small files, a local server (it reads the whole file by path), media that may be remuxed: after the download.
+    expect(await planner({}, tools, 50 * MB)(file("disk.iso", 15 * MB), item)).toBeUndefined();
+    expect(await planner({}, tools, 50 * MB, true)(big("disk.iso"), item)).toBeUndefined();
+    expect(await planner({}, tools, 50 * MB)(big("film.mkv"), item)).toBeUndefined();
+    expect(await planner({ uploadAs: "document" }, tools, 50 * MB)(big("film.mkv"), item)).toEqual([big("film.mkv")]);
   });
 });
