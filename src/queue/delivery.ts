@@ -46,7 +46,8 @@ export async function deliver(
       state.stage = { kind: "uploading-files", from: index + 1, to: index + group.length, of: files.length, name: file.name };
     }
     await options.ready?.(group);
-    for (const f of group) {
+    // A file still downloading is the download's to keep (or start over): not checked here.
+    for (const f of options.onDisk ? [] : group) {
       try {
         await fs.access(f.path);
       } catch {

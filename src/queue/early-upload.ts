@@ -1,5 +1,5 @@
 import { recordPendingParts } from "../db/item-repository.ts";
-import { AppError, toAppError } from "../errors.ts";
+import { toAppError } from "../errors.ts";
 import type { DeliverableFile, Item, ItemFile } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import type { GrowingFile, TransferStage } from "../sources/source.ts";
@@ -24,19 +24,17 @@ const LEAD_MS = 20_000;
  * its request's body reads each byte once it is on disk. Telegram still gets one upload at a
  * time, in order.
  *
- * The download and this upload stop each other: a failed upload aborts the download (`signal`),
- * and the worker stops this upload (`stop`) when the download fails. Until the download is
+ * The worker stops this upload (`stop`) when the download fails or starts the file over; an upload
+ * that fails here gives up the overlap only (what is not up goes up after the download). Until the download is
  * complete (`downloaded`), what goes up shows as "parts sent" in the item's progress; after it, as
  * the upload's own progress.
  */
 export class EarlyUpload {
-  private readonly failed = new AbortController();
   /** Ends the running batch loop (a new one per start). */
   private stopped = new AbortController();
   private parts?: DeliverableFile[];
   private file?: GrowingFile;
   private running?: Promise<void>;
-  private failure?: AppError;
   private complete = false;
   private wake?: () => void;
   /** Telegram's answer to a batch whose bytes all went out: a stop waits for it (a little). */
@@ -64,16 +62,6 @@ export class EarlyUpload {
     return this.live ? undefined : this.sent;
   }
 
-  /** Aborted when an early upload failed: the download stops, and `failure` says why. */
-  get signal(): AbortSignal {
-    return this.failed.signal;
-  }
-
-  /** Why the early upload failed, if it did (the attempt's error, not the download's stop). */
-  get error(): AppError | undefined {
-    return this.failure;
-  }
-
   /** The download writes `file`: its byte parts go up as they arrive, if it goes up in byte parts. */
   async start(file: GrowingFile, item: Item): Promise<void> {
     if (this.running && !file.fresh && this.file?.path === file.path && this.file.size === file.size) {
@@ -81,7 +69,9 @@ export class EarlyUpload {
       return;
     }
     // Written again from its first byte (the server's file changed, say): its parts start over.
+    // An upload still reading the file as it was is stopped first.
     await this.stop();
+    if (file.size === null) return;
     const parts = await this.deps.planEarly?.({ path: file.path, name: file.name, size: file.size }, item);
     if (!parts || parts.length === 0) return;
     await recordPendingParts(this.deps.db, item.id, parts, { fresh: file.fresh });
@@ -89,12 +79,13 @@ export class EarlyUpload {
     this.file = file;
     this.stopped = new AbortController();
     this.firstSample = this.lastSample = undefined;
+    const stopped = this.stopped;
     this.running = this.run().catch((error: unknown) => {
-      // Stopped: by the worker (the download failed) or with the item (cancel, pause, shutdown).
-      if (this.stopped.signal.aborted || this.active.signal.aborted) return;
-      this.failure = toAppError(error);
-      this.log.warn({ err: this.failure.message }, "a part could not go up while the file downloaded");
-      this.failed.abort(this.failure);
+      // Stopped: by the worker (the download failed, or starts the file over) or with the item.
+      if (stopped.signal.aborted || this.active.signal.aborted) return;
+      // What did not go up goes up once the file is whole, as any upload does (its errors then
+      // are the attempt's): a failure here costs only the overlap.
+      this.log.warn({ err: toAppError(error).message }, "a part could not go up while the file downloaded; the rest goes up once it is whole");
     });
   }
 
@@ -127,10 +118,9 @@ export class EarlyUpload {
     this.poke();
   }
 
-  /** Waits until every part went up; throws what stopped them. */
+  /** Waits until the parts went up (or their early upload gave up: the item's delivery sends the rest). */
   async finish(): Promise<void> {
     await this.running;
-    if (this.failure) throw this.failure;
   }
 
   /** Ends the early upload (the download failed or stopped): a batch whose bytes all went out gets its answer first. */

@@ -67,7 +67,7 @@ export class ItemRun {
       log.info({ url: item.url, kind: item.sourceKind, attempt: item.attempts }, "item started");
 
       if (!item.downloaded) {
-        const result = await this.download(item, state, AbortSignal.any([signal, early.signal]), log, report, early);
+        const result = await this.download(item, state, signal, log, report, early);
         if (result.kind === "done") {
           await this.recorder.settle(item, () => this.outcomes.done(item, result.summary, log), log);
           return;
@@ -103,8 +103,8 @@ export class ItemRun {
       // No part goes up once the attempt is over (a part whose bytes all went out gets its answer).
       await early.stop();
       // Once stopped (on purpose, or failed from outside by failActive), whatever the transfer
-      // threw on its way out is not the reason; a part that failed to go up stopped the download.
-      const error = signal.aborted && signal.reason instanceof AppError ? signal.reason : (early.error ?? toAppError(thrown));
+      // threw on its way out is not the reason.
+      const error = signal.aborted && signal.reason instanceof AppError ? signal.reason : toAppError(thrown);
       if (error instanceof StopError) {
         await this.recorder.settle(item, () => this.outcomes.stopped(item, error, state, log), log);
       } else {

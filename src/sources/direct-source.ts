@@ -184,7 +184,7 @@ export function createDirectSource(options: DirectSourceOptions): Source {
         // lose what it still buffered; here the sink is closed, so every byte received before
         // the failure is on disk for the next attempt's Range request.
         const out = new FileSink(file, { flags: offset > 0 ? "a" : "w" });
-        if (total !== null) await ctx.growing?.({ path: file, name: path.basename(file), size: total, fresh: offset === 0, missing: (from, to) => Math.max(0, to - Math.max(from, offset + out.written)) });
+        await ctx.growing?.({ path: file, name: path.basename(file), size: total, fresh: offset === 0, missing: (from, to) => Math.max(0, to - Math.max(from, offset + out.written)) });
         ctx.progress({ bytesDone: done, totalBytes: total });
         try {
           let unchecked = 0;

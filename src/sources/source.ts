@@ -74,7 +74,8 @@ export interface SourceContext extends SourceHelpers {
 export interface GrowingFile {
   path: string;
   name: string;
-  size: number;
+  /** Null when the server did not say: then nothing of it goes up before it is whole. */
+  size: number | null;
   /** Written from its first byte, nothing kept from before (a resume keeps what is there). */
   fresh: boolean;
   /** How many of bytes [from, to) are not written yet (0: a read of them sees the download's bytes). */
