@@ -8,12 +8,15 @@
  *   promoted buffer wrappers set one off every few MB (half the speed on Node 20);
  * - Node 22 and later (V8 12+): the Buffers' memory counted in the global heap limit, so their
  *   backing stores do not set off a full collection every 64 MB (0.6 s of CPU per GB moved
- *   instead of 2.5 s). Node 20's V8 does not know this flag and refuses to start with it.
+ *   instead of 2.5 s). Node 20's V8 does not know this flag and refuses to start with it;
+ * - `gc` exposed, so a transfer can run a young collection every few MB and give its dead
+ *   Buffers back (src/util/buffer-release.ts), and those Buffers freed during that collection
+ *   rather than by a background task that may run late: about 45 MB less at peak on Node 24.
  */
 import { fileURLToPath } from "node:url";
 
 export function nodeFlags(version = process.versions.node) {
-  const flags = ["--max-semi-space-size=2", "--initial-old-space-size=64"];
+  const flags = ["--max-semi-space-size=2", "--initial-old-space-size=64", "--expose-gc", "--no-concurrent-array-buffer-sweeping"];
   if (Number(version.split(".")[0]) >= 22) flags.push("--external-memory-accounted-in-global-limit");
   return flags;
 }
