@@ -78,4 +78,4 @@ HEALTHCHECK --interval=60s --timeout=10s --start-period=60s CMD ["node", "dist/s
 # tini forwards SIGTERM so `docker stop` gives the bot its clean shutdown (partial downloads kept).
 ENTRYPOINT ["/usr/bin/tini", "--"]
 # The V8 flags npm start gives Node 24 (scripts/node-flags.mjs; BENCHMARKS.md says why).
-CMD ["node", "--max-semi-space-size=2", "--initial-old-space-size=64", "--expose-gc", "--no-concurrent-array-buffer-sweeping", "--external-memory-accounted-in-global-limit", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=2", "--initial-old-space-size=64", "--expose-gc", "--no-concurrent-array-buffer-sweeping", "--no-parallel-scavenge", "--external-memory-accounted-in-global-limit", "dist/src/main.js"]
