@@ -45,7 +45,8 @@ export class BotProcess {
     const flags = [...START_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)];
     const child = spawn(process.execPath, [...flags, "dist/src/main.js"], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", CONFIG_FILE: configFile, ...envOf(process.env.BENCH_BOT_ENV) },
+      // As npm start and the Docker image run it: two malloc arenas, not one per thread that allocates.
+      env: { PATH: process.env.PATH ?? "", CONFIG_FILE: configFile, MALLOC_ARENA_MAX: "2", ...envOf(process.env.BENCH_BOT_ENV) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout!.pipe(log);
