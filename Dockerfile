@@ -54,9 +54,11 @@ RUN cd deno-npm \
 # local files; python3 runs yt-dlp, which reads the pages the bot's own reader does not.
 FROM node:24-bookworm-slim
 # HOME=/tmp: yt-dlp and deno keep their caches under $HOME, and compose runs the bot as the Bot API
-# server's uid (101), which has no home directory here.
+# server's uid (101), which has no home directory here. MALLOC_ARENA_MAX=2: glibc's malloc keeps two
+# arenas instead of one per thread that allocates (a few MB less; BENCHMARKS.md), as npm start does.
 ENV NODE_ENV=production \
     CONFIG_FILE=/config/config.json \
+    MALLOC_ARENA_MAX=2 \
     HOME=/tmp \
     LANG=C.UTF-8
 WORKDIR /app
@@ -78,4 +80,4 @@ HEALTHCHECK --interval=60s --timeout=10s --start-period=60s CMD ["node", "dist/s
 # tini forwards SIGTERM so `docker stop` gives the bot its clean shutdown (partial downloads kept).
 ENTRYPOINT ["/usr/bin/tini", "--"]
 # The V8 flags npm start gives Node 24 (scripts/node-flags.mjs; BENCHMARKS.md says why).
-CMD ["node", "--max-semi-space-size=2", "--initial-old-space-size=64", "--external-memory-accounted-in-global-limit", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=1", "--initial-old-space-size=64", "--expose-gc", "--no-concurrent-array-buffer-sweeping", "--no-parallel-scavenge", "--external-memory-accounted-in-global-limit", "dist/src/main.js"]

@@ -15,6 +15,11 @@ const { nodeFlags } = (await import("../scripts/node-flags.mjs")) as { nodeFlags
 const START_FLAGS = nodeFlags();
 const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
+/** `BENCH_BOT_ENV="A=1 B=2"`: more environment for the bot, to try allocator settings and the like. */
+function envOf(text = ""): Record<string, string> {
+  return Object.fromEntries(text.split(" ").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+}
+
 export function buildOnce(): void {
   const build = spawnSync(process.execPath, ["scripts/build.mjs", "--if-stale"], { cwd: ROOT, stdio: "inherit" });
   if (build.status !== 0) throw new Error("the build failed");
@@ -40,7 +45,8 @@ export class BotProcess {
     const flags = [...START_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)];
     const child = spawn(process.execPath, [...flags, "dist/src/main.js"], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", CONFIG_FILE: configFile },
+      // As npm start and the Docker image run it: two malloc arenas, not one per thread that allocates.
+      env: { PATH: process.env.PATH ?? "", CONFIG_FILE: configFile, MALLOC_ARENA_MAX: "2", ...envOf(process.env.BENCH_BOT_ENV) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout!.pipe(log);

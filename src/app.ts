@@ -44,11 +44,9 @@ import { QueueEvents } from "./queue/events.ts";
 import { QueueWorker } from "./queue/worker.ts";
 import { createCrawlerSource } from "./sources/crawler-source.ts";
 import { createDirectSource } from "./sources/direct-source.ts";
-import { createStreamSource } from "./sources/stream-source.ts";
+import { loadedOnUse } from "./sources/lazy-source.ts";
 import { GuardedProxy } from "./net/guarded-proxy.ts";
 import { TorrentClientHolder } from "./sources/torrent/torrent-client.ts";
-import { TorrentSeeding } from "./sources/torrent/torrent-seeding.ts";
-import { createTorrentSource } from "./sources/torrent/torrent-source.ts";
 import { DataDisk } from "./storage/data-disk.ts";
 import { type SubscriptionOptions, type Subscriptions, createSubscriptions } from "./app-subscriptions.ts";
 import { type Heartbeat, startHeartbeat } from "./heartbeat.ts";
@@ -124,7 +122,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   // One WebTorrent client for all torrents, opened on first use and destroyed in stop().
   const torrents = new TorrentClientHolder({ torrent: config.torrent, policy, resolve: options.resolve, logger: logger.child({ part: "torrent" }) });
   const seeding = config.torrent.seed
-    ? new TorrentSeeding({ dir: path.resolve(config.dataDir, "seeding"), clients: torrents, logger: logger.child({ part: "seeding" }) })
+    ? new (await import("./sources/torrent/torrent-seeding.ts")).TorrentSeeding({ dir: path.resolve(config.dataDir, "seeding"), clients: torrents, logger: logger.child({ part: "seeding" }) })
     : undefined;
   // The checks every link goes through before it is queued, pasted or found on a page.
   const checks = {
@@ -194,9 +192,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         streams: mediaTools !== undefined,
         ...(ytDlpDownloader && ytDlp ? { sites: createSiteMatcher(ytDlp, toolProcesses) } : {}),
       }),
-      ...(mediaTools ? { stream: createStreamSource({ http, tools: mediaTools, limits, connections: config.connectionsPerDownload }) } : {}),
+      // These two load their modules with their first item (loadedOnUse).
+      ...(mediaTools ? { stream: loadedOnUse("stream", async () => (await import("./sources/stream-source.ts")).createStreamSource({ http, tools: mediaTools, limits, connections: config.connectionsPerDownload })) } : {}),
       ...(ytDlpDownloader ? { site: createSiteSource(ytDlpDownloader) } : {}),
-      torrent: createTorrentSource({
+      torrent: loadedOnUse("torrent", async () => (await import("./sources/torrent/torrent-source.ts")).createTorrentSource({
         db,
         clients: torrents,
         http,
@@ -208,7 +207,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         // Swarms come and go: a torrent counts as stalled only after the longer of the two waits.
         stallTimeoutMs: Math.max(config.stallTimeoutMs, config.torrent.metadataTimeoutMs),
         seeding,
-      }),
+      })),
       crawler: createCrawlerSource({
         http,
         maxItems: config.crawlMaxItems,

@@ -13,6 +13,7 @@ import type { DeliverableFile } from "../sources/source.ts";
 import { fileCaption } from "./views/caption-view.ts";
 import { CAPTION_LIMIT, truncate } from "../text/format.ts";
 import { replyTo } from "./create-bot.ts";
+import { buffersPassed } from "../util/buffer-release.ts";
 
 export type UploadKind = "video" | "audio" | "document";
 
@@ -44,6 +45,7 @@ function countingFile(file: DeliverableFile, onBytes: (n: number) => void, ready
       const stream = ready ? readAsWritten(file.path, start, file.size, ready) : createReadStream(file.path, { highWaterMark: READ_CHUNK, ...range });
       for await (const chunk of stream) {
         sent += (chunk as Buffer).length;
+        buffersPassed((chunk as Buffer).length);
         onBytes(sent);
         yield chunk as Uint8Array;
       }

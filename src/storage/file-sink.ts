@@ -1,4 +1,5 @@
 import { type WriteStream, createWriteStream } from "node:fs";
+import { buffersPassed } from "../util/buffer-release.ts";
 
 /** What a sink may hold before write() waits for the disk. */
 const SINK_BUFFER_BYTES = 1024 * 1024;
@@ -32,6 +33,7 @@ export class FileSink {
   /** Queues a chunk; waits only when the sink is full. A disk error comes out here or from close(). */
   async write(chunk: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
+    buffersPassed(chunk.length);
     if (this.stream.write(chunk)) return;
     await new Promise<void>((resolve) => {
       const done = () => {
