@@ -92,7 +92,8 @@ async function main(): Promise<void> {
   try {
     if (!ONLY) {
       // --- one connection, no limit: the bot against curl, download and upload -------------------
-      const one = await BotProcess.start(api, dir, botConfig("bot-1", { connectionsPerDownload: 1 }));
+      // Each phase on its own (uploadWhileDownloading off); the whole item, overlapped, is bench/cases/whole-item.ts.
+      const one = await BotProcess.start(api, dir, botConfig("bot-1", { connectionsPerDownload: 1, uploadWhileDownloading: false }));
       const down = { bot: [] as number[], curl: [] as number[] };
       // From the download's last byte to the file at the Bot API server: the upload, or its path.
       const handOff = { cloud: [] as number[], local: [] as number[] };
@@ -168,7 +169,7 @@ async function main(): Promise<void> {
       );
 
       // --- four connections: a server that limits each connection, and no limit --------------------
-      const four = await BotProcess.start(api, dir, botConfig("bot-4", { connectionsPerDownload: 4 }));
+      const four = await BotProcess.start(api, dir, botConfig("bot-4", { connectionsPerDownload: 4, uploadWhileDownloading: false }));
       const limited = { bot: [] as number[], curl: [] as number[], aria: [] as number[] };
       const free4 = { bot: [] as number[], aria: [] as number[] };
       for (let run = 1; run <= RUNS; run++) {

@@ -173,7 +173,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     uploadGroup: createGroupUploader(bot.api, uploaderOptions),
     ...createUploadPreparer({
       tools: mediaTools,
-      limit: config.uploadLimitBytes, split: config.splitLargeFiles, localBotApi: config.localBotApi,
+      limit: config.uploadLimitBytes, split: config.splitLargeFiles, localBotApi: config.localBotApi, early: config.uploadWhileDownloading,
       disk,
       logger: logger.child({ part: "media" }),
       settingsOf,

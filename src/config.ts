@@ -118,6 +118,8 @@ export const ConfigSchema = z
       .positive("expected a positive number of bytes")
       .optional(),
     splitLargeFiles: z.boolean({ error: "expected true or false" }).default(true),
+    /** Byte parts (and big files sent as they came) go up while the rest downloads. */
+    uploadWhileDownloading: z.boolean({ error: "expected true or false" }).default(true),
     ffmpegPath: z.string({ error: "expected the path of the ffmpeg binary" }).min(1).optional(),
     ffprobePath: z.string({ error: "expected the path of the ffprobe binary" }).min(1).optional(),
     ytDlpPath: z.string({ error: "expected the path of the yt-dlp binary" }).min(1).optional(),

@@ -24,6 +24,8 @@ export interface PrepareOptions {
   split: boolean;
   /** A local Bot API server reads whole files by path (`localBotApi`): they go up once complete. */
   localBotApi?: boolean;
+  /** `uploadWhileDownloading` (default on): off, nothing goes up before its file is whole. */
+  early?: boolean;
   disk: DataDisk;
   logger: Logger;
   /**
@@ -69,7 +71,7 @@ export type EarlyPlanner = (file: DeliverableFile, item: Pick<Item, "chatId" | "
 
 function earlyPlanner(options: PrepareOptions): EarlyPlanner {
   return async (file, item) => {
-    if (item.wants?.audioOnly) return undefined;
+    if (options.early === false || item.wants?.audioOnly) return undefined;
     const whole = file.size <= options.limit;
     // A whole file goes by path to a local server once complete; a small one gains nothing.
     if (whole && (options.localBotApi || file.size < EARLY_WHOLE_MIN_BYTES)) return undefined;

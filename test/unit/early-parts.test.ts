@@ -68,5 +68,8 @@ describe("planEarly (parts that can go up before their file is whole)", () => {
     expect(await planner({}, tools, 50 * MB, true)(big("disk.iso"), item)).toBeUndefined();
     expect(await planner({}, tools, 50 * MB)(big("film.mkv"), item)).toBeUndefined();
     expect(await planner({ uploadAs: "document" }, tools, 50 * MB)(big("film.mkv"), item)).toEqual([big("film.mkv")]);
+    // uploadWhileDownloading off: nothing before the file is whole.
+    const off = createUploadPreparer({ limit: 100, split: true, early: false, disk: new DataDisk({ dir: tmpdir(), logger }), logger, settingsOf: settings() }).planEarly;
+    expect(await off(file("disk.iso"), item)).toBeUndefined();
   });
 });
