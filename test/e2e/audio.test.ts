@@ -176,6 +176,8 @@ describe("/audio", () => {
     let since = h.api.nextSeq;
     h.send(`/download ${link.url}`);
     expect((await h.upload(since)).method).toBe("sendVideo");
+    // Its final line first: an edit of its message after `since` would be taken for the next item's.
+    await h.waitForText(await h.progressMessageId(since), /delivered/, since);
     since = h.api.nextSeq;
     h.send(`/audio ${link.url}`);
     const upload = await h.upload(since);
