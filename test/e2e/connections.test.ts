@@ -20,6 +20,15 @@ const PARTS = [0, 1, 2, 3].map((i) => `bytes=${i * PART}-${(i + 1) * PART - 1}`)
 
 const gets = (requests: ServedRequest[], since = 0) => requests.filter((r) => r.method === "GET" && r.seq >= since);
 
+/** Starts the bot again and waits for its upload: the uploaded bytes' sha256 and the GETs this run made. */
+async function resumedRun(): Promise<{ sha256: string; resumed: ServedRequest[] }> {
+  const since = h.api.nextSeq;
+  const resumedFrom = h.files.nextSeq;
+  await h.start();
+  const upload = await h.upload(since);
+  return { sha256: upload.files[0]!.sha256, resumed: gets(h.files.requests, resumedFrom) };
+}
+
 describe("a big file over several connections", () => {
   it("fetches each part over its own connection at once, with If-Range, and uploads the same bytes", async () => {
     h = await Harness.create({ uploadLimitBytes: 50 * MB });
@@ -66,13 +75,9 @@ describe("a big file over several connections", () => {
     }
 
     h.files.throttle("/big.bin", null);
-    const since = h.api.nextSeq;
-    const resumedFrom = h.files.nextSeq;
-    await h.start();
-    const upload = await h.upload(since);
-    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const { sha256, resumed } = await resumedRun();
+    expect(sha256).toBe(file.sha256);
     // Each part asked for exactly what it still lacked, nothing from the start again.
-    const resumed = gets(h.files.requests, resumedFrom);
     expect(resumed.map((r) => r.range).sort()).toEqual(saved.map((s) => `bytes=${s.start + s.done}-${s.end - 1}`).sort());
     expect(resumed.every((r) => r.status === 206 && r.ifRange === `"${file.sha256.slice(0, 32)}"`)).toBe(true);
     const left = saved.reduce((sum, s) => sum + (s.end - s.start - s.done), 0);
@@ -92,13 +97,9 @@ describe("a big file over several connections", () => {
 
     h.files.throttle("/big.bin", null);
     h.configInput.connectionsPerDownload = 1;
-    const since = h.api.nextSeq;
-    const resumedFrom = h.files.nextSeq;
-    await h.start();
-    const upload = await h.upload(since);
-    expect(upload.files[0]!.sha256).toBe(file.sha256);
+    const { sha256, resumed } = await resumedRun();
+    expect(sha256).toBe(file.sha256);
     // One connection at a time, each part from its own bytes: no hole left between them.
-    const resumed = gets(h.files.requests, resumedFrom);
     expect(resumed.map((r) => r.range)).toEqual(saved.map((s) => `bytes=${s.start + s.done}-${s.end - 1}`));
   });
 
@@ -175,13 +176,9 @@ describe("a big file over several connections", () => {
 
     const changed = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 36));
     h.files.throttle("/big.bin", null);
-    const since = h.api.nextSeq;
-    const resumedFrom = h.files.nextSeq;
-    await h.start();
-    const upload = await h.upload(since);
+    const { sha256, resumed } = await resumedRun();
     // Never stitched from two versions: the new file, whole.
-    expect(upload.files[0]!.sha256).toBe(changed.sha256);
-    const resumed = gets(h.files.requests, resumedFrom);
+    expect(sha256).toBe(changed.sha256);
     expect(resumed.some((r) => r.range !== undefined && r.status === 200)).toBe(true);
     expect(resumed.at(-1)).toMatchObject({ range: undefined, status: 200, bytesSent: SIZE });
   });
@@ -282,12 +279,8 @@ describe("a connection that finishes early takes over the slowest part", () => {
     h.configInput.connectionsPerDownload = 2;
     h.files.throttleRequests("/big.bin", () => 8 * MB);
     h.files.maxConcurrentTransfers = 0;
-    const since = h.api.nextSeq;
-    const resumedFrom = h.files.nextSeq;
-    await h.start();
-    const upload = await h.upload(since);
-    expect(upload.files[0]!.sha256).toBe(file.sha256);
-    const resumed = gets(h.files.requests, resumedFrom);
+    const { sha256, resumed } = await resumedRun();
+    expect(sha256).toBe(file.sha256);
     expect(h.files.maxConcurrentTransfers).toBe(2);
     // Each open part asked for what it lacked (a take-over among them may add a request).
     expect(resumed.map((r) => r.range)).toEqual(expect.arrayContaining(open.map((s) => `bytes=${s.start + s.done}-${s.end - 1}`)));
