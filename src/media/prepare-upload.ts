@@ -13,11 +13,6 @@ import { audioNeedsToolsError, extractAudio } from "./audio-only.ts";
 
 export interface PrepareOptions {
   tools?: MediaTools | undefined;
-  /**
-   * `uploadAs: "document"`: everything goes up as a file, so nothing is remuxed or cut into
-   * playable parts (the audio `/audio` asks for is still taken out).
-   */
-  asDocuments?: boolean;
   /** Largest single upload (`uploadLimitBytes`). */
   limit: number;
   /** `splitLargeFiles`. */
@@ -77,12 +72,20 @@ function earlyPlanner(options: PrepareOptions): EarlyPlanner {
     if (whole && (options.localBotApi || file.size < EARLY_WHOLE_MIN_BYTES)) return undefined;
     if (!whole && !options.split) return undefined;
     const settings = await options.settingsOf(item.chatId);
-    const asDocuments = options.asDocuments || settings.uploadAs === "document";
     // Media is remuxed, probed or cut from the whole file, unless it goes as it came.
-    const media = options.tools && !asDocuments && MEDIA.test(file.name);
+    const media = mediaTools(options, settings) && MEDIA.test(file.name);
     if (media && (whole || settings.splitStyle === "playable")) return undefined;
     return uploadParts([file], { limit: options.limit, split: true });
   };
+}
+
+/**
+ * The tools that make media play, for a chat that takes media as media: one whose files go up as
+ * documents gets them as they came (nothing remuxed or cut into playable parts; the audio `/audio`
+ * asks for is still taken out).
+ */
+function mediaTools(options: PrepareOptions, settings: Pick<ChatSettings, "uploadAs">): MediaTools | undefined {
+  return settings.uploadAs === "document" ? undefined : options.tools;
 }
 
 /** Below this a whole file is uploaded once downloaded: overlapping saves too little to matter. */
@@ -91,7 +94,6 @@ const EARLY_WHOLE_MIN_BYTES = 16 * 1024 * 1024;
 function preparer(options: PrepareOptions): UploadPreparer {
   return async (files, signal, item) => {
     const settings = await options.settingsOf(item.chatId);
-    const asDocuments = options.asDocuments || settings.uploadAs === "document";
     const wants = item.wants ?? {};
     const out: DeliverableFile[] = [];
     for (const downloaded of files) {
@@ -102,7 +104,7 @@ function preparer(options: PrepareOptions): UploadPreparer {
         if (!tools) throw audioNeedsToolsError();
         file = await extractAudio(tools, downloaded, options, signal);
       }
-      const media = tools && !asDocuments && whole && MEDIA.test(file.name) ? tools : undefined;
+      const media = whole && MEDIA.test(file.name) ? mediaTools(options, settings) : undefined;
       if (file.size <= options.limit) {
         out.push(media ? await playable(media, file, options, signal) : file);
         continue;

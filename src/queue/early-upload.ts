@@ -42,8 +42,12 @@ export class EarlyUpload {
   /** Where the upload's own progress goes until the download is complete. */
   private readonly own: TransferState;
   private live = false;
-  private firstSample?: [number, number];
-  private lastSample?: [number, number];
+  /** The download's first and latest progress seen while a batch waited to start (ms, bytes). */
+  private firstAt?: number;
+  private firstBytes = 0;
+  private lastAt = 0;
+  private lastBytes = 0;
+  private batchStarted = false;
   private sent?: Extract<TransferStage, { kind: "parts-sent" }>;
 
   constructor(
@@ -78,7 +82,7 @@ export class EarlyUpload {
     this.parts = parts;
     this.file = file;
     this.stopped = new AbortController();
-    this.firstSample = this.lastSample = undefined;
+    this.firstAt = undefined;
     const stopped = this.stopped;
     this.running = this.run().catch((error: unknown) => {
       // Stopped: by the worker (the download failed, or starts the file over) or with the item.
@@ -91,10 +95,11 @@ export class EarlyUpload {
 
   /** The download got to `bytesDone`: a batch waiting for its bytes looks again. */
   poke(bytesDone?: number): void {
-    if (bytesDone !== undefined && this.running) {
-      const sample: [number, number] = [Date.now(), bytesDone];
-      this.firstSample ??= sample;
-      this.lastSample = sample;
+    // Sampled only while a batch waits to start: the speed is what decides it (see batchReady).
+    if (bytesDone !== undefined && this.wake && !this.batchStarted) {
+      const at = this.now();
+      if (this.firstAt === undefined) [this.firstAt, this.firstBytes] = [at, bytesDone];
+      [this.lastAt, this.lastBytes] = [at, bytesDone];
     }
     this.wake?.();
   }
@@ -112,10 +117,15 @@ export class EarlyUpload {
     this.complete = true;
     if (!this.running) return;
     this.live = true;
+    this.showOwn();
+    this.poke();
+  }
+
+  /** The item's progress shows this upload's own. */
+  private showOwn(): void {
     this.state.bytesDone = this.own.bytesDone;
     this.state.totalBytes = this.own.totalBytes;
     this.state.stage = this.own.stage;
-    this.poke();
   }
 
   /** Waits until the parts went up (or their early upload gave up: the item's delivery sends the rest). */
@@ -149,9 +159,7 @@ export class EarlyUpload {
     };
     const changed = () => {
       if (!this.live) return;
-      this.state.bytesDone = this.own.bytesDone;
-      this.state.totalBytes = this.own.totalBytes;
-      this.state.stage = this.own.stage;
+      this.showOwn();
       this.changed();
     };
     await deliver(this.deps, view, this.own, changed, this.now, {
@@ -174,10 +182,12 @@ export class EarlyUpload {
   private async batchReady(files: readonly ItemFile[], signal: AbortSignal): Promise<void> {
     const first = files[0]!;
     const last = files.at(-1)!;
+    this.batchStarted = false;
     await this.until(signal, () => {
       const missing = this.file!.missing(first.offset, last.offset + last.sizeBytes);
       return missing === 0 || missing / this.speed() <= LEAD_MS;
     });
+    this.batchStarted = true;
   }
 
   /** Resolves once bytes [from, to) are on disk; rejects when the upload is stopped meanwhile. */
@@ -185,11 +195,9 @@ export class EarlyUpload {
     return this.until(signal, () => this.file!.missing(from, to) === 0);
   }
 
-  /** Bytes a millisecond the download wrote since this upload started (0 until it wrote some). */
+  /** Bytes a millisecond the download wrote while a batch waited (0 until it wrote some). */
   private speed(): number {
-    const [t0, b0] = this.firstSample ?? [0, 0];
-    const [t, b] = this.lastSample ?? [0, 0];
-    return t > t0 ? (b - b0) / (t - t0) : 0;
+    return this.firstAt !== undefined && this.lastAt > this.firstAt ? (this.lastBytes - this.firstBytes) / (this.lastAt - this.firstAt) : 0;
   }
 
   private async until(signal: AbortSignal, ok: () => boolean): Promise<void> {

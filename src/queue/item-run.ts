@@ -48,7 +48,7 @@ export class ItemRun {
       attempts: config.retryDelaysMs.length + 1,
     };
     const report = () => this.recorder.emit({ type: "progress", item, transfer: { ...state } });
-    const early = new EarlyUpload({ ...this.deps, planEarly: this.deps.planEarly ?? this.defaultPlan }, active, state, report, this.now, log);
+    const early = new EarlyUpload(this.deps, active, state, report, this.now, log);
     let ticker: NodeJS.Timeout | undefined;
     try {
       state.waiting = await countQueued(db);
@@ -199,12 +199,6 @@ export class ItemRun {
     }
     throw new DownloadError("INTERNAL", "too many hand-offs between handlers", { reason: { kind: "tooManyHandoffs" } });
   }
-
-  /** Without a preparer: byte parts of a file over the upload limit (what uploadParts makes of it then). */
-  private readonly defaultPlan = async (file: DeliverableFile): Promise<DeliverableFile[] | undefined> => {
-    const { uploadLimitBytes: limit, splitLargeFiles: split } = this.deps.config;
-    return file.size > limit && split ? uploadParts([file], { limit, split }) : undefined;
-  };
 
   private async assertDiskRoom(item: Item): Promise<void> {
     await this.deps.disk.assertRoom(item.sizeBytes === null ? 0 : Math.max(0, item.sizeBytes - item.bytesDone));

@@ -54,7 +54,7 @@ export interface WorkerDeps {
   prepare?: (files: DeliverableFile[], signal: AbortSignal, item: Item) => Promise<DeliverableFile[]>;
   /**
    * The byte parts a file about to be downloaded goes up in, when that is sure (they go up while
-   * it downloads), else undefined. Default: byte parts of a file over the limit.
+   * it downloads), else undefined. Without it, everything goes up once its file is whole.
    */
   planEarly?: (file: DeliverableFile, item: Item) => Promise<DeliverableFile[] | undefined>;
   /** What a chat wants asked before a download (its settings); default: everything. */
