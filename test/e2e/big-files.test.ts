@@ -156,7 +156,9 @@ describe("byte parts of a file fetched over four connections", () => {
 
     expect(gets().filter((r) => r.range !== undefined).length).toBeGreaterThanOrEqual(3);
     const names = Array.from({ length: 12 }, (_, i) => `ranges.bin.${String(i + 1).padStart(3, "0")}`);
+    expect(h.uploads().map((u) => u.method)).toEqual(["sendMediaGroup", "sendMediaGroup"]);
     expect(h.delivered().map((p) => p.filename)).toEqual(names);
+    expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.fileId !== null])).toEqual(names.map((n) => [n, true]));
     const joined = createHash("sha256");
     for (const p of h.delivered()) joined.update(await readFile(p.path));
     expect(joined.digest("hex")).toBe(file.sha256);
@@ -211,6 +213,10 @@ describe("byte parts of a file that changed on the server", () => {
     const joined = createHash("sha256");
     for (const p of delivered.slice(10)) joined.update(await readFile(p.path));
     expect(joined.digest("hex")).toBe(changed.sha256);
-    expect(delivered.slice(10).map((p) => p.filename)).toEqual(Array.from({ length: 12 }, (_, i) => `changing.bin.${String(i + 1).padStart(3, "0")}`));
+    const names = Array.from({ length: 12 }, (_, i) => `changing.bin.${String(i + 1).padStart(3, "0")}`);
+    expect(delivered.slice(10).map((p) => p.filename)).toEqual(names);
+    // The item's records are the new file's parts, each up once.
+    expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.fileId !== null])).toEqual(names.map((n) => [n, true]));
+    expect(h.textOf(await h.progressMessageId(since))).toBe("✅ changing.bin: delivered (12 files, 3.0 MB)");
   });
 });

@@ -95,9 +95,12 @@ describe("a big file over several connections", () => {
     const saved: Segment[] = await h.withDb((db) => loadSegments(db, 1));
     expect(saved).toHaveLength(4);
 
-    h.files.throttle("/big.bin", null);
+    // Slow enough that four connections would overlap: one at a time is what one allows.
+    h.files.throttle("/big.bin", 8 * MB);
     h.configInput.connectionsPerDownload = 1;
+    h.files.maxConcurrentTransfers = 0;
     const { sha256, resumed } = await resumedRun();
+    expect(h.files.maxConcurrentTransfers).toBe(1);
     expect(sha256).toBe(file.sha256);
     // One connection at a time, each part from its own bytes: no hole left between them.
     expect(resumed.map((r) => r.range)).toEqual(saved.map((s) => `bytes=${s.start + s.done}-${s.end - 1}`));

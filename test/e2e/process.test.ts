@@ -158,6 +158,10 @@ describe("the bot process", () => {
     const names = Array.from({ length: 22 }, (_, i) => `albums.bin.${String(i + 1).padStart(3, "0")}`);
     expect(h.uploads().map((u) => (u.params.media as unknown[]).length)).toEqual([10, 10, 2]);
     expect(h.delivered().map((p) => p.filename)).toEqual(names);
+    // The second run went on from the bytes the first one left.
+    const gets = h.files.requests.filter((r) => r.method === "GET");
+    expect(gets).toHaveLength(2);
+    expect(gets[1]!.range).toMatch(/^bytes=\d+-$/);
     const joined = createHash("sha256");
     for (const p of h.delivered()) joined.update(await readFile(p.path));
     expect(joined.digest("hex")).toBe(file.sha256);
