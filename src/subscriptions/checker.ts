@@ -62,13 +62,15 @@ export async function checkSubscription(deps: CheckerDeps, sub: Subscription, tr
   const filters = { match: sub.match ? parseFilter(sub.match) : null, exclude: sub.exclude ? parseFilter(sub.exclude) : null };
   const seen = await seenEntryKeys(deps.db, sub.id, listing.entries.map((e) => e.key));
   const fresh = listing.entries.filter((e) => !seen.has(e.key));
-  const passing = fresh.filter((e) => passes(filterText(e), filters));
-  const filtered = fresh.filter((e) => !passing.includes(e));
+  const passing: typeof fresh = [];
+  const filtered: typeof fresh = [];
+  for (const e of fresh) (passes(filterText(e), filters) ? passing : filtered).push(e);
   // The first check queues nothing that was there before the subscription, but the newest `last`.
   const wanted = first
     ? passing.filter((e, i) => i >= passing.length - sub.lastN || (e.publishedAt !== null && e.publishedAt > sub.createdAt))
     : passing;
-  const baseline = passing.filter((e) => !wanted.includes(e));
+  const wantedSet = new Set(wanted);
+  const baseline = passing.filter((e) => !wantedSet.has(e));
   const now = deps.now();
   const gone = await transact(deps.db, async (trx) => {
     if (!(await subscriptionExists(trx, sub.chatId, sub.id))) return true;

@@ -62,7 +62,7 @@ async function headOf(files: string[]): Promise<Buffer> {
  * frame and 4 per audio frame, so 2 kB a second fits 60 fps and AAC twice over. Without a
  * length, none: +faststart then moves the index with a second pass over the file. Pure.
  */
-export function moovRoom(durationSeconds: number): number | undefined {
+function moovRoom(durationSeconds: number): number | undefined {
   return durationSeconds > 0 ? 64 * 1024 + Math.ceil(durationSeconds) * 2048 : undefined;
 }
 

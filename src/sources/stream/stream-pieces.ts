@@ -3,7 +3,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Got } from "got";
 import pLimit from "p-limit";
-import { AppError, DownloadError, stopReason } from "../../errors.ts";
+import { AppError, DownloadError, stopReason, toAppError } from "../../errors.ts";
 import { classifyHttpError, httpStatusError } from "../../net/http-client.ts";
 import { FileSink } from "../../storage/file-sink.ts";
 import { responseHeader, responseOf } from "../http-probe.ts";
@@ -16,7 +16,7 @@ import { type StreamPlan, streamTooLarge } from "./stream-plan.ts";
 /** Fetching a stream's pieces (init sections, keys, segments) through the guarded client, several at once. */
 
 /** The pieces' own folder in the stream's: one listing tells which are there, one removal ends them. */
-export const piecesDir = (work: string) => path.join(work, "pieces");
+const piecesDir = (work: string) => path.join(work, "pieces");
 
 /** Where a fetched piece is kept. */
 export const pieceFile = (work: string, track: number, index: number) => path.join(piecesDir(work), `${track}-${index}.bin`);
@@ -203,6 +203,7 @@ async function keepPiece(temp: string, file: string): Promise<void> {
     await fs.rename(temp, file);
   } catch (error) {
     await fs.rm(temp, { force: true }).catch(() => {});
-    throw classifyHttpError(error, file);
+    // A disk's error, not the network's (a full disk is told as one).
+    throw toAppError(error);
   }
 }

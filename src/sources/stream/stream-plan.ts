@@ -47,7 +47,7 @@ export async function savePlan(work: string, plan: StreamPlan): Promise<void> {
 }
 
 /** Written whole or not at all, and on the disk before it is renamed into place. */
-export async function writeAtomically(file: string, text: string): Promise<void> {
+async function writeAtomically(file: string, text: string): Promise<void> {
   const temp = `${file}.new`;
   const handle = await fs.open(temp, "w");
   try {
@@ -63,7 +63,7 @@ export async function writeAtomically(file: string, text: string): Promise<void>
  * The qualities a stream offers, best first, one per height (the best of each), with the size
  * each would come to. Pure.
  */
-export function qualitiesOf(variants: readonly StreamVariant[], durationSeconds: number, maxBytes: number): OfferedQuality[] {
+function qualitiesOf(variants: readonly StreamVariant[], durationSeconds: number, maxBytes: number): OfferedQuality[] {
   const seen = new Set<string>();
   const offered: OfferedQuality[] = [];
   for (const [index, v] of [...variants.entries()].sort(([, a], [, b]) => b.bandwidth - a.bandwidth)) {
