@@ -276,13 +276,18 @@ export function readDash(manifest: ParsedMpd, url: string): ParsedManifest {
   return { kind: "variants", variants, durationSeconds: manifest.duration ?? 0 };
 }
 
+/** A variant's size for the duration (its bandwidth times it), when both are known. Pure. */
+export function variantBytes(v: { bandwidth: number }, durationSeconds: number): number | null {
+  return v.bandwidth > 0 && durationSeconds > 0 ? Math.round((v.bandwidth / 8) * durationSeconds) : null;
+}
+
 /**
  * The variant to take: the highest bandwidth whose size for the duration fits `maxBytes`, else
  * the lowest. Pure.
  */
 export function pickVariant<V extends { bandwidth: number }>(variants: readonly V[], durationSeconds: number, maxBytes: number): V {
   const sorted = [...variants].sort((a, b) => b.bandwidth - a.bandwidth);
-  const fits = sorted.find((v) => durationSeconds <= 0 || v.bandwidth <= 0 || (v.bandwidth / 8) * durationSeconds <= maxBytes);
+  const fits = sorted.find((v) => (variantBytes(v, durationSeconds) ?? 0) <= maxBytes);
   return fits ?? sorted[sorted.length - 1]!;
 }
 

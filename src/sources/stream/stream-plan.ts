@@ -7,7 +7,7 @@ import type { SourceContext } from "../source.ts";
 import { parseMpdIsolated } from "./mpd-isolated.ts";
 import { fetchSmall } from "./small-body.ts";
 import type { ChoiceOffer, OfferedQuality } from "../../items/choice.ts";
-import { type ParsedManifest, type ParsedMpd, type StreamTrack, type StreamVariant, MAX_PIECES, checkDash, parseHls, pickVariant, readDash } from "./stream-manifest.ts";
+import { type ParsedManifest, type ParsedMpd, type StreamTrack, type StreamVariant, MAX_PIECES, checkDash, parseHls, pickVariant, readDash, variantBytes } from "./stream-manifest.ts";
 
 /**
  * A stream's plan: its playlists read, the variant chosen and every piece to fetch, kept in the
@@ -70,7 +70,7 @@ function qualitiesOf(variants: readonly StreamVariant[], durationSeconds: number
     const key = v.height === null ? `bw${v.bandwidth}` : `h${v.height}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const sizeBytes = v.bandwidth > 0 && durationSeconds > 0 ? Math.round((v.bandwidth / 8) * durationSeconds) : null;
+    const sizeBytes = variantBytes(v, durationSeconds);
     offered.push({ id: String(index), height: v.height, sizeBytes, fits: sizeBytes === null || sizeBytes <= maxBytes });
   }
   return offered;
@@ -113,7 +113,7 @@ export async function makePlan(http: Got, url: string, ctx: SourceContext): Prom
   if (audio && ctx.item.wants.audioOnly) return planOf([audio], duration, null);
   const video = variant.track ?? (variant === first && firstRead ? firstRead.track : (await readTrack(http, variant.playlistUrl!, ctx.signal)).track);
   const tracks = audio ? [video, audio] : [video];
-  const estimate = variant.bandwidth > 0 && duration > 0 ? Math.round((variant.bandwidth / 8) * duration) : null;
+  const estimate = variantBytes(variant, duration);
   return planOf(tracks, duration, estimate);
 }
 
