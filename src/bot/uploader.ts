@@ -109,11 +109,8 @@ export interface UploadOptions {
   media?: MediaTools;
   /** A local Bot API server on the same disk: whole files and thumbnails go by path. */
   localBotApi?: boolean;
-  /**
-   * Waits until bytes [from, to) of a file are on disk (parts of a file still downloading): an
-   * album's body reaches each part only once the part is there.
-   */
-  ready?: (from: number, to: number) => Promise<void>;
+  /** A file still downloading: its body reads each chunk once it is on disk. */
+  ready?: UploadTransfer["ready"];
 }
 
 /**
