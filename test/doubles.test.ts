@@ -237,9 +237,11 @@ describe("BotApiDouble", () => {
       Buffer.from(`--${boundary}\r\ncontent-disposition:form-data;name="chat_id"\r\n\r\n5\r\n--${boundary}\r\n`),
       Buffer.from(`content-disposition:form-data;name="abc";filename=a b(1).bin\r\ncontent-type:application/octet-stream\r\n\r\n`),
       file,
-      Buffer.from(`\r\n--${boundary}--\r\n`),
+      // A field after the file: what follows a delimiter split across chunks is read too.
+      Buffer.from(`\r\n--${boundary}\r\ncontent-disposition:form-data;name="caption"\r\n\r\nhi\r\n--${boundary}--\r\n`),
     ]);
-    for (const step of [1, 2, 7, 64, 999, body.length]) {
+    // 14 to 17 bytes: the 16-byte delimiter falls across two chunks in every possible way.
+    for (const step of [1, 2, 7, 14, 15, 16, 17, 64, 999, body.length]) {
       const chunks: Buffer[] = [];
       for (let i = 0; i < body.length; i += step) chunks.push(body.subarray(i, i + step));
       const fields: Record<string, string> = {};
@@ -260,7 +262,7 @@ describe("BotApiDouble", () => {
           },
         },
       );
-      expect(fields).toEqual({ chat_id: "5" });
+      expect(fields).toEqual({ chat_id: "5", caption: "hi" });
       expect(name).toBe("abc:a b(1).bin");
       expect(Buffer.concat(got).equals(file)).toBe(true);
     }

@@ -137,9 +137,28 @@ export async function readMultipart(
     }
   };
 
+  // In a body, what is left between chunks is a tail shorter than the delimiter: it is resolved
+  // against the new chunk's first bytes, so the chunk itself is never copied (a 1 GiB upload
+  // would otherwise be copied once more, 64 kB at a time, and churn the collector).
+  const bodyTail = async (chunk: Buffer): Promise<void> => {
+    const probe = Buffer.concat([buf, chunk.subarray(0, delimiter.length - 1)]);
+    const i = probe.indexOf(delimiter);
+    if (i >= 0 && i < buf.length) {
+      await emit(buf.subarray(0, i));
+      buf = chunk.subarray(i + delimiter.length - buf.length);
+      await finishPart();
+      state = "afterBoundary";
+    } else {
+      await emit(buf);
+      buf = chunk;
+    }
+  };
+
   try {
     for await (const chunk of body) {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (buf.length === 0) buf = chunk;
+      else if (state === "body" && chunk.length >= delimiter.length - 1) await bodyTail(chunk);
+      else buf = Buffer.concat([buf, chunk]);
       await step();
     }
   } catch (err) {
