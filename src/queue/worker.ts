@@ -4,6 +4,7 @@ import { getSetting, putSetting } from "../db/settings-repository.ts";
 import { StopError, toAppError } from "../errors.ts";
 import { ACTIVE_STATUSES, type Item } from "../items/item.ts";
 import { abortableSleep, settlesWithin } from "../util/async.ts";
+import { releaseAfterItem } from "../util/buffer-release.ts";
 import { ActiveItem } from "./active-item.ts";
 import { removeOrphanFolders } from "./item-folder.ts";
 import { ItemRun } from "./item-run.ts";
@@ -219,6 +220,7 @@ export class QueueWorker {
     } finally {
       this.active = undefined;
       active.release();
+      releaseAfterItem();
     }
     // Given up when the disk was full: back once there is room again.
     if (!this.stopping.signal.aborted) await this.deps.disk.restoreBallast();
