@@ -16,10 +16,14 @@ type GcFunction = (options: { type: "minor" | "major"; execution: "sync" }) => v
 const gc = (globalThis as { gc?: GcFunction }).gc;
 
 let passed = 0;
+/** Bytes moved since the last full collection, and how many make one worth its pause. */
+let movedSinceFull = 0;
+const FULL_RELEASE_BYTES = 64 * 1024 * 1024;
 
 /** Counts `bytes` moved through short-lived Buffers (a socket's chunks, a file's reads). */
 export function buffersPassed(bytes: number): void {
   passed += bytes;
+  movedSinceFull += bytes;
   if (passed < RELEASE_BYTES) return;
   passed = 0;
   gc?.({ type: "minor", execution: "sync" });
@@ -30,10 +34,13 @@ export function buffersPassed(bytes: number): void {
  * in flight at that moment, and nothing else collects the old generation while the bot moves
  * Buffers and little else (their memory counts in the global limit, not the old space's): each
  * GiB item left about 10 MB of dead chunks there, so the RSS of a bot that ran a few big items
- * kept climbing (118, 140, 156, 171 MB after four split items of 1 GiB, then stayed). A full
- * collection of the bot's small heap takes a few ms, once per item.
+ * kept climbing (118, 140, 156, 171 MB after four split items of 1 GiB, then stayed).
  */
 export function releaseAfterItem(): void {
+  // Only after a big transfer: a small item leaves little behind, and the full collection holds
+  // the event loop for some 20-40 ms (a `/download` arriving meanwhile waits for it).
+  if (movedSinceFull < FULL_RELEASE_BYTES) return;
+  movedSinceFull = 0;
   passed = 0;
   gc?.({ type: "major", execution: "sync" });
 }
