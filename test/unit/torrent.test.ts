@@ -280,6 +280,25 @@ describe("pieceTargets", () => {
     const expected = files.flatMap((f, file) => Array.from({ length: f.length }, (_, at) => `${file}:${at}`));
     expect(seen).toEqual(expected);
   });
+
+  it("finds the same files as a walk over all of them in a pack of many small, empty and big files", () => {
+    const lengths = Array.from({ length: 500 }, (_, i) => (i % 7 === 0 ? 0 : i % 13 === 0 ? 5000 : (i * 37) % 300));
+    let offset = 0;
+    const pack = lengths.map((length) => ({ offset: (offset += length) - length, length }));
+    const walk = (index: number, bytes: number) => {
+      const start = index * 64;
+      return pack.flatMap((f, file) => {
+        const from = Math.max(start, f.offset);
+        const to = Math.min(start + bytes, f.offset + f.length);
+        return from < to ? [{ file, from: from - start, to: to - start, at: from - f.offset }] : [];
+      });
+    };
+    const pieces = Math.ceil(offset / 64);
+    for (let i = 0; i < pieces; i++) {
+      const bytes = i === pieces - 1 ? offset - i * 64 : 64;
+      expect(pieceTargets(pack, 64, i, bytes)).toEqual(walk(i, bytes));
+    }
+  });
 });
 
 describe("the torrent store", () => {
