@@ -70,6 +70,8 @@ export async function wholeItemCase(ctx: BenchContext): Promise<void> {
   const parts = Math.ceil(size / PART_LIMIT);
   const t = { bot: [] as number[], down: [] as number[], up: [] as number[] };
   let peak = 0;
+  /** The bot's peak in each run: it stays flat if nothing piles up from one item to the next. */
+  const peaks: number[] = [];
   try {
     for (let i = 1; i <= WHOLE_RUNS; i++) {
       const peer = async () => {
@@ -84,6 +86,7 @@ export async function wholeItemCase(ctx: BenchContext): Promise<void> {
         let calls: Awaited<ReturnType<typeof botDelivers>> = [];
         t.bot.push(await timed(async () => (calls = await botDelivers(api, url(`split-${i}`), parts))));
         peak = Math.max(peak, split.peakMb());
+        peaks.push(Math.round(split.peakMb()));
         const files = calls.flatMap((c) => c.files);
         if (files.length !== parts) results.fail(`split run ${i}: ${files.length} parts went up, expected ${parts}`);
         await dropUploads(calls);
@@ -104,5 +107,6 @@ export async function wholeItemCase(ctx: BenchContext): Promise<void> {
   );
   results.note(`split item: download alone ${median(t.down).toFixed(2)} s, upload alone ${median(t.up).toFixed(2)} s, the bot's item ${median(t.bot).toFixed(2)} s`);
   results.memory(`peak RSS of the split item (${SIZE_MB} MB, ${parts} parts)`, peak, 128);
+  results.note(`  the same bot's peak in each of its ${peaks.length} split runs, in order: ${peaks.join(", ")} MB`);
   await rm(path.join(ctx.root, name), { force: true });
 }
