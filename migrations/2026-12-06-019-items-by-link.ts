@@ -5,9 +5,12 @@ export async function up(db: Kysely<any>): Promise<void> {
   // `/download` looks for the chat's last delivery of the same link (to send it again by file_id).
   // The partial indexes on items cannot serve it (its status is a bound parameter), so it walked
   // the chat's whole history: 11 ms at 100,000 finished items, most of `/download`'s answer time.
-  await sql`create index items_chat_url on items (chat_id, url)`.execute(db);
+  // The link comes first: an index that starts with chat_id would be SQLite's pick for every
+  // query of one chat (it has no statistics), and the chat's open items would then be read
+  // from its whole history (0.1 ms to 15 ms).
+  await sql`create index items_url_chat on items (url, chat_id)`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`drop index items_chat_url`.execute(db);
+  await sql`drop index items_url_chat`.execute(db);
 }

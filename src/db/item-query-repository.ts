@@ -1,5 +1,5 @@
 import type { Choice, ChoiceOffer } from "../items/choice.ts";
-import type { ExpressionBuilder } from "kysely";
+import { type ExpressionBuilder, sql } from "kysely";
 import {
   ACTIVE_STATUSES,
   FINISHED_STATUSES,
@@ -128,11 +128,23 @@ export function listOpenItems(db: Db, chatId?: number): Promise<Item[]> {
   return listItems(db, { statuses: OPEN_STATUSES, ...(chatId !== undefined ? { chatId } : {}) });
 }
 
+/**
+ * "Finished", written as the partial index items_chat_finished has it (migration 004): SQLite
+ * uses a partial index only when the query's WHERE has the same terms, and bound parameters are
+ * not the same. With them, a chat's history page sorted all its items (47 ms at 100,000).
+ */
+const finishedStatus = (eb: ExpressionBuilder<Database, "items">) =>
+  eb(
+    "status",
+    "in",
+    FINISHED_STATUSES.map((status) => sql.lit(status)),
+  );
+
 /** Finished items of a chat, newest first. */
 export async function listFinished(db: Db, chatId: number, offset: number, limit: number): Promise<Item[]> {
   const rows = await selectItems(db)
     .where("chat_id", "=", chatId)
-    .where("status", "in", FINISHED_STATUSES)
+    .where(finishedStatus)
     .orderBy("finished_at", "desc")
     .orderBy("items.id", "desc")
     .limit(limit)
@@ -146,7 +158,7 @@ export async function countFinished(db: Db, chatId: number): Promise<number> {
     .selectFrom("items")
     .select((eb) => eb.fn.countAll<number>().as("n"))
     .where("chat_id", "=", chatId)
-    .where("status", "in", FINISHED_STATUSES)
+    .where(finishedStatus)
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
