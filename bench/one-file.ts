@@ -5,6 +5,7 @@
  *   npx tsx bench/one-file.ts                    # 1024 MB, one connection
  *   MBS=2048 CONN=4 npx tsx bench/one-file.ts
  *   UPLOAD_LIMIT_MB=50 npx tsx bench/one-file.ts # over the limit: byte parts in albums
+ *   OVERLAP=0 npx tsx bench/one-file.ts          # the upload only after the download (each phase alone)
  *   CURL=1 npx tsx bench/one-file.ts             # curl fetches (and deletes) the file first:
  *                                                # see BENCHMARKS.md on what that does to the bot
  *   BENCH_NODE_FLAGS=--cpu-prof npx tsx bench/one-file.ts
@@ -39,6 +40,7 @@ try {
     maxFileSizeBytes: 4 * 1024 * MB,
     uploadLimitBytes: uploadLimit,
     connectionsPerDownload: Number(process.env.CONN ?? 1),
+    uploadWhileDownloading: process.env.OVERLAP !== "0",
     torrent: { dht: false, lsd: false, natTraversal: false },
   });
   if (process.env.CURL) {
