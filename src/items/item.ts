@@ -25,7 +25,10 @@ export const ACTIVE_STATUSES = ["downloading", "uploading"] as const satisfies r
 export const WAITING_STATUSES = ["queued", "paused", "choosing"] as const satisfies readonly ItemStatus[];
 /** Still occupying its URL in the chat (see the items_active_url index): waiting or active. */
 export const OPEN_STATUSES = ["queued", "downloading", "uploading", "paused", "choosing"] as const satisfies readonly ItemStatus[];
-/** Ended for good, unless someone asks for a retry. */
+/**
+ * Ended for good, unless someone asks for a retry. In this order: the history's queries spell it
+ * out as migration 004's partial index items_chat_finished does, and SQLite matches it term for term.
+ */
 export const FINISHED_STATUSES = ["completed", "failed", "cancelled"] as const satisfies readonly ItemStatus[];
 /** Finished items that /retry may queue again. */
 export const RETRYABLE_STATUSES = ["failed", "cancelled"] as const satisfies readonly ItemStatus[];

@@ -220,7 +220,8 @@ export class QueueWorker {
     } finally {
       this.active = undefined;
       active.release();
-      releaseAfterItem();
+      // Not on the way out: a stop should not wait for a collection.
+      if (!this.stopping.signal.aborted) releaseAfterItem();
     }
     // Given up when the disk was full: back once there is room again.
     if (!this.stopping.signal.aborted) await this.deps.disk.restoreBallast();
