@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { listItemFiles } from "../../src/db/item-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { CHAT, Harness } from "../support/harness.ts";
+import { joinedSha256, partNames } from "../support/parts.ts";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -43,9 +43,7 @@ describe("files over the upload limit", () => {
       "Part 2 of 3",
       "Part 3 of 3",
     ]);
-    const joined = createHash("sha256");
-    for (const part of parts) joined.update(await readFile(part.path));
-    expect(joined.digest("hex")).toBe(file.sha256);
+    expect(await joinedSha256(parts)).toBe(file.sha256);
     expect(await h.waitForText(await h.progressMessageId(since), /delivered/, since)).toBe("✅ disk.img: delivered (3 files, 120 MB)");
     // Nothing was refused on the way: no upload went over Telegram's limit.
     expect(h.api.calls.filter((c) => c.response?.ok === false)).toEqual([]);
@@ -79,12 +77,10 @@ describe("files over the upload limit", () => {
     h.api.resumeUploads();
     await h.start();
     await h.upload(first.seq + 1);
-    const names = Array.from({ length: 12 }, (_, i) => `resume.bin.${String(i + 1).padStart(3, "0")}`);
+    const names = partNames("resume.bin", 12);
     expect(h.uploads().map((u) => u.method)).toEqual(["sendMediaGroup", "sendMediaGroup"]);
     expect(h.delivered().map((p) => p.filename)).toEqual(names);
-    const joined = createHash("sha256");
-    for (const p of h.delivered()) joined.update(await readFile(p.path));
-    expect(joined.digest("hex")).toBe(file.sha256);
+    expect(await joinedSha256(h.delivered())).toBe(file.sha256);
     expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.offset, f.fileId !== null])).toEqual(names.map((n, i) => [n, i * part, true]));
 
     // Asked for again, every part is sent again from Telegram's copies, nothing downloaded.
@@ -127,11 +123,9 @@ describe("byte parts of a file still downloading", () => {
     expect(await h.waitForText(progressId, /delivered/, since)).toBe("✅ early.bin: delivered (12 files, 3.0 MB)");
     expect(album.method).toBe("sendMediaGroup");
     expect(h.uploads().map((u) => u.method)).toEqual(["sendMediaGroup", "sendMediaGroup"]);
-    const names = Array.from({ length: 12 }, (_, i) => `early.bin.${String(i + 1).padStart(3, "0")}`);
+    const names = partNames("early.bin", 12);
     expect(h.delivered().map((p) => p.filename)).toEqual(names);
-    const joined = createHash("sha256");
-    for (const p of h.delivered()) joined.update(await readFile(p.path));
-    expect(joined.digest("hex")).toBe(file.sha256);
+    expect(await joinedSha256(h.delivered())).toBe(file.sha256);
     // One download, each part recorded once and uploaded, none left pending.
     expect(h.files.requests.filter((r) => r.method === "GET")).toHaveLength(1);
     expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.fileId !== null])).toEqual(names.map((n) => [n, true]));
@@ -155,13 +149,11 @@ describe("byte parts of a file fetched over four connections", () => {
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
 
     expect(gets().filter((r) => r.range !== undefined).length).toBeGreaterThanOrEqual(3);
-    const names = Array.from({ length: 12 }, (_, i) => `ranges.bin.${String(i + 1).padStart(3, "0")}`);
+    const names = partNames("ranges.bin", 12);
     expect(h.uploads().map((u) => u.method)).toEqual(["sendMediaGroup", "sendMediaGroup"]);
     expect(h.delivered().map((p) => p.filename)).toEqual(names);
     expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.fileId !== null])).toEqual(names.map((n) => [n, true]));
-    const joined = createHash("sha256");
-    for (const p of h.delivered()) joined.update(await readFile(p.path));
-    expect(joined.digest("hex")).toBe(file.sha256);
+    expect(await joinedSha256(h.delivered())).toBe(file.sha256);
   });
 });
 
@@ -210,10 +202,8 @@ describe("byte parts of a file that changed on the server", () => {
     // The new file's twelve parts follow the first ten, and join into the new file.
     const delivered = h.delivered();
     expect(delivered).toHaveLength(22);
-    const joined = createHash("sha256");
-    for (const p of delivered.slice(10)) joined.update(await readFile(p.path));
-    expect(joined.digest("hex")).toBe(changed.sha256);
-    const names = Array.from({ length: 12 }, (_, i) => `changing.bin.${String(i + 1).padStart(3, "0")}`);
+    expect(await joinedSha256(delivered.slice(10))).toBe(changed.sha256);
+    const names = partNames("changing.bin", 12);
     expect(delivered.slice(10).map((p) => p.filename)).toEqual(names);
     // The item's records are the new file's parts, each up once.
     expect((await listItemFiles(h.app!.db, 1)).map((f) => [f.name, f.fileId !== null])).toEqual(names.map((n) => [n, true]));

@@ -1,7 +1,6 @@
 import type { ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { listItems } from "../../src/db/item-repository.ts";
@@ -10,6 +9,7 @@ import { loadSegments } from "../../src/db/segment-repository.ts";
 import { FileServer } from "../support/file-server.ts";
 import { buildIfStale, endTest, type Running, startBot as startBotProcess, startProcess, writeConfig } from "../support/bot-process.ts";
 import { CHAT, Harness, USER } from "../support/harness.ts";
+import { joinedSha256, partNames } from "../support/parts.ts";
 
 // What `npm start` does first: build the JavaScript when a source is newer than the last build.
 beforeAll(buildIfStale, 120_000);
@@ -121,12 +121,10 @@ describe("the bot process", () => {
     h.files.throttle("/parts.bin", null);
     await startBot(h, config);
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
-    const names = Array.from({ length: 12 }, (_, i) => `parts.bin.${String(i + 1).padStart(3, "0")}`);
+    const names = partNames("parts.bin", 12);
     expect(h.uploads().map((u) => u.method)).toEqual(["sendMediaGroup", "sendMediaGroup"]);
     expect(h.delivered().map((p) => p.filename)).toEqual(names);
-    const joined = createHash("sha256");
-    for (const p of h.delivered()) joined.update(await readFile(p.path));
-    expect(joined.digest("hex")).toBe(file.sha256);
+    expect(await joinedSha256(h.delivered())).toBe(file.sha256);
     // The second run went on from the bytes the first one left (one connection: a Range request).
     const gets = h.files.requests.filter((r) => r.method === "GET");
     expect(gets).toHaveLength(2);
@@ -155,16 +153,14 @@ describe("the bot process", () => {
     h.files.throttle("/albums.bin", null);
     await startBot(h, config);
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
-    const names = Array.from({ length: 22 }, (_, i) => `albums.bin.${String(i + 1).padStart(3, "0")}`);
+    const names = partNames("albums.bin", 22);
     expect(h.uploads().map((u) => (u.params.media as unknown[]).length)).toEqual([10, 10, 2]);
     expect(h.delivered().map((p) => p.filename)).toEqual(names);
     // The second run went on from the bytes the first one left.
     const gets = h.files.requests.filter((r) => r.method === "GET");
     expect(gets).toHaveLength(2);
     expect(gets[1]!.range).toMatch(/^bytes=\d+-$/);
-    const joined = createHash("sha256");
-    for (const p of h.delivered()) joined.update(await readFile(p.path));
-    expect(joined.digest("hex")).toBe(file.sha256);
+    expect(await joinedSha256(h.delivered())).toBe(file.sha256);
   });
 
   it("does not upload twice when the upload was recorded before a crash", async () => {

@@ -1,13 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { chosenChatSettings } from "../../src/db/chat-settings-repository.ts";
 import type { RecordedCall } from "../support/bot-api-double.ts";
 import { CHAT, Harness, STRANGER_CHAT, USER, deliveredFiles, isUpload, messageIdOf } from "../support/harness.ts";
+import { joinedSha256, partNames } from "../support/parts.ts";
 import { playableMp4 } from "../support/media.ts";
 
 let h: Harness;
@@ -139,11 +138,9 @@ describe("/settings", () => {
     const bytes = deliveredFiles(await uploadIn(CHAT, since));
     const count = Math.ceil(mine.size / limit);
     expect(bytes.map((p) => [p.filename, p.method])).toEqual(
-      Array.from({ length: count }, (_, i) => [`long.mp4.${String(i + 1).padStart(3, "0")}`, "sendDocument"]),
+      partNames("long.mp4", count).map((name) => [name, "sendDocument"]),
     );
-    const joined = createHash("sha256");
-    for (const part of bytes) joined.update(await readFile(part.path));
-    expect(joined.digest("hex")).toBe(mine.sha256);
+    expect(await joinedSha256(bytes)).toBe(mine.sha256);
 
     since = h.api.nextSeq;
     h.send(`/download ${theirs.url}`, OTHER);
