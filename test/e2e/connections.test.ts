@@ -29,6 +29,22 @@ async function resumedRun(): Promise<{ sha256: string; resumed: ServedRequest[] 
   return { sha256: upload.files[0]!.sha256, resumed: gets(h.files.requests, resumedFrom) };
 }
 
+/**
+ * Starts a bot on the 24 MB file served at 2 MB/s a connection, asks for it, and stops the bot
+ * once every part but the first has `partBytes` (and the first, `firstBytes` when given).
+ */
+async function stoppedMidParts(seed: number, partBytes: number, firstBytes?: number) {
+  h = await Harness.create({ uploadLimitBytes: 50 * MB });
+  const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, seed));
+  h.files.throttle("/big.bin", 2 * MB);
+  await h.start();
+  h.send(`/download ${file.url}`);
+  if (firstBytes !== undefined) await h.files.waitForProgress((r) => r.method === "GET" && r.range === undefined && r.bytesSent >= firstBytes);
+  for (const range of PARTS.slice(1)) await h.files.waitForProgress((r) => r.range === range && r.bytesSent >= partBytes);
+  await h.stopApp();
+  return file;
+}
+
 describe("a big file over several connections", () => {
   it("fetches each part over its own connection at once, with If-Range, and uploads the same bytes", async () => {
     h = await Harness.create({ uploadLimitBytes: 50 * MB });
@@ -56,15 +72,8 @@ describe("a big file over several connections", () => {
   });
 
   it("resumes every part from its own bytes after a restart", async () => {
-    h = await Harness.create({ uploadLimitBytes: 50 * MB });
-    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 32));
-    h.files.throttle("/big.bin", 2 * MB);
-    await h.start();
-    h.send(`/download ${file.url}`);
     // Every part under way, none finished.
-    await h.files.waitForProgress((r) => r.method === "GET" && r.range === undefined && r.bytesSent >= MB);
-    for (const range of PARTS.slice(1)) await h.files.waitForProgress((r) => r.range === range && r.bytesSent >= MB);
-    await h.stopApp();
+    const file = await stoppedMidParts(32, MB, MB);
 
     const saved: Segment[] = await h.withDb((db) => loadSegments(db, 1));
     expect(saved.map((s) => [s.start, s.end])).toEqual([0, 1, 2, 3].map((i) => [i * PART, (i + 1) * PART]));
@@ -85,13 +94,7 @@ describe("a big file over several connections", () => {
   });
 
   it("resumes parts saved over four connections on one, when connectionsPerDownload became 1 meanwhile", async () => {
-    h = await Harness.create({ uploadLimitBytes: 50 * MB });
-    const file = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 33));
-    h.files.throttle("/big.bin", 2 * MB);
-    await h.start();
-    h.send(`/download ${file.url}`);
-    for (const range of PARTS.slice(1)) await h.files.waitForProgress((r) => r.range === range && r.bytesSent >= MB);
-    await h.stopApp();
+    const file = await stoppedMidParts(33, MB);
     const saved: Segment[] = await h.withDb((db) => loadSegments(db, 1));
     expect(saved).toHaveLength(4);
 
@@ -169,13 +172,7 @@ describe("a big file over several connections", () => {
   });
 
   it("starts over on one connection when the file changed between a stop and the resume", async () => {
-    h = await Harness.create({ uploadLimitBytes: 50 * MB });
-    const old = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 35));
-    h.files.throttle("/big.bin", 2 * MB);
-    await h.start();
-    h.send(`/download ${old.url}`);
-    for (const range of PARTS.slice(1)) await h.files.waitForProgress((r) => r.range === range && r.bytesSent >= 256 * 1024);
-    await h.stopApp();
+    await stoppedMidParts(35, 256 * 1024);
 
     const changed = h.files.addFile("/big.bin", FileServer.randomBytes(SIZE, 36));
     h.files.throttle("/big.bin", null);
