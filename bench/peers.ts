@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, readFile, writeFile } from "node:fs/promises";
+import { chmod, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 
@@ -218,6 +218,16 @@ export const aria2Torrent = (magnet: string, dir: string) =>
     dir,
     magnet,
   ]);
+
+/** aria2c's time for a magnet, from a settled machine, in seconds; what it fetched is removed after. */
+export async function timedAria2Torrent(magnet: string, dir: string): Promise<number> {
+  await settle();
+  const started = Date.now();
+  await aria2Torrent(magnet, dir);
+  const seconds = (Date.now() - started) / 1000;
+  await rm(dir, { recursive: true, force: true });
+  return seconds;
+}
 
 export const curlUpload = (url: string, file: string) =>
   run("curl", ["-sS", "--fail", "-o", "/dev/null", "-F", "chat_id=1", "-F", `document=@${file}`, url]);

@@ -27,7 +27,7 @@ import { wholeItemCase } from "./cases/whole-item.ts";
 import { type BenchContext, CHAT, QUICK, RUNS, Results, botDelivers, downloadEnd, dropUploads, mbps, sha256File } from "./context.ts";
 import { streamCase } from "./cases/stream.ts";
 import { takeoverCase } from "./cases/takeover.ts";
-import { MB, Nginx, aria2, aria2Torrent, curlGet, curlUpload, median, percentile, requireTools, settle, writeRandomFile } from "./peers.ts";
+import { MB, Nginx, aria2, curlGet, curlUpload, median, percentile, requireTools, settle, timedAria2Torrent, writeRandomFile } from "./peers.ts";
 
 const SIZE_MB = Number(process.env.BENCH_MB ?? (QUICK ? 64 : 1024));
 const BIG_MB = Number(process.env.BENCH_BIG_MB ?? (QUICK ? 0 : 2048));
@@ -223,15 +223,10 @@ async function main(): Promise<void> {
         for (let run = 1; run <= RUNS; run++) {
           // A torrent of its own per run: the same one again would be answered from the history.
           const seeded = await swarm.seed(`seeded-${run}.bin`, [{ path: `seeded-${run}.bin`, bytes: FileServer.randomBytes(TORRENT_MB * MB, 10 + run) }]);
-          const ariaDir = path.join(dir, `aria-t-${run}`);
-          await settle();
-          let started = Date.now();
-          await aria2Torrent(seeded.magnetURI, ariaDir);
-          t.aria.push((Date.now() - started) / 1000);
-          await rm(ariaDir, { recursive: true, force: true });
+          t.aria.push(await timedAria2Torrent(seeded.magnetURI, path.join(dir, `aria-t-${run}`)));
           await settle();
           const since = api.nextSeq;
-          started = Date.now();
+          const started = Date.now();
           api.sendText(CHAT, `/torrent ${seeded.magnetURI}`);
           // Until the upload starts: the download, as for aria2c.
           const call = await api.waitForCall((c) => c.method === "sendDocument" && c.response?.ok === true, { since, timeoutMs: 600_000 });

@@ -13,7 +13,7 @@ import { FileServer } from "../../test/support/file-server.ts";
 import { TorrentSwarm } from "../../test/support/torrent-swarm.ts";
 import { BotProcess } from "../bot-process.ts";
 import { type BenchContext, CHAT, QUICK, RUNS, dropUploads } from "../context.ts";
-import { aria2Torrent, median, settle } from "../peers.ts";
+import { median, settle, timedAria2Torrent } from "../peers.ts";
 
 const TORRENT_MB = Number(process.env.BENCH_TORRENT_MB ?? (QUICK ? 24 : 200));
 const PEAK_LIMIT_MB = 128;
@@ -35,12 +35,7 @@ export async function torrentMemoryCase(ctx: BenchContext): Promise<void> {
       const forAria = await seed("aria", 2 * run);
       const forBot = await seed("bot", 2 * run + 1);
       const aria = async () => {
-        const ariaDir = path.join(dir, `aria-mem-${run}`);
-        await settle();
-        const started = Date.now();
-        await aria2Torrent(forAria.magnetURI, ariaDir);
-        seconds.aria.push((Date.now() - started) / 1000);
-        await rm(ariaDir, { recursive: true, force: true });
+        seconds.aria.push(await timedAria2Torrent(forAria.magnetURI, path.join(dir, `aria-mem-${run}`)));
       };
       const ours = async () => {
         await settle();
