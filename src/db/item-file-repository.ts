@@ -78,12 +78,17 @@ function samePlan(rows: readonly ItemFileRow[], files: readonly NewItemFile[]): 
  * ranges arrive (and are not sent again after a restart). The item stays "not downloaded".
  * `fresh`: the file is written from its first byte again, so parts sent before are sent again.
  */
-export async function recordPendingParts(db: Db, itemId: number, parts: readonly NewItemFile[], options: { fresh: boolean }): Promise<void> {
-  await transact(db, async (trx) => {
-    // A file written again from its first byte may hold other bytes: what went up of it is not kept.
-    if (options.fresh) await trx.deleteFrom("item_files").where("item_id", "=", itemId).execute();
-    await replaceItemFiles(trx, itemId, parts, { pending: true });
-  });
+export async function recordPendingParts(db: Db, itemId: number, parts: readonly NewItemFile[]): Promise<void> {
+  await transact(db, (trx) => replaceItemFiles(trx, itemId, parts, { pending: true }));
+}
+
+/**
+ * The item's file is written again from its first byte (the server's file changed, say): what an
+ * earlier attempt recorded of it, and sent, is of other bytes. Forgotten whether or not this
+ * attempt sends parts while it downloads: kept, same-named parts would count as already sent.
+ */
+export async function clearItemFiles(db: Db, itemId: number): Promise<void> {
+  await db.deleteFrom("item_files").where("item_id", "=", itemId).execute();
 }
 
 export async function listItemFiles(db: Db, itemId: number): Promise<ItemFile[]> {

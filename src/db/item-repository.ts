@@ -37,7 +37,7 @@ export {
   nextReadyAt,
   queuePosition,
 } from "./item-query-repository.ts";
-export { forgetFiles, listItemFiles, markFileUploaded, recordPendingParts, type NewItemFile } from "./item-file-repository.ts";
+export { clearItemFiles, forgetFiles, listItemFiles, markFileUploaded, recordPendingParts, type NewItemFile } from "./item-file-repository.ts";
 
 /**
  * The items and their lifecycle (see `items/item.ts`). Every status change is one of the named

@@ -1,4 +1,4 @@
-import { recordPendingParts } from "../db/item-repository.ts";
+import { clearItemFiles, recordPendingParts } from "../db/item-repository.ts";
 import { toAppError } from "../errors.ts";
 import type { DeliverableFile, Item, ItemFile } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
@@ -75,10 +75,11 @@ export class EarlyUpload {
     // Written again from its first byte (the server's file changed, say): its parts start over.
     // An upload still reading the file as it was is stopped first.
     await this.stop();
+    if (file.fresh) await clearItemFiles(this.deps.db, item.id);
     if (file.size === null) return;
     const parts = await this.deps.planEarly?.({ path: file.path, name: file.name, size: file.size }, item);
     if (!parts || parts.length === 0) return;
-    await recordPendingParts(this.deps.db, item.id, parts, { fresh: file.fresh });
+    await recordPendingParts(this.deps.db, item.id, parts);
     this.parts = parts;
     this.file = file;
     this.stopped = new AbortController();
