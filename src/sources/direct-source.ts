@@ -48,8 +48,11 @@ export function createDirectSource(options: DirectSourceOptions): Source {
       let result = await fetchFile(ctx, connections > 1);
       if (result === RANGE_REFUSED) {
         ctx.logger.info("the server refused a part: starting over on one connection");
+        const file = path.join(ctx.dir, safeFileName(ctx.item.title));
+        // What goes up of the parts stops before their bytes do (the server's file may have changed).
+        await ctx.growing?.({ path: file, name: path.basename(file), size: null, fresh: true, missing: () => 0 });
         await ctx.segments.clear();
-        await fs.rm(path.join(ctx.dir, safeFileName(ctx.item.title)), { force: true });
+        await fs.rm(file, { force: true });
         result = await fetchFile(ctx, false);
       }
       if (result === RANGE_REFUSED) throw new DownloadError("INTERNAL", "a single connection asked for parts", { reason: { kind: "oneConnectionParts" } });
