@@ -13,7 +13,7 @@
  * - `gc` exposed, so a transfer can run a young collection every few MB and give its dead
  *   Buffers back (src/util/buffer-release.ts), and those Buffers freed during that collection
  *   rather than by a background task that may run late: about 45 MB less at peak on Node 24;
- * - young collections on the main thread alone: with a 2 MB young generation and almost nothing
+ * - young collections on the main thread alone: with a 1 MB young generation and almost nothing
  *   alive in it, handing the work to helper threads costs more than it saves (0.4 ms per
  *   collection instead of 0.6 ms, a few hundred of them per GB).
  */

@@ -4,6 +4,7 @@ import type { ChatSettings } from "../chats/chat-settings.ts";
 import type { Item } from "../items/item.ts";
 import type { Logger } from "../logger.ts";
 import { overUploadLimitError, uploadParts } from "../queue/upload-parts.ts";
+import type { WorkerDeps } from "../queue/worker-deps.ts";
 import type { DeliverableFile } from "../sources/source.ts";
 import type { DataDisk } from "../storage/data-disk.ts";
 import { type MediaTools, cutArgs, progressWatch, remuxArgs } from "../tools/ffmpeg.ts";
@@ -62,7 +63,7 @@ export function createUploadPreparer(options: PrepareOptions): { prepare: Upload
  * parts (that needs the whole file), nor when only its audio is wanted. Undefined otherwise: the
  * file is prepared once it is whole.
  */
-export type EarlyPlanner = (file: DeliverableFile, item: Pick<Item, "chatId" | "wants">) => Promise<DeliverableFile[] | undefined>;
+type EarlyPlanner = NonNullable<WorkerDeps["planEarly"]>;
 
 function earlyPlanner(options: PrepareOptions): EarlyPlanner {
   return async (file, item) => {

@@ -7,7 +7,7 @@ import { planUploads } from "./delivery-plan.ts";
 import type { TransferState } from "./events.ts";
 import type { WorkerDeps } from "./worker-deps.ts";
 
-export interface DeliverOptions {
+interface DeliverOptions {
   /** Waits until a batch's bytes are on disk (byte parts of a file still downloading). */
   ready?(files: ItemFile[]): Promise<void>;
   /** Waits until bytes [from, to) of a file are on disk: the upload's body reads each file once it is. */
@@ -80,7 +80,7 @@ export async function deliver(
       active.answered();
     }
     base += size;
-    options.sent?.(batch.index + group.length, files.length);
+    options.sent?.(index + group.length, files.length);
   }
   return { bytes: total, files: files.length };
 }

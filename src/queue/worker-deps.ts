@@ -56,7 +56,7 @@ export interface WorkerDeps {
    * The byte parts a file about to be downloaded goes up in, when that is sure (they go up while
    * it downloads), else undefined. Without it, everything goes up once its file is whole.
    */
-  planEarly?: (file: DeliverableFile, item: Item) => Promise<DeliverableFile[] | undefined>;
+  planEarly?: (file: DeliverableFile, item: Pick<Item, "chatId" | "wants">) => Promise<DeliverableFile[] | undefined>;
   /** What a chat wants asked before a download (its settings); default: everything. */
   askBefore?: (chatId: number) => Promise<Asks>;
   enqueue: FoundItemQueuer;

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 const MB = 1024 * 1024;
@@ -40,6 +43,20 @@ describe("buffer release", () => {
     expect(asked.filter((t) => t === "major")).toHaveLength(1);
     releaseAfterItem();
     expect(asked.filter((t) => t === "major")).toHaveLength(1);
+  });
+
+  it("counts what a download's file sink writes", async () => {
+    const { asked } = await withRecordingGc();
+    const { FileSink } = await import("../../src/storage/file-sink.ts");
+    const dir = await mkdtemp(path.join(tmpdir(), "dlbot-release-"));
+    try {
+      const sink = new FileSink(path.join(dir, "a.bin"), { flags: "w" });
+      for (let i = 0; i < 8; i++) await sink.write(Buffer.alloc(MB / 2, i));
+      await sink.close();
+      expect(asked).toEqual(["minor"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("only counts where Node gives no gc", async () => {

@@ -13,12 +13,29 @@ describe("loadLean", () => {
     expect(["WebSocket", "CloseEvent", "MessageEvent"].map(getterOf)).toEqual(before);
   });
 
-  it("hands out list formatters that format as the real ones, and puts Intl.ListFormat back", async () => {
+  it("hands out list formatters built on their first use, that format as the real ones, and puts Intl.ListFormat back", async () => {
     const ListFormat = Intl.ListFormat;
-    const made = await loadLean(async () => new Intl.ListFormat("en", { style: "long", type: "disjunction" }));
-    expect(Intl.ListFormat).toBe(ListFormat);
+    // A counting stand-in for the real one: how many were built, and when.
+    let built = 0;
+    const Counting = class extends ListFormat {
+      constructor(...args: ConstructorParameters<typeof Intl.ListFormat>) {
+        super(...args);
+        built++;
+      }
+    };
+    (Intl as { ListFormat: typeof Intl.ListFormat }).ListFormat = Counting;
+    let made: Intl.ListFormat;
+    try {
+      made = await loadLean(async () => new Intl.ListFormat("en", { style: "long", type: "disjunction" }));
+      expect(Intl.ListFormat).toBe(Counting);
+    } finally {
+      (Intl as { ListFormat: typeof Intl.ListFormat }).ListFormat = ListFormat;
+    }
+    expect(built).toBe(0);
     expect(made.format(["a", "b", "c"])).toBe("a, b, or c");
+    expect(built).toBe(1);
     expect(made.resolvedOptions().type).toBe("disjunction");
+    expect(built).toBe(1);
   });
 
   it("puts everything back when the load fails", async () => {
