@@ -36,7 +36,8 @@ export class EarlyUpload {
   private file?: GrowingFile;
   private running?: Promise<void>;
   private complete = false;
-  private wake?: () => void;
+  /** Waits for the download's next bytes: a batch's gate, and the reads of its files' chunks. */
+  private readonly waiters = new Set<() => void>();
   /** Telegram's answer to a batch whose bytes all went out: a stop waits for it (a little). */
   private answer?: Promise<void>;
   /** Where the upload's own progress goes until the download is complete. */
@@ -97,12 +98,12 @@ export class EarlyUpload {
   /** The download got to `bytesDone`: a batch waiting for its bytes looks again. */
   poke(bytesDone?: number): void {
     // Sampled only while a batch waits to start: the speed is what decides it (see batchReady).
-    if (bytesDone !== undefined && this.wake && !this.batchStarted) {
+    if (bytesDone !== undefined && this.waiters.size > 0 && !this.batchStarted) {
       const at = this.now();
       if (this.firstAt === undefined) [this.firstAt, this.firstBytes] = [at, bytesDone];
       [this.lastAt, this.lastBytes] = [at, bytesDone];
     }
-    this.wake?.();
+    for (const wake of this.waiters) wake();
   }
 
   /** Whether the download's files are the one whose parts this upload sends: then these are what goes up. */
@@ -204,15 +205,20 @@ export class EarlyUpload {
   private async until(signal: AbortSignal, ok: () => boolean): Promise<void> {
     if ((this.complete || ok()) && !signal.aborted) return;
     // One listener for the whole wait: the download pokes on every chunk.
-    const onAbort = () => this.wake?.();
+    let wake = () => {};
+    const onAbort = () => wake();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       while (!this.complete && !signal.aborted && !ok()) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
+        await new Promise<void>((resolve) => {
+          this.waiters.delete(wake);
+          wake = resolve;
+          this.waiters.add(wake);
+        });
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
-      this.wake = undefined;
+      this.waiters.delete(wake);
     }
     if (signal.aborted) throw signal.reason ?? new Error("stopped");
   }
