@@ -158,12 +158,12 @@ describe("yt-dlp", () => {
         "/watch/silent.html",
         `<html><head><title>Silent</title><meta name="twitter:card" content="player"><meta name="twitter:player" content="${player}"></head><body></body></html>`,
       );
-      await h.start({ ytDlpMetadataTimeoutMs: 2000 });
+      await h.start({ ytDlpMetadataTimeoutMs: 5000 });
       const since = h.api.nextSeq;
       h.send(`/download ${page}`);
-      await chatSays(h, since, /waiting for yt-dlp to read the page \(up to 2 s\)/);
+      await chatSays(h, since, /waiting for yt-dlp to read the page \(up to 5 s\)/);
       const failed = await chatSays(h, since, /^❌/);
-      expect(String(failed.params.text)).toMatch(/the page did not answer yt-dlp within 2 s/);
+      expect(String(failed.params.text)).toMatch(/the page did not answer yt-dlp within 5 s/);
       expect(sockets.size).toBeGreaterThan(0);
       expect(await failedCodes(h)).toEqual(["NETWORK"]);
       expect(h.uploads()).toEqual([]);
