@@ -31,14 +31,21 @@ export type NewItemFile = DeliverableFile;
 
 /**
  * Records the files an item delivers (inside the caller's transaction). Rows already there for
- * the same files in the same order (byte parts recorded while their file downloaded) are kept with
- * what of them went up; anything else is replaced. `pending`: the file is still downloading.
+ * the same bytes in the same order (byte parts recorded while their file downloaded) are kept with
+ * what of them went up, and take the new plan's wording (part count, how to join, caption);
+ * anything else is replaced. `pending`: the file is still downloading.
  */
 export async function replaceItemFiles(trx: Db, itemId: number, files: readonly NewItemFile[], options: { pending?: boolean } = {}): Promise<void> {
   const pending = options.pending ? 1 : 0;
   const existing = await trx.selectFrom("item_files").selectAll().where("item_id", "=", itemId).orderBy("position").execute();
-  if (existing.length > 0 && samePlan(existing, files)) {
+  if (existing.length > 0 && sameBytes(existing, files)) {
     await trx.updateTable("item_files").set({ pending }).where("item_id", "=", itemId).execute();
+    for (const [i, row] of existing.entries()) {
+      const worded = wording(files[i]!);
+      if (row.part_of !== worded.part_of || row.join_as !== worded.join_as || row.caption !== worded.caption) {
+        await trx.updateTable("item_files").set(worded).where("id", "=", row.id).execute();
+      }
+    }
     return;
   }
   await trx.deleteFrom("item_files").where("item_id", "=", itemId).execute();
@@ -53,17 +60,21 @@ export async function replaceItemFiles(trx: Db, itemId: number, files: readonly 
         name: f.name,
         size_bytes: f.size,
         byte_offset: f.offset ?? 0,
-        part_of: f.partOf ?? null,
         part_index: f.partIndex ?? null,
-        join_as: f.joinAs ?? null,
-        caption: f.caption ?? null,
+        ...wording(f),
         pending,
       })),
     )
     .execute();
 }
 
-function samePlan(rows: readonly ItemFileRow[], files: readonly NewItemFile[]): boolean {
+/** How a file is presented in the chat, as opposed to which bytes it is. */
+function wording(f: NewItemFile): Pick<ItemFileRow, "part_of" | "join_as" | "caption"> {
+  return { part_of: f.partOf ?? null, join_as: f.joinAs ?? null, caption: f.caption ?? null };
+}
+
+/** The same files cut at the same places: what went up of the rows is still true of the new plan. */
+function sameBytes(rows: readonly ItemFileRow[], files: readonly NewItemFile[]): boolean {
   return (
     rows.length === files.length &&
     rows.every((r, i) => {
