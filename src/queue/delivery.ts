@@ -8,10 +8,13 @@ import type { TransferState } from "./events.ts";
 import type { WorkerDeps } from "./worker-deps.ts";
 
 interface DeliverOptions {
-  /** Waits until a batch's bytes are on disk (byte parts of a file still downloading). */
-  ready?(files: ItemFile[]): Promise<void>;
-  /** Waits until bytes [from, to) of a file are on disk: the upload's body reads each file once it is. */
-  onDisk?(from: number, to: number): Promise<void>;
+  /** Waits until a batch may start: its parts' bytes are arriving (byte parts of a file still downloading). */
+  batchReady?(files: ItemFile[]): Promise<void>;
+  /**
+   * Waits until bytes [from, to) of the file are on disk; given, the upload's body reads each chunk
+   * once it is (the transfer's `ready`), and the files are not checked for on disk before.
+   */
+  ready?(from: number, to: number): Promise<void>;
   /** A batch went up: `files` of the item's `of` files are in the chat. */
   sent?(files: number, of: number): void;
 }
@@ -45,9 +48,9 @@ export async function deliver(
     if (files.length > 1) {
       state.stage = { kind: "uploading-files", from: index + 1, to: index + group.length, of: files.length, name: file.name };
     }
-    await options.ready?.(group);
+    await options.batchReady?.(group);
     // A file still downloading is the download's to keep (or start over): not checked here.
-    for (const f of options.onDisk ? [] : group) {
+    for (const f of options.ready ? [] : group) {
       try {
         await fs.access(f.path);
       } catch {
@@ -65,7 +68,7 @@ export async function deliver(
       if (sent >= size) active.awaitingAnswer(answer);
       changed();
     };
-    const transfer = { signal, onBytes, ...(options.onDisk ? { ready: options.onDisk } : {}) };
+    const transfer = { signal, onBytes, ...(options.ready ? { ready: options.ready } : {}) };
     try {
       const results =
         group.length > 1 && uploadGroup

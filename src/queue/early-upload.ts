@@ -165,8 +165,8 @@ export class EarlyUpload {
       this.changed();
     };
     await deliver(this.deps, view, this.own, changed, this.now, {
-      ready: (files) => this.batchReady(files, signal),
-      onDisk: (from, to) => this.onDisk(from, to, signal),
+      batchReady: (files) => this.batchReady(files, signal),
+      ready: (from, to) => this.bytesReady(from, to, signal),
       sent: (files, of) => {
         this.sent = { kind: "parts-sent", sent: files, of };
         if (this.live) return;
@@ -178,7 +178,7 @@ export class EarlyUpload {
 
   /**
    * A batch starts once what it lacks is due within LEAD_MS at the download's speed so far (or
-   * is there): its request's body then reads each byte (see `onDisk`) about when it arrives,
+   * is there): its request's body then reads each byte (see `bytesReady`) about when it arrives,
    * instead of idling for minutes on a slow download.
    */
   private async batchReady(files: readonly ItemFile[], signal: AbortSignal): Promise<void> {
@@ -193,7 +193,7 @@ export class EarlyUpload {
   }
 
   /** Resolves once bytes [from, to) are on disk; rejects when the upload is stopped meanwhile. */
-  private onDisk(from: number, to: number, signal: AbortSignal): Promise<void> {
+  private bytesReady(from: number, to: number, signal: AbortSignal): Promise<void> {
     return this.until(signal, () => this.file!.missing(from, to) === 0);
   }
 
