@@ -11,6 +11,7 @@ import { type MediaTools, cutArgs, progressWatch, remuxArgs } from "../tools/ffm
 import { probeMedia } from "../tools/ffprobe.ts";
 import { runTool } from "../tools/run-tool.ts";
 import { audioNeedsToolsError, extractAudio } from "./audio-only.ts";
+import { topLevelBoxes } from "./mp4-boxes.ts";
 
 export interface PrepareOptions {
   tools?: MediaTools | undefined;
@@ -149,25 +150,12 @@ async function playable(tools: MediaTools, file: DeliverableFile, options: Prepa
  * start: a player can start before the whole file arrived only then.
  */
 export async function moovFirst(file: string): Promise<boolean> {
-  const handle = await fs.open(file, "r");
-  try {
-    const header = Buffer.alloc(16);
-    let position = 0;
-    for (let boxes = 0; boxes < 64; boxes++) {
-      const { bytesRead } = await handle.read(header, 0, 16, position);
-      if (bytesRead < 8) return true;
-      const type = header.toString("latin1", 4, 8);
-      if (type === "moov") return true;
-      if (type === "mdat") return false;
-      let size = header.readUInt32BE(0);
-      if (size === 1 && bytesRead >= 16) size = Number(header.readBigUInt64BE(8));
-      if (size < 8) return true;
-      position += size;
-    }
-    return true;
-  } finally {
-    await handle.close();
+  for await (const box of topLevelBoxes(file)) {
+    // Not a layout to rewrite: the file goes as it came.
+    if (box === "broken" || box.type === "moov") return true;
+    if (box.type === "mdat") return false;
   }
+  return true;
 }
 
 /**

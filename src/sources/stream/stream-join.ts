@@ -1,6 +1,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { DownloadError, ToolError, stopReason } from "../../errors.ts";
+import { topLevelBoxes } from "../../media/mp4-boxes.ts";
 import { MOOV_TOO_SMALL, type MediaTools, joinTracksArgs, progressWatch } from "../../tools/ffmpeg.ts";
 import { runTool, toolErrorDetail } from "../../tools/run-tool.ts";
 import type { SourceContext } from "../source.ts";
@@ -107,27 +108,14 @@ export async function remux(
  * the data (`mdat`): what an index written past its room breaks.
  */
 export async function boxesInOrder(file: string): Promise<boolean> {
-  const handle = await fs.open(file, "r");
-  try {
-    const { size } = await handle.stat();
-    const header = Buffer.alloc(16);
-    let position = 0;
-    let moov = false;
-    // ffmpeg writes a handful; many more is not its layout.
-    for (let boxes = 0; boxes < 64 && position < size; boxes++) {
-      const { bytesRead } = await handle.read(header, 0, 16, position);
-      if (bytesRead < 8) return false;
-      const type = header.toString("latin1", 4, 8);
-      let length = header.readUInt32BE(0);
-      if (length === 1) length = bytesRead === 16 ? Number(header.readBigUInt64BE(8)) : 0;
-      if (length < 8 || !/^[a-z0-9 ]{4}$/i.test(type) || (type === "mdat" && !moov)) return false;
-      if (type === "moov") moov = true;
-      position += length;
-    }
-    return moov && position === size;
-  } finally {
-    await handle.close();
+  let moov = false;
+  let end = 0;
+  for await (const box of topLevelBoxes(file)) {
+    if (box === "broken" || (box.type === "mdat" && !moov)) return false;
+    if (box.type === "moov") moov = true;
+    end = box.start + box.length;
   }
+  return moov && end === (await fs.stat(file)).size;
 }
 
 async function copyTracks(options: { tools: MediaTools }, args: string[], inputBytes: number, ctx: SourceContext): Promise<void> {
