@@ -9,9 +9,9 @@ import type { DeliverableFile } from "../sources/source.ts";
 import type { DataDisk } from "../storage/data-disk.ts";
 import { type MediaTools, cutArgs, progressWatch, remuxArgs } from "../tools/ffmpeg.ts";
 import { probeMedia } from "../tools/ffprobe.ts";
+import { topLevelBoxes } from "../tools/mp4-boxes.ts";
 import { runTool } from "../tools/run-tool.ts";
 import { audioNeedsToolsError, extractAudio } from "./audio-only.ts";
-import { topLevelBoxes } from "./mp4-boxes.ts";
 
 export interface PrepareOptions {
   tools?: MediaTools | undefined;

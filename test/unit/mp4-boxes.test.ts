@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { moovFirst } from "../../src/media/prepare-upload.ts";
-import { topLevelBoxes } from "../../src/media/mp4-boxes.ts";
 import { boxesInOrder } from "../../src/sources/stream/stream-join.ts";
+import { topLevelBoxes } from "../../src/tools/mp4-boxes.ts";
 
 let dir: string;
 beforeAll(async () => {

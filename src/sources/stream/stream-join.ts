@@ -1,8 +1,8 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { DownloadError, ToolError, stopReason } from "../../errors.ts";
-import { topLevelBoxes } from "../../media/mp4-boxes.ts";
 import { MOOV_TOO_SMALL, type MediaTools, joinTracksArgs, progressWatch } from "../../tools/ffmpeg.ts";
+import { topLevelBoxes } from "../../tools/mp4-boxes.ts";
 import { runTool, toolErrorDetail } from "../../tools/run-tool.ts";
 import type { SourceContext } from "../source.ts";
 import { sniffContainer, type StreamTrack } from "./stream-manifest.ts";
