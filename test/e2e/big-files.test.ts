@@ -193,6 +193,8 @@ describe("byte parts of a file that changed on the server", () => {
     await h.stopApp();
     // Same name and size, other bytes (and so another ETag): If-Range gets the whole new file.
     const changed = h.files.addFile("/big/changing.bin", FileServer.randomBytes(12 * part, 306));
+    // Still slow enough that parts can go while it downloads, faster than the first attempt's pace.
+    h.files.throttle("/big/changing.bin", 2 * 1024 * 1024);
     h.configInput.uploadWhileDownloading = overlapAgain;
     await h.start();
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
