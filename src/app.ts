@@ -260,7 +260,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   bot.use(queueControlFeature({ control, answers, acks: reporter, logger }));
   bot.use(subscriptions.feature);
   bot.use(choiceFeature({ choices: new ChoiceControl({ db, events, notify: () => worker.notify() }), questions, logger }));
-  const web = createWeb({ config, logger, bot, db, events, control, requests, worker, acks: reporter, audio: mediaTools !== undefined });
+  const web = createWeb({ config, logger, bot, db, events, control, requests, worker, acks: reporter, audio: mediaTools !== undefined, settingsOf });
   // Last: what no command took.
   bot.use(plainMessagesFeature({ answers }));
 

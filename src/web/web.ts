@@ -1,8 +1,7 @@
 import type { Bot, Context } from "grammy";
 import type { Acknowledger } from "../bot/chat-reporter.ts";
-import { settingsDefaults } from "../chats/chat-settings.ts";
+import type { ChatSettingsOf } from "../chats/chat-settings.ts";
 import type { Config } from "../config.ts";
-import { chatSettings } from "../db/chat-settings-repository.ts";
 import type { Db } from "../db/database.ts";
 import type { RequestQueue } from "../intake/request-queue.ts";
 import type { Logger } from "../logger.ts";
@@ -33,6 +32,8 @@ export interface WebDeps {
   acks: Pick<Acknowledger, "decline">;
   /** Whether ffmpeg is there for `/audio`. */
   audio: boolean;
+  /** A chat's settings (its quality cap applies to what it adds over the web). */
+  settingsOf: ChatSettingsOf;
 }
 
 export interface Web {
@@ -58,10 +59,9 @@ export function createWeb(deps: WebDeps): Web {
   const watch = new TelegramWatch();
   watch.install(bot.api);
   const stats = new WebStats();
-  const defaults = settingsDefaults(config);
   const control = deps.control;
   const choices = new ChoiceControl({ db, events: deps.events, notify: () => deps.worker.notify() });
-  const intake = new WebIntake({ requests: deps.requests, control, acks: deps.acks, settingsOf: (chatId) => chatSettings(db, chatId, defaults), audio: deps.audio });
+  const intake = new WebIntake({ requests: deps.requests, control, acks: deps.acks, settingsOf: deps.settingsOf, audio: deps.audio });
   const auth = new Authenticator({
     tokens,
     access: new ChatAccess({ api: bot.api, allowedChatIds: config.allowedChatIds, logger: logger.child({ part: "web" }) }),
