@@ -6,6 +6,7 @@ import type { Redeliverer } from "../intake/request-handler.ts";
 import type { Logger } from "../logger.ts";
 import { CAPTION_LIMIT, truncate } from "../text/format.ts";
 import { replyTo } from "./create-bot.ts";
+import { fileCaption } from "./views/caption-view.ts";
 
 export interface RedeliveryDeps {
   db: Db;
@@ -32,7 +33,9 @@ export function createRedeliverer(deps: RedeliveryDeps): Redeliverer {
       const reply = replyTo(request.requestMessageId);
       try {
         for (const file of delivery.files) {
-          const options = { ...reply, ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}) };
+          // Worded as the upload worded it: a part says which it is and how to join them.
+          const caption = fileCaption(file);
+          const options = { ...reply, ...(caption ? { caption: truncate(caption, CAPTION_LIMIT) } : {}) };
           if (file.kind === "video") await deps.api.sendVideo(request.chatId, file.fileId, { ...options, supports_streaming: true });
           else if (file.kind === "audio") await deps.api.sendAudio(request.chatId, file.fileId, options);
           else await deps.api.sendDocument(request.chatId, file.fileId, options);

@@ -4,6 +4,7 @@ import {
   ACTIVE_STATUSES,
   FINISHED_STATUSES,
   type Item,
+  type ItemFile,
   type ItemStatus,
   OPEN_STATUSES,
   type Wants,
@@ -218,8 +219,8 @@ export function nextReadyAt(db: Db): Promise<number | undefined> {
 
 export interface StoredDelivery {
   item: Item;
-  /** Telegram's copies of the delivered files, in order, with the method each was sent with. */
-  files: Array<{ fileId: string; kind: string; caption: string | null }>;
+  /** Telegram's copies of the delivered files, in order, with the method each was sent with (and what its caption is worded from). */
+  files: Array<{ fileId: string; kind: string } & Pick<ItemFile, "name" | "caption" | "partOf" | "partIndex" | "joinAs">>;
 }
 
 /**
@@ -241,5 +242,8 @@ export async function findDelivered(db: Db, chatId: number, url: string, wants: 
   const item = toItem(row);
   const files = await listItemFiles(db, item.id);
   if (files.length === 0 || files.some((f) => !f.fileId || !f.uploadKind)) return undefined;
-  return { item, files: files.map((f) => ({ fileId: f.fileId!, kind: f.uploadKind!, caption: f.caption })) };
+  return {
+    item,
+    files: files.map((f) => ({ fileId: f.fileId!, kind: f.uploadKind!, name: f.name, caption: f.caption, partOf: f.partOf, partIndex: f.partIndex, joinAs: f.joinAs })),
+  };
 }

@@ -86,12 +86,16 @@ describe("files over the upload limit", () => {
     // Asked for again, every part is sent again from Telegram's copies, nothing downloaded.
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
     const requestsBefore = h.files.requests.length;
+    const captions = h.delivered().map((p) => p.caption);
     const again = h.api.nextSeq;
     h.send(`/download ${file.url}`);
     await h.reply(again, undefined, /delivered here before/);
     const resent = h.api.calls.filter((c) => c.seq >= again && c.method === "sendDocument" && c.response?.ok === true);
     expect(resent).toHaveLength(12);
     expect(resent.every((c) => c.files.length === 0)).toBe(true);
+    // Each says which part it is, as the upload did, the first how to join them.
+    expect(resent.map((c) => c.params.caption)).toEqual(captions);
+    expect(resent[0]!.params.caption).toBe('Part 1 of 12. Join the 12 parts with: cat "resume.bin".0* > "resume.bin" (on Windows, 7-Zip opens resume.bin.001)');
     expect(h.files.requests).toHaveLength(requestsBefore);
   });
 });
