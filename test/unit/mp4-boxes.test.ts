@@ -3,6 +3,7 @@
  * and whether a joined stream's index fitted its room (`boxesInOrder`), on files laid out byte by
  * byte: the shapes ffmpeg writes and the ones a hostile or broken file has.
  */
+import { readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -55,9 +56,19 @@ describe("topLevelBoxes", () => {
     expect(await walk(p)).toEqual(["ftyp@0+24", "moov@24+56", "mdat@80+108"]);
   });
 
+  it("walks past iTunes-style types and stops after 64 boxes", async () => {
+    expect(await walk(await file(box("ftyp"), box("\xa9too"), box("mdat")))).toEqual(["ftyp@0+16", "\xa9too@16+16", "mdat@32+16"]);
+    const many = await walk(await file(...Array.from({ length: 70 }, () => box("free", 0))));
+    expect(many).toHaveLength(64);
+  });
+
   it("stops at a header that is not a box's, and after a box that runs past the end", async () => {
     expect(await walk(await file(box("ftyp"), Buffer.from([0, 0, 0, 4, 0x6d, 0x6f, 0x6f, 0x76])))).toEqual(["ftyp@0+16", "broken"]);
     expect(await walk(await file(box("ftyp"), box("\u0000\u0001ab")))).toEqual(["ftyp@0+16", "broken"]);
+    // A length of 0 ("to the end of the file"): what an ffmpeg killed mid-write leaves.
+    const open = box("mdat", 100);
+    open.writeUInt32BE(0, 0);
+    expect(await walk(await file(box("ftyp"), open))).toEqual(["ftyp@0+16", "broken"]);
     expect(await walk(await file(box("ftyp"), Buffer.from([0, 0, 0])))).toEqual(["ftyp@0+16", "broken"]);
     const cut = box("mdat", 100).subarray(0, 50);
     expect(await walk(await file(box("ftyp"), cut))).toEqual(["ftyp@0+16", "mdat@16+108"]);
@@ -69,6 +80,16 @@ describe("what the walk decides", () => {
     expect(await moovFirst(await file(box("ftyp"), box("moov"), box("mdat")))).toBe(true);
     expect(await moovFirst(await file(box("ftyp"), box("mdat"), box("moov")))).toBe(false);
     expect(await moovFirst(await file(box("ftyp"), Buffer.from("garbage!garbage!")))).toBe(true);
+    // A box of another program's before the data still counts: the index at the end is moved.
+    expect(await moovFirst(await file(box("ftyp"), box("\xa9xyz"), box("mdat"), box("moov")))).toBe(false);
+  });
+
+  it("closes the file when a check stops at the first box that decides", async () => {
+    const p = await file(box("ftyp"), box("moov"), box("mdat"), box("free"));
+    const open = () => readdirSync("/proc/self/fd").length;
+    const before = open();
+    for (let i = 0; i < 20; i++) expect(await moovFirst(p)).toBe(true);
+    expect(open()).toBe(before);
   });
 
   it("boxesInOrder: the index first and the boxes reaching exactly the last byte", async () => {
