@@ -431,7 +431,7 @@ describe("migration 019: a chat's items by link", () => {
       expect(columns.rows).toEqual([{ name: "url" }, { name: "chat_id" }]);
       const found = await findDelivered(db, 7, url, {});
       expect(found?.item.id).toBe(2);
-      expect(found?.files).toEqual([{ fileId: "F2", kind: "document", caption: null }]);
+      expect(found?.files).toEqual([{ fileId: "F2", kind: "document", name: "a.bin", caption: null, partOf: null, partIndex: null, joinAs: null }]);
     } finally {
       await db.destroy();
     }
