@@ -196,11 +196,18 @@ describe("byte parts of a file that changed on the server", () => {
     await h.upload(since);
     await h.stopApp();
     // Same name and size, other bytes (and so another ETag): If-Range gets the whole new file.
-    const changed = h.files.addFile("/big/changing.bin", FileServer.randomBytes(12 * part, 306));
-    // Still slow enough that parts can go while it downloads, faster than the first attempt's pace.
+    const newBody = FileServer.randomBytes(12 * part, 306);
+    const changed = h.files.addFile("/big/changing.bin", newBody);
+    // Still slow enough (1.5 s) that parts go while it downloads, faster than the first attempt's pace.
     h.files.throttle("/big/changing.bin", 2 * 1024 * 1024);
     h.configInput.uploadWhileDownloading = overlapAgain;
     await h.start();
+    if (overlapAgain) {
+      // The new file's first part is at Telegram while its download still runs.
+      const newFirst = createHash("sha256").update(newBody.subarray(0, part)).digest("hex");
+      await h.api.waitForUpload((f) => f.filename === "changing.bin.001" && f.complete && f.sha256 === newFirst);
+      expect(h.files.requests.filter((r) => r.method === "GET").at(-1)!.state).toBe("sending");
+    }
     await h.waitForText(await h.progressMessageId(since), /delivered/, since);
 
     const gets = h.files.requests.filter((r) => r.method === "GET");
