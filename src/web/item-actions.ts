@@ -51,7 +51,12 @@ export function outcomeAnswer(outcome: ControlOutcome): Done | HttpFailure {
   return new HttpFailure(409, "CONFLICT", `#${outcome.item?.id ?? ""}: ${WHY[outcome.why]}`, { why: outcome.why, ...open });
 }
 
+/** Whether an item has a place in line: it runs, or waits its turn (not paused, choosing or finished). */
+export function hasPlace(item: Pick<Item, "status">): boolean {
+  return item.status === "queued" || item.status === "downloading" || item.status === "uploading";
+}
+
 /** The place of an item as /queue shows it: 1 while it runs, its place in line, null when not in line. */
 export async function positionOf(control: QueueControl, item: Item): Promise<number | null> {
-  return item.status === "queued" || item.status === "downloading" || item.status === "uploading" ? control.position(item) : null;
+  return hasPlace(item) ? control.position(item) : null;
 }

@@ -128,6 +128,11 @@ describe("the items of a chat over the API", () => {
     expect((await other.get("/api/status")).body).toMatchObject({ chatId: OTHER, active: null, activeElsewhere: true, admin: false, counts: { queued: 1 } });
     expect((await api.get("/api/items")).body).toMatchObject({ total: 2, items: [{ id: 1, position: 1 }, { id: 2, position: 3 }] });
     expect((await other.get("/api/items")).body).toMatchObject({ total: 1, items: [{ id: 3, position: 2 }] });
+    // Listed by status, each has the same place in line (from one read of the queue).
+    const all = (await api.get("/api/items?status=all")).body as { total: number; items: Array<{ id: number; position: number | null }> };
+    expect(all.total).toBe(2);
+    expect(all.items.map((i) => [i.id, i.position]).sort()).toEqual([[1, 1], [2, 3]]);
+    expect((await api.get("/api/items?status=queued")).body).toMatchObject({ total: 1, items: [{ id: 2, position: 3 }] });
     expect((await api.get("/api/items/2")).body).toMatchObject({ id: 2, status: "queued", position: 3, url: waiting.url });
     for (const path of ["/api/items/1", "/api/items/2"]) {
       const foreign = await other.get(path);
