@@ -437,6 +437,25 @@ export class FileServer {
     void this.sendBody(res, rec, entry.body, start, end + 1, fault);
   }
 
+  /**
+   * At a body fault's point: a drop cuts the connection once what was written has left; a stall
+   * holds the body until released. True when the body goes on, false when the response is over.
+   */
+  private async atFault(fault: BodyFault, res: ServerResponse, rec: ServedRequest): Promise<boolean> {
+    if (fault.kind === "drop") {
+      await flushed(res);
+      rec.state = "dropped";
+      res.socket?.destroy();
+      return false;
+    }
+    rec.state = "stalled";
+    this.publish(rec);
+    await this.waitFor(this.stallWakers, rec.path, res);
+    if (res.destroyed || this.stopped) return false;
+    rec.state = "sending";
+    return true;
+  }
+
   /** Streams body[start, end) in chunks with backpressure, honouring faults and throttling. */
   private async sendBody(
     res: ServerResponse,
@@ -455,17 +474,7 @@ export class FileServer {
         if (res.destroyed || this.stopped) return;
         const queued = pos - start;
         if (pendingFault && queued >= pendingFault.afterBytes) {
-          if (pendingFault.kind === "drop") {
-            await flushed(res);
-            rec.state = "dropped";
-            res.socket?.destroy();
-            return;
-          }
-          rec.state = "stalled";
-          this.publish(rec);
-          await this.waitFor(this.stallWakers, rec.path, res);
-          if (res.destroyed || this.stopped) return;
-          rec.state = "sending";
+          if (!(await this.atFault(pendingFault, res, rec))) return;
           pendingFault = undefined;
           continue;
         }
@@ -483,20 +492,8 @@ export class FileServer {
         if (!ok) await drained(res);
         if (bps !== undefined) await this.waitFor(this.throttleWakers, rec.path, res, (size / bps) * 1000);
       }
-      if (pendingFault && end - start >= pendingFault.afterBytes) {
-        // The fault point is the very end of the body: still cut/hold before the response ends.
-        if (pendingFault.kind === "drop") {
-          await flushed(res);
-          rec.state = "dropped";
-          res.socket?.destroy();
-          return;
-        }
-        rec.state = "stalled";
-        this.publish(rec);
-        await this.waitFor(this.stallWakers, rec.path, res);
-        if (res.destroyed || this.stopped) return;
-        rec.state = "sending";
-      }
+      // The fault point is the very end of the body: still cut/hold before the response ends.
+      if (pendingFault && end - start >= pendingFault.afterBytes && !(await this.atFault(pendingFault, res, rec))) return;
       // A response destroyed just before may never call back: the close settles it too.
       await new Promise<void>((resolve) => {
         res.once("close", resolve);
