@@ -1,28 +1,22 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type ChatSettings, asksBefore, nextChoice, qualityWanted, settingsDefaults } from "../../src/chats/chat-settings.ts";
 import { renderSettings, settingButtonLabel } from "../../src/bot/views/settings-view.ts";
 import { parseConfig } from "../../src/config.ts";
 import { chatSettings, chosenChatSettings, updateChatSettings } from "../../src/db/chat-settings-repository.ts";
-import { type Db, migrateToLatest, openDatabase } from "../../src/db/database.ts";
+import type { Db } from "../../src/db/database.ts";
+import { type TestDb, openTestDb } from "../support/test-db.ts";
 
 const DEFAULTS: ChatSettings = { askBeforeDownload: "always", qualityCap: "best", uploadAs: "auto", splitStyle: "playable" };
 
 describe("a chat's settings, stored", () => {
-  let dir: string;
+  let opened: TestDb;
   let db: Db;
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), "dlbot-settings-"));
-    db = openDatabase(path.join(dir, "bot.sqlite"));
-    await migrateToLatest(db);
+    opened = await openTestDb("dlbot-settings-");
+    db = opened.db;
   });
-  afterEach(async () => {
-    await db.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => opened.close());
 
   it("are the defaults for a chat that never changed any", async () => {
     expect(await chatSettings(db, 7, DEFAULTS)).toEqual(DEFAULTS);

@@ -1,18 +1,15 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Db, migrateToLatest, openDatabase } from "../../src/db/database.ts";
+import type { Db } from "../../src/db/database.ts";
 import { claimNextItem, findItem, insertItem, waitForChoice } from "../../src/db/item-repository.ts";
 import type { ChoiceOffer } from "../../src/items/choice.ts";
 import { ChoiceControl } from "../../src/queue/choice-control.ts";
 import { type QueueEvent, QueueEvents } from "../../src/queue/events.ts";
+import { openTestDb } from "../support/test-db.ts";
 
 /** A real SQLite file with the real migrations, and the queue's event stream recorded. */
-let world: { db: Db; dir: string; events: QueueEvents; seen: QueueEvent[] } | undefined;
+let world: { db: Db; close(): Promise<void>; events: QueueEvents; seen: QueueEvent[] } | undefined;
 afterEach(async () => {
-  await world?.db.destroy();
-  if (world) await rm(world.dir, { recursive: true, force: true });
+  await world?.close();
   world = undefined;
 });
 
@@ -28,13 +25,11 @@ const OFFER: ChoiceOffer = {
 
 /** An item of chat 1 that waits for a choice of OFFER, as the worker leaves it. */
 async function waiting() {
-  const dir = await mkdtemp(path.join(tmpdir(), "dlbot-choice-"));
-  const db = openDatabase(path.join(dir, "bot.sqlite"));
-  await migrateToLatest(db);
+  const { db, close } = await openTestDb("dlbot-choice-");
   const events = new QueueEvents();
   const seen: QueueEvent[] = [];
   events.onAny((e) => seen.push(e));
-  world = { db, dir, events, seen };
+  world = { db, close, events, seen };
   await insertItem(db, { chatId: 1, userId: 2, url: "magnet:?xt=urn:btih:pack", sourceKind: "torrent", title: "pack", sizeBytes: null }, Date.now());
   const claimed = await claimNextItem(world.db, Date.now());
   return (await waitForChoice(world.db, claimed!, OFFER, Date.now() + 60_000, Date.now()))!;

@@ -2,32 +2,26 @@
  * The files an item delivers, recorded twice when its parts go up while it downloads: first as
  * pending parts, then as the finished plan. On a real SQLite file with the real migrations.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Db, migrateToLatest, openDatabase } from "../../src/db/database.ts";
+import type { Db } from "../../src/db/database.ts";
 import { replaceItemFiles } from "../../src/db/item-file-repository.ts";
 import { insertItem, listItemFiles, markFileUploaded, type NewItemFile } from "../../src/db/item-repository.ts";
+import { type TestDb, openTestDb } from "../support/test-db.ts";
 
 const MB = 1024 * 1024;
-let dir: string;
+let opened: TestDb;
 let db: Db;
 let itemId: number;
 
 beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "dlbot-item-files-"));
-  db = openDatabase(path.join(dir, "bot.sqlite"));
-  await migrateToLatest(db);
+  opened = await openTestDb("dlbot-item-files-");
+  db = opened.db;
   const added = await insertItem(db, { chatId: 7, userId: 1, url: "https://x.invalid/big.bin", sourceKind: "direct", title: "big.bin", sizeBytes: 3 * MB }, 1);
   if (!added.inserted) throw new Error("not inserted");
   itemId = added.item.id;
 });
 
-afterEach(async () => {
-  await db.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => opened.close());
 
 /** Three byte parts of one file, worded as `extra` says. */
 function parts(extra: (i: number) => Partial<NewItemFile>): NewItemFile[] {

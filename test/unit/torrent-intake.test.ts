@@ -1,22 +1,19 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Db, migrateToLatest, openDatabase } from "../../src/db/database.ts";
+import type { Db } from "../../src/db/database.ts";
 import { listItems } from "../../src/db/item-repository.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createHttpClient } from "../../src/net/http-client.ts";
 import type { IntakeDeps } from "../../src/intake/intake.ts";
 import { enqueueTorrent } from "../../src/intake/torrent-intake.ts";
+import { type TestDb, openTestDb } from "../support/test-db.ts";
 
 // A real SQLite file with the real migrations; magnets need no network.
-let dir: string;
+let opened: TestDb;
 let db: Db;
 let deps: IntakeDeps;
 beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "tintake-"));
-  db = openDatabase(path.join(dir, "bot.sqlite"));
-  await migrateToLatest(db);
+  opened = await openTestDb("tintake-");
+  db = opened.db;
   deps = {
     db,
     http: createHttpClient({ allowPrivateNetworks: false }),
@@ -25,10 +22,7 @@ beforeEach(async () => {
     onQueued: () => {},
   };
 });
-afterEach(async () => {
-  await db.destroy();
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => opened.close());
 
 const HASH = "0123456789abcdef0123456789abcdef01234567";
 

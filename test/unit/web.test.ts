@@ -1,8 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Db, migrateToLatest, openDatabase } from "../../src/db/database.ts";
 import type { ChoiceOffer } from "../../src/items/choice.ts";
 import { ApiTokens } from "../../src/web/api-tokens.ts";
 import { chatStartParam } from "../../src/web/auth.ts";
@@ -11,6 +7,7 @@ import { HttpFailure } from "../../src/web/http-errors.ts";
 import { checkInitData, initDataKey, signInitData } from "../../src/web/init-data.ts";
 import { ProgressThrottle, type Timers } from "../../src/web/progress-throttle.ts";
 import { RateLimiter } from "../../src/web/rate-limit.ts";
+import { type TestDb, openTestDb } from "../support/test-db.ts";
 
 const KEY = initDataKey("123456:TEST-token");
 const NOW_S = 1_800_000_000;
@@ -141,17 +138,15 @@ describe("a choice made over the web", () => {
 });
 
 describe("API tokens", () => {
-  let dir: string | undefined;
-  let db: Db | undefined;
+  let opened: TestDb | undefined;
   afterEach(async () => {
-    await db?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await opened?.close();
+    opened = undefined;
   });
 
   it("verify only the token as made, for its chat, until the chat revokes its tokens", async () => {
-    dir = await mkdtemp(path.join(tmpdir(), "dlbot-tokens-"));
-    db = openDatabase(path.join(dir, "bot.sqlite"));
-    await migrateToLatest(db);
+    opened = await openTestDb("dlbot-tokens-");
+    const { db } = opened;
     const tokens = new ApiTokens(db);
     const a = await tokens.create(1, 7);
     const b = await tokens.create(2, null);
