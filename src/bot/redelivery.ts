@@ -4,9 +4,8 @@ import { findDelivered, findOpenByUrl } from "../db/item-repository.ts";
 import type { IntakeRequest } from "../intake/intake.ts";
 import type { Redeliverer } from "../intake/request-handler.ts";
 import type { Logger } from "../logger.ts";
-import { CAPTION_LIMIT, truncate } from "../text/format.ts";
 import { replyTo } from "./create-bot.ts";
-import { fileCaption } from "./views/caption-view.ts";
+import { captionField, fileCaption } from "./views/caption-view.ts";
 
 export interface RedeliveryDeps {
   db: Db;
@@ -34,8 +33,7 @@ export function createRedeliverer(deps: RedeliveryDeps): Redeliverer {
       try {
         for (const file of delivery.files) {
           // Worded as the upload worded it: a part says which it is and how to join them.
-          const caption = fileCaption(file);
-          const options = { ...reply, ...(caption ? { caption: truncate(caption, CAPTION_LIMIT) } : {}) };
+          const options = { ...reply, ...captionField(fileCaption(file)) };
           if (file.kind === "video") await deps.api.sendVideo(request.chatId, file.fileId, { ...options, supports_streaming: true });
           else if (file.kind === "audio") await deps.api.sendAudio(request.chatId, file.fileId, options);
           else await deps.api.sendDocument(request.chatId, file.fileId, options);

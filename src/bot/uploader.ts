@@ -10,8 +10,8 @@ import { probeMedia } from "../tools/ffprobe.ts";
 import type { FileUploader, GroupUploader, UploadTransfer } from "../queue/worker-deps.ts";
 import type { Item, ItemFile } from "../items/item.ts";
 import type { DeliverableFile } from "../sources/source.ts";
-import { fileCaption } from "./views/caption-view.ts";
-import { CAPTION_LIMIT, truncate } from "../text/format.ts";
+import { captionField, fileCaption } from "./views/caption-view.ts";
+import { truncate } from "../text/format.ts";
 import { replyTo } from "./create-bot.ts";
 import { buffersPassed } from "../util/buffer-release.ts";
 
@@ -185,7 +185,7 @@ export async function uploadFile(api: Api, chatId: number, file: DeliverableFile
     const kind = media.kind;
     const input = await uploadInput(file, options, scratch, options.onBytes ?? (() => {}));
     const common = {
-      ...(file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {}),
+      ...captionField(file.caption),
       ...replyTo(options.replyTo),
     };
     // grammY types its signal with an AbortSignal shim; Node's is the same thing at run time.
@@ -235,7 +235,7 @@ export async function uploadGroup(
     for (const [i, file] of files.entries()) inputs.push(await uploadInput(file, options, scratch, (n) => count(i, n)));
     const media = files.map((file, i) => {
       const input = inputs[i]!;
-      const caption = file.caption ? { caption: truncate(file.caption, CAPTION_LIMIT) } : {};
+      const caption = captionField(file.caption);
       const kind = uniform ? prepared[i]!.kind : "document";
       const fields = uniform ? prepared[i]!.fields : {};
       if (kind === "video") return InputMediaBuilder.video(input, { ...caption, ...fields });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fileCaption } from "../../src/bot/views/caption-view.ts";
+import { captionField, fileCaption } from "../../src/bot/views/caption-view.ts";
 
 const whole = { name: "a.bin", caption: null, partOf: null, partIndex: null, joinAs: null };
 
@@ -15,5 +15,14 @@ describe("file captions", () => {
     expect(fileCaption({ ...whole, caption: "album/cd1/01.flac", partOf: 2, partIndex: 2 })).toBe("album/cd1/01.flac\nPart 2 of 2");
     expect(fileCaption({ ...whole, caption: "album/cd1/01.flac" })).toBe("album/cd1/01.flac");
     expect(fileCaption(whole)).toBeUndefined();
+  });
+});
+
+describe("a send's caption field", () => {
+  it("is the text cut to Telegram's 1024 characters, or absent", () => {
+    expect(captionField("Part 2 of 3")).toEqual({ caption: "Part 2 of 3" });
+    expect(captionField("x".repeat(2000)).caption).toHaveLength(1024);
+    expect(captionField(undefined)).toEqual({});
+    expect(captionField("")).toEqual({});
   });
 });

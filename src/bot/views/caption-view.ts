@@ -1,4 +1,5 @@
 import type { ItemFile } from "../../items/item.ts";
+import { CAPTION_LIMIT, truncate } from "../../text/format.ts";
 
 /**
  * The caption a delivered file goes up with: its own (a torrent file's path), then, for a part,
@@ -13,4 +14,9 @@ export function fileCaption(file: Pick<ItemFile, "name" | "caption" | "partOf" |
     lines.push(`Part ${file.partIndex} of ${file.partOf}${join}`);
   }
   return lines.length ? lines.join("\n") : undefined;
+}
+
+/** A send's `caption` field: the text cut to Telegram's limit, or nothing. Pure. */
+export function captionField(text: string | undefined): { caption?: string } {
+  return text ? { caption: truncate(text, CAPTION_LIMIT) } : {};
 }
